@@ -1,0 +1,379 @@
+//! The `rota` command line: `serve`, `migrate`, `token create|list|revoke`. Configuration
+//! errors exit with status 2 and one line naming the key; other failures exit with 1.
+
+use crate::clock::{Clock, SharedClock, SystemClock};
+use crate::config::{Config, ConfigError, LogFormat};
+use crate::domain::audit::{Actor, ActorKind};
+use crate::domain::ids::TokenId;
+use crate::domain::role::Role;
+use crate::domain::token::{self, SECRET_BYTES, TokenKind};
+use crate::error::AppError;
+use crate::http::{self, AppState};
+use crate::store::audit::{self, AuditContext, Target};
+use crate::store::tokens::{self, Token};
+use crate::store::{self, Db, ServeLock};
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+#[derive(Parser)]
+#[command(
+    name = "rota",
+    version,
+    about = "Self-hosted on-call and access service"
+)]
+struct Cli {
+    /// Configuration file (default: ./rota.toml when present). ROTA_* variables override it.
+    #[arg(long, global = true, env = "ROTA_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the service.
+    Serve,
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Manage API and SCIM tokens.
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum TokenCommand {
+    /// Create a token and print its secret, once, on its own line.
+    Create {
+        /// api (REST API) or scim (Entra provisioning).
+        #[arg(long)]
+        kind: String,
+        /// A unique name, such as "entra-provisioning" or "terraform".
+        #[arg(long)]
+        name: String,
+        /// For API tokens: owner, admin, user, observer, … (default admin).
+        #[arg(long)]
+        role: Option<String>,
+    },
+    /// List tokens (never their secrets).
+    List,
+    /// Revoke the live token with this name.
+    Revoke { name: String },
+}
+
+/// Why a command failed, and how the process should exit.
+enum Failure {
+    Config(ConfigError),
+    Usage(String),
+    Runtime(String),
+}
+
+impl From<ConfigError> for Failure {
+    fn from(e: ConfigError) -> Self {
+        Failure::Config(e)
+    }
+}
+
+impl From<AppError> for Failure {
+    fn from(e: AppError) -> Self {
+        Failure::Runtime(e.to_string())
+    }
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Failure::Config(e)) => {
+            eprintln!("rota: {e}");
+            ExitCode::from(2)
+        }
+        Err(Failure::Usage(msg)) => {
+            eprintln!("rota: {msg}");
+            ExitCode::from(2)
+        }
+        Err(Failure::Runtime(msg)) => {
+            eprintln!("rota: {msg}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<(), Failure> {
+    let config = Config::load(cli.config.as_deref())?;
+    init_logging(config.log_format);
+    match cli.command {
+        Command::Serve => serve(config),
+        Command::Migrate => {
+            let db = connect(&config)?;
+            let applied = store::migrate(&mut *db.get()?)?;
+            if applied.is_empty() {
+                println!("The database at {} is up to date.", config.database);
+            } else {
+                println!(
+                    "Applied {} migration(s) to {}: {}",
+                    applied.len(),
+                    config.database,
+                    applied.join(", ")
+                );
+            }
+            Ok(())
+        }
+        Command::Token { command } => {
+            let db = connect(&config)?;
+            let mut conn = db.get()?;
+            store::migrate(&mut conn)?;
+            match command {
+                TokenCommand::Create { kind, name, role } => {
+                    create_token(&mut conn, &kind, &name, role.as_deref())
+                }
+                TokenCommand::List => list_tokens(&mut conn),
+                TokenCommand::Revoke { name } => {
+                    let ctx = cli_audit();
+                    let now = crate::clock::stored(ctx.at);
+                    store::write(&mut conn, |tx| {
+                        let token = tokens::revoke(tx, &name, now)?;
+                        audit::record(
+                            tx,
+                            &ctx,
+                            "revoke",
+                            token_target(&token),
+                            Some(&token_view(&token)),
+                            None::<&()>,
+                        )
+                    })?;
+                    eprintln!("Revoked token '{name}'.");
+                    Ok(())
+                }
+            }
+        }
+    }
+}
+
+fn init_logging(format: LogFormat) {
+    let filter =
+        tracing_subscriber::EnvFilter::try_from_env("ROTA_LOG").unwrap_or_else(|_| "info".into());
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(ansi);
+    let _ = match format {
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .try_init(),
+        LogFormat::Text => builder.try_init(),
+    };
+}
+
+/// Connects, naming the configuration key when the database cannot be reached.
+fn connect(config: &Config) -> Result<Db, Failure> {
+    Db::connect(&config.database, config.db_pool_size).map_err(|reason| {
+        let key = if std::env::var_os("ROTA_DATABASE_URL").is_some() {
+            "ROTA_DATABASE_URL"
+        } else {
+            "database_url"
+        };
+        Failure::Config(ConfigError {
+            key: key.into(),
+            reason,
+        })
+    })
+}
+
+fn cli_audit() -> AuditContext {
+    let who = std::env::var("USER")
+        .or_else(|_| std::env::var("USERNAME"))
+        .unwrap_or_else(|_| "unknown".into());
+    AuditContext {
+        actor: Actor {
+            kind: ActorKind::Cli,
+            id: None,
+            name: format!("rota CLI ({who})"),
+        },
+        request_id: None,
+        at: SystemClock.now(),
+    }
+}
+
+/// What the audit trail keeps of a token: never its hash.
+#[derive(serde::Serialize)]
+struct TokenView<'a> {
+    kind: &'a str,
+    name: &'a str,
+    role: Option<&'a str>,
+    hint: &'a str,
+}
+
+fn token_view(t: &Token) -> TokenView<'_> {
+    TokenView {
+        kind: &t.kind,
+        name: &t.name,
+        role: t.role.as_deref(),
+        hint: &t.hint,
+    }
+}
+
+fn token_target(t: &Token) -> Target<'_> {
+    Target {
+        kind: "token",
+        id: t.id.as_str(),
+        name: &t.name,
+    }
+}
+
+fn create_token(
+    conn: &mut store::DbConnection,
+    kind: &str,
+    name: &str,
+    role: Option<&str>,
+) -> Result<(), Failure> {
+    let kind = TokenKind::parse(kind)
+        .ok_or_else(|| Failure::Usage(format!("--kind is '{kind}'; use api or scim")))?;
+    let name = name.trim();
+    if name.is_empty() || name.len() > 100 || name.chars().any(char::is_control) {
+        return Err(Failure::Usage(
+            "--name must be 1 to 100 printable characters".into(),
+        ));
+    }
+    let role = match (kind, role) {
+        (TokenKind::Scim, Some(_)) => {
+            return Err(Failure::Usage(
+                "--role applies to API tokens only; SCIM tokens can only provision".into(),
+            ));
+        }
+        (TokenKind::Scim, None) => None,
+        (TokenKind::Api, None) => Some(Role::Admin),
+        (TokenKind::Api, Some(r)) => Some(Role::parse(r).ok_or_else(|| {
+            Failure::Usage(format!("--role is '{r}'; use one of {}", Role::names()))
+        })?),
+    };
+    let mut random = [0u8; SECRET_BYTES];
+    rand::fill(&mut random);
+    let secret = token::format_secret(kind, &random);
+    let ctx = cli_audit();
+    let token = Token {
+        id: TokenId::generate(),
+        kind: kind.as_str().into(),
+        name: name.into(),
+        role: role.map(|r| r.as_str().to_string()),
+        secret_hash: token::hash_secret(&secret),
+        hint: token::hint(&secret),
+        created_at: crate::clock::stored(ctx.at),
+        last_used_at: None,
+        revoked_at: None,
+    };
+    store::write(conn, |tx| {
+        tokens::insert(tx, &token)?;
+        audit::record(
+            tx,
+            &ctx,
+            "create",
+            token_target(&token),
+            None::<&()>,
+            Some(&token_view(&token)),
+        )
+    })?;
+    let role_note = role
+        .map(|r| format!(", role {}", r.as_str()))
+        .unwrap_or_default();
+    eprintln!(
+        "Created {} token '{name}'{role_note}. Store the secret below now: it is not shown again.",
+        kind.as_str()
+    );
+    println!("{secret}");
+    Ok(())
+}
+
+fn list_tokens(conn: &mut store::DbConnection) -> Result<(), Failure> {
+    let all = tokens::list(conn)?;
+    if all.is_empty() {
+        eprintln!(
+            "No tokens yet. Create one with: rota token create --kind api --name admin --role owner"
+        );
+        return Ok(());
+    }
+    println!(
+        "{:<24} {:<5} {:<22} {:<8} {:<20} {:<20} STATUS",
+        "NAME", "KIND", "ROLE", "SECRET", "CREATED", "LAST USED"
+    );
+    let when = |t: Option<chrono::NaiveDateTime>| {
+        t.map(|t| t.format("%Y-%m-%d %H:%M").to_string())
+            .unwrap_or_else(|| "never".into())
+    };
+    for t in all {
+        let status = if t.revoked_at.is_some() {
+            "revoked"
+        } else {
+            "live"
+        };
+        println!(
+            "{:<24} {:<5} {:<22} {:<8} {:<20} {:<20} {status}",
+            t.name,
+            t.kind,
+            t.role.as_deref().unwrap_or("-"),
+            t.hint,
+            when(Some(t.created_at)),
+            when(t.last_used_at)
+        );
+    }
+    Ok(())
+}
+
+fn serve(config: Config) -> Result<(), Failure> {
+    let _lock = match &config.database {
+        crate::config::DatabaseUrl::Sqlite { path } => {
+            Some(ServeLock::acquire(path).map_err(Failure::Runtime)?)
+        }
+        crate::config::DatabaseUrl::Postgres { .. } => None,
+    };
+    let db = connect(&config)?;
+    let (applied, live_tokens) = {
+        let mut conn = db.get()?;
+        (store::migrate(&mut conn)?, tokens::live_count(&mut conn)?)
+    };
+    if !applied.is_empty() {
+        tracing::info!(migrations = ?applied, "applied database migrations");
+    }
+    let listener = std::net::TcpListener::bind(config.listen).map_err(|e| {
+        let key = if std::env::var_os("ROTA_LISTEN").is_some() {
+            "ROTA_LISTEN"
+        } else {
+            "listen"
+        };
+        Failure::Config(ConfigError {
+            key: key.into(),
+            reason: format!("is {}, where we cannot listen: {e}", config.listen),
+        })
+    })?;
+    let clock: SharedClock = Arc::new(SystemClock);
+    let state = actix_web::web::Data::new(AppState {
+        db,
+        clock,
+        public_url: config.public_url.clone(),
+        metrics: http::metrics::Metrics::new(),
+    });
+    println!(
+        "Rota is listening on http://{} (public URL {}), database {}",
+        config.listen, config.public_url, config.database
+    );
+    println!("API documentation: {}/api/docs/", config.public_url);
+    if live_tokens == 0 {
+        println!(
+            "No tokens yet. Create the first owner token with:\n    rota token create --kind api --name admin --role owner"
+        );
+    }
+    actix_web::rt::System::new()
+        .block_on(async move {
+            let server = http::server(state, listener, None)?;
+            server.await
+        })
+        .map_err(|e| Failure::Runtime(format!("the server stopped: {e}")))?;
+    tracing::info!("stopped");
+    Ok(())
+}

@@ -1,0 +1,9 @@
+//! The pure core: rules and decisions over plain values. Nothing here touches the database, the
+//! network or the clock; callers pass in what they read and act on what comes back.
+
+pub mod audit;
+pub mod ids;
+pub mod paging;
+pub mod role;
+pub mod token;
+pub mod user;

@@ -1,0 +1,208 @@
+//! The one error type. A handler, a store function or a command returns `AppError`; each
+//! protocol (PagerDuty REST, SCIM, HTML, the CLI) renders it in its own format. Messages say
+//! what the caller should fix; `Internal` errors keep their cause for the log and show the
+//! caller nothing but the request id.
+
+use std::fmt;
+use std::panic::Location;
+
+type Cause = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// No such record.
+    NotFound { resource: &'static str, id: String },
+    /// The change clashes with what is stored (a duplicate name, say).
+    Conflict { field: String, reason: String },
+    /// The input is wrong; `field` names what to fix.
+    Invalid { field: String, reason: String },
+    /// No credentials, or credentials we do not accept.
+    Unauthorized(String),
+    /// Valid credentials that may not do this.
+    Forbidden(String),
+    /// The resource exists but does not take this method.
+    MethodNotAllowed { method: String, path: String },
+    /// The request body is larger than we accept.
+    PayloadTooLarge { limit: usize },
+    /// A dependency (the database) is down or overloaded; try again.
+    Unavailable(String),
+    /// A fault on our side.
+    Internal,
+}
+
+pub struct AppError {
+    pub kind: ErrorKind,
+    cause: Option<Cause>,
+    location: &'static Location<'static>,
+}
+
+pub type AppResult<T> = Result<T, AppError>;
+
+impl AppError {
+    #[track_caller]
+    pub fn new(kind: ErrorKind) -> Self {
+        AppError {
+            kind,
+            cause: None,
+            location: Location::caller(),
+        }
+    }
+
+    #[track_caller]
+    pub fn not_found(resource: &'static str, id: impl Into<String>) -> Self {
+        Self::new(ErrorKind::NotFound {
+            resource,
+            id: id.into(),
+        })
+    }
+
+    #[track_caller]
+    pub fn invalid(field: impl Into<String>, reason: impl Into<String>) -> Self {
+        Self::new(ErrorKind::Invalid {
+            field: field.into(),
+            reason: reason.into(),
+        })
+    }
+
+    #[track_caller]
+    pub fn conflict(field: impl Into<String>, reason: impl Into<String>) -> Self {
+        Self::new(ErrorKind::Conflict {
+            field: field.into(),
+            reason: reason.into(),
+        })
+    }
+
+    #[track_caller]
+    pub fn unauthorized(reason: impl Into<String>) -> Self {
+        Self::new(ErrorKind::Unauthorized(reason.into()))
+    }
+
+    #[track_caller]
+    pub fn forbidden(reason: impl Into<String>) -> Self {
+        Self::new(ErrorKind::Forbidden(reason.into()))
+    }
+
+    #[track_caller]
+    pub fn unavailable(reason: impl Into<String>) -> Self {
+        Self::new(ErrorKind::Unavailable(reason.into()))
+    }
+
+    #[track_caller]
+    pub fn internal(cause: impl Into<Cause>) -> Self {
+        AppError {
+            kind: ErrorKind::Internal,
+            cause: Some(cause.into()),
+            location: Location::caller(),
+        }
+    }
+
+    pub fn with_cause(mut self, cause: impl Into<Cause>) -> Self {
+        self.cause = Some(cause.into());
+        self
+    }
+
+    /// The HTTP status every protocol starts from.
+    pub fn status(&self) -> u16 {
+        match self.kind {
+            ErrorKind::NotFound { .. } => 404,
+            ErrorKind::Conflict { .. } => 409,
+            ErrorKind::Invalid { .. } => 400,
+            ErrorKind::Unauthorized(_) => 401,
+            ErrorKind::Forbidden(_) => 403,
+            ErrorKind::MethodNotAllowed { .. } => 405,
+            ErrorKind::PayloadTooLarge { .. } => 413,
+            ErrorKind::Unavailable(_) => 503,
+            ErrorKind::Internal => 500,
+        }
+    }
+
+    /// What the caller is told. Never includes the cause of an internal error.
+    pub fn message(&self) -> String {
+        match &self.kind {
+            ErrorKind::NotFound { resource, id } => format!("{resource} {id} was not found"),
+            ErrorKind::Conflict { field, reason } | ErrorKind::Invalid { field, reason } => {
+                format!("{field} {reason}")
+            }
+            ErrorKind::Unauthorized(reason) | ErrorKind::Forbidden(reason) | ErrorKind::Unavailable(reason) => {
+                reason.clone()
+            }
+            ErrorKind::MethodNotAllowed { method, path } => format!("{path} does not take {method}"),
+            ErrorKind::PayloadTooLarge { limit } => format!("the request body is larger than the {limit}-byte limit"),
+            ErrorKind::Internal => "an internal error occurred; the request id in the X-Request-Id header finds it in the log".into(),
+        }
+    }
+
+    /// Logs what operators need: internal faults and outages with cause and origin.
+    pub fn log(&self) {
+        match self.kind {
+            ErrorKind::Internal | ErrorKind::Unavailable(_) => {
+                tracing::error!(error = %self, at = %self.location, "request failed")
+            }
+            _ => tracing::debug!(error = %self, "request refused"),
+        }
+    }
+}
+
+impl fmt::Display for AppError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (&self.kind, &self.cause) {
+            (ErrorKind::Internal, Some(cause)) => write!(f, "internal error: {cause}"),
+            (_, Some(cause)) => write!(f, "{}: {cause}", self.message()),
+            (_, None) => f.write_str(&self.message()),
+        }
+    }
+}
+
+impl fmt::Debug for AppError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{self} (at {})", self.location)
+    }
+}
+
+impl std::error::Error for AppError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.cause
+            .as_deref()
+            .map(|c| c as &(dyn std::error::Error + 'static))
+    }
+}
+
+impl From<diesel::result::Error> for AppError {
+    #[track_caller]
+    fn from(e: diesel::result::Error) -> Self {
+        use diesel::result::{DatabaseErrorKind, Error};
+        match &e {
+            // SQLite reports a busy database this way; PostgreSQL reports lost connections.
+            Error::DatabaseError(DatabaseErrorKind::ClosedConnection, _) => {
+                AppError::unavailable("the database connection was lost; try again").with_cause(e)
+            }
+            Error::DatabaseError(DatabaseErrorKind::Unknown, info)
+                if info.message().contains("database is locked") =>
+            {
+                AppError::unavailable("the database is busy; try again").with_cause(e)
+            }
+            _ => AppError::internal(e),
+        }
+    }
+}
+
+impl From<diesel::r2d2::PoolError> for AppError {
+    #[track_caller]
+    fn from(e: diesel::r2d2::PoolError) -> Self {
+        AppError::unavailable("no database connection is available; try again").with_cause(e)
+    }
+}
+
+impl From<actix_web::error::BlockingError> for AppError {
+    #[track_caller]
+    fn from(e: actix_web::error::BlockingError) -> Self {
+        AppError::internal(e)
+    }
+}
+
+impl From<serde_json::Error> for AppError {
+    #[track_caller]
+    fn from(e: serde_json::Error) -> Self {
+        AppError::internal(e)
+    }
+}

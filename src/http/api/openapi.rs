@@ -1,0 +1,43 @@
+//! The OpenAPI 3 document, generated from the handlers' annotations, and Swagger UI (served
+//! from the binary; no CDN).
+
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+use utoipa_swagger_ui::SwaggerUi;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Rota REST API", version = "2", description = "PagerDuty REST API v2 compatible. Authenticate with `Authorization: Token token=<API token>` or `Authorization: Bearer <API token>`."),
+    paths(
+        super::users::list, super::users::create, super::users::show, super::users::update, super::users::remove,
+        super::teams::list, super::teams::create, super::teams::show, super::teams::update, super::teams::remove,
+        super::teams::members, super::teams::put_member, super::teams::remove_member,
+        super::audit::list, super::audit::for_user, super::audit::for_team,
+    ),
+    modifiers(&Security),
+    tags((name = "Users"), (name = "Teams"), (name = "Audit"))
+)]
+pub struct ApiDoc;
+
+struct Security;
+
+impl Modify for Security {
+    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
+        let components = doc.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "api_token",
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
+                "Authorization",
+                "Token token=<API token>",
+            ))),
+        );
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+pub fn swagger_ui() -> SwaggerUi {
+    SwaggerUi::new("/api/docs/{_:.*}").url("/api/v2/openapi.json", ApiDoc::openapi())
+}

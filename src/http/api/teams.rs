@@ -1,0 +1,442 @@
+//! `/api/v2/teams`: teams and their members, for organisations that do not provision by SCIM.
+
+use super::{ApiCaller, ApiResult, Links, Pagination, Params, Reference, resource};
+use crate::domain::ids::{TeamId, UserId};
+use crate::domain::role::TeamRole;
+use crate::domain::user as rules;
+use crate::error::{AppError, AppResult};
+use crate::http::AppState;
+use crate::store;
+use crate::store::audit::{self, Target};
+use crate::store::teams::{self, Team, TeamMember};
+use crate::store::users;
+use actix_web::{HttpResponse, web};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        resource("/teams")
+            .route(web::get().to(list))
+            .route(web::post().to(create)),
+    )
+    .service(
+        resource("/teams/{id}")
+            .route(web::get().to(show))
+            .route(web::put().to(update))
+            .route(web::delete().to(remove)),
+    )
+    .service(resource("/teams/{id}/members").route(web::get().to(members)))
+    .service(
+        resource("/teams/{id}/users/{user_id}")
+            .route(web::put().to(put_member))
+            .route(web::delete().to(remove_member)),
+    );
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TeamObject {
+    pub id: String,
+    #[serde(rename = "type")]
+    #[schema(example = "team")]
+    pub kind: &'static str,
+    pub summary: String,
+    #[serde(rename = "self")]
+    pub self_url: String,
+    pub html_url: String,
+    pub name: String,
+    pub description: Option<String>,
+    /// Teams are flat in Rota; always null.
+    pub parent: Option<Reference>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TeamResponse {
+    pub team: TeamObject,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TeamList {
+    pub teams: Vec<TeamObject>,
+    #[serde(flatten)]
+    pub pagination: Pagination,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct TeamFields {
+    pub name: Option<String>,
+    pub description: Option<String>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct TeamRequest {
+    pub team: TeamFields,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Member {
+    pub user: Reference,
+    pub role: TeamRole,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MemberList {
+    pub members: Vec<Member>,
+    #[serde(flatten)]
+    pub pagination: Pagination,
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+pub struct MembershipRequest {
+    /// observer, responder or manager; default responder.
+    pub role: Option<String>,
+}
+
+fn render(base: &str, t: Team) -> TeamObject {
+    let links = Links(base);
+    TeamObject {
+        self_url: links.api("teams", t.id.as_str()),
+        html_url: links.html("teams", t.id.as_str()),
+        kind: "team",
+        summary: t.name.clone(),
+        parent: None,
+        created_at: t.created_at.and_utc(),
+        updated_at: t.updated_at.and_utc(),
+        id: t.id.0,
+        name: t.name,
+        description: t.description,
+    }
+}
+
+fn target(team: &Team) -> Target<'_> {
+    Target {
+        kind: "team",
+        id: team.id.as_str(),
+        name: &team.name,
+    }
+}
+
+fn name(raw: &str) -> AppResult<String> {
+    rules::display_name(raw).map_err(|r| AppError::invalid("name", r))
+}
+
+fn description(raw: Option<&str>) -> AppResult<Option<String>> {
+    rules::optional_text(raw, 1000).map_err(|r| AppError::invalid("description", r))
+}
+
+/// List teams
+#[utoipa::path(get, path = "/api/v2/teams", tag = "Teams",
+    params(("query" = Option<String>, Query, description = "Part of the team name"), ("offset" = Option<i64>, Query), ("limit" = Option<i64>, Query), ("total" = Option<bool>, Query)),
+    responses((status = 200, body = TeamList), (status = 401, body = super::ErrorBody)), security(("api_token" = [])))]
+pub async fn list(
+    state: web::Data<AppState>,
+    _caller: ApiCaller,
+    params: Params,
+) -> ApiResult<HttpResponse> {
+    let page = params.page()?;
+    let text = params.one("query").map(str::to_owned);
+    let (rows, more, total) = state
+        .db
+        .run(move |conn| teams::list(conn, text.as_deref(), &page))
+        .await?;
+    let teams = rows
+        .into_iter()
+        .map(|t| render(&state.public_url, t))
+        .collect();
+    Ok(HttpResponse::Ok().json(TeamList {
+        teams,
+        pagination: Pagination {
+            offset: page.offset,
+            limit: page.limit,
+            more,
+            total,
+        },
+    }))
+}
+
+/// Create a team
+#[utoipa::path(post, path = "/api/v2/teams", tag = "Teams", request_body = TeamRequest,
+    responses((status = 201, body = TeamResponse), (status = 400, body = super::ErrorBody), (status = 403, body = super::ErrorBody)), security(("api_token" = [])))]
+pub async fn create(
+    state: web::Data<AppState>,
+    caller: ApiCaller,
+    body: web::Json<TeamRequest>,
+) -> ApiResult<HttpResponse> {
+    caller.require(caller.role.manages_directory(), "create teams")?;
+    let input = body.into_inner().team;
+    let name = name(input.name.as_deref().unwrap_or(""))?;
+    let now = crate::clock::stored(caller.at);
+    let team = Team {
+        id: TeamId::generate(),
+        name_key: rules::name_key(&name),
+        name,
+        description: description(input.description.as_deref())?,
+        external_id: None,
+        version: 1,
+        created_at: now,
+        updated_at: now,
+    };
+    let team = state
+        .db
+        .run(move |conn| {
+            store::write(conn, |tx| {
+                teams::insert(tx, &team)?;
+                audit::record(
+                    tx,
+                    &caller.audit(),
+                    "create",
+                    target(&team),
+                    None::<&Team>,
+                    Some(&team),
+                )?;
+                Ok(team)
+            })
+        })
+        .await?;
+    let team = render(&state.public_url, team);
+    Ok(HttpResponse::Created()
+        .insert_header(("Location", team.self_url.clone()))
+        .json(TeamResponse { team }))
+}
+
+/// Get a team
+#[utoipa::path(get, path = "/api/v2/teams/{id}", tag = "Teams", params(("id" = String, Path)),
+    responses((status = 200, body = TeamResponse), (status = 404, body = super::ErrorBody)), security(("api_token" = [])))]
+pub async fn show(
+    state: web::Data<AppState>,
+    _caller: ApiCaller,
+    id: web::Path<String>,
+) -> ApiResult<HttpResponse> {
+    let id = TeamId(id.into_inner());
+    let team = state.db.run(move |conn| teams::find(conn, &id)).await?;
+    Ok(HttpResponse::Ok().json(TeamResponse {
+        team: render(&state.public_url, team),
+    }))
+}
+
+/// Update a team
+#[utoipa::path(put, path = "/api/v2/teams/{id}", tag = "Teams", params(("id" = String, Path)), request_body = TeamRequest,
+    responses((status = 200, body = TeamResponse), (status = 400, body = super::ErrorBody), (status = 404, body = super::ErrorBody)), security(("api_token" = [])))]
+pub async fn update(
+    state: web::Data<AppState>,
+    caller: ApiCaller,
+    id: web::Path<String>,
+    body: web::Json<TeamRequest>,
+) -> ApiResult<HttpResponse> {
+    caller.require(caller.role.manages_directory(), "change teams")?;
+    let id = TeamId(id.into_inner());
+    let input = body.into_inner().team;
+    let new_name = input.name.as_deref().map(name).transpose()?;
+    let new_description = input
+        .description
+        .as_deref()
+        .map(|d| description(Some(d)))
+        .transpose()?;
+    let team = state
+        .db
+        .run(move |conn| {
+            store::write(conn, |tx| {
+                let before = teams::find(tx, &id)?;
+                let mut team = before.clone();
+                if let Some(n) = new_name {
+                    team.name_key = rules::name_key(&n);
+                    team.name = n;
+                }
+                if let Some(d) = new_description {
+                    team.description = d;
+                }
+                if team != before {
+                    team.version += 1;
+                    team.updated_at = crate::clock::stored(caller.at);
+                    teams::update(tx, &team)?;
+                    audit::record(
+                        tx,
+                        &caller.audit(),
+                        "update",
+                        target(&team),
+                        Some(&before),
+                        Some(&team),
+                    )?;
+                }
+                Ok(team)
+            })
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(TeamResponse {
+        team: render(&state.public_url, team),
+    }))
+}
+
+/// Delete a team
+#[utoipa::path(delete, path = "/api/v2/teams/{id}", tag = "Teams", params(("id" = String, Path)),
+    responses((status = 204), (status = 404, body = super::ErrorBody)), security(("api_token" = [])))]
+pub async fn remove(
+    state: web::Data<AppState>,
+    caller: ApiCaller,
+    id: web::Path<String>,
+) -> ApiResult<HttpResponse> {
+    caller.require(caller.role.manages_directory(), "delete teams")?;
+    let id = TeamId(id.into_inner());
+    state
+        .db
+        .run(move |conn| {
+            store::write(conn, |tx| {
+                let team = teams::find(tx, &id)?;
+                teams::delete(tx, &id)?;
+                audit::record(
+                    tx,
+                    &caller.audit(),
+                    "delete",
+                    target(&team),
+                    Some(&team),
+                    None::<&Team>,
+                )
+            })
+        })
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// List a team's members
+#[utoipa::path(get, path = "/api/v2/teams/{id}/members", tag = "Teams",
+    params(("id" = String, Path), ("offset" = Option<i64>, Query), ("limit" = Option<i64>, Query), ("total" = Option<bool>, Query)),
+    responses((status = 200, body = MemberList), (status = 404, body = super::ErrorBody)), security(("api_token" = [])))]
+pub async fn members(
+    state: web::Data<AppState>,
+    _caller: ApiCaller,
+    id: web::Path<String>,
+    params: Params,
+) -> ApiResult<HttpResponse> {
+    let page = params.page()?;
+    let id = TeamId(id.into_inner());
+    let (rows, more, total) = state
+        .db
+        .run(move |conn| {
+            teams::find(conn, &id)?;
+            teams::members(conn, &id, &page)
+        })
+        .await?;
+    let links = Links(&state.public_url);
+    let members = rows
+        .into_iter()
+        .map(|(user_id, user_name, role)| Member {
+            user: links.reference("users", "user_reference", user_id.as_str(), &user_name),
+            role: TeamRole::parse(&role).unwrap_or(TeamRole::Observer),
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(MemberList {
+        members,
+        pagination: Pagination {
+            offset: page.offset,
+            limit: page.limit,
+            more,
+            total,
+        },
+    }))
+}
+
+/// Add a user to a team, or change their team role
+#[utoipa::path(put, path = "/api/v2/teams/{id}/users/{user_id}", tag = "Teams",
+    params(("id" = String, Path), ("user_id" = String, Path)), request_body(content = Option<MembershipRequest>),
+    responses((status = 204), (status = 400, body = super::ErrorBody), (status = 404, body = super::ErrorBody)), security(("api_token" = [])))]
+pub async fn put_member(
+    state: web::Data<AppState>,
+    caller: ApiCaller,
+    path: web::Path<(String, String)>,
+    body: web::Bytes,
+) -> ApiResult<HttpResponse> {
+    caller.require(caller.role.manages_directory(), "change team membership")?;
+    let (team_id, user_id) = path.into_inner();
+    let (team_id, user_id) = (TeamId(team_id), UserId(user_id));
+    // The body is optional (PagerDuty clients often send none), but when sent it must parse.
+    let request: MembershipRequest = if body.iter().all(u8::is_ascii_whitespace) {
+        MembershipRequest::default()
+    } else {
+        serde_json::from_slice(&body).map_err(|e| {
+            AppError::invalid(
+                "request body",
+                format!("is not what this endpoint takes: {e}"),
+            )
+        })?
+    };
+    let raw_role = request.role.unwrap_or_else(|| "responder".into());
+    let role = TeamRole::parse(&raw_role).ok_or_else(|| {
+        AppError::invalid(
+            "role",
+            format!("is '{raw_role}'; use observer, responder or manager"),
+        )
+    })?;
+    state
+        .db
+        .run(move |conn| {
+            store::write(conn, |tx| {
+                let team = teams::find(tx, &team_id)?;
+                let user = users::find(tx, &user_id)?;
+                let before = teams::membership(tx, &team_id, &user_id)?;
+                if before.as_ref().is_some_and(|m| m.role == role.as_str()) {
+                    return Ok(());
+                }
+                let now = crate::clock::stored(caller.at);
+                let member = TeamMember {
+                    team_id: team.id.clone(),
+                    user_id: user.id.clone(),
+                    role: role.as_str().into(),
+                    created_at: before.as_ref().map_or(now, |m| m.created_at),
+                    updated_at: now,
+                };
+                teams::put_member(tx, &member)?;
+                let action = if before.is_some() {
+                    "update_member"
+                } else {
+                    "add_member"
+                };
+                audit::record(
+                    tx,
+                    &caller.audit(),
+                    action,
+                    target(&team),
+                    before.as_ref(),
+                    Some(&member),
+                )
+            })
+        })
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Remove a user from a team
+#[utoipa::path(delete, path = "/api/v2/teams/{id}/users/{user_id}", tag = "Teams",
+    params(("id" = String, Path), ("user_id" = String, Path)),
+    responses((status = 204), (status = 404, body = super::ErrorBody)), security(("api_token" = [])))]
+pub async fn remove_member(
+    state: web::Data<AppState>,
+    caller: ApiCaller,
+    path: web::Path<(String, String)>,
+) -> ApiResult<HttpResponse> {
+    caller.require(caller.role.manages_directory(), "change team membership")?;
+    let (team_id, user_id) = path.into_inner();
+    let (team_id, user_id) = (TeamId(team_id), UserId(user_id));
+    state
+        .db
+        .run(move |conn| {
+            store::write(conn, |tx| {
+                let team = teams::find(tx, &team_id)?;
+                let member = teams::membership(tx, &team_id, &user_id)?
+                    .ok_or_else(|| AppError::not_found("team member", user_id.as_str()))?;
+                teams::remove_member(tx, &team_id, &user_id)?;
+                audit::record(
+                    tx,
+                    &caller.audit(),
+                    "remove_member",
+                    target(&team),
+                    Some(&member),
+                    None::<&TeamMember>,
+                )
+            })
+        })
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
+}

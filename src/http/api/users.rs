@@ -1,0 +1,449 @@
+//! `/api/v2/users`: list, create, show, update and delete people, in PagerDuty's shapes.
+
+use super::{ApiCaller, ApiResult, Links, Pagination, Params, Reference, resource};
+use crate::domain::ids::{TeamId, UserId};
+use crate::domain::role::Role;
+use crate::domain::user as rules;
+use crate::error::{AppError, AppResult};
+use crate::http::AppState;
+use crate::store::audit::{self, Target};
+use crate::store::users::{self, User, UserQuery};
+use crate::store::{self, DbConnection};
+use actix_web::{HttpResponse, web};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use utoipa::ToSchema;
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        resource("/users")
+            .route(web::get().to(list))
+            .route(web::post().to(create)),
+    )
+    .service(
+        resource("/users/{id}")
+            .route(web::get().to(show))
+            .route(web::put().to(update))
+            .route(web::delete().to(remove)),
+    );
+}
+
+/// A person, as PagerDuty's `user` object, with Rota's identity fields added.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UserObject {
+    pub id: String,
+    #[serde(rename = "type")]
+    #[schema(example = "user")]
+    pub kind: &'static str,
+    pub summary: String,
+    #[serde(rename = "self")]
+    pub self_url: String,
+    pub html_url: String,
+    pub name: String,
+    pub email: Option<String>,
+    /// The sign-in name (Entra's userPrincipalName); for users made through this API, the e-mail.
+    pub user_name: String,
+    pub time_zone: String,
+    pub locale: Option<String>,
+    pub role: Role,
+    pub job_title: Option<String>,
+    pub description: Option<String>,
+    /// False once deactivated (for example by Entra provisioning): never paged.
+    pub active: bool,
+    pub invitation_sent: bool,
+    /// How the account came to be: `api`, `scim` or `sign_in`.
+    pub provisioned_by: String,
+    pub teams: Vec<Reference>,
+    pub contact_methods: Vec<Reference>,
+    pub notification_rules: Vec<Reference>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UserResponse {
+    pub user: UserObject,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UserList {
+    pub users: Vec<UserObject>,
+    #[serde(flatten)]
+    pub pagination: Pagination,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct NewUser {
+    pub name: String,
+    pub email: String,
+    /// IANA name; default Etc/UTC.
+    pub time_zone: Option<String>,
+    /// Default `user`.
+    pub role: Option<String>,
+    pub job_title: Option<String>,
+    pub description: Option<String>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct CreateUserRequest {
+    pub user: NewUser,
+}
+
+/// Fields to change; absent fields stay as they are, an empty text clears it.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+pub struct UserChanges {
+    pub name: Option<String>,
+    pub email: Option<String>,
+    pub time_zone: Option<String>,
+    pub role: Option<String>,
+    pub job_title: Option<String>,
+    pub description: Option<String>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct UpdateUserRequest {
+    pub user: UserChanges,
+}
+
+const TEXT_LIMIT: usize = 1000;
+
+fn field(name: &'static str) -> impl FnOnce(String) -> AppError {
+    move |reason| AppError::invalid(name, reason)
+}
+
+fn role(raw: &str) -> AppResult<Role> {
+    Role::parse(raw).ok_or_else(|| {
+        AppError::invalid("role", format!("is '{raw}'; use one of {}", Role::names()))
+    })
+}
+
+/// Renders users with their team and contact-method references: two queries for the page.
+pub fn render(conn: &mut DbConnection, base: &str, rows: Vec<User>) -> AppResult<Vec<UserObject>> {
+    let links = Links(base);
+    let ids: Vec<UserId> = rows.iter().map(|u| u.id.clone()).collect();
+    let mut teams: HashMap<UserId, Vec<Reference>> = HashMap::new();
+    for (user_id, team_id, team_name) in users::team_refs(conn, &ids)? {
+        teams.entry(user_id).or_default().push(links.reference(
+            "teams",
+            "team_reference",
+            team_id.as_str(),
+            &team_name,
+        ));
+    }
+    let mut contacts: HashMap<UserId, Vec<Reference>> = HashMap::new();
+    for m in users::contact_methods_of(conn, &ids)? {
+        let kind = if m.kind == "email" {
+            "email_contact_method_reference"
+        } else {
+            "phone_contact_method_reference"
+        };
+        let collection = format!("users/{}/contact_methods", m.user_id);
+        contacts
+            .entry(m.user_id.clone())
+            .or_default()
+            .push(links.reference(&collection, kind, m.id.as_str(), &m.label));
+    }
+    Ok(rows
+        .into_iter()
+        .map(|u| UserObject {
+            self_url: links.api("users", u.id.as_str()),
+            html_url: links.html("users", u.id.as_str()),
+            kind: "user",
+            summary: u.name.clone(),
+            teams: teams.remove(&u.id).unwrap_or_default(),
+            contact_methods: contacts.remove(&u.id).unwrap_or_default(),
+            notification_rules: Vec::new(),
+            role: Role::parse(&u.role).unwrap_or(Role::ReadOnlyUser),
+            invitation_sent: false,
+            created_at: u.created_at.and_utc(),
+            updated_at: u.updated_at.and_utc(),
+            id: u.id.0,
+            name: u.name,
+            email: u.email,
+            user_name: u.user_name,
+            time_zone: u.time_zone,
+            locale: u.locale,
+            job_title: u.job_title,
+            description: u.description,
+            active: u.active,
+            provisioned_by: u.provisioned_by,
+        })
+        .collect())
+}
+
+fn render_one(conn: &mut DbConnection, base: &str, user: User) -> AppResult<UserObject> {
+    render(conn, base, vec![user])?
+        .pop()
+        .ok_or_else(|| AppError::internal("rendering a user returned nothing"))
+}
+
+/// List users
+///
+/// Ordered by name. `query` matches part of a name, user name or e-mail, in any case.
+#[utoipa::path(get, path = "/api/v2/users", tag = "Users",
+    params(
+        ("query" = Option<String>, Query, description = "Part of a name, user name or e-mail address"),
+        ("team_ids[]" = Option<Vec<String>>, Query, description = "Only members of these teams"),
+        ("offset" = Option<i64>, Query), ("limit" = Option<i64>, Query, description = "1 to 100, default 25"),
+        ("total" = Option<bool>, Query, description = "Also count all matches"),
+    ),
+    responses((status = 200, body = UserList), (status = 400, body = super::ErrorBody), (status = 401, body = super::ErrorBody)),
+    security(("api_token" = [])))]
+pub async fn list(
+    state: web::Data<AppState>,
+    _caller: ApiCaller,
+    params: Params,
+) -> ApiResult<HttpResponse> {
+    let page = params.page()?;
+    let query = UserQuery {
+        text: params.one("query").map(str::to_owned),
+        team_ids: params.all("team_ids").into_iter().map(TeamId).collect(),
+    };
+    let base = state.public_url.clone();
+    let (users, more, total) = state
+        .db
+        .run(move |conn| {
+            let (rows, more, total) = users::list(conn, &query, &page)?;
+            Ok((render(conn, &base, rows)?, more, total))
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(UserList {
+        users,
+        pagination: Pagination {
+            offset: page.offset,
+            limit: page.limit,
+            more,
+            total,
+        },
+    }))
+}
+
+/// Create a user
+#[utoipa::path(post, path = "/api/v2/users", tag = "Users", request_body = CreateUserRequest,
+    responses((status = 201, body = UserResponse), (status = 400, body = super::ErrorBody), (status = 403, body = super::ErrorBody)),
+    security(("api_token" = [])))]
+pub async fn create(
+    state: web::Data<AppState>,
+    caller: ApiCaller,
+    body: web::Json<CreateUserRequest>,
+) -> ApiResult<HttpResponse> {
+    let input = body.into_inner().user;
+    let role = input
+        .role
+        .as_deref()
+        .map(role)
+        .transpose()?
+        .unwrap_or(Role::User);
+    caller.require(
+        caller.role.may_grant(role),
+        &format!("create users with the {} role", role.as_str()),
+    )?;
+    let now = crate::clock::stored(caller.at);
+    let email = rules::email(&input.email).map_err(field("email"))?;
+    let user = User {
+        id: UserId::generate(),
+        tenant_id: None,
+        object_id: None,
+        user_name_key: rules::name_key(&email),
+        user_name: email.clone(),
+        external_id: None,
+        name: rules::display_name(&input.name).map_err(field("name"))?,
+        given_name: None,
+        family_name: None,
+        email: Some(email.clone()),
+        job_title: rules::optional_text(input.job_title.as_deref(), 100)
+            .map_err(field("job_title"))?,
+        description: rules::optional_text(input.description.as_deref(), TEXT_LIMIT)
+            .map_err(field("description"))?,
+        time_zone: rules::time_zone(input.time_zone.as_deref().unwrap_or("Etc/UTC"))
+            .map_err(field("time_zone"))?,
+        locale: None,
+        role: role.as_str().to_string(),
+        licence: None,
+        active: true,
+        provisioned_by: "api".into(),
+        last_sign_in_at: None,
+        version: 1,
+        created_at: now,
+        updated_at: now,
+    };
+    let audit_ctx = caller.audit();
+    let base = state.public_url.clone();
+    let object = state
+        .db
+        .run(move |conn| {
+            store::write(conn, |tx| {
+                users::insert(tx, &user)?;
+                users::set_primary_email(tx, &user.id, &email, now)?;
+                audit::record(
+                    tx,
+                    &audit_ctx,
+                    "create",
+                    target(&user),
+                    None::<&User>,
+                    Some(&user),
+                )?;
+                render_one(tx, &base, user)
+            })
+        })
+        .await?;
+    Ok(HttpResponse::Created()
+        .insert_header(("Location", object.self_url.clone()))
+        .json(UserResponse { user: object }))
+}
+
+fn target(user: &User) -> Target<'_> {
+    Target {
+        kind: "user",
+        id: user.id.as_str(),
+        name: &user.name,
+    }
+}
+
+/// Get a user
+#[utoipa::path(get, path = "/api/v2/users/{id}", tag = "Users", params(("id" = String, Path)),
+    responses((status = 200, body = UserResponse), (status = 404, body = super::ErrorBody)),
+    security(("api_token" = [])))]
+pub async fn show(
+    state: web::Data<AppState>,
+    _caller: ApiCaller,
+    id: web::Path<String>,
+) -> ApiResult<HttpResponse> {
+    let id = UserId(id.into_inner());
+    let base = state.public_url.clone();
+    let user = state
+        .db
+        .run(move |conn| {
+            let user = users::find(conn, &id)?;
+            render_one(conn, &base, user)
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(UserResponse { user }))
+}
+
+/// Applies `changes` to `user`; says whether anything changed.
+fn apply(user: &mut User, changes: UserChanges, caller: &ApiCaller) -> AppResult<bool> {
+    let before = user.clone();
+    if let Some(name) = changes.name {
+        user.name = rules::display_name(&name).map_err(field("name"))?;
+    }
+    if let Some(email) = changes.email {
+        let email = rules::email(&email).map_err(field("email"))?;
+        // Users made through this API sign in with their e-mail; keep the two together.
+        if user.provisioned_by == "api" && user.email.as_deref() == Some(user.user_name.as_str()) {
+            user.user_name_key = rules::name_key(&email);
+            user.user_name = email.clone();
+        }
+        user.email = Some(email);
+    }
+    if let Some(tz) = changes.time_zone {
+        user.time_zone = rules::time_zone(&tz).map_err(field("time_zone"))?;
+    }
+    if let Some(new_role) = changes.role {
+        let new_role = role(&new_role)?;
+        caller.require(
+            caller.role.may_grant(new_role),
+            &format!("give the {} role", new_role.as_str()),
+        )?;
+        user.role = new_role.as_str().to_string();
+    }
+    if let Some(title) = changes.job_title {
+        user.job_title = rules::optional_text(Some(&title), 100).map_err(field("job_title"))?;
+    }
+    if let Some(description) = changes.description {
+        user.description =
+            rules::optional_text(Some(&description), TEXT_LIMIT).map_err(field("description"))?;
+    }
+    Ok(*user != before)
+}
+
+/// Update a user
+///
+/// Only the fields given change.
+#[utoipa::path(put, path = "/api/v2/users/{id}", tag = "Users", params(("id" = String, Path)), request_body = UpdateUserRequest,
+    responses((status = 200, body = UserResponse), (status = 400, body = super::ErrorBody), (status = 403, body = super::ErrorBody), (status = 404, body = super::ErrorBody)),
+    security(("api_token" = [])))]
+pub async fn update(
+    state: web::Data<AppState>,
+    caller: ApiCaller,
+    id: web::Path<String>,
+    body: web::Json<UpdateUserRequest>,
+) -> ApiResult<HttpResponse> {
+    caller.require(caller.role.manages_directory(), "change users")?;
+    let id = UserId(id.into_inner());
+    let changes = body.into_inner().user;
+    let base = state.public_url.clone();
+    let user = state
+        .db
+        .run(move |conn| {
+            store::write(conn, |tx| {
+                let before = users::find(tx, &id)?;
+                let current = Role::parse(&before.role).unwrap_or(Role::User);
+                caller.require(
+                    caller.role.may_grant(current),
+                    &format!("change a user whose role is {}", current.as_str()),
+                )?;
+                let mut user = before.clone();
+                if apply(&mut user, changes, &caller)? {
+                    user.version += 1;
+                    user.updated_at = crate::clock::stored(caller.at);
+                    users::update(tx, &user)?;
+                    if user.email != before.email
+                        && let Some(email) = &user.email
+                    {
+                        users::set_primary_email(tx, &user.id, email, user.updated_at)?;
+                    }
+                    audit::record(
+                        tx,
+                        &caller.audit(),
+                        "update",
+                        target(&user),
+                        Some(&before),
+                        Some(&user),
+                    )?;
+                }
+                render_one(tx, &base, user)
+            })
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(UserResponse { user }))
+}
+
+/// Delete a user
+///
+/// Removes the person from every team; the audit trail keeps their history.
+#[utoipa::path(delete, path = "/api/v2/users/{id}", tag = "Users", params(("id" = String, Path)),
+    responses((status = 204), (status = 403, body = super::ErrorBody), (status = 404, body = super::ErrorBody)),
+    security(("api_token" = [])))]
+pub async fn remove(
+    state: web::Data<AppState>,
+    caller: ApiCaller,
+    id: web::Path<String>,
+) -> ApiResult<HttpResponse> {
+    caller.require(caller.role.manages_directory(), "delete users")?;
+    let id = UserId(id.into_inner());
+    state
+        .db
+        .run(move |conn| {
+            store::write(conn, |tx| {
+                let user = users::find(tx, &id)?;
+                let current = Role::parse(&user.role).unwrap_or(Role::User);
+                caller.require(
+                    caller.role.may_grant(current),
+                    &format!("delete a user whose role is {}", current.as_str()),
+                )?;
+                users::delete(tx, &id)?;
+                audit::record(
+                    tx,
+                    &caller.audit(),
+                    "delete",
+                    target(&user),
+                    Some(&user),
+                    None::<&User>,
+                )
+            })
+        })
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
+}

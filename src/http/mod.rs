@@ -1,0 +1,60 @@
+//! The HTTP edge: the actix application, its middleware, and one module per protocol. Handlers
+//! are thin: extract, authorize, one transaction of domain and store calls, render.
+
+pub mod api;
+pub mod health;
+pub mod metrics;
+pub mod observe;
+pub mod page;
+
+use crate::clock::SharedClock;
+use crate::store::Db;
+use actix_web::dev::Server;
+use actix_web::{App, HttpResponse, HttpServer, web};
+use std::net::TcpListener;
+
+/// Largest request body we read (SCIM bulk membership changes fit comfortably).
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+
+/// What every handler can reach.
+pub struct AppState {
+    pub db: Db,
+    pub clock: SharedClock,
+    /// Base of the links we hand out, without a trailing slash.
+    pub public_url: String,
+    pub metrics: metrics::Metrics,
+}
+
+/// Routes of the whole service.
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(web::resource("/").route(web::get().to(|| async {
+        HttpResponse::Found()
+            .insert_header(("Location", "/api/docs/"))
+            .finish()
+    })))
+    .configure(health::routes)
+    .configure(api::routes)
+    .default_service(web::to(page::not_found));
+}
+
+/// Builds the server on an already-bound listener (tests bind port 0 and read the port).
+/// Requests that are in flight finish on SIGTERM/SIGINT, up to `shutdown_timeout`.
+pub fn server(
+    state: web::Data<AppState>,
+    listener: TcpListener,
+    workers: Option<usize>,
+) -> std::io::Result<Server> {
+    let mut server = HttpServer::new(move || {
+        App::new()
+            .app_data(state.clone())
+            .app_data(web::PayloadConfig::new(MAX_BODY_BYTES))
+            .wrap(actix_web::middleware::from_fn(observe::observe))
+            .configure(routes)
+    })
+    .shutdown_timeout(30)
+    .listen(listener)?;
+    if let Some(n) = workers {
+        server = server.workers(n);
+    }
+    Ok(server.run())
+}

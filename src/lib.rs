@@ -1,0 +1,10 @@
+//! Rota: self-hosted on-call and access service. See ARCHITECTURE.md for the layers:
+//! `domain` (pure) ← `store` ← `http`; `config`, `error` and `clock` are shared by all.
+
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod domain;
+pub mod error;
+pub mod http;
+pub mod store;

@@ -1,0 +1,263 @@
+//! Storage: one diesel codebase over SQLite (the embedded default) and PostgreSQL (for several
+//! instances). Holds the connection type, the pool, migrations, the write-transaction helper,
+//! the single-server lock for SQLite files, and one module of queries per aggregate.
+
+pub mod audit;
+pub mod schema;
+pub mod teams;
+pub mod tokens;
+pub mod users;
+
+use crate::config::DatabaseUrl;
+use crate::error::{AppError, AppResult};
+use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
+use diesel::prelude::*;
+use diesel::r2d2::{self, ManageConnection, R2D2Connection};
+use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+pub const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
+pub const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
+
+/// A connection to whichever backend the configuration names.
+#[derive(diesel::MultiConnection)]
+pub enum DbConnection {
+    Postgres(diesel::PgConnection),
+    Sqlite(diesel::SqliteConnection),
+}
+
+/// How long a SQLite writer waits for another writer before giving up.
+const SQLITE_BUSY_TIMEOUT_MS: u32 = 5_000;
+
+/// Opens connections for the pool, setting SQLite's pragmas on each one.
+#[derive(Debug, Clone)]
+pub struct Connector {
+    url: DatabaseUrl,
+}
+
+impl Connector {
+    pub fn new(url: DatabaseUrl) -> Self {
+        Connector { url }
+    }
+
+    pub fn connect(&self) -> Result<DbConnection, ConnectionError> {
+        match &self.url {
+            DatabaseUrl::Sqlite { path } => {
+                let path = path.to_str().ok_or_else(|| {
+                    ConnectionError::BadConnection("the SQLite path is not UTF-8".into())
+                })?;
+                let mut conn = diesel::SqliteConnection::establish(path)?;
+                conn.batch_execute(&format!(
+                    "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS};"
+                ))
+                .map_err(ConnectionError::CouldntSetupConfiguration)?;
+                Ok(DbConnection::Sqlite(conn))
+            }
+            DatabaseUrl::Postgres { url } => Ok(DbConnection::Postgres(
+                diesel::PgConnection::establish(url)?,
+            )),
+        }
+    }
+}
+
+impl ManageConnection for Connector {
+    type Connection = DbConnection;
+    type Error = r2d2::Error;
+
+    fn connect(&self) -> Result<DbConnection, r2d2::Error> {
+        Connector::connect(self).map_err(r2d2::Error::ConnectionError)
+    }
+
+    fn is_valid(&self, conn: &mut DbConnection) -> Result<(), r2d2::Error> {
+        conn.ping().map_err(r2d2::Error::QueryError)
+    }
+
+    fn has_broken(&self, conn: &mut DbConnection) -> bool {
+        conn.is_broken()
+    }
+}
+
+pub type Pool = r2d2::Pool<Connector>;
+pub type PooledConnection = r2d2::PooledConnection<Connector>;
+
+/// The database: a pool of connections and which backend they speak to.
+#[derive(Clone)]
+pub struct Db {
+    pool: Pool,
+    url: DatabaseUrl,
+}
+
+impl Db {
+    /// Connects once up front (so a wrong URL or a server that is down is reported at once,
+    /// with its cause) and then builds the pool.
+    pub fn connect(url: &DatabaseUrl, pool_size: u32) -> Result<Db, String> {
+        let connector = Connector::new(url.clone());
+        connector
+            .connect()
+            .map_err(|e| format!("cannot connect to {url}: {}", e.to_string().trim()))?;
+        let pool = r2d2::Pool::builder()
+            .max_size(pool_size)
+            .min_idle(Some(1))
+            .connection_timeout(Duration::from_secs(5))
+            .test_on_check_out(false)
+            .build(connector)
+            .map_err(|e| format!("cannot open a connection pool to {url}: {e}"))?;
+        Ok(Db {
+            pool,
+            url: url.clone(),
+        })
+    }
+
+    pub fn url(&self) -> &DatabaseUrl {
+        &self.url
+    }
+
+    pub fn pool_state(&self) -> (u32, u32, u32) {
+        let s = self.pool.state();
+        (s.connections, s.idle_connections, self.pool.max_size())
+    }
+
+    pub fn get(&self) -> AppResult<PooledConnection> {
+        Ok(self.pool.get()?)
+    }
+
+    /// Runs blocking database work on actix's blocking thread pool.
+    pub async fn run<T, F>(&self, f: F) -> AppResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut DbConnection) -> AppResult<T> + Send + 'static,
+    {
+        let pool = self.pool.clone();
+        actix_web::web::block(move || {
+            let mut conn = pool.get()?;
+            f(&mut conn)
+        })
+        .await?
+    }
+}
+
+/// Runs `f` in a transaction that writes. On SQLite it starts with `BEGIN IMMEDIATE`, taking
+/// the write lock up front: a deferred transaction that reads first and writes later can fail
+/// with SQLITE_BUSY when another writer got in between, which busy_timeout does not cure.
+pub fn write<T>(
+    conn: &mut DbConnection,
+    f: impl FnOnce(&mut DbConnection) -> AppResult<T>,
+) -> AppResult<T> {
+    match conn {
+        DbConnection::Sqlite(c) => {
+            AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE")?
+        }
+        DbConnection::Postgres(c) => AnsiTransactionManager::begin_transaction(c)?,
+    }
+    match f(conn) {
+        Ok(value) => {
+            <DbConnection as Connection>::TransactionManager::commit_transaction(conn)?;
+            Ok(value)
+        }
+        Err(e) => {
+            if let Err(rollback) =
+                <DbConnection as Connection>::TransactionManager::rollback_transaction(conn)
+            {
+                tracing::error!(error = %rollback, "rollback failed");
+            }
+            Err(e)
+        }
+    }
+}
+
+/// Migrations not yet applied to this database.
+pub fn pending_migrations(conn: &mut DbConnection) -> AppResult<usize> {
+    let pending = match conn {
+        DbConnection::Sqlite(c) => c.pending_migrations(SQLITE_MIGRATIONS).map(|m| m.len()),
+        DbConnection::Postgres(c) => c.pending_migrations(POSTGRES_MIGRATIONS).map(|m| m.len()),
+    };
+    pending.map_err(|e| AppError::internal(e.to_string()))
+}
+
+/// Key of the PostgreSQL advisory lock that serialises migrations between instances.
+const MIGRATION_LOCK_KEY: i64 = 0x726f_7461_6d69_67; // "rotamig"
+
+/// Applies pending migrations; returns the versions applied. On PostgreSQL an advisory lock
+/// makes instances that start together take turns.
+pub fn migrate(conn: &mut DbConnection) -> AppResult<Vec<String>> {
+    let applied = match conn {
+        DbConnection::Sqlite(c) => c
+            .run_pending_migrations(SQLITE_MIGRATIONS)
+            .map(|v| v.iter().map(|m| m.to_string()).collect()),
+        DbConnection::Postgres(c) => {
+            c.batch_execute(&format!("SELECT pg_advisory_lock({MIGRATION_LOCK_KEY})"))?;
+            let result = c
+                .run_pending_migrations(POSTGRES_MIGRATIONS)
+                .map(|v| v.iter().map(|m| m.to_string()).collect());
+            c.batch_execute(&format!("SELECT pg_advisory_unlock({MIGRATION_LOCK_KEY})"))?;
+            result
+        }
+    };
+    applied.map_err(|e| AppError::internal(format!("migration failed: {e}")))
+}
+
+/// Held by `rota serve` on a SQLite file for its lifetime: a second server on the same file
+/// would fight over the write lock and run every job twice. CLI commands do not take it.
+pub struct ServeLock {
+    _file: File,
+    pub path: PathBuf,
+}
+
+impl ServeLock {
+    pub fn acquire(db_path: &Path) -> Result<ServeLock, String> {
+        let mut name = db_path.as_os_str().to_owned();
+        name.push(".serve-lock");
+        let path = PathBuf::from(name);
+        let file = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|e| format!("cannot create the lock file {}: {e}", path.display()))?;
+        match file.try_lock() {
+            Ok(()) => Ok(ServeLock { _file: file, path }),
+            Err(std::fs::TryLockError::WouldBlock) => Err(format!(
+                "another `rota serve` is already running on {}. Stop it first, or move to PostgreSQL (ROTA_DATABASE_URL=postgres://…) to run several instances",
+                db_path.display()
+            )),
+            Err(std::fs::TryLockError::Error(e)) => {
+                Err(format!("cannot lock {}: {e}", path.display()))
+            }
+        }
+    }
+}
+
+/// Maps a unique-constraint violation to a conflict on `field`; other errors pass through.
+pub fn unique_violation(
+    field: &'static str,
+    reason: String,
+) -> impl FnOnce(diesel::result::Error) -> AppError {
+    move |e| match e {
+        diesel::result::Error::DatabaseError(
+            diesel::result::DatabaseErrorKind::UniqueViolation,
+            _,
+        ) => AppError::conflict(field, reason),
+        other => AppError::from(other),
+    }
+}
+
+diesel::define_sql_function! {
+    /// SQL `lower()`, the same on both backends.
+    fn lower(x: diesel::sql_types::Text) -> diesel::sql_types::Text;
+}
+
+/// A LIKE pattern matching `needle` anywhere, with LIKE's wildcards escaped (use `ESCAPE '\'`).
+pub fn contains_pattern(needle: &str) -> String {
+    let mut p = String::with_capacity(needle.len() + 2);
+    p.push('%');
+    for c in needle.to_lowercase().chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            p.push('\\');
+        }
+        p.push(c);
+    }
+    p.push('%');
+    p
+}

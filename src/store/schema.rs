@@ -1,0 +1,109 @@
+//! Table definitions shared by both backends. Keep in step with `migrations/sqlite` and
+//! `migrations/postgres`: the test `migrations_match_schema` fails when they drift.
+
+diesel::table! {
+    users (id) {
+        id -> Text,
+        tenant_id -> Nullable<Text>,
+        object_id -> Nullable<Text>,
+        user_name -> Text,
+        user_name_key -> Text,
+        external_id -> Nullable<Text>,
+        name -> Text,
+        given_name -> Nullable<Text>,
+        family_name -> Nullable<Text>,
+        email -> Nullable<Text>,
+        job_title -> Nullable<Text>,
+        description -> Nullable<Text>,
+        time_zone -> Text,
+        locale -> Nullable<Text>,
+        role -> Text,
+        licence -> Nullable<Text>,
+        active -> Bool,
+        provisioned_by -> Text,
+        last_sign_in_at -> Nullable<Timestamp>,
+        version -> BigInt,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    contact_methods (id) {
+        id -> Text,
+        user_id -> Text,
+        kind -> Text,
+        label -> Text,
+        address -> Text,
+        is_primary -> Bool,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    teams (id) {
+        id -> Text,
+        name -> Text,
+        name_key -> Text,
+        description -> Nullable<Text>,
+        external_id -> Nullable<Text>,
+        version -> BigInt,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    team_members (team_id, user_id) {
+        team_id -> Text,
+        user_id -> Text,
+        role -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    tokens (id) {
+        id -> Text,
+        kind -> Text,
+        name -> Text,
+        role -> Nullable<Text>,
+        secret_hash -> Text,
+        hint -> Text,
+        created_at -> Timestamp,
+        last_used_at -> Nullable<Timestamp>,
+        revoked_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    audit_events (id) {
+        id -> Text,
+        occurred_at -> Timestamp,
+        actor_type -> Text,
+        actor_id -> Nullable<Text>,
+        actor_name -> Text,
+        action -> Text,
+        target_type -> Text,
+        target_id -> Text,
+        target_name -> Text,
+        before_state -> Nullable<Text>,
+        after_state -> Nullable<Text>,
+        request_id -> Nullable<Text>,
+    }
+}
+
+diesel::joinable!(contact_methods -> users (user_id));
+diesel::joinable!(team_members -> teams (team_id));
+diesel::joinable!(team_members -> users (user_id));
+
+diesel::allow_tables_to_appear_in_same_query!(
+    users,
+    contact_methods,
+    teams,
+    team_members,
+    tokens,
+    audit_events
+);

@@ -1,0 +1,164 @@
+//! Teams and their members.
+
+use super::schema::{team_members, teams, users};
+use super::{DbConnection, contains_pattern, lower, unique_violation};
+use crate::domain::ids::{TeamId, UserId};
+use crate::domain::paging::PageRequest;
+use crate::error::{AppError, AppResult};
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+use serde::Serialize;
+
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable, AsChangeset, Serialize)]
+#[diesel(table_name = teams, treat_none_as_null = true)]
+pub struct Team {
+    pub id: TeamId,
+    pub name: String,
+    pub name_key: String,
+    pub description: Option<String>,
+    pub external_id: Option<String>,
+    pub version: i64,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable, Serialize)]
+#[diesel(table_name = team_members)]
+pub struct TeamMember {
+    pub team_id: TeamId,
+    pub user_id: UserId,
+    pub role: String,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+fn taken(name: &str) -> String {
+    format!("'{name}' is already taken by another team")
+}
+
+pub fn insert(conn: &mut DbConnection, team: &Team) -> AppResult<()> {
+    diesel::insert_into(teams::table)
+        .values(team)
+        .execute(conn)
+        .map_err(unique_violation("name", taken(&team.name)))?;
+    Ok(())
+}
+
+pub fn find(conn: &mut DbConnection, id: &TeamId) -> AppResult<Team> {
+    teams::table
+        .find(id)
+        .select(Team::as_select())
+        .first(conn)
+        .optional()?
+        .ok_or_else(|| AppError::not_found("team", id.as_str()))
+}
+
+pub fn update(conn: &mut DbConnection, team: &Team) -> AppResult<()> {
+    diesel::update(teams::table.find(&team.id))
+        .set(team)
+        .execute(conn)
+        .map_err(unique_violation("name", taken(&team.name)))?;
+    Ok(())
+}
+
+pub fn delete(conn: &mut DbConnection, id: &TeamId) -> AppResult<()> {
+    diesel::delete(team_members::table.filter(team_members::team_id.eq(id))).execute(conn)?;
+    diesel::delete(teams::table.find(id)).execute(conn)?;
+    Ok(())
+}
+
+pub fn list(
+    conn: &mut DbConnection,
+    text: Option<&str>,
+    page: &PageRequest,
+) -> AppResult<(Vec<Team>, bool, Option<i64>)> {
+    let filtered = || {
+        let mut q = teams::table.into_boxed();
+        if let Some(text) = text.filter(|t| !t.trim().is_empty()) {
+            q = q.filter(
+                lower(teams::name)
+                    .like(contains_pattern(text.trim()))
+                    .escape('\\'),
+            );
+        }
+        q
+    };
+    let rows = filtered()
+        .order((teams::name.asc(), teams::id.asc()))
+        .offset(page.offset)
+        .limit(page.fetch_limit())
+        .select(Team::as_select())
+        .load(conn)?;
+    let (rows, more) = page.finish(rows);
+    let total = if page.want_total {
+        Some(filtered().count().get_result(conn)?)
+    } else {
+        None
+    };
+    Ok((rows, more, total))
+}
+
+pub fn membership(
+    conn: &mut DbConnection,
+    team_id: &TeamId,
+    user_id: &UserId,
+) -> AppResult<Option<TeamMember>> {
+    Ok(team_members::table
+        .find((team_id, user_id))
+        .select(TeamMember::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+/// Adds the user to the team with `role`, or changes their role if already a member.
+pub fn put_member(conn: &mut DbConnection, member: &TeamMember) -> AppResult<()> {
+    let updated = diesel::update(team_members::table.find((&member.team_id, &member.user_id)))
+        .set((
+            team_members::role.eq(&member.role),
+            team_members::updated_at.eq(member.updated_at),
+        ))
+        .execute(conn)?;
+    if updated == 0 {
+        diesel::insert_into(team_members::table)
+            .values(member)
+            .execute(conn)?;
+    }
+    Ok(())
+}
+
+pub fn remove_member(
+    conn: &mut DbConnection,
+    team_id: &TeamId,
+    user_id: &UserId,
+) -> AppResult<bool> {
+    let removed = diesel::delete(team_members::table.find((team_id, user_id))).execute(conn)?;
+    Ok(removed > 0)
+}
+
+/// One page of a team's members with their names, ordered by name.
+pub fn members(
+    conn: &mut DbConnection,
+    team_id: &TeamId,
+    page: &PageRequest,
+) -> AppResult<(Vec<(UserId, String, String)>, bool, Option<i64>)> {
+    let rows = team_members::table
+        .inner_join(users::table)
+        .filter(team_members::team_id.eq(team_id))
+        .order((users::name.asc(), users::id.asc()))
+        .offset(page.offset)
+        .limit(page.fetch_limit())
+        .select((users::id, users::name, team_members::role))
+        .load(conn)?;
+    let (rows, more) = page.finish(rows);
+    let total = if page.want_total {
+        Some(
+            team_members::table
+                .filter(team_members::team_id.eq(team_id))
+                .count()
+                .get_result(conn)?,
+        )
+    } else {
+        None
+    };
+    Ok((rows, more, total))
+}

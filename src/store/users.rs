@@ -1,0 +1,217 @@
+//! Users and their contact methods: rows, look-ups, the filtered page the REST API lists.
+
+use super::schema::{contact_methods, team_members, teams, users};
+use super::{DbConnection, contains_pattern, lower, unique_violation};
+use crate::domain::ids::{ContactMethodId, TeamId, UserId};
+use crate::domain::paging::PageRequest;
+use crate::error::{AppError, AppResult};
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+use serde::Serialize;
+
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable, AsChangeset, Serialize)]
+#[diesel(table_name = users, treat_none_as_null = true)]
+pub struct User {
+    pub id: UserId,
+    pub tenant_id: Option<String>,
+    pub object_id: Option<String>,
+    pub user_name: String,
+    pub user_name_key: String,
+    pub external_id: Option<String>,
+    pub name: String,
+    pub given_name: Option<String>,
+    pub family_name: Option<String>,
+    pub email: Option<String>,
+    pub job_title: Option<String>,
+    pub description: Option<String>,
+    pub time_zone: String,
+    pub locale: Option<String>,
+    pub role: String,
+    pub licence: Option<String>,
+    pub active: bool,
+    pub provisioned_by: String,
+    pub last_sign_in_at: Option<NaiveDateTime>,
+    pub version: i64,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable, Serialize)]
+#[diesel(table_name = contact_methods)]
+pub struct ContactMethod {
+    pub id: ContactMethodId,
+    pub user_id: UserId,
+    pub kind: String,
+    pub label: String,
+    pub address: String,
+    pub is_primary: bool,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+/// Which users to list.
+#[derive(Debug, Default, Clone)]
+pub struct UserQuery {
+    /// Part of a name, user name or e-mail address, any case.
+    pub text: Option<String>,
+    /// Only members of any of these teams.
+    pub team_ids: Vec<TeamId>,
+}
+
+fn taken(user_name: &str) -> String {
+    format!("'{user_name}' is already taken by another user")
+}
+
+pub fn insert(conn: &mut DbConnection, user: &User) -> AppResult<()> {
+    diesel::insert_into(users::table)
+        .values(user)
+        .execute(conn)
+        .map_err(unique_violation("user_name", taken(&user.user_name)))?;
+    Ok(())
+}
+
+pub fn find(conn: &mut DbConnection, id: &UserId) -> AppResult<User> {
+    users::table
+        .find(id)
+        .select(User::as_select())
+        .first(conn)
+        .optional()?
+        .ok_or_else(|| AppError::not_found("user", id.as_str()))
+}
+
+/// Saves every column of `user` (the caller has already bumped `version` and `updated_at`).
+pub fn update(conn: &mut DbConnection, user: &User) -> AppResult<()> {
+    diesel::update(users::table.find(&user.id))
+        .set(user)
+        .execute(conn)
+        .map_err(unique_violation("user_name", taken(&user.user_name)))?;
+    Ok(())
+}
+
+/// Removes the user; team memberships and contact methods go with them (foreign keys
+/// cascade), the audit trail stays.
+pub fn delete(conn: &mut DbConnection, id: &UserId) -> AppResult<()> {
+    diesel::delete(team_members::table.filter(team_members::user_id.eq(id))).execute(conn)?;
+    diesel::delete(contact_methods::table.filter(contact_methods::user_id.eq(id))).execute(conn)?;
+    diesel::delete(users::table.find(id)).execute(conn)?;
+    Ok(())
+}
+
+/// One page of users ordered by name, whether more follow, and the total when asked.
+pub fn list(
+    conn: &mut DbConnection,
+    query: &UserQuery,
+    page: &PageRequest,
+) -> AppResult<(Vec<User>, bool, Option<i64>)> {
+    let filtered = || {
+        let mut q = users::table.into_boxed();
+        if let Some(text) = query.text.as_deref().filter(|t| !t.trim().is_empty()) {
+            let pattern = contains_pattern(text.trim());
+            q = q.filter(
+                lower(users::name)
+                    .like(pattern.clone())
+                    .escape('\\')
+                    .or(users::user_name_key.like(pattern.clone()).escape('\\'))
+                    .or(lower(users::email.assume_not_null())
+                        .like(pattern)
+                        .escape('\\')),
+            );
+        }
+        if !query.team_ids.is_empty() {
+            let members = team_members::table
+                .filter(team_members::team_id.eq_any(query.team_ids.clone()))
+                .select(team_members::user_id);
+            q = q.filter(users::id.eq_any(members));
+        }
+        q
+    };
+    let rows = filtered()
+        .order((users::name.asc(), users::id.asc()))
+        .offset(page.offset)
+        .limit(page.fetch_limit())
+        .select(User::as_select())
+        .load(conn)?;
+    let (rows, more) = page.finish(rows);
+    let total = if page.want_total {
+        Some(filtered().count().get_result(conn)?)
+    } else {
+        None
+    };
+    Ok((rows, more, total))
+}
+
+/// The teams each of `ids` belongs to, as (user, team id, team name), in one query.
+pub fn team_refs(
+    conn: &mut DbConnection,
+    ids: &[UserId],
+) -> AppResult<Vec<(UserId, TeamId, String)>> {
+    Ok(team_members::table
+        .inner_join(teams::table)
+        .filter(team_members::user_id.eq_any(ids))
+        .order((teams::name.asc(), teams::id.asc()))
+        .select((team_members::user_id, teams::id, teams::name))
+        .load(conn)?)
+}
+
+/// The contact methods of each of `ids`, in one query.
+pub fn contact_methods_of(
+    conn: &mut DbConnection,
+    ids: &[UserId],
+) -> AppResult<Vec<ContactMethod>> {
+    Ok(contact_methods::table
+        .filter(contact_methods::user_id.eq_any(ids))
+        .order((
+            contact_methods::user_id.asc(),
+            contact_methods::created_at.asc(),
+            contact_methods::id.asc(),
+        ))
+        .select(ContactMethod::as_select())
+        .load(conn)?)
+}
+
+pub fn insert_contact_method(conn: &mut DbConnection, method: &ContactMethod) -> AppResult<()> {
+    diesel::insert_into(contact_methods::table)
+        .values(method)
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Points the user's primary e-mail contact method at `address` (creating it if missing).
+pub fn set_primary_email(
+    conn: &mut DbConnection,
+    user_id: &UserId,
+    address: &str,
+    now: NaiveDateTime,
+) -> AppResult<()> {
+    let updated = diesel::update(
+        contact_methods::table
+            .filter(contact_methods::user_id.eq(user_id))
+            .filter(contact_methods::kind.eq("email"))
+            .filter(contact_methods::is_primary.eq(true)),
+    )
+    .set((
+        contact_methods::address.eq(address),
+        contact_methods::updated_at.eq(now),
+    ))
+    .execute(conn)?;
+    if updated == 0 {
+        insert_contact_method(
+            conn,
+            &ContactMethod {
+                id: ContactMethodId::generate(),
+                user_id: user_id.clone(),
+                kind: "email".into(),
+                label: "Default".into(),
+                address: address.into(),
+                is_primary: true,
+                created_at: now,
+                updated_at: now,
+            },
+        )?;
+    }
+    Ok(())
+}
+
+pub fn count(conn: &mut DbConnection) -> AppResult<i64> {
+    Ok(users::table.count().get_result(conn)?)
+}
