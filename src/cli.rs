@@ -4,13 +4,12 @@
 use crate::clock::{Clock, SharedClock, SystemClock};
 use crate::config::{Config, ConfigError, LogFormat};
 use crate::domain::audit::{Actor, ActorKind};
-use crate::domain::ids::TokenId;
 use crate::domain::role::Role;
-use crate::domain::token::{self, SECRET_BYTES, TokenKind};
+use crate::domain::token::TokenKind;
 use crate::error::AppError;
 use crate::http::{self, AppState};
-use crate::store::audit::{self, AuditContext, Target};
-use crate::store::tokens::{self, Token};
+use crate::store::audit::AuditContext;
+use crate::store::tokens;
 use crate::store::{self, Db, ServeLock};
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -132,19 +131,8 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 }
                 TokenCommand::List => list_tokens(&mut conn),
                 TokenCommand::Revoke { name } => {
-                    let ctx = cli_audit();
-                    let now = crate::clock::stored(ctx.at);
-                    store::write(&mut conn, |tx| {
-                        let token = tokens::revoke(tx, &name, now)?;
-                        audit::record(
-                            tx,
-                            &ctx,
-                            "revoke",
-                            token_target(&token),
-                            Some(&token_view(&token)),
-                            None::<&()>,
-                        )
-                    })?;
+                    tokens::revoke_audited(&mut conn, &cli_audit(), &name)
+                        .map_err(|e| Failure::Usage(e.message()))?;
                     eprintln!("Revoked token '{name}'.");
                     Ok(())
                 }
@@ -201,32 +189,6 @@ fn cli_audit() -> AuditContext {
     }
 }
 
-/// What the audit trail keeps of a token: never its hash.
-#[derive(serde::Serialize)]
-struct TokenView<'a> {
-    kind: &'a str,
-    name: &'a str,
-    role: Option<&'a str>,
-    hint: &'a str,
-}
-
-fn token_view(t: &Token) -> TokenView<'_> {
-    TokenView {
-        kind: &t.kind,
-        name: &t.name,
-        role: t.role.as_deref(),
-        hint: &t.hint,
-    }
-}
-
-fn token_target(t: &Token) -> Target<'_> {
-    Target {
-        kind: "token",
-        id: t.id.as_str(),
-        name: &t.name,
-    }
-}
-
 fn create_token(
     conn: &mut store::DbConnection,
     kind: &str,
@@ -235,12 +197,6 @@ fn create_token(
 ) -> Result<(), Failure> {
     let kind = TokenKind::parse(kind)
         .ok_or_else(|| Failure::Usage(format!("--kind is '{kind}'; use api or scim")))?;
-    let name = name.trim();
-    if name.is_empty() || name.len() > 100 || name.chars().any(char::is_control) {
-        return Err(Failure::Usage(
-            "--name must be 1 to 100 printable characters".into(),
-        ));
-    }
     let role = match (kind, role) {
         (TokenKind::Scim, Some(_)) => {
             return Err(Failure::Usage(
@@ -253,38 +209,15 @@ fn create_token(
             Failure::Usage(format!("--role is '{r}'; use one of {}", Role::names()))
         })?),
     };
-    let mut random = [0u8; SECRET_BYTES];
-    rand::fill(&mut random);
-    let secret = token::format_secret(kind, &random);
-    let ctx = cli_audit();
-    let token = Token {
-        id: TokenId::generate(),
-        kind: kind.as_str().into(),
-        name: name.into(),
-        role: role.map(|r| r.as_str().to_string()),
-        secret_hash: token::hash_secret(&secret),
-        hint: token::hint(&secret),
-        created_at: crate::clock::stored(ctx.at),
-        last_used_at: None,
-        revoked_at: None,
-    };
-    store::write(conn, |tx| {
-        tokens::insert(tx, &token)?;
-        audit::record(
-            tx,
-            &ctx,
-            "create",
-            token_target(&token),
-            None::<&()>,
-            Some(&token_view(&token)),
-        )
-    })?;
+    let secret = tokens::issue(conn, &cli_audit(), kind, name, role)
+        .map_err(|e| Failure::Usage(e.message()))?;
     let role_note = role
         .map(|r| format!(", role {}", r.as_str()))
         .unwrap_or_default();
     eprintln!(
-        "Created {} token '{name}'{role_note}. Store the secret below now: it is not shown again.",
-        kind.as_str()
+        "Created {} token '{}'{role_note}. Store the secret below now: it is not shown again.",
+        kind.as_str(),
+        name.trim()
     );
     println!("{secret}");
     Ok(())

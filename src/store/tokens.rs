@@ -4,7 +4,10 @@
 use super::DbConnection;
 use super::schema::tokens;
 use crate::domain::ids::TokenId;
+use crate::domain::role::Role;
+use crate::domain::token::{self, SECRET_BYTES, TokenKind};
 use crate::error::{AppError, AppResult};
+use crate::store::audit::{self, AuditContext, Target};
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use subtle::ConstantTimeEq;
@@ -83,4 +86,91 @@ pub fn revoke(conn: &mut DbConnection, name: &str, now: NaiveDateTime) -> AppRes
         .set(tokens::revoked_at.eq(now))
         .execute(conn)?;
     Ok(token)
+}
+
+/// What the audit trail keeps of a token: never its hash.
+#[derive(serde::Serialize)]
+struct TokenView<'a> {
+    kind: &'a str,
+    name: &'a str,
+    role: Option<&'a str>,
+    hint: &'a str,
+}
+
+impl Token {
+    fn view(&self) -> TokenView<'_> {
+        TokenView {
+            kind: &self.kind,
+            name: &self.name,
+            role: self.role.as_deref(),
+            hint: &self.hint,
+        }
+    }
+
+    fn target(&self) -> Target<'_> {
+        Target {
+            kind: "token",
+            id: self.id.as_str(),
+            name: &self.name,
+        }
+    }
+}
+
+/// Makes a token with a fresh random secret, stores its hash, audits it, and returns the
+/// secret: the only time it exists outside the caller's hands.
+pub fn issue(
+    conn: &mut DbConnection,
+    ctx: &AuditContext,
+    kind: TokenKind,
+    name: &str,
+    role: Option<Role>,
+) -> AppResult<String> {
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
+        return Err(AppError::invalid(
+            "name",
+            "must be 1 to 100 printable characters",
+        ));
+    }
+    let mut random = [0u8; SECRET_BYTES];
+    rand::fill(&mut random);
+    let secret = token::format_secret(kind, &random);
+    let token = Token {
+        id: TokenId::generate(),
+        kind: kind.as_str().into(),
+        name: name.into(),
+        role: role.map(|r| r.as_str().to_string()),
+        secret_hash: token::hash_secret(&secret),
+        hint: token::hint(&secret),
+        created_at: crate::clock::stored(ctx.at),
+        last_used_at: None,
+        revoked_at: None,
+    };
+    super::write(conn, |tx| {
+        insert(tx, &token)?;
+        audit::record(
+            tx,
+            ctx,
+            "create",
+            token.target(),
+            None::<&()>,
+            Some(&token.view()),
+        )
+    })?;
+    Ok(secret)
+}
+
+/// Revokes the live token called `name`, audited.
+pub fn revoke_audited(conn: &mut DbConnection, ctx: &AuditContext, name: &str) -> AppResult<()> {
+    super::write(conn, |tx| {
+        let token = revoke(tx, name, crate::clock::stored(ctx.at))?;
+        audit::record(
+            tx,
+            ctx,
+            "revoke",
+            token.target(),
+            Some(&token.view()),
+            None::<&()>,
+        )
+    })
 }

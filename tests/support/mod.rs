@@ -1,0 +1,253 @@
+//! The test app: the real service on a random port over a fresh database (a temp SQLite file or
+//! a new PostgreSQL database), a manual clock, and HTTP clients holding tokens.
+#![allow(dead_code)]
+
+use chrono::{TimeZone, Utc};
+use diesel::Connection;
+use rota::clock::ManualClock;
+use rota::config::DatabaseUrl;
+use rota::domain::audit::{Actor, ActorKind};
+use rota::domain::role::Role;
+use rota::domain::token::TokenKind;
+use rota::http::{AppState, metrics::Metrics};
+use rota::store::{self, Db, audit::AuditContext, tokens};
+use serde_json::Value;
+use std::net::TcpListener;
+use std::sync::Arc;
+
+/// Runs each listed test against SQLite and against PostgreSQL:
+/// `on_both_backends! { async fn name(app) { … } }` makes `sqlite::name` and `postgres::name`.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($(async fn $name:ident($app:ident) $body:block)*) => {
+        mod sqlite {
+            #[allow(unused_imports)]
+            use super::*;
+            $(#[actix_web::test] async fn $name() { let $app = $crate::support::TestApp::sqlite().await; $body })*
+        }
+        mod postgres {
+            #[allow(unused_imports)]
+            use super::*;
+            $(#[actix_web::test] async fn $name() { let $app = $crate::support::TestApp::postgres().await; $body })*
+        }
+    };
+}
+
+/// The PostgreSQL server tests use; CI and developer machines run one on 127.0.0.1:5432.
+pub fn postgres_admin_url() -> String {
+    std::env::var("ROTA_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
+/// A database made for one test and dropped after it.
+pub enum TestDatabase {
+    Sqlite {
+        _dir: tempfile::TempDir,
+        url: DatabaseUrl,
+    },
+    Postgres {
+        name: String,
+        url: DatabaseUrl,
+    },
+}
+
+impl TestDatabase {
+    pub fn sqlite() -> TestDatabase {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let url = DatabaseUrl::Sqlite {
+            path: dir.path().join("rota.db"),
+        };
+        TestDatabase::Sqlite { _dir: dir, url }
+    }
+
+    pub fn postgres() -> TestDatabase {
+        let admin = postgres_admin_url();
+        let name = format!("rota_test_{}", uuid::Uuid::now_v7().simple());
+        let mut conn = diesel::PgConnection::establish(&admin).unwrap_or_else(|e| {
+            panic!(
+                "PostgreSQL is needed for the postgres tests (ROTA_TEST_POSTGRES_URL={admin}): {e}"
+            )
+        });
+        diesel::RunQueryDsl::execute(
+            diesel::sql_query(format!("CREATE DATABASE {name}")),
+            &mut conn,
+        )
+        .expect("create database");
+        let mut url = url::Url::parse(&admin).expect("admin url");
+        url.set_path(&name);
+        TestDatabase::Postgres {
+            name,
+            url: DatabaseUrl::Postgres {
+                url: url.to_string(),
+            },
+        }
+    }
+
+    pub fn url(&self) -> &DatabaseUrl {
+        match self {
+            TestDatabase::Sqlite { url, .. } | TestDatabase::Postgres { url, .. } => url,
+        }
+    }
+
+    /// The URL as `ROTA_DATABASE_URL` takes it.
+    pub fn env_url(&self) -> String {
+        match self.url() {
+            DatabaseUrl::Sqlite { path } => format!("sqlite://{}", path.display()),
+            DatabaseUrl::Postgres { url } => url.clone(),
+        }
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        if let TestDatabase::Postgres { name, .. } = self
+            && let Ok(mut conn) = diesel::PgConnection::establish(&postgres_admin_url())
+        {
+            let _ = diesel::RunQueryDsl::execute(
+                diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")),
+                &mut conn,
+            );
+        }
+    }
+}
+
+pub struct TestApp {
+    pub base: String,
+    pub db: Db,
+    pub clock: Arc<ManualClock>,
+    pub http: reqwest::Client,
+    /// An owner's API token.
+    pub token: String,
+    pub database: TestDatabase,
+    server: actix_web::dev::ServerHandle,
+}
+
+impl TestApp {
+    pub async fn sqlite() -> TestApp {
+        Self::start(TestDatabase::sqlite()).await
+    }
+
+    pub async fn postgres() -> TestApp {
+        Self::start(TestDatabase::postgres()).await
+    }
+
+    pub async fn start(database: TestDatabase) -> TestApp {
+        let db = Db::connect(database.url(), 4).expect("connect");
+        store::migrate(&mut db.get().expect("conn")).expect("migrate");
+        let clock = Arc::new(ManualClock::new(
+            Utc.with_ymd_and_hms(2026, 1, 5, 9, 0, 0).unwrap(),
+        ));
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let state = actix_web::web::Data::new(AppState {
+            db: db.clone(),
+            clock: clock.clone(),
+            public_url: base.clone(),
+            metrics: Metrics::new(),
+        });
+        let server = rota::http::server(state, listener, Some(1)).expect("server");
+        let handle = server.handle();
+        actix_web::rt::spawn(server);
+        let mut app = TestApp {
+            base,
+            db,
+            clock,
+            http: reqwest::Client::new(),
+            token: String::new(),
+            database,
+            server: handle,
+        };
+        app.token = app.issue_token(TokenKind::Api, "owner", Some(Role::Owner));
+        app
+    }
+
+    /// Makes a token directly in the store, as `rota token create` does.
+    pub fn issue_token(&self, kind: TokenKind, name: &str, role: Option<Role>) -> String {
+        let ctx = AuditContext {
+            actor: Actor {
+                kind: ActorKind::Cli,
+                id: None,
+                name: "test".into(),
+            },
+            request_id: None,
+            at: rota::clock::Clock::now(&*self.clock),
+        };
+        tokens::issue(&mut self.db.get().unwrap(), &ctx, kind, name, role).expect("issue token")
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// A request with the owner's token.
+    pub fn req(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        self.as_token(&self.token, method, path)
+    }
+
+    pub fn as_token(
+        &self,
+        token: &str,
+        method: reqwest::Method,
+        path: &str,
+    ) -> reqwest::RequestBuilder {
+        self.http
+            .request(method, self.url(path))
+            .header("Authorization", format!("Token token={token}"))
+    }
+
+    pub async fn get(&self, path: &str) -> (u16, Value) {
+        send(self.req(reqwest::Method::GET, path)).await
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> (u16, Value) {
+        send(self.req(reqwest::Method::POST, path).json(&body)).await
+    }
+
+    pub async fn put(&self, path: &str, body: Value) -> (u16, Value) {
+        send(self.req(reqwest::Method::PUT, path).json(&body)).await
+    }
+
+    pub async fn delete(&self, path: &str) -> (u16, Value) {
+        send(self.req(reqwest::Method::DELETE, path)).await
+    }
+
+    /// Creates a user through the API and returns its id.
+    pub async fn user(&self, name: &str, email: &str) -> String {
+        let (status, body) = self
+            .post(
+                "/api/v2/users",
+                serde_json::json!({"user": {"name": name, "email": email}}),
+            )
+            .await;
+        assert_eq!(status, 201, "{body}");
+        body["user"]["id"].as_str().unwrap().to_string()
+    }
+
+    pub async fn team(&self, name: &str) -> String {
+        let (status, body) = self
+            .post("/api/v2/teams", serde_json::json!({"team": {"name": name}}))
+            .await;
+        assert_eq!(status, 201, "{body}");
+        body["team"]["id"].as_str().unwrap().to_string()
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        // Stop accepting and close the pool before the database is dropped.
+        let _ = self.server.stop(false);
+    }
+}
+
+/// Sends and reads the body as JSON (Null when empty, a string when not JSON).
+pub async fn send(req: reqwest::RequestBuilder) -> (u16, Value) {
+    let res = req.send().await.expect("request");
+    let status = res.status().as_u16();
+    let text = res.text().await.expect("body");
+    let body = if text.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(&text).unwrap_or(Value::String(text))
+    };
+    (status, body)
+}
