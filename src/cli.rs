@@ -295,12 +295,12 @@ fn serve(config: Config) -> Result<(), Failure> {
         "Rota is listening on http://{} (public URL {}), database {}",
         config.listen, config.public_url, config.database
     );
-    println!("API documentation: {}/api/docs/", config.public_url);
     if live_tokens == 0 {
         println!(
             "No tokens yet. Create the first owner token with:\n    rota token create --kind api --name admin --role owner"
         );
     }
+    println!("API documentation: {}/api/docs/", config.public_url);
     actix_web::rt::System::new()
         .block_on(async move {
             let server = http::server(state, listener, None)?;

@@ -1,0 +1,402 @@
+//! The `rota` binary as operators run it: start-up with no configuration, configuration
+//! errors that name the key, the single-server lock on a SQLite file, tokens made and revoked
+//! beside a running server, several servers on one PostgreSQL, graceful shutdown.
+
+mod support;
+
+use std::io::{BufRead, BufReader};
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+use support::TestDatabase;
+
+fn rota(dir: &Path, env: &[(&str, &str)], args: &[&str]) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_rota"));
+    cmd.current_dir(dir)
+        .env_clear()
+        .env("USER", "tester")
+        .args(args);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd
+}
+
+fn run(dir: &Path, env: &[(&str, &str)], args: &[&str]) -> Output {
+    rota(dir, env, args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run rota")
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A running `rota serve` that is killed if the test fails.
+struct Server {
+    child: Child,
+    base: String,
+    stdout: Vec<String>,
+}
+
+impl Server {
+    fn start(dir: &Path, env: &[(&str, &str)]) -> Server {
+        let port = free_port();
+        let listen = format!("127.0.0.1:{port}");
+        let mut env = env.to_vec();
+        env.push(("ROTA_LISTEN", &listen));
+        let mut child = rota(dir, &env, &["serve"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let base = format!("http://{listen}");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while reqwest::blocking_get(&format!("{base}/healthz")).is_err() {
+            if let Ok(Some(status)) = child.try_wait() {
+                panic!("rota serve exited early with {status}");
+            }
+            assert!(
+                Instant::now() < deadline,
+                "rota serve did not answer within 30 s"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let mut stdout = Vec::new();
+        let mut reader = BufReader::new(child.stdout.take().unwrap());
+        let mut line = String::new();
+        while reader.read_line(&mut line).unwrap_or(0) > 0 {
+            stdout.push(line.trim_end().to_string());
+            if line.contains("API documentation") {
+                break;
+            }
+            line.clear();
+        }
+        Server {
+            child,
+            base,
+            stdout,
+        }
+    }
+
+    fn get(&self, path: &str, token: Option<&str>) -> u16 {
+        reqwest::blocking_status(&format!("{}{path}", self.base), token)
+    }
+
+    /// Sends SIGTERM and waits for a clean exit.
+    fn terminate(mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        assert!(
+            Command::new("kill")
+                .args(["-TERM", &pid])
+                .status()
+                .unwrap()
+                .success()
+        );
+        let deadline = Instant::now() + Duration::from_secs(40);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "rota serve did not stop after SIGTERM"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Minimal blocking HTTP for these tests, on a throwaway runtime.
+mod reqwest {
+    pub fn blocking_get(url: &str) -> Result<u16, ::reqwest::Error> {
+        runtime().block_on(async { Ok(::reqwest::get(url).await?.status().as_u16()) })
+    }
+
+    pub fn blocking_status(url: &str, token: Option<&str>) -> u16 {
+        runtime().block_on(async {
+            let mut req = ::reqwest::Client::new().get(url);
+            if let Some(t) = token {
+                req = req.header("Authorization", format!("Token token={t}"));
+            }
+            req.send().await.unwrap().status().as_u16()
+        })
+    }
+
+    fn runtime() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+    }
+}
+
+#[test]
+fn serve_with_no_configuration_then_tokens_beside_it_then_a_graceful_stop() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &[]);
+    let banner = server.stdout.join("\n");
+    assert!(banner.contains("listening on"), "{banner}");
+    assert!(banner.contains("sqlite://rota.db"), "{banner}");
+    assert!(
+        banner.contains("rota token create --kind api --name admin --role owner"),
+        "{banner}"
+    );
+    assert!(
+        dir.path().join("rota.db").exists(),
+        "the default database file is created in the working directory"
+    );
+
+    // A second server on the same file is refused, clearly.
+    let port = free_port().to_string();
+    let second = run(
+        dir.path(),
+        &[("ROTA_LISTEN", &format!("127.0.0.1:{port}"))],
+        &["serve"],
+    );
+    assert!(!second.status.success());
+    let err = String::from_utf8_lossy(&second.stderr);
+    assert!(
+        err.contains("another `rota serve` is already running on rota.db"),
+        "{err}"
+    );
+
+    // CLI commands work beside it.
+    let created = run(
+        dir.path(),
+        &[],
+        &[
+            "token", "create", "--kind", "api", "--name", "ci", "--role", "owner",
+        ],
+    );
+    assert!(
+        created.status.success(),
+        "{}",
+        String::from_utf8_lossy(&created.stderr)
+    );
+    let stdout = String::from_utf8(created.stdout).unwrap();
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 1, "the secret alone on stdout: {stdout:?}");
+    let secret = lines[0];
+    assert!(
+        secret.starts_with("rota_api_") && secret.len() == 73,
+        "{secret}"
+    );
+    assert_eq!(server.get("/api/v2/users", Some(secret)), 200);
+
+    let migrate = run(dir.path(), &[], &["migrate"]);
+    assert!(migrate.status.success());
+    assert!(String::from_utf8_lossy(&migrate.stdout).contains("up to date"));
+
+    let list = run(dir.path(), &[], &["token", "list"]);
+    let listing = String::from_utf8_lossy(&list.stdout);
+    assert!(
+        listing.contains("ci") && listing.contains("owner") && listing.contains("live"),
+        "{listing}"
+    );
+    assert!(
+        !listing.contains(&secret[9..]),
+        "listings never show secrets"
+    );
+
+    let revoke = run(dir.path(), &[], &["token", "revoke", "ci"]);
+    assert!(revoke.status.success());
+    assert_eq!(server.get("/api/v2/users", Some(secret)), 401);
+    let again = run(dir.path(), &[], &["token", "revoke", "ci"]);
+    assert!(!again.status.success());
+
+    assert!(server.terminate().success(), "SIGTERM is a clean stop");
+}
+
+#[test]
+fn token_create_refuses_bad_arguments() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases: [(&[&str], &str); 4] = [
+        (
+            &["token", "create", "--kind", "ftp", "--name", "x"],
+            "--kind is 'ftp'",
+        ),
+        (
+            &[
+                "token", "create", "--kind", "scim", "--name", "x", "--role", "owner",
+            ],
+            "--role applies to API tokens only",
+        ),
+        (
+            &[
+                "token", "create", "--kind", "api", "--name", "x", "--role", "god",
+            ],
+            "--role is 'god'",
+        ),
+        (
+            &["token", "create", "--kind", "api", "--name", " "],
+            "name must be 1 to 100",
+        ),
+    ];
+    for (args, needle) in cases {
+        let out = run(dir.path(), &[], args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains(needle),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(out.stdout.is_empty());
+    }
+    assert!(
+        run(
+            dir.path(),
+            &[],
+            &["token", "create", "--kind", "scim", "--name", "entra"]
+        )
+        .status
+        .success()
+    );
+    let dup = run(
+        dir.path(),
+        &[],
+        &["token", "create", "--kind", "api", "--name", "entra"],
+    );
+    assert!(String::from_utf8_lossy(&dup.stderr).contains("already used by a live token"));
+}
+
+#[test]
+fn bad_configuration_stops_start_up_naming_the_key() {
+    let busy = TcpListener::bind("127.0.0.1:0").unwrap();
+    let busy_addr = busy.local_addr().unwrap().to_string();
+    let cases: Vec<(Vec<(&str, &str)>, Option<&str>, &str, &str)> = vec![
+        (
+            vec![("ROTA_DATABASE_URL", "mysql://db/rota")],
+            None,
+            "ROTA_DATABASE_URL",
+            "unknown scheme 'mysql'",
+        ),
+        (
+            vec![("ROTA_DATABASE_URL", "postgres://postgres@127.0.0.1:1/rota")],
+            None,
+            "ROTA_DATABASE_URL",
+            "cannot connect",
+        ),
+        (
+            vec![("ROTA_DATABASE_URL", "postgres://")],
+            None,
+            "ROTA_DATABASE_URL",
+            "names no host",
+        ),
+        (
+            vec![("ROTA_DATABASE_URL", "postgres://db:port/x")],
+            None,
+            "ROTA_DATABASE_URL",
+            "not a valid PostgreSQL URL",
+        ),
+        (
+            vec![("ROTA_LISTEN", "127.0.0.1:70000")],
+            None,
+            "ROTA_LISTEN",
+            "port '70000'",
+        ),
+        (
+            vec![("ROTA_LISTEN", "everywhere")],
+            None,
+            "ROTA_LISTEN",
+            "HOST:PORT",
+        ),
+        (
+            vec![("ROTA_LISTEN", &busy_addr)],
+            None,
+            "ROTA_LISTEN",
+            "cannot listen",
+        ),
+        (
+            vec![("ROTA_PUBLIC_URL", "ftp://rota")],
+            None,
+            "ROTA_PUBLIC_URL",
+            "scheme 'ftp'",
+        ),
+        (
+            vec![("ROTA_DB_POOL_SIZE", "many")],
+            None,
+            "ROTA_DB_POOL_SIZE",
+            "invalid",
+        ),
+        (
+            vec![("ROTA_LOG_FORMAT", "xml")],
+            None,
+            "ROTA_LOG_FORMAT",
+            "text or json",
+        ),
+        (
+            vec![],
+            Some("listen = \"nowhere:1\"\n"),
+            "listen (in rota.toml)",
+            "host 'nowhere'",
+        ),
+        (
+            vec![],
+            Some("lisen = \"127.0.0.1:1\"\n"),
+            "rota.toml",
+            "unknown field",
+        ),
+        (vec![], Some("listen = [\n"), "rota.toml", "invalid"),
+    ];
+    for (env, toml, key, reason) in cases {
+        let dir = tempfile::tempdir().unwrap();
+        if let Some(t) = toml {
+            std::fs::write(dir.path().join("rota.toml"), t).unwrap();
+        }
+        let out = run(dir.path(), &env, &["serve"]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{env:?} {toml:?}: {err}");
+        let line = err
+            .lines()
+            .find(|l| l.starts_with("rota: configuration error"))
+            .unwrap_or_else(|| panic!("{err}"));
+        assert!(
+            line.contains(key) && line.contains(reason),
+            "{env:?} {toml:?}: expected {key} / {reason} in {line}"
+        );
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(dir.path(), &[], &["--config", "missing.toml", "serve"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--config names missing.toml"));
+    drop(busy);
+}
+
+#[test]
+fn several_servers_share_one_postgresql() {
+    let database = TestDatabase::postgres();
+    let url = database.env_url();
+    let dir = tempfile::tempdir().unwrap();
+    let env = [
+        ("ROTA_DATABASE_URL", url.as_str()),
+        ("ROTA_LOG_FORMAT", "json"),
+    ];
+    let a = Server::start(dir.path(), &env);
+    let b = Server::start(dir.path(), &env);
+    assert_eq!(a.get("/readyz", None), 200);
+    assert_eq!(b.get("/readyz", None), 200);
+    let token = run(
+        dir.path(),
+        &env,
+        &["token", "create", "--kind", "api", "--name", "pg"],
+    );
+    let secret = String::from_utf8(token.stdout).unwrap();
+    assert_eq!(a.get("/api/v2/users", Some(secret.trim())), 200);
+    assert_eq!(b.get("/api/v2/users", Some(secret.trim())), 200);
+    assert!(a.terminate().success());
+    assert!(b.terminate().success());
+}
