@@ -8,3 +8,8 @@ pub mod domain;
 pub mod error;
 pub mod http;
 pub mod store;
+
+// Many short-lived allocations per request (rows, JSON); mimalloc handles them with less
+// contention between worker threads than the system allocator.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;

@@ -273,11 +273,14 @@ fn token_create_refuses_bad_arguments() {
     assert!(String::from_utf8_lossy(&dup.stderr).contains("already used by a live token"));
 }
 
+type ConfigCase<'a> = (Vec<(&'a str, &'a str)>, Option<&'a str>, &'a str, &'a str);
+
 #[test]
 fn bad_configuration_stops_start_up_naming_the_key() {
     let busy = TcpListener::bind("127.0.0.1:0").unwrap();
     let busy_addr = busy.local_addr().unwrap().to_string();
-    let cases: Vec<(Vec<(&str, &str)>, Option<&str>, &str, &str)> = vec![
+    // (environment, rota.toml, the key the message must name, what it must say)
+    let cases: Vec<ConfigCase> = vec![
         (
             vec![("ROTA_DATABASE_URL", "mysql://db/rota")],
             None,

@@ -50,7 +50,8 @@ impl Connector {
                 })?;
                 let mut conn = diesel::SqliteConnection::establish(path)?;
                 conn.batch_execute(&format!(
-                    "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS};"
+                    "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; \
+                     PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}; PRAGMA cache_size = -8000; PRAGMA mmap_size = 268435456;"
                 ))
                 .map_err(ConnectionError::CouldntSetupConfiguration)?;
                 Ok(DbConnection::Sqlite(conn))
@@ -177,7 +178,7 @@ pub fn pending_migrations(conn: &mut DbConnection) -> AppResult<usize> {
 }
 
 /// Key of the PostgreSQL advisory lock that serialises migrations between instances.
-const MIGRATION_LOCK_KEY: i64 = 0x726f_7461_6d69_67; // "rotamig"
+const MIGRATION_LOCK_KEY: i64 = 0x0072_6f74_616d_6967; // "rotamig"
 
 /// Applies pending migrations; returns the versions applied. On PostgreSQL an advisory lock
 /// makes instances that start together take turns.
@@ -227,6 +228,13 @@ impl ServeLock {
             }
         }
     }
+}
+
+/// One page of a listing: the rows, whether more follow, and the total when it was asked for.
+pub struct Page<T> {
+    pub rows: Vec<T>,
+    pub more: bool,
+    pub total: Option<i64>,
 }
 
 /// Maps a unique-constraint violation to a conflict on `field`; other errors pass through.

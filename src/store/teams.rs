@@ -1,7 +1,7 @@
 //! Teams and their members.
 
 use super::schema::{team_members, teams, users};
-use super::{DbConnection, contains_pattern, lower, unique_violation};
+use super::{DbConnection, Page, contains_pattern, lower, unique_violation};
 use crate::domain::ids::{TeamId, UserId};
 use crate::domain::paging::PageRequest;
 use crate::error::{AppError, AppResult};
@@ -71,7 +71,7 @@ pub fn list(
     conn: &mut DbConnection,
     text: Option<&str>,
     page: &PageRequest,
-) -> AppResult<(Vec<Team>, bool, Option<i64>)> {
+) -> AppResult<Page<Team>> {
     let filtered = || {
         let mut q = teams::table.into_boxed();
         if let Some(text) = text.filter(|t| !t.trim().is_empty()) {
@@ -95,7 +95,7 @@ pub fn list(
     } else {
         None
     };
-    Ok((rows, more, total))
+    Ok(Page { rows, more, total })
 }
 
 pub fn membership(
@@ -140,7 +140,7 @@ pub fn members(
     conn: &mut DbConnection,
     team_id: &TeamId,
     page: &PageRequest,
-) -> AppResult<(Vec<(UserId, String, String)>, bool, Option<i64>)> {
+) -> AppResult<Page<(UserId, String, String)>> {
     let rows = team_members::table
         .inner_join(users::table)
         .filter(team_members::team_id.eq(team_id))
@@ -160,5 +160,5 @@ pub fn members(
     } else {
         None
     };
-    Ok((rows, more, total))
+    Ok(Page { rows, more, total })
 }

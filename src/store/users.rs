@@ -1,7 +1,7 @@
 //! Users and their contact methods: rows, look-ups, the filtered page the REST API lists.
 
 use super::schema::{contact_methods, team_members, teams, users};
-use super::{DbConnection, contains_pattern, lower, unique_violation};
+use super::{DbConnection, Page, contains_pattern, lower, unique_violation};
 use crate::domain::ids::{ContactMethodId, TeamId, UserId};
 use crate::domain::paging::PageRequest;
 use crate::error::{AppError, AppResult};
@@ -102,7 +102,7 @@ pub fn list(
     conn: &mut DbConnection,
     query: &UserQuery,
     page: &PageRequest,
-) -> AppResult<(Vec<User>, bool, Option<i64>)> {
+) -> AppResult<Page<User>> {
     let filtered = || {
         let mut q = users::table.into_boxed();
         if let Some(text) = query.text.as_deref().filter(|t| !t.trim().is_empty()) {
@@ -125,19 +125,28 @@ pub fn list(
         }
         q
     };
-    let rows = filtered()
+    // Deferred join: the offset is walked over the (name, id) index alone, then only the
+    // page's rows are read in full. Deep offsets stay cheap.
+    let ids: Vec<UserId> = filtered()
         .order((users::name.asc(), users::id.asc()))
         .offset(page.offset)
         .limit(page.fetch_limit())
+        .select(users::id)
+        .load(conn)?;
+    let mut rows: Vec<User> = users::table
+        .filter(users::id.eq_any(&ids))
         .select(User::as_select())
         .load(conn)?;
+    let position: std::collections::HashMap<&UserId, usize> =
+        ids.iter().enumerate().map(|(i, id)| (id, i)).collect();
+    rows.sort_by_key(|u| position.get(&u.id).copied().unwrap_or(usize::MAX));
     let (rows, more) = page.finish(rows);
     let total = if page.want_total {
         Some(filtered().count().get_result(conn)?)
     } else {
         None
     };
-    Ok((rows, more, total))
+    Ok(Page { rows, more, total })
 }
 
 /// The teams each of `ids` belongs to, as (user, team id, team name), in one query.

@@ -235,7 +235,7 @@ impl TestApp {
 impl Drop for TestApp {
     fn drop(&mut self) {
         // Stop accepting and close the pool before the database is dropped.
-        let _ = self.server.stop(false);
+        drop(self.server.stop(false));
     }
 }
 

@@ -138,11 +138,13 @@ pub async fn list(
 ) -> ApiResult<HttpResponse> {
     let page = params.page()?;
     let text = params.one("query").map(str::to_owned);
-    let (rows, more, total) = state
+    let found = state
         .db
         .run(move |conn| teams::list(conn, text.as_deref(), &page))
         .await?;
-    let teams = rows
+    let (more, total) = (found.more, found.total);
+    let teams = found
+        .rows
         .into_iter()
         .map(|t| render(&state.public_url, t))
         .collect();
@@ -312,13 +314,14 @@ pub async fn members(
 ) -> ApiResult<HttpResponse> {
     let page = params.page()?;
     let id = TeamId(id.into_inner());
-    let (rows, more, total) = state
+    let found = state
         .db
         .run(move |conn| {
             teams::find(conn, &id)?;
             teams::members(conn, &id, &page)
         })
         .await?;
+    let (rows, more, total) = (found.rows, found.more, found.total);
     let links = Links(&state.public_url);
     let members = rows
         .into_iter()

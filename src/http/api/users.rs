@@ -204,8 +204,8 @@ pub async fn list(
     let (users, more, total) = state
         .db
         .run(move |conn| {
-            let (rows, more, total) = users::list(conn, &query, &page)?;
-            Ok((render(conn, &base, rows)?, more, total))
+            let found = users::list(conn, &query, &page)?;
+            Ok((render(conn, &base, found.rows)?, found.more, found.total))
         })
         .await?;
     Ok(HttpResponse::Ok().json(UserList {
