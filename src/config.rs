@@ -255,6 +255,21 @@ mod tests {
     use super::*;
 
     #[test]
+    fn no_configuration_means_sqlite_rota_db_on_localhost_8080() {
+        let config = Config::from_raw(RawConfig::default(), Path::new("rota.toml")).unwrap();
+        assert_eq!(
+            config.database,
+            DatabaseUrl::Sqlite {
+                path: "rota.db".into()
+            }
+        );
+        assert_eq!(config.listen, "127.0.0.1:8080".parse().unwrap());
+        assert_eq!(config.public_url, "http://127.0.0.1:8080");
+        assert_eq!(config.log_format, LogFormat::Text);
+        assert_eq!(config.db_pool_size, 8);
+    }
+
+    #[test]
     fn database_urls() {
         assert_eq!(
             DatabaseUrl::parse("sqlite://rota.db").unwrap(),
