@@ -77,8 +77,15 @@ impl From<ConfigError> for Failure {
 }
 
 impl From<AppError> for Failure {
+    /// What the operator asked for was wrong (exit 2), or something failed (exit 1, with cause).
     fn from(e: AppError) -> Self {
-        Failure::Runtime(e.to_string())
+        use crate::error::ErrorKind;
+        match e.kind {
+            ErrorKind::Invalid { .. } | ErrorKind::Conflict { .. } | ErrorKind::NotFound { .. } => {
+                Failure::Usage(e.message())
+            }
+            _ => Failure::Runtime(e.to_string()),
+        }
     }
 }
 

@@ -95,11 +95,30 @@ impl fmt::Display for DatabaseUrl {
         match self {
             DatabaseUrl::Sqlite { path } => write!(f, "sqlite://{}", path.display()),
             DatabaseUrl::Postgres { url } => match Url::parse(url) {
-                Ok(mut u) if u.password().is_some() => {
-                    let _ = u.set_password(Some("***"));
+                Ok(mut u) => {
+                    if u.password().is_some() {
+                        let _ = u.set_password(Some("***"));
+                    }
+                    // libpq also takes the password as a query parameter.
+                    let pairs: Vec<(String, String)> = u
+                        .query_pairs()
+                        .map(|(k, v)| {
+                            (
+                                k.to_string(),
+                                if k == "password" {
+                                    "***".to_string()
+                                } else {
+                                    v.to_string()
+                                },
+                            )
+                        })
+                        .collect();
+                    if !pairs.is_empty() {
+                        u.query_pairs_mut().clear().extend_pairs(pairs);
+                    }
                     f.write_str(u.as_str())
                 }
-                _ => f.write_str(url),
+                Err(_) => f.write_str("postgres://(unparsable URL)"),
             },
         }
     }

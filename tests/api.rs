@@ -174,6 +174,23 @@ on_both_backends! {
         assert_eq!(audit["records"].as_array().unwrap().len(), 1, "only the create is recorded: {audit}");
     }
 
+    async fn a_write_based_on_a_stale_read_is_refused_not_lost(app) {
+        let id = app.user("Ada", "ada@example.com").await;
+        let mut conn = app.db.get().unwrap();
+        let read = rota::store::users::find(&mut conn, &rota::domain::ids::UserId(id.clone())).unwrap();
+        let (mut first, mut second) = (read.clone(), read);
+        first.name = "First".into();
+        first.version += 1;
+        second.name = "Second".into();
+        second.version += 1;
+        rota::store::users::update(&mut conn, &first).unwrap();
+        let err = rota::store::users::update(&mut conn, &second).unwrap_err();
+        assert!(err.message().contains("changed by another request"), "{err}");
+        drop(conn);
+        let (_, body) = app.get(&format!("/api/v2/users/{id}")).await;
+        assert_eq!(body["user"]["name"], "First");
+    }
+
     async fn users_page_with_offset_limit_more_and_total(app) {
         for i in 0..7 {
             app.user(&format!("User {i:02}"), &format!("u{i}@example.com")).await;

@@ -56,7 +56,7 @@ proptest! {
     }
 
     #[test]
-    fn cursors_round_trip_and_decoding_never_panics(micros in any::<i64>(), id in "[0-9a-f-]{1,40}", garbage in ".{0,40}") {
+    fn cursors_round_trip_and_decoding_never_panics(micros in -62_135_596_800_000_000i64..253_402_300_799_999_999, id in "[0-9a-f-]{1,40}", garbage in ".{0,40}") {
         let cursor = Cursor { micros, id };
         prop_assert_eq!(Cursor::decode(&cursor.encode()), Some(cursor));
         let _ = Cursor::decode(&garbage);

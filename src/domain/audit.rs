@@ -101,7 +101,9 @@ impl Cursor {
 
     pub fn decode(s: &str) -> Option<Cursor> {
         let (micros, id) = s.split_once('.')?;
-        let micros = micros.parse().ok()?;
+        let micros: i64 = micros.parse().ok()?;
+        // Only instants chrono can represent, so a cursor never silently means 1970.
+        chrono::DateTime::from_timestamp_micros(micros)?;
         let id_ok = !id.is_empty()
             && id.len() <= 64
             && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');

@@ -27,14 +27,17 @@ pub struct AppState {
 
 /// Routes of the whole service.
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::resource("/").route(web::get().to(|| async {
-        HttpResponse::Found()
-            .insert_header(("Location", "/api/docs/"))
-            .finish()
-    })))
-    .configure(health::routes)
-    .configure(api::routes)
-    .default_service(web::to(page::not_found));
+    // Until the web UI lands, a browser at the root or at /api/docs finds the API documentation.
+    cfg.service(web::resource(["/", "/api/docs"]).route(web::get().to(to_docs)))
+        .configure(health::routes)
+        .configure(api::routes)
+        .default_service(web::to(page::not_found));
+}
+
+async fn to_docs() -> HttpResponse {
+    HttpResponse::Found()
+        .insert_header(("Location", "/api/docs/"))
+        .finish()
 }
 
 /// Builds the server on an already-bound listener (tests bind port 0 and read the port).

@@ -237,6 +237,14 @@ pub struct Page<T> {
     pub total: Option<i64>,
 }
 
+/// The record was saved by another writer between our read and our write.
+pub fn changed_meanwhile(resource: &'static str, id: &str) -> AppError {
+    AppError::conflict(
+        resource,
+        format!("{id} was changed by another request meanwhile; read it again and retry"),
+    )
+}
+
 /// Maps a unique-constraint violation to a conflict on `field`; other errors pass through.
 pub fn unique_violation(
     field: &'static str,

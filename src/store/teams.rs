@@ -53,11 +53,19 @@ pub fn find(conn: &mut DbConnection, id: &TeamId) -> AppResult<Team> {
         .ok_or_else(|| AppError::not_found("team", id.as_str()))
 }
 
+/// Saves every column of `team`; optimistic like `users::update`.
 pub fn update(conn: &mut DbConnection, team: &Team) -> AppResult<()> {
-    diesel::update(teams::table.find(&team.id))
-        .set(team)
-        .execute(conn)
-        .map_err(unique_violation("name", taken(&team.name)))?;
+    let saved = diesel::update(
+        teams::table
+            .find(&team.id)
+            .filter(teams::version.eq(team.version - 1)),
+    )
+    .set(team)
+    .execute(conn)
+    .map_err(unique_violation("name", taken(&team.name)))?;
+    if saved == 0 {
+        return Err(super::changed_meanwhile("team", team.id.as_str()));
+    }
     Ok(())
 }
 

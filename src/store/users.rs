@@ -79,12 +79,21 @@ pub fn find(conn: &mut DbConnection, id: &UserId) -> AppResult<User> {
         .ok_or_else(|| AppError::not_found("user", id.as_str()))
 }
 
-/// Saves every column of `user` (the caller has already bumped `version` and `updated_at`).
+/// Saves every column of `user`, whose `version` the caller has bumped by one from the row it
+/// read. If another writer saved the row in between, nothing is written and the caller is told
+/// (optimistic concurrency: PostgreSQL's default isolation would otherwise lose an update).
 pub fn update(conn: &mut DbConnection, user: &User) -> AppResult<()> {
-    diesel::update(users::table.find(&user.id))
-        .set(user)
-        .execute(conn)
-        .map_err(unique_violation("user_name", taken(&user.user_name)))?;
+    let saved = diesel::update(
+        users::table
+            .find(&user.id)
+            .filter(users::version.eq(user.version - 1)),
+    )
+    .set(user)
+    .execute(conn)
+    .map_err(unique_violation("user_name", taken(&user.user_name)))?;
+    if saved == 0 {
+        return Err(super::changed_meanwhile("user", user.id.as_str()));
+    }
     Ok(())
 }
 

@@ -3,7 +3,6 @@
 
 use super::{ApiCaller, ApiResult, Links, Params, resource};
 use crate::domain::audit::{ActorKind, Cursor, FieldChange, changed_fields};
-use crate::domain::paging::{DEFAULT_LIMIT, MAX_LIMIT};
 use crate::error::{AppError, AppResult};
 use crate::http::AppState;
 use crate::store::audit::{self, AuditEvent, AuditQuery};
@@ -160,21 +159,20 @@ fn query_from(params: &Params) -> AppResult<AuditQuery> {
     })
 }
 
+/// Reads one page of records; `root` narrows it to one user's or team's records.
 async fn respond(
     state: web::Data<AppState>,
     caller: ApiCaller,
     params: Params,
-    query: AuditQuery,
+    root: Option<(&'static str, String)>,
 ) -> ApiResult<HttpResponse> {
     caller.require(caller.role.reads_audit(), "read the audit trail")?;
-    let limit = params.int("limit")?.unwrap_or(DEFAULT_LIMIT);
-    if !(1..=MAX_LIMIT).contains(&limit) {
-        return Err(AppError::invalid(
-            "limit",
-            format!("must be between 1 and {MAX_LIMIT}, not {limit}"),
-        )
-        .into());
+    let mut query = query_from(&params)?;
+    if let Some((kind, id)) = root {
+        query.target_types = vec![kind.into()];
+        query.target_id = Some(id);
     }
+    let limit = params.page()?.limit;
     let cursor = params
         .one("cursor")
         .map(|c| {
@@ -216,8 +214,7 @@ pub async fn list(
     caller: ApiCaller,
     params: Params,
 ) -> ApiResult<HttpResponse> {
-    let query = query_from(&params)?;
-    respond(state, caller, params, query).await
+    respond(state, caller, params, None).await
 }
 
 /// List a user's audit records
@@ -229,12 +226,7 @@ pub async fn for_user(
     id: web::Path<String>,
     params: Params,
 ) -> ApiResult<HttpResponse> {
-    let query = AuditQuery {
-        target_types: vec!["user".into()],
-        target_id: Some(id.into_inner()),
-        ..query_from(&params)?
-    };
-    respond(state, caller, params, query).await
+    respond(state, caller, params, Some(("user", id.into_inner()))).await
 }
 
 /// List a team's audit records
@@ -246,10 +238,5 @@ pub async fn for_team(
     id: web::Path<String>,
     params: Params,
 ) -> ApiResult<HttpResponse> {
-    let query = AuditQuery {
-        target_types: vec!["team".into()],
-        target_id: Some(id.into_inner()),
-        ..query_from(&params)?
-    };
-    respond(state, caller, params, query).await
+    respond(state, caller, params, Some(("team", id.into_inner()))).await
 }

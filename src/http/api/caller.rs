@@ -72,8 +72,9 @@ async fn authenticate(
                 let stale = t
                     .last_used_at
                     .is_none_or(|at| (now.naive_utc() - at).num_seconds() >= TOUCH_INTERVAL_SECS);
-                if stale {
-                    tokens::touch(conn, &t.id, crate::clock::stored(now))?;
+                // Best effort: a busy database must not fail the request over a statistic.
+                if stale && let Err(e) = tokens::touch(conn, &t.id, crate::clock::stored(now)) {
+                    tracing::warn!(error = %e, token = %t.name, "could not record token use");
                 }
             }
             Ok(found)
