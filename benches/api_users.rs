@@ -11,7 +11,7 @@ use hdrhistogram::Histogram;
 use rota::clock::{Clock, SystemClock};
 use rota::config::DatabaseUrl;
 use rota::domain::audit::{Actor, ActorKind};
-use rota::domain::ids::{TeamId, UserId};
+use rota::domain::ids::TeamId;
 use rota::domain::role::Role;
 use rota::domain::token::TokenKind;
 use rota::http::{AppState, metrics::Metrics};
@@ -105,28 +105,10 @@ fn seed(db: &Db) -> String {
         for i in 0..USERS {
             let email = format!("user{i:05}@example.com");
             let user = users::User {
-                id: UserId::generate(),
-                tenant_id: None,
-                object_id: None,
-                user_name: email.clone(),
-                user_name_key: email.clone(),
-                external_id: None,
-                name: format!("User {i:05}"),
-                given_name: None,
-                family_name: None,
                 email: Some(email.clone()),
                 job_title: Some("Engineer".into()),
-                description: None,
                 time_zone: "Asia/Tokyo".into(),
-                locale: None,
-                role: "user".into(),
-                licence: None,
-                active: true,
-                provisioned_by: "api".into(),
-                last_sign_in_at: None,
-                version: 1,
-                created_at: now,
-                updated_at: now,
+                ..users::User::new(&email, format!("User {i:05}"), "api", now)
             };
             users::insert(tx, &user)?;
             users::set_primary_email(tx, &user.id, &email, now)?;

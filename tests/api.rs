@@ -326,6 +326,10 @@ on_both_backends! {
         assert_eq!(status, 413);
         assert_pd_error(&body, 2001, "limit");
 
+        let (status, body) = send(app.req(Method::PUT, "/api/v2/teams/x/users/y").body(format!("{{\"role\":\"{big}\"}}"))).await;
+        assert_eq!(status, 413);
+        assert_pd_error(&body, 2001, "limit");
+
         let (status, body) = app.get("/api/v2/nothing-here").await;
         assert_eq!(status, 404);
         assert_pd_error(&body, 2100, "GET /api/v2/nothing-here");

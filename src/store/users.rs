@@ -36,6 +36,37 @@ pub struct User {
     pub updated_at: NaiveDateTime,
 }
 
+impl User {
+    /// A new, active user with no Entra identity yet, in UTC, with the `user` role; callers
+    /// set what they know with struct update syntax.
+    pub fn new(user_name: &str, name: String, provisioned_by: &str, now: NaiveDateTime) -> User {
+        User {
+            id: UserId::generate(),
+            tenant_id: None,
+            object_id: None,
+            user_name: user_name.to_string(),
+            user_name_key: crate::domain::user::name_key(user_name),
+            external_id: None,
+            name,
+            given_name: None,
+            family_name: None,
+            email: None,
+            job_title: None,
+            description: None,
+            time_zone: "Etc/UTC".into(),
+            locale: None,
+            role: crate::domain::role::Role::User.as_str().into(),
+            licence: None,
+            active: true,
+            provisioned_by: provisioned_by.into(),
+            last_sign_in_at: None,
+            version: 1,
+            created_at: now,
+            updated_at: now,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable, Serialize)]
 #[diesel(table_name = contact_methods)]
 pub struct ContactMethod {

@@ -57,6 +57,31 @@ fn json_config() -> web::JsonConfig {
         })
 }
 
+/// Reads a JSON body that may be absent (then `T::default()`), with the same size limit and
+/// error format as `web::Json`.
+pub async fn optional_json<T: serde::de::DeserializeOwned + Default>(
+    payload: web::Payload,
+) -> Result<T, AppError> {
+    let bytes = payload
+        .to_bytes_limited(MAX_BODY_BYTES)
+        .await
+        .map_err(|_| {
+            AppError::new(ErrorKind::PayloadTooLarge {
+                limit: MAX_BODY_BYTES,
+            })
+        })?
+        .map_err(|e| AppError::invalid("request body", format!("could not be read: {e}")))?;
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(T::default());
+    }
+    serde_json::from_slice(&bytes).map_err(|e| {
+        AppError::invalid(
+            "request body",
+            format!("is not what this endpoint takes: {e}"),
+        )
+    })
+}
+
 /// A resource whose unsupported methods answer 405 in PagerDuty's error format.
 pub fn resource(path: &str) -> actix_web::Resource {
     web::resource(path).default_service(web::to(|req: HttpRequest| async move {

@@ -349,22 +349,13 @@ pub async fn put_member(
     state: web::Data<AppState>,
     caller: ApiCaller,
     path: web::Path<(String, String)>,
-    body: web::Bytes,
+    body: web::Payload,
 ) -> ApiResult<HttpResponse> {
     caller.require(caller.role.manages_directory(), "change team membership")?;
     let (team_id, user_id) = path.into_inner();
     let (team_id, user_id) = (TeamId(team_id), UserId(user_id));
     // The body is optional (PagerDuty clients often send none), but when sent it must parse.
-    let request: MembershipRequest = if body.iter().all(u8::is_ascii_whitespace) {
-        MembershipRequest::default()
-    } else {
-        serde_json::from_slice(&body).map_err(|e| {
-            AppError::invalid(
-                "request body",
-                format!("is not what this endpoint takes: {e}"),
-            )
-        })?
-    };
+    let request: MembershipRequest = super::optional_json(body).await?;
     let raw_role = request.role.unwrap_or_else(|| "responder".into());
     let role = TeamRole::parse(&raw_role).ok_or_else(|| {
         AppError::invalid(

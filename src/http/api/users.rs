@@ -241,16 +241,8 @@ pub async fn create(
     )?;
     let now = crate::clock::stored(caller.at);
     let email = rules::email(&input.email).map_err(field("email"))?;
+    let name = rules::display_name(&input.name).map_err(field("name"))?;
     let user = User {
-        id: UserId::generate(),
-        tenant_id: None,
-        object_id: None,
-        user_name_key: rules::name_key(&email),
-        user_name: email.clone(),
-        external_id: None,
-        name: rules::display_name(&input.name).map_err(field("name"))?,
-        given_name: None,
-        family_name: None,
         email: Some(email.clone()),
         job_title: rules::optional_text(input.job_title.as_deref(), 100)
             .map_err(field("job_title"))?,
@@ -258,15 +250,8 @@ pub async fn create(
             .map_err(field("description"))?,
         time_zone: rules::time_zone(input.time_zone.as_deref().unwrap_or("Etc/UTC"))
             .map_err(field("time_zone"))?,
-        locale: None,
         role: role.as_str().to_string(),
-        licence: None,
-        active: true,
-        provisioned_by: "api".into(),
-        last_sign_in_at: None,
-        version: 1,
-        created_at: now,
-        updated_at: now,
+        ..User::new(&email, name, "api", now)
     };
     let audit_ctx = caller.audit();
     let base = state.public_url.clone();
