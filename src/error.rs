@@ -20,6 +20,8 @@ pub enum ErrorKind {
     Unauthorized(String),
     /// Valid credentials that may not do this.
     Forbidden(String),
+    /// The caller's `If-Match` names a version that is no longer current.
+    PreconditionFailed(String),
     /// The resource exists but does not take this method.
     MethodNotAllowed { method: String, path: String },
     /// The request body is larger than we accept.
@@ -110,6 +112,7 @@ impl AppError {
             ErrorKind::Unauthorized(_) => 401,
             ErrorKind::Forbidden(_) => 403,
             ErrorKind::MethodNotAllowed { .. } => 405,
+            ErrorKind::PreconditionFailed(_) => 412,
             ErrorKind::PayloadTooLarge { .. } => 413,
             ErrorKind::Unavailable(_) => 503,
             ErrorKind::Internal => 500,
@@ -123,7 +126,10 @@ impl AppError {
             ErrorKind::Conflict { field, reason } | ErrorKind::Invalid { field, reason } => {
                 format!("{field} {reason}")
             }
-            ErrorKind::Unauthorized(reason) | ErrorKind::Forbidden(reason) | ErrorKind::Unavailable(reason) => {
+            ErrorKind::Unauthorized(reason)
+            | ErrorKind::Forbidden(reason)
+            | ErrorKind::Unavailable(reason)
+            | ErrorKind::PreconditionFailed(reason) => {
                 reason.clone()
             }
             ErrorKind::MethodNotAllowed { method, path } => format!("{path} does not take {method}"),

@@ -5,5 +5,7 @@ pub mod audit;
 pub mod ids;
 pub mod paging;
 pub mod role;
+pub mod scim_filter;
+pub mod scim_patch;
 pub mod token;
 pub mod user;

@@ -2,10 +2,12 @@
 //! are thin: extract, authorize, one transaction of domain and store calls, render.
 
 pub mod api;
+pub mod auth;
 pub mod health;
 pub mod metrics;
 pub mod observe;
 pub mod page;
+pub mod scim;
 
 use crate::clock::SharedClock;
 use crate::store::Db;
@@ -31,6 +33,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource(["/", "/api/docs"]).route(web::get().to(to_docs)))
         .configure(health::routes)
         .configure(api::routes)
+        .configure(scim::routes)
         .default_service(web::to(page::not_found));
 }
 

@@ -4,6 +4,7 @@
 
 pub mod audit;
 pub mod schema;
+pub mod scim;
 pub mod teams;
 pub mod tokens;
 pub mod users;
@@ -27,6 +28,18 @@ pub enum DbConnection {
     Postgres(diesel::PgConnection),
     Sqlite(diesel::SqliteConnection),
 }
+
+/// Runs `$body` on the backend's own connection type, for statements diesel builds only per
+/// backend (multi-row inserts, raw SQL with binds).
+macro_rules! on_backend {
+    ($conn:expr, $c:ident => $body:expr) => {
+        match $conn {
+            $crate::store::DbConnection::Sqlite($c) => $body,
+            $crate::store::DbConnection::Postgres($c) => $body,
+        }
+    };
+}
+pub(crate) use on_backend;
 
 /// How long a SQLite writer waits for another writer before giving up.
 const SQLITE_BUSY_TIMEOUT_MS: u32 = 5_000;

@@ -25,6 +25,22 @@ diesel::table! {
         version -> BigInt,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        name_formatted -> Nullable<Text>,
+        middle_name -> Nullable<Text>,
+        honorific_prefix -> Nullable<Text>,
+        honorific_suffix -> Nullable<Text>,
+        nick_name -> Nullable<Text>,
+        user_type -> Nullable<Text>,
+        preferred_language -> Nullable<Text>,
+        addresses -> Text,
+        scim_roles -> Text,
+        employee_number -> Nullable<Text>,
+        cost_center -> Nullable<Text>,
+        organization -> Nullable<Text>,
+        division -> Nullable<Text>,
+        department -> Nullable<Text>,
+        manager_id -> Nullable<Text>,
+        deleted_at -> Nullable<Timestamp>,
     }
 }
 

@@ -170,3 +170,104 @@ pub fn members(
     };
     Ok(Page { rows, more, total })
 }
+
+/// Teams by id (order not kept).
+pub fn find_many(conn: &mut DbConnection, ids: &[TeamId]) -> AppResult<Vec<Team>> {
+    Ok(teams::table
+        .filter(teams::id.eq_any(ids))
+        .select(Team::as_select())
+        .load(conn)?)
+}
+
+/// Every member of the teams in `ids`: (team, user, user's name), ordered by name.
+pub fn members_of(
+    conn: &mut DbConnection,
+    ids: &[TeamId],
+) -> AppResult<Vec<(TeamId, UserId, String)>> {
+    Ok(team_members::table
+        .inner_join(users::table)
+        .filter(team_members::team_id.eq_any(ids))
+        .order((users::name.asc(), users::id.asc()))
+        .select((team_members::team_id, users::id, users::name))
+        .load(conn)?)
+}
+
+/// Rows per multi-row statement: well under SQLite's and PostgreSQL's bind-parameter limits.
+const CHUNK: usize = 2_000;
+
+/// Adds `user_ids` to the team with `role`, skipping current members; one look-up and one
+/// multi-row insert per 2,000 users. Unknown or deleted users are refused by name.
+pub fn add_members(
+    conn: &mut DbConnection,
+    team_id: &TeamId,
+    user_ids: &[UserId],
+    role: &str,
+    now: NaiveDateTime,
+) -> AppResult<Vec<UserId>> {
+    let mut added = Vec::new();
+    for chunk in user_ids.chunks(CHUNK) {
+        let live: std::collections::HashSet<UserId> = users::table
+            .filter(users::id.eq_any(chunk))
+            .filter(users::deleted_at.is_null())
+            .select(users::id)
+            .load::<UserId>(conn)?
+            .into_iter()
+            .collect();
+        if let Some(unknown) = chunk.iter().find(|id| !live.contains(*id)) {
+            return Err(AppError::invalid(
+                "members",
+                format!("names {unknown}, which is not a user here"),
+            ));
+        }
+        let present: std::collections::HashSet<UserId> = team_members::table
+            .filter(team_members::team_id.eq(team_id))
+            .filter(team_members::user_id.eq_any(chunk))
+            .select(team_members::user_id)
+            .load::<UserId>(conn)?
+            .into_iter()
+            .collect();
+        let mut seen = std::collections::HashSet::new();
+        let rows: Vec<TeamMember> = chunk
+            .iter()
+            .filter(|id| !present.contains(*id) && seen.insert((*id).clone()))
+            .map(|id| TeamMember {
+                team_id: team_id.clone(),
+                user_id: id.clone(),
+                role: role.into(),
+                created_at: now,
+                updated_at: now,
+            })
+            .collect();
+        if !rows.is_empty() {
+            super::on_backend!(conn, c => diesel::insert_into(team_members::table).values(&rows).execute(c))?;
+        }
+        added.extend(rows.into_iter().map(|r| r.user_id));
+    }
+    Ok(added)
+}
+
+/// Removes `user_ids` from the team in one statement per 2,000; returns how many left.
+pub fn remove_members(
+    conn: &mut DbConnection,
+    team_id: &TeamId,
+    user_ids: &[UserId],
+) -> AppResult<usize> {
+    let mut removed = 0;
+    for chunk in user_ids.chunks(CHUNK) {
+        removed += diesel::delete(
+            team_members::table
+                .filter(team_members::team_id.eq(team_id))
+                .filter(team_members::user_id.eq_any(chunk)),
+        )
+        .execute(conn)?;
+    }
+    Ok(removed)
+}
+
+/// The team's member ids.
+pub fn member_ids(conn: &mut DbConnection, team_id: &TeamId) -> AppResult<Vec<UserId>> {
+    Ok(team_members::table
+        .filter(team_members::team_id.eq(team_id))
+        .select(team_members::user_id)
+        .load(conn)?)
+}

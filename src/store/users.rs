@@ -34,6 +34,26 @@ pub struct User {
     pub version: i64,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
+    pub name_formatted: Option<String>,
+    pub middle_name: Option<String>,
+    pub honorific_prefix: Option<String>,
+    pub honorific_suffix: Option<String>,
+    pub nick_name: Option<String>,
+    pub user_type: Option<String>,
+    pub preferred_language: Option<String>,
+    /// SCIM `addresses`, as the JSON array Entra sent.
+    pub addresses: String,
+    /// SCIM `roles` (app roles from Entra), as a JSON array.
+    pub scim_roles: String,
+    pub employee_number: Option<String>,
+    pub cost_center: Option<String>,
+    pub organization: Option<String>,
+    pub division: Option<String>,
+    pub department: Option<String>,
+    /// The enterprise `manager.value`: the manager's SCIM id (or Entra's id for them).
+    pub manager_id: Option<String>,
+    /// Set by deletion: the row stays for history, but the user is gone everywhere.
+    pub deleted_at: Option<NaiveDateTime>,
 }
 
 impl User {
@@ -63,6 +83,22 @@ impl User {
             version: 1,
             created_at: now,
             updated_at: now,
+            name_formatted: None,
+            middle_name: None,
+            honorific_prefix: None,
+            honorific_suffix: None,
+            nick_name: None,
+            user_type: None,
+            preferred_language: None,
+            addresses: "[]".into(),
+            scim_roles: "[]".into(),
+            employee_number: None,
+            cost_center: None,
+            organization: None,
+            division: None,
+            department: None,
+            manager_id: None,
+            deleted_at: None,
         }
     }
 }
@@ -101,9 +137,11 @@ pub fn insert(conn: &mut DbConnection, user: &User) -> AppResult<()> {
     Ok(())
 }
 
+/// The user with this id, unless deleted.
 pub fn find(conn: &mut DbConnection, id: &UserId) -> AppResult<User> {
     users::table
         .find(id)
+        .filter(users::deleted_at.is_null())
         .select(User::as_select())
         .first(conn)
         .optional()?
@@ -128,12 +166,25 @@ pub fn update(conn: &mut DbConnection, user: &User) -> AppResult<()> {
     Ok(())
 }
 
-/// Removes the user; team memberships and contact methods go with them (foreign keys
-/// cascade), the audit trail stays.
-pub fn delete(conn: &mut DbConnection, id: &UserId) -> AppResult<()> {
-    diesel::delete(team_members::table.filter(team_members::user_id.eq(id))).execute(conn)?;
-    diesel::delete(contact_methods::table.filter(contact_methods::user_id.eq(id))).execute(conn)?;
-    diesel::delete(users::table.find(id)).execute(conn)?;
+/// Deletes the user: they leave every team, are never paged again and their user name is
+/// free; the row stays (marked deleted) so incidents and the audit trail keep their history.
+pub fn delete(conn: &mut DbConnection, user: &User, now: NaiveDateTime) -> AppResult<()> {
+    diesel::delete(team_members::table.filter(team_members::user_id.eq(&user.id))).execute(conn)?;
+    let saved = diesel::update(
+        users::table
+            .find(&user.id)
+            .filter(users::version.eq(user.version)),
+    )
+    .set((
+        users::deleted_at.eq(now),
+        users::active.eq(false),
+        users::version.eq(user.version + 1),
+        users::updated_at.eq(now),
+    ))
+    .execute(conn)?;
+    if saved == 0 {
+        return Err(super::changed_meanwhile("user", user.id.as_str()));
+    }
     Ok(())
 }
 
@@ -144,7 +195,9 @@ pub fn list(
     page: &PageRequest,
 ) -> AppResult<Page<User>> {
     let filtered = || {
-        let mut q = users::table.into_boxed();
+        let mut q = users::table
+            .filter(users::deleted_at.is_null())
+            .into_boxed();
         if let Some(text) = query.text.as_deref().filter(|t| !t.trim().is_empty()) {
             let pattern = contains_pattern(text.trim());
             q = q.filter(
@@ -263,4 +316,47 @@ pub fn set_primary_email(
 
 pub fn count(conn: &mut DbConnection) -> AppResult<i64> {
     Ok(users::table.count().get_result(conn)?)
+}
+
+/// Live users by id, in one query (order not kept).
+pub fn find_many(conn: &mut DbConnection, ids: &[UserId]) -> AppResult<Vec<User>> {
+    Ok(users::table
+        .filter(users::id.eq_any(ids))
+        .filter(users::deleted_at.is_null())
+        .select(User::as_select())
+        .load(conn)?)
+}
+
+/// Replaces the user's contact methods of `kind` (email or phone) with `methods`
+/// (label, address, primary), as SCIM sends the whole list.
+pub fn replace_contacts(
+    conn: &mut DbConnection,
+    user_id: &UserId,
+    kind: &str,
+    methods: &[(String, String, bool)],
+    now: NaiveDateTime,
+) -> AppResult<()> {
+    diesel::delete(
+        contact_methods::table
+            .filter(contact_methods::user_id.eq(user_id))
+            .filter(contact_methods::kind.eq(kind)),
+    )
+    .execute(conn)?;
+    let rows: Vec<ContactMethod> = methods
+        .iter()
+        .map(|(label, address, primary)| ContactMethod {
+            id: ContactMethodId::generate(),
+            user_id: user_id.clone(),
+            kind: kind.into(),
+            label: label.clone(),
+            address: address.clone(),
+            is_primary: *primary,
+            created_at: now,
+            updated_at: now,
+        })
+        .collect();
+    if !rows.is_empty() {
+        super::on_backend!(conn, c => diesel::insert_into(contact_methods::table).values(&rows).execute(c))?;
+    }
+    Ok(())
 }

@@ -151,6 +151,9 @@ impl ApiError {
             ErrorKind::MethodNotAllowed { .. } => {
                 (StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed", 2001)
             }
+            ErrorKind::PreconditionFailed(_) => {
+                (StatusCode::PRECONDITION_FAILED, "Precondition Failed", 2001)
+            }
             ErrorKind::PayloadTooLarge { .. } => (
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "Request Entity Too Large",

@@ -418,7 +418,7 @@ pub async fn remove(
                     caller.role.may_grant(current),
                     &format!("delete a user whose role is {}", current.as_str()),
                 )?;
-                users::delete(tx, &id)?;
+                users::delete(tx, &user, crate::clock::stored(caller.at))?;
                 audit::record(
                     tx,
                     &caller.audit(),

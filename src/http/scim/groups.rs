@@ -1,0 +1,559 @@
+//! `/scim/v2/Groups`: Entra groups as Rota teams. Members are direct members only (Entra sends
+//! no nested groups). Member changes are set operations done in bulk statements, so a PATCH
+//! that adds or removes thousands of members stays one round of queries, never a loop.
+
+use super::users::ListParams;
+use super::{
+    ScimCaller, ScimResult, base, check_if_match, etag, if_match, list_response, scim_json,
+};
+use crate::domain::ids::{TeamId, UserId};
+use crate::domain::scim_filter::{CompValue, CompareOp, Filter};
+use crate::domain::scim_patch::{self, Op, Operation, get};
+use crate::domain::user as rules;
+use crate::error::{AppError, AppResult};
+use crate::http::AppState;
+use crate::store::audit::{self, Target};
+use crate::store::scim::{self as search, Resource};
+use crate::store::teams::{self, Team};
+use crate::store::{self, DbConnection};
+use actix_web::http::StatusCode;
+use actix_web::http::header::{ETAG, HeaderValue, LOCATION};
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde_json::{Value, json};
+use std::collections::{HashMap, HashSet};
+
+pub const GROUP_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:Group";
+/// The team role a provisioned member gets.
+const MEMBER_ROLE: &str = "responder";
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::resource("/Groups")
+            .route(web::get().to(list))
+            .route(web::post().to(create)),
+    )
+    .service(web::resource("/Groups/.search").route(web::post().to(search_post)))
+    .service(
+        web::resource("/Groups/{id}")
+            .route(web::get().to(show))
+            .route(web::put().to(replace))
+            .route(web::patch().to(patch))
+            .route(web::delete().to(remove)),
+    );
+}
+
+fn resource(team: &Team, members: &[(UserId, String)], public_url: &str) -> Value {
+    let base = base(public_url);
+    let mut out = json!({
+        "schemas": [GROUP_SCHEMA],
+        "id": team.id,
+        "displayName": team.name,
+        "members": members.iter().map(|(id, name)| json!({
+            "value": id, "display": name, "type": "User", "$ref": format!("{base}/Users/{id}"),
+        })).collect::<Vec<_>>(),
+        "meta": {
+            "resourceType": "Group",
+            "created": team.created_at.and_utc().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            "lastModified": team.updated_at.and_utc().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            "version": etag(team.version),
+            "location": format!("{base}/Groups/{}", team.id),
+        },
+    });
+    if let Some(x) = &team.external_id {
+        out["externalId"] = json!(x);
+    }
+    if members.is_empty() {
+        out.as_object_mut().map(|o| o.remove("members"));
+    }
+    out
+}
+
+fn render(
+    conn: &mut DbConnection,
+    public_url: &str,
+    rows: &[Team],
+    with_members: bool,
+) -> AppResult<Vec<Value>> {
+    let mut members: HashMap<TeamId, Vec<(UserId, String)>> = HashMap::new();
+    if with_members {
+        let ids: Vec<TeamId> = rows.iter().map(|t| t.id.clone()).collect();
+        for (team, user, name) in teams::members_of(conn, &ids)? {
+            members.entry(team).or_default().push((user, name));
+        }
+    }
+    Ok(rows
+        .iter()
+        .map(|t| {
+            resource(
+                t,
+                members.get(&t.id).map(Vec::as_slice).unwrap_or(&[]),
+                public_url,
+            )
+        })
+        .collect())
+}
+
+fn respond(status: StatusCode, resource: Value) -> HttpResponse {
+    let mut res = scim_json(status, &resource);
+    if let Some(v) = resource["meta"]["version"]
+        .as_str()
+        .and_then(|v| HeaderValue::from_str(v).ok())
+    {
+        res.headers_mut().insert(ETAG, v);
+    }
+    if status == StatusCode::CREATED
+        && let Some(l) = resource["meta"]["location"]
+            .as_str()
+            .and_then(|v| HeaderValue::from_str(v).ok())
+    {
+        res.headers_mut().insert(LOCATION, l);
+    }
+    res
+}
+
+fn target(team: &Team) -> Target<'_> {
+    Target {
+        kind: "team",
+        id: team.id.as_str(),
+        name: &team.name,
+    }
+}
+
+/// displayName and externalId from a body.
+fn read(body: &Value) -> AppResult<(String, Option<String>)> {
+    let name = match get(body, "displayName") {
+        Some(Value::String(s)) => {
+            rules::display_name(s).map_err(|r| AppError::invalid("displayName", r))?
+        }
+        None | Some(Value::Null) => return Err(AppError::invalid("displayName", "is required")),
+        Some(other) => {
+            return Err(AppError::invalid(
+                "displayName",
+                format!("must be a string, not {other}"),
+            ));
+        }
+    };
+    let external = match get(body, "externalId") {
+        Some(Value::String(s)) if !s.trim().is_empty() => Some(s.trim().to_string()),
+        None | Some(Value::Null) | Some(Value::String(_)) => None,
+        Some(other) => {
+            return Err(AppError::invalid(
+                "externalId",
+                format!("must be a string, not {other}"),
+            ));
+        }
+    };
+    Ok((name, external))
+}
+
+/// User ids out of a `members` value: `[{"value": id}, …]`.
+fn member_ids(v: Option<&Value>) -> AppResult<Vec<UserId>> {
+    match v {
+        None | Some(Value::Null) => Ok(Vec::new()),
+        Some(Value::Array(items)) => items
+            .iter()
+            .map(|m| match get(m, "value") {
+                Some(Value::String(id)) => Ok(UserId(id.clone())),
+                _ => Err(AppError::invalid(
+                    "members",
+                    format!("entry {m} has no string value"),
+                )),
+            })
+            .collect(),
+        Some(Value::Object(_)) => {
+            member_ids(Some(&Value::Array(vec![v.cloned().unwrap_or_default()])))
+        }
+        Some(other) => Err(AppError::invalid(
+            "members",
+            format!("must be a list, not {other}"),
+        )),
+    }
+}
+
+async fn create(
+    state: web::Data<AppState>,
+    caller: ScimCaller,
+    body: web::Json<Value>,
+) -> ScimResult<HttpResponse> {
+    let (name, external_id) = read(&body)?;
+    let members = member_ids(get(&body, "members"))?;
+    let public_url = state.public_url.clone();
+    let out = state
+        .db
+        .run(move |conn| {
+            store::write(conn, |tx| {
+                let now = crate::clock::stored(caller.at);
+                let team = Team {
+                    id: TeamId::generate(),
+                    name_key: rules::name_key(&name),
+                    name,
+                    description: None,
+                    external_id,
+                    version: 1,
+                    created_at: now,
+                    updated_at: now,
+                };
+                teams::insert(tx, &team)?;
+                teams::add_members(tx, &team.id, &members, MEMBER_ROLE, now)?;
+                audit::record(
+                    tx,
+                    &caller.audit(),
+                    "create",
+                    target(&team),
+                    None::<&Team>,
+                    Some(&json!({"team": team, "members": members})),
+                )?;
+                Ok(render(tx, &public_url, std::slice::from_ref(&team), true)?.remove(0))
+            })
+        })
+        .await?;
+    Ok(respond(StatusCode::CREATED, out))
+}
+
+async fn show(
+    state: web::Data<AppState>,
+    _caller: ScimCaller,
+    id: web::Path<String>,
+    req: HttpRequest,
+) -> ScimResult<HttpResponse> {
+    let params = ListParams::from_query(req.query_string())?;
+    let with_members = wants_members(&params);
+    let id = TeamId(id.into_inner());
+    let public_url = state.public_url.clone();
+    let out = state
+        .db
+        .run(move |conn| {
+            let team = teams::find(conn, &id)?;
+            Ok(render(conn, &public_url, &[team], with_members)?.remove(0))
+        })
+        .await?;
+    Ok(respond(StatusCode::OK, params.project(out)))
+}
+
+/// Whether members are asked for: Entra lists groups with `excludedAttributes=members`, and
+/// skipping them saves loading every membership.
+fn wants_members(p: &ListParams) -> bool {
+    let named = |list: &[String]| {
+        list.iter().any(|a| {
+            a.eq_ignore_ascii_case("members") || a.to_ascii_lowercase().starts_with("members.")
+        })
+    };
+    if !p.attributes.is_empty() {
+        named(&p.attributes)
+    } else {
+        !named(&p.excluded)
+    }
+}
+
+/// What a PATCH or PUT does to the member set.
+#[derive(Default)]
+struct MemberChange {
+    replace_all: Option<Vec<UserId>>,
+    add: Vec<UserId>,
+    remove: Vec<UserId>,
+    remove_all: bool,
+    /// A `members[…]` filter other than plain `value eq`: evaluated over current members.
+    remove_where: Vec<Filter>,
+}
+
+/// Ids a filter names by `value eq "…"` (joined with `or`), if that is all it says.
+fn eq_values(f: &Filter) -> Option<Vec<UserId>> {
+    match f {
+        Filter::Compare {
+            path,
+            op: CompareOp::Eq,
+            value: CompValue::Str(v),
+        } if path.attr.eq_ignore_ascii_case("value") => Some(vec![UserId(v.clone())]),
+        Filter::Or(a, b) => {
+            let mut ids = eq_values(a)?;
+            ids.extend(eq_values(b)?);
+            Some(ids)
+        }
+        _ => None,
+    }
+}
+
+/// Splits a PATCH into member operations and the rest (applied to the group's attributes).
+fn split(ops: Vec<Operation>) -> AppResult<(MemberChange, Vec<Operation>)> {
+    let mut change = MemberChange::default();
+    let mut rest = Vec::new();
+    for op in ops {
+        let on_members = op
+            .path
+            .as_ref()
+            .is_some_and(|p| p.attr.attr.eq_ignore_ascii_case("members"));
+        if on_members {
+            let path = op.path.as_ref().expect("checked above");
+            match (op.op, &path.filter) {
+                (Op::Add, None) => change.add.extend(member_ids(op.value.as_ref())?),
+                (Op::Replace, None) => {
+                    change.replace_all = Some(member_ids(op.value.as_ref())?);
+                    change.add.clear();
+                    change.remove.clear();
+                }
+                (Op::Remove, None) if op.value.is_some() => {
+                    change.remove.extend(member_ids(op.value.as_ref())?)
+                }
+                (Op::Remove, None) => change.remove_all = true,
+                (Op::Remove, Some(f)) => match eq_values(f) {
+                    Some(ids) => change.remove.extend(ids),
+                    None => change.remove_where.push(f.clone()),
+                },
+                (_, Some(_)) => {
+                    return Err(AppError::invalid(
+                        "path",
+                        "members[…] only takes remove; add members with path \"members\"",
+                    ));
+                }
+            }
+            continue;
+        }
+        match (&op.path, &op.value) {
+            (None, Some(Value::Object(fields)))
+                if fields.keys().any(|k| k.eq_ignore_ascii_case("members")) =>
+            {
+                let mut fields = fields.clone();
+                let key = scim_patch::existing_key(&fields, "members").expect("present");
+                let members = fields.remove(&key);
+                match op.op {
+                    Op::Replace => change.replace_all = Some(member_ids(members.as_ref())?),
+                    _ => change.add.extend(member_ids(members.as_ref())?),
+                }
+                if !fields.is_empty() {
+                    rest.push(Operation {
+                        op: op.op,
+                        path: None,
+                        value: Some(Value::Object(fields)),
+                    });
+                }
+            }
+            _ => rest.push(op),
+        }
+    }
+    Ok((change, rest))
+}
+
+/// Applies a member change; returns (added, removed) ids for the audit trail.
+fn apply_members(
+    conn: &mut DbConnection,
+    team: &TeamId,
+    change: MemberChange,
+    now: chrono::NaiveDateTime,
+) -> AppResult<(Vec<UserId>, Vec<UserId>)> {
+    let mut removed = Vec::new();
+    let current =
+        if change.replace_all.is_some() || change.remove_all || !change.remove_where.is_empty() {
+            Some(teams::member_ids(conn, team)?)
+        } else {
+            None
+        };
+    let mut remove = change.remove;
+    if let Some(current) = &current {
+        if change.remove_all {
+            remove.extend(current.iter().cloned());
+        }
+        for f in &change.remove_where {
+            remove.extend(
+                current
+                    .iter()
+                    .filter(|id| scim_patch::matches(f, &json!({"value": id})))
+                    .cloned(),
+            );
+        }
+    }
+    let mut add = change.add;
+    if let (Some(wanted), Some(current)) = (change.replace_all, &current) {
+        let wanted_set: HashSet<&UserId> = wanted.iter().collect();
+        remove.extend(
+            current
+                .iter()
+                .filter(|id| !wanted_set.contains(id))
+                .cloned(),
+        );
+        add.extend(wanted);
+    }
+    if !remove.is_empty() {
+        teams::remove_members(conn, team, &remove)?;
+        removed = remove;
+    }
+    let added = teams::add_members(conn, team, &add, MEMBER_ROLE, now)?;
+    Ok((added, removed))
+}
+
+async fn patch(
+    state: web::Data<AppState>,
+    caller: ScimCaller,
+    id: web::Path<String>,
+    req: HttpRequest,
+    body: web::Json<Value>,
+) -> ScimResult<HttpResponse> {
+    let ops =
+        scim_patch::parse(&body).map_err(|(field, reason)| AppError::invalid(field, reason))?;
+    let (members, rest) = split(ops)?;
+    let expected = if_match(&req);
+    let id = TeamId(id.into_inner());
+    let params = ListParams::from_query(req.query_string())?;
+    update(
+        state,
+        caller,
+        id,
+        expected,
+        move |team| {
+            let mut doc = json!({"displayName": team.name, "externalId": team.external_id});
+            scim_patch::apply(&mut doc, &rest)
+                .map_err(|(field, reason)| AppError::invalid(field, reason))?;
+            Ok((read(&doc)?, members))
+        },
+        params,
+    )
+    .await
+}
+
+async fn replace(
+    state: web::Data<AppState>,
+    caller: ScimCaller,
+    id: web::Path<String>,
+    req: HttpRequest,
+    body: web::Json<Value>,
+) -> ScimResult<HttpResponse> {
+    let fields = read(&body)?;
+    let members = MemberChange {
+        replace_all: Some(member_ids(get(&body, "members"))?),
+        ..Default::default()
+    };
+    let expected = if_match(&req);
+    let id = TeamId(id.into_inner());
+    let params = ListParams::from_query(req.query_string())?;
+    update(
+        state,
+        caller,
+        id,
+        expected,
+        move |_| Ok((fields, members)),
+        params,
+    )
+    .await
+}
+
+/// PUT and PATCH: new attributes and a member change, in one transaction, audited.
+async fn update<F>(
+    state: web::Data<AppState>,
+    caller: ScimCaller,
+    id: TeamId,
+    expected: Option<String>,
+    decide: F,
+    params: ListParams,
+) -> ScimResult<HttpResponse>
+where
+    F: FnOnce(&Team) -> AppResult<((String, Option<String>), MemberChange)> + Send + 'static,
+{
+    let public_url = state.public_url.clone();
+    let with_members = wants_members(&params);
+    let out = state
+        .db
+        .run(move |conn| {
+            store::write(conn, |tx| {
+                let before = teams::find(tx, &id)?;
+                check_if_match(expected.as_deref(), before.version)?;
+                let ((name, external_id), change) = decide(&before)?;
+                let now = crate::clock::stored(caller.at);
+                let mut team = before.clone();
+                team.name_key = rules::name_key(&name);
+                team.name = name;
+                team.external_id = external_id;
+                let (added, removed) = apply_members(tx, &team.id, change, now)?;
+                if team != before || !added.is_empty() || !removed.is_empty() {
+                    team.version += 1;
+                    team.updated_at = now;
+                    teams::update(tx, &team)?;
+                    audit::record(
+                        tx,
+                        &caller.audit(),
+                        "update",
+                        target(&team),
+                        Some(&before),
+                        Some(&json!({"team": team, "members_added": added, "members_removed": removed})),
+                    )?;
+                }
+                Ok(render(tx, &public_url, std::slice::from_ref(&team), with_members)?.remove(0))
+            })
+        })
+        .await?;
+    Ok(respond(StatusCode::OK, params.project(out)))
+}
+
+async fn remove(
+    state: web::Data<AppState>,
+    caller: ScimCaller,
+    id: web::Path<String>,
+    req: HttpRequest,
+) -> ScimResult<HttpResponse> {
+    let id = TeamId(id.into_inner());
+    let expected = if_match(&req);
+    state
+        .db
+        .run(move |conn| {
+            store::write(conn, |tx| {
+                let team = teams::find(tx, &id)?;
+                check_if_match(expected.as_deref(), team.version)?;
+                teams::delete(tx, &id)?;
+                audit::record(
+                    tx,
+                    &caller.audit(),
+                    "delete",
+                    target(&team),
+                    Some(&team),
+                    None::<&Team>,
+                )
+            })
+        })
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+async fn list(
+    state: web::Data<AppState>,
+    _caller: ScimCaller,
+    req: HttpRequest,
+) -> ScimResult<HttpResponse> {
+    run_list(state, ListParams::from_query(req.query_string())?).await
+}
+
+async fn search_post(
+    state: web::Data<AppState>,
+    _caller: ScimCaller,
+    body: web::Json<Value>,
+) -> ScimResult<HttpResponse> {
+    run_list(state, ListParams::from_map(&body)?).await
+}
+
+async fn run_list(state: web::Data<AppState>, params: ListParams) -> ScimResult<HttpResponse> {
+    let public_url = state.public_url.clone();
+    let with_members = wants_members(&params);
+    let (filter, sort_by) = (params.filter.clone(), params.sort_by.clone());
+    let (descending, offset, count) = (params.descending, params.start_index - 1, params.count);
+    let (resources, total) = state
+        .db
+        .run(move |conn| {
+            let q = search::Query {
+                filter: filter.as_ref(),
+                sort_by: sort_by.as_ref(),
+                descending,
+                offset,
+                count,
+            };
+            let (ids, total) = search::search(conn, Resource::Group, &q)?;
+            let ids: Vec<TeamId> = ids.into_iter().map(TeamId).collect();
+            let mut rows = teams::find_many(conn, &ids)?;
+            let position: HashMap<&TeamId, usize> =
+                ids.iter().enumerate().map(|(i, id)| (id, i)).collect();
+            rows.sort_by_key(|t| position.get(&t.id).copied().unwrap_or(usize::MAX));
+            Ok((render(conn, &public_url, &rows, with_members)?, total))
+        })
+        .await?;
+    let resources = resources.into_iter().map(|r| params.project(r)).collect();
+    Ok(scim_json(
+        StatusCode::OK,
+        &list_response(resources, total, params.start_index),
+    ))
+}

@@ -1,0 +1,815 @@
+//! `/scim/v2/Users`: Entra's users as Rota users. The SCIM representation is built from the
+//! user row and its contact methods, and read back with one parser for POST, PUT and the
+//! result of a PATCH, so all three validate alike.
+
+use super::{
+    ScimCaller, ScimResult, base, check_if_match, etag, if_match, list_response, scim_json,
+};
+use crate::domain::ids::UserId;
+use crate::domain::scim_filter::{self, AttrPath};
+use crate::domain::scim_patch::{self, ENTERPRISE_USER, get};
+use crate::domain::user as rules;
+use crate::error::{AppError, AppResult};
+use crate::http::AppState;
+use crate::store::audit::{self, Target};
+use crate::store::scim::{self as search, Resource};
+use crate::store::users::{self, ContactMethod, User};
+use crate::store::{self, DbConnection};
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde_json::{Map, Value, json};
+use std::collections::HashMap;
+
+pub const USER_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::resource("/Users")
+            .route(web::get().to(list))
+            .route(web::post().to(create)),
+    )
+    .service(web::resource("/Users/.search").route(web::post().to(search_post)))
+    .service(
+        web::resource("/Users/{id}")
+            .route(web::get().to(show))
+            .route(web::put().to(replace))
+            .route(web::patch().to(patch))
+            .route(web::delete().to(remove)),
+    );
+}
+
+fn opt(v: &Option<String>) -> Value {
+    v.as_ref().map_or(Value::Null, |s| Value::String(s.clone()))
+}
+
+/// Drops null members, so absent attributes are left out as RFC 7643 prefers.
+fn compact(mut v: Value) -> Value {
+    if let Value::Object(map) = &mut v {
+        map.retain(|_, x| !x.is_null() && x.as_object().is_none_or(|o| !o.is_empty()));
+        for x in map.values_mut() {
+            *x = compact(std::mem::take(x));
+        }
+        map.retain(|_, x| x.as_object().is_none_or(|o| !o.is_empty()));
+    }
+    v
+}
+
+/// The SCIM representation of a user.
+pub fn resource(user: &User, contacts: &[&ContactMethod], public_url: &str) -> Value {
+    let multi = |kind: &str| -> Value {
+        contacts
+            .iter()
+            .filter(|c| c.kind == kind)
+            .map(|c| {
+                let mut v = json!({"value": c.address, "primary": c.is_primary});
+                if !c.label.is_empty() {
+                    v["type"] = json!(c.label);
+                }
+                v
+            })
+            .collect()
+    };
+    let parse_list = |s: &str| serde_json::from_str::<Value>(s).unwrap_or(Value::Array(Vec::new()));
+    let location = format!("{}/Users/{}", base(public_url), user.id);
+    let mut schemas = vec![json!(USER_SCHEMA)];
+    let enterprise = compact(json!({
+        "employeeNumber": opt(&user.employee_number),
+        "costCenter": opt(&user.cost_center),
+        "organization": opt(&user.organization),
+        "division": opt(&user.division),
+        "department": opt(&user.department),
+        "manager": user.manager_id.as_ref().map(|m| json!({"value": m, "$ref": format!("{}/Users/{m}", base(public_url))})),
+    }));
+    let has_enterprise = enterprise.as_object().is_some_and(|o| !o.is_empty());
+    if has_enterprise {
+        schemas.push(json!(ENTERPRISE_USER));
+    }
+    let mut out = compact(json!({
+        "schemas": schemas,
+        "id": user.id,
+        "externalId": opt(&user.external_id),
+        "userName": user.user_name,
+        "name": {
+            "formatted": opt(&user.name_formatted),
+            "familyName": opt(&user.family_name),
+            "givenName": opt(&user.given_name),
+            "middleName": opt(&user.middle_name),
+            "honorificPrefix": opt(&user.honorific_prefix),
+            "honorificSuffix": opt(&user.honorific_suffix),
+        },
+        "displayName": user.name,
+        "nickName": opt(&user.nick_name),
+        "title": opt(&user.job_title),
+        "userType": opt(&user.user_type),
+        "preferredLanguage": opt(&user.preferred_language),
+        "locale": opt(&user.locale),
+        "timezone": user.time_zone,
+        "active": user.active,
+        "meta": {
+            "resourceType": "User",
+            "created": user.created_at.and_utc().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            "lastModified": user.updated_at.and_utc().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            "version": etag(user.version),
+            "location": location,
+        },
+    }));
+    for (key, value) in [
+        ("emails", multi("email")),
+        ("phoneNumbers", multi("phone")),
+        ("addresses", parse_list(&user.addresses)),
+        ("roles", parse_list(&user.scim_roles)),
+    ] {
+        if value.as_array().is_some_and(|a| !a.is_empty()) {
+            out[key] = value;
+        }
+    }
+    if has_enterprise {
+        out[ENTERPRISE_USER] = enterprise;
+    }
+    out
+}
+
+/// (type, address, primary) of each e-mail or phone number, in the order sent.
+type ContactList = Vec<(String, String, bool)>;
+/// E-mails and phone numbers.
+type ContactLists = (ContactList, ContactList);
+
+/// What a SCIM user body says, validated.
+struct Fields {
+    user_name: String,
+    external_id: Option<String>,
+    active: bool,
+    display_name: Option<String>,
+    formatted: Option<String>,
+    family: Option<String>,
+    given: Option<String>,
+    middle: Option<String>,
+    prefix: Option<String>,
+    suffix: Option<String>,
+    nick_name: Option<String>,
+    title: Option<String>,
+    user_type: Option<String>,
+    preferred_language: Option<String>,
+    locale: Option<String>,
+    timezone: Option<String>,
+    emails: ContactList,
+    phones: ContactList,
+    addresses: String,
+    roles: String,
+    employee_number: Option<String>,
+    cost_center: Option<String>,
+    organization: Option<String>,
+    division: Option<String>,
+    department: Option<String>,
+    manager: Option<String>,
+}
+
+fn text(v: Option<&Value>, field: &str) -> AppResult<Option<String>> {
+    match v {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) if s.trim().is_empty() => Ok(None),
+        Some(Value::String(s)) if s.len() > 1024 => {
+            Err(AppError::invalid(field, "is longer than 1024 bytes"))
+        }
+        Some(Value::String(s)) => Ok(Some(s.trim().to_string())),
+        Some(other) => Err(AppError::invalid(
+            field,
+            format!("must be a string, not {other}"),
+        )),
+    }
+}
+
+/// A boolean, also as Entra's default dialect sends it ("True"/"False").
+fn boolean(v: Option<&Value>, field: &str) -> AppResult<Option<bool>> {
+    match v {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Bool(b)) => Ok(Some(*b)),
+        Some(Value::String(s)) if s.eq_ignore_ascii_case("true") => Ok(Some(true)),
+        Some(Value::String(s)) if s.eq_ignore_ascii_case("false") => Ok(Some(false)),
+        Some(other) => Err(AppError::invalid(
+            field,
+            format!("must be true or false, not {other}"),
+        )),
+    }
+}
+
+/// emails / phoneNumbers: (type, value, primary), at most 20.
+fn contacts(v: Option<&Value>, field: &str) -> AppResult<ContactList> {
+    let items = match v {
+        None | Some(Value::Null) => return Ok(Vec::new()),
+        Some(Value::Array(items)) => items,
+        Some(other) => {
+            return Err(AppError::invalid(
+                field,
+                format!("must be a list, not {other}"),
+            ));
+        }
+    };
+    if items.len() > 20 {
+        return Err(AppError::invalid(field, "has more than 20 entries"));
+    }
+    let mut out = Vec::new();
+    for item in items {
+        let Some(value) = text(get(item, "value"), field)? else {
+            continue;
+        };
+        let kind = text(get(item, "type"), field)?
+            .unwrap_or_default()
+            .to_lowercase();
+        let primary = boolean(get(item, "primary"), field)?.unwrap_or(false);
+        out.push((kind, value, primary));
+    }
+    Ok(out)
+}
+
+fn list_json(v: Option<&Value>, field: &str) -> AppResult<String> {
+    match v {
+        None | Some(Value::Null) => Ok("[]".into()),
+        Some(Value::Array(items)) if items.len() <= 20 => {
+            Ok(Value::Array(items.clone()).to_string())
+        }
+        Some(other) => Err(AppError::invalid(
+            field,
+            format!("must be a list of at most 20 entries, not {other}"),
+        )),
+    }
+}
+
+fn read(body: &Value) -> AppResult<Fields> {
+    if !body.is_object() {
+        return Err(AppError::invalid("request body", "must be a JSON object"));
+    }
+    let user_name = text(get(body, "userName"), "userName")?
+        .ok_or_else(|| AppError::invalid("userName", "is required"))?;
+    let name = get(body, "name");
+    let sub = |k: &str| text(name.and_then(|n| get(n, k)), &format!("name.{k}"));
+    let ext = get(body, ENTERPRISE_USER);
+    let e = |k: &str| text(ext.and_then(|x| get(x, k)), k);
+    let manager = match ext.and_then(|x| get(x, "manager")) {
+        Some(Value::String(s)) => Some(s.clone()),
+        Some(m @ Value::Object(_)) => text(get(m, "value"), "manager.value")?,
+        _ => None,
+    };
+    Ok(Fields {
+        user_name,
+        external_id: text(get(body, "externalId"), "externalId")?,
+        active: boolean(get(body, "active"), "active")?.unwrap_or(true),
+        display_name: text(get(body, "displayName"), "displayName")?,
+        formatted: sub("formatted")?,
+        family: sub("familyName")?,
+        given: sub("givenName")?,
+        middle: sub("middleName")?,
+        prefix: sub("honorificPrefix")?,
+        suffix: sub("honorificSuffix")?,
+        nick_name: text(get(body, "nickName"), "nickName")?,
+        title: text(get(body, "title"), "title")?,
+        user_type: text(get(body, "userType"), "userType")?,
+        preferred_language: text(get(body, "preferredLanguage"), "preferredLanguage")?,
+        locale: text(get(body, "locale"), "locale")?,
+        timezone: text(get(body, "timezone"), "timezone")?,
+        emails: contacts(get(body, "emails"), "emails")?,
+        phones: contacts(get(body, "phoneNumbers"), "phoneNumbers")?,
+        addresses: list_json(get(body, "addresses"), "addresses")?,
+        roles: list_json(get(body, "roles"), "roles")?,
+        employee_number: e("employeeNumber")?,
+        cost_center: e("costCenter")?,
+        organization: e("organization")?,
+        division: e("division")?,
+        department: e("department")?,
+        manager,
+    })
+}
+
+/// Writes what the body says into the row. Returns the contact lists to store.
+fn assign(user: &mut User, f: Fields) -> AppResult<ContactLists> {
+    user.user_name_key = rules::name_key(&f.user_name);
+    user.user_name = f.user_name;
+    user.external_id = f.external_id;
+    user.active = f.active;
+    let joined = [f.given.as_deref(), f.family.as_deref()]
+        .into_iter()
+        .flatten()
+        .collect::<Vec<_>>()
+        .join(" ");
+    let shown = f
+        .display_name
+        .clone()
+        .or(f.formatted.clone())
+        .or((!joined.is_empty()).then_some(joined))
+        .unwrap_or_else(|| user.user_name.clone());
+    user.name = rules::display_name(&shown).map_err(|r| AppError::invalid("displayName", r))?;
+    user.name_formatted = f.formatted;
+    user.family_name = f.family;
+    user.given_name = f.given;
+    user.middle_name = f.middle;
+    user.honorific_prefix = f.prefix;
+    user.honorific_suffix = f.suffix;
+    user.nick_name = f.nick_name;
+    user.job_title = f.title;
+    user.user_type = f.user_type;
+    user.preferred_language = f.preferred_language;
+    user.locale = f.locale;
+    // A zone name we cannot use (Entra may send Windows names) keeps the current setting
+    // rather than failing the provisioning cycle.
+    if let Some(tz) = f.timezone {
+        match rules::time_zone(&tz) {
+            Ok(tz) => user.time_zone = tz,
+            Err(reason) => {
+                tracing::warn!(user = %user.user_name, %reason, "ignoring SCIM timezone")
+            }
+        }
+    }
+    let email = f
+        .emails
+        .iter()
+        .find(|e| e.2)
+        .or(f.emails.first())
+        .map(|e| e.1.clone());
+    user.email = email;
+    user.addresses = f.addresses;
+    user.scim_roles = f.roles;
+    user.employee_number = f.employee_number;
+    user.cost_center = f.cost_center;
+    user.organization = f.organization;
+    user.division = f.division;
+    user.department = f.department;
+    user.manager_id = f.manager;
+    Ok((f.emails, f.phones))
+}
+
+fn target(user: &User) -> Target<'_> {
+    Target {
+        kind: "user",
+        id: user.id.as_str(),
+        name: &user.name,
+    }
+}
+
+/// Renders users with their contact methods (one query for all).
+fn render(conn: &mut DbConnection, public_url: &str, rows: &[User]) -> AppResult<Vec<Value>> {
+    let ids: Vec<UserId> = rows.iter().map(|u| u.id.clone()).collect();
+    let methods = users::contact_methods_of(conn, &ids)?;
+    let mut by_user: HashMap<&UserId, Vec<&ContactMethod>> = HashMap::new();
+    for m in &methods {
+        by_user.entry(&m.user_id).or_default().push(m);
+    }
+    Ok(rows
+        .iter()
+        .map(|u| {
+            resource(
+                u,
+                by_user.get(&u.id).map(Vec::as_slice).unwrap_or(&[]),
+                public_url,
+            )
+        })
+        .collect())
+}
+
+fn respond(status: StatusCode, resource: Value) -> HttpResponse {
+    let mut res = scim_json(status, &resource);
+    if let Some(v) = resource["meta"]["version"]
+        .as_str()
+        .and_then(|v| actix_web::http::header::HeaderValue::from_str(v).ok())
+    {
+        res.headers_mut().insert(actix_web::http::header::ETAG, v);
+    }
+    if status == StatusCode::CREATED
+        && let Some(l) = resource["meta"]["location"]
+            .as_str()
+            .and_then(|v| actix_web::http::header::HeaderValue::from_str(v).ok())
+    {
+        res.headers_mut()
+            .insert(actix_web::http::header::LOCATION, l);
+    }
+    res
+}
+
+/// Stores a changed user and their contact lists, audited, and renders the result. When the
+/// request changes nothing (Entra re-sends unchanged values), nothing is written and the
+/// version stays.
+fn save(
+    conn: &mut DbConnection,
+    caller: &ScimCaller,
+    public_url: &str,
+    before: &User,
+    mut user: User,
+    lists: ContactLists,
+) -> AppResult<Value> {
+    let now = crate::clock::stored(caller.at);
+    let old = render(conn, public_url, std::slice::from_ref(before))?.remove(0);
+    let pending: Vec<ContactMethod> = [("email", &lists.0), ("phone", &lists.1)]
+        .into_iter()
+        .flat_map(|(kind, items)| {
+            items
+                .iter()
+                .map(move |(label, address, primary)| ContactMethod {
+                    id: crate::domain::ids::ContactMethodId::generate(),
+                    user_id: before.id.clone(),
+                    kind: kind.into(),
+                    label: label.clone(),
+                    address: address.clone(),
+                    is_primary: *primary,
+                    created_at: now,
+                    updated_at: now,
+                })
+        })
+        .collect();
+    let candidate = resource(&user, &pending.iter().collect::<Vec<_>>(), public_url);
+    if strip_meta(&old) == strip_meta(&candidate) {
+        return Ok(old);
+    }
+    user.version = before.version + 1;
+    user.updated_at = now;
+    users::update(conn, &user)?;
+    users::replace_contacts(conn, &user.id, "email", &lists.0, now)?;
+    users::replace_contacts(conn, &user.id, "phone", &lists.1, now)?;
+    let new = render(conn, public_url, std::slice::from_ref(&user))?.remove(0);
+    audit::record(
+        conn,
+        &caller.audit(),
+        "update",
+        target(&user),
+        Some(&strip_meta(&old)),
+        Some(&strip_meta(&new)),
+    )?;
+    Ok(new)
+}
+
+fn strip_meta(v: &Value) -> Value {
+    let mut v = v.clone();
+    if let Value::Object(m) = &mut v {
+        m.remove("meta");
+    }
+    v
+}
+
+async fn create(
+    state: web::Data<AppState>,
+    caller: ScimCaller,
+    body: web::Json<Value>,
+) -> ScimResult<HttpResponse> {
+    let fields = read(&body)?;
+    let public_url = state.public_url.clone();
+    let resource = state
+        .db
+        .run(move |conn| {
+            store::write(conn, |tx| {
+                let now = crate::clock::stored(caller.at);
+                let mut user = User::new(&fields.user_name, fields.user_name.clone(), "scim", now);
+                let lists = assign(&mut user, fields)?;
+                users::insert(tx, &user)?;
+                users::replace_contacts(tx, &user.id, "email", &lists.0, now)?;
+                users::replace_contacts(tx, &user.id, "phone", &lists.1, now)?;
+                let out = render(tx, &public_url, std::slice::from_ref(&user))?.remove(0);
+                audit::record(
+                    tx,
+                    &caller.audit(),
+                    "create",
+                    target(&user),
+                    None::<&Value>,
+                    Some(&strip_meta(&out)),
+                )?;
+                Ok(out)
+            })
+        })
+        .await?;
+    Ok(respond(StatusCode::CREATED, resource))
+}
+
+async fn show(
+    state: web::Data<AppState>,
+    _caller: ScimCaller,
+    id: web::Path<String>,
+    req: HttpRequest,
+) -> ScimResult<HttpResponse> {
+    let id = UserId(id.into_inner());
+    let public_url = state.public_url.clone();
+    let resource = state
+        .db
+        .run(move |conn| {
+            let user = users::find(conn, &id)?;
+            Ok(render(conn, &public_url, &[user])?.remove(0))
+        })
+        .await?;
+    let params = ListParams::from_query(req.query_string())?;
+    Ok(respond(StatusCode::OK, params.project(resource)))
+}
+
+async fn replace(
+    state: web::Data<AppState>,
+    caller: ScimCaller,
+    id: web::Path<String>,
+    req: HttpRequest,
+    body: web::Json<Value>,
+) -> ScimResult<HttpResponse> {
+    let id = UserId(id.into_inner());
+    let fields = read(&body)?;
+    if let Some(sent) = text(get(&body, "id"), "id")?
+        && sent != id.0
+    {
+        return Err(AppError::invalid(
+            "id",
+            "is immutable: the body names another id than the URL",
+        )
+        .into());
+    }
+    let expected = if_match(&req);
+    let public_url = state.public_url.clone();
+    change(
+        state,
+        move |conn| {
+            let before = users::find(conn, &id)?;
+            check_if_match(expected.as_deref(), before.version)?;
+            let mut user = before.clone();
+            let lists = assign(&mut user, fields)?;
+            Ok((before, user, lists, public_url))
+        },
+        caller,
+    )
+    .await
+}
+
+async fn patch(
+    state: web::Data<AppState>,
+    caller: ScimCaller,
+    id: web::Path<String>,
+    req: HttpRequest,
+    body: web::Json<Value>,
+) -> ScimResult<HttpResponse> {
+    let id = UserId(id.into_inner());
+    let ops =
+        scim_patch::parse(&body).map_err(|(field, reason)| AppError::invalid(field, reason))?;
+    let expected = if_match(&req);
+    let public_url = state.public_url.clone();
+    change(
+        state,
+        move |conn| {
+            let before = users::find(conn, &id)?;
+            check_if_match(expected.as_deref(), before.version)?;
+            let mut doc = render(conn, &public_url, std::slice::from_ref(&before))?.remove(0);
+            scim_patch::apply(&mut doc, &ops)
+                .map_err(|(field, reason)| AppError::invalid(field, reason))?;
+            let mut user = before.clone();
+            let lists = assign(&mut user, read(&doc)?)?;
+            Ok((before, user, lists, public_url))
+        },
+        caller,
+    )
+    .await
+}
+
+type Prepared = (User, User, ContactLists, String);
+
+/// PUT and PATCH: prepare the new row in the transaction, then save it (or nothing, when
+/// nothing changed) and answer with the resource.
+async fn change<F>(
+    state: web::Data<AppState>,
+    prepare: F,
+    caller: ScimCaller,
+) -> ScimResult<HttpResponse>
+where
+    F: FnOnce(&mut DbConnection) -> AppResult<Prepared> + Send + 'static,
+{
+    let resource = state
+        .db
+        .run(move |conn| {
+            store::write(conn, |tx| {
+                let (before, user, lists, public_url) = prepare(tx)?;
+                save(tx, &caller, &public_url, &before, user, lists)
+            })
+        })
+        .await?;
+    Ok(respond(StatusCode::OK, resource))
+}
+
+async fn remove(
+    state: web::Data<AppState>,
+    caller: ScimCaller,
+    id: web::Path<String>,
+    req: HttpRequest,
+) -> ScimResult<HttpResponse> {
+    let id = UserId(id.into_inner());
+    let expected = if_match(&req);
+    state
+        .db
+        .run(move |conn| {
+            store::write(conn, |tx| {
+                let user = users::find(tx, &id)?;
+                check_if_match(expected.as_deref(), user.version)?;
+                users::delete(tx, &user, crate::clock::stored(caller.at))?;
+                audit::record(
+                    tx,
+                    &caller.audit(),
+                    "delete",
+                    target(&user),
+                    Some(&user),
+                    None::<&User>,
+                )
+            })
+        })
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// List parameters, from the query string (GET) or a SearchRequest body (POST .search).
+pub struct ListParams {
+    pub filter: Option<scim_filter::Filter>,
+    pub sort_by: Option<AttrPath>,
+    pub descending: bool,
+    pub start_index: i64,
+    pub count: i64,
+    pub attributes: Vec<String>,
+    pub excluded: Vec<String>,
+}
+
+/// Most resources one list response returns (advertised in ServiceProviderConfig).
+pub const MAX_RESULTS: i64 = 200;
+
+impl ListParams {
+    pub fn from_query(query: &str) -> AppResult<ListParams> {
+        let pairs: Map<String, Value> = url::form_urlencoded::parse(query.as_bytes())
+            .map(|(k, v)| (k.into_owned(), Value::String(v.into_owned())))
+            .collect();
+        Self::from_map(&Value::Object(pairs))
+    }
+
+    pub fn from_map(v: &Value) -> AppResult<ListParams> {
+        let s = |k: &str| {
+            get(v, k).and_then(|x| match x {
+                Value::String(s) => Some(s.clone()),
+                Value::Number(n) => Some(n.to_string()),
+                Value::Array(items) => Some(
+                    items
+                        .iter()
+                        .filter_map(Value::as_str)
+                        .collect::<Vec<_>>()
+                        .join(","),
+                ),
+                _ => None,
+            })
+        };
+        let int = |k: &str, default: i64| -> AppResult<i64> {
+            s(k).map(|x| {
+                x.parse::<i64>()
+                    .map_err(|_| AppError::invalid(k, format!("must be a whole number, not '{x}'")))
+            })
+            .transpose()
+            .map(|o| o.unwrap_or(default))
+        };
+        let filter = s("filter")
+            .filter(|f| !f.trim().is_empty())
+            .map(|f| {
+                scim_filter::parse_filter(&f).map_err(|e| {
+                    AppError::invalid("filter", format!("'{f}' is not a SCIM filter: {e}"))
+                })
+            })
+            .transpose()?;
+        let sort_by = s("sortBy")
+            .map(|p| {
+                scim_filter::parse_path(&p)
+                    .map(|p| p.attr)
+                    .map_err(|e| AppError::invalid("sortBy", e.to_string()))
+            })
+            .transpose()?;
+        let descending = match s("sortOrder")
+            .as_deref()
+            .map(str::to_ascii_lowercase)
+            .as_deref()
+        {
+            None | Some("ascending") => false,
+            Some("descending") => true,
+            Some(other) => {
+                return Err(AppError::invalid(
+                    "sortOrder",
+                    format!("is '{other}'; use ascending or descending"),
+                ));
+            }
+        };
+        let split = |k: &str| {
+            s(k).map(|x| {
+                x.split(',')
+                    .map(|a| a.trim().to_string())
+                    .filter(|a| !a.is_empty())
+                    .collect()
+            })
+            .unwrap_or_default()
+        };
+        Ok(ListParams {
+            filter,
+            sort_by,
+            descending,
+            start_index: int("startIndex", 1)?.max(1),
+            count: int("count", 100)?.clamp(0, MAX_RESULTS),
+            attributes: split("attributes"),
+            excluded: split("excludedAttributes"),
+        })
+    }
+
+    /// Applies `attributes` / `excludedAttributes` (RFC 7644 §3.9); `id` and `schemas` stay.
+    pub fn project(&self, resource: Value) -> Value {
+        let Value::Object(map) = resource else {
+            return resource;
+        };
+        let named = |list: &[String], key: &str| -> Option<Vec<String>> {
+            let hits: Vec<String> = list
+                .iter()
+                .filter_map(|a| {
+                    let a = a.strip_prefix(&format!("{USER_SCHEMA}:")).unwrap_or(a);
+                    let (head, sub) = match a.split_once('.') {
+                        Some((h, s)) => (h, Some(s)),
+                        None => (a, None),
+                    };
+                    let head = head.rsplit(':').next().unwrap_or(head);
+                    head.eq_ignore_ascii_case(key)
+                        .then(|| sub.unwrap_or("").to_string())
+                })
+                .collect();
+            (!hits.is_empty()).then_some(hits)
+        };
+        let always = |k: &str| k == "id" || k == "schemas";
+        let out = map
+            .into_iter()
+            .filter_map(|(k, v)| {
+                if always(&k) {
+                    return Some((k, v));
+                }
+                if !self.attributes.is_empty() {
+                    let key = if k.starts_with("urn:") {
+                        k.rsplit(':').next().unwrap_or(&k).to_string()
+                    } else {
+                        k.clone()
+                    };
+                    let subs = named(&self.attributes, &key).or_else(|| {
+                        // an extension named whole
+                        self.attributes
+                            .iter()
+                            .any(|a| a.eq_ignore_ascii_case(&k))
+                            .then(|| vec![String::new()])
+                    })?;
+                    if subs.iter().any(String::is_empty) {
+                        return Some((k, v));
+                    }
+                    let Value::Object(inner) = v else {
+                        return Some((k, v));
+                    };
+                    let kept: Map<String, Value> = inner
+                        .into_iter()
+                        .filter(|(ik, _)| subs.iter().any(|s| s.eq_ignore_ascii_case(ik)))
+                        .collect();
+                    return (!kept.is_empty()).then_some((k, Value::Object(kept)));
+                }
+                if named(&self.excluded, &k).is_some_and(|subs| subs.iter().any(String::is_empty)) {
+                    return None;
+                }
+                Some((k, v))
+            })
+            .collect();
+        Value::Object(out)
+    }
+}
+
+async fn list(
+    state: web::Data<AppState>,
+    _caller: ScimCaller,
+    req: HttpRequest,
+) -> ScimResult<HttpResponse> {
+    run_list(state, ListParams::from_query(req.query_string())?).await
+}
+
+async fn search_post(
+    state: web::Data<AppState>,
+    _caller: ScimCaller,
+    body: web::Json<Value>,
+) -> ScimResult<HttpResponse> {
+    run_list(state, ListParams::from_map(&body)?).await
+}
+
+async fn run_list(state: web::Data<AppState>, params: ListParams) -> ScimResult<HttpResponse> {
+    let public_url = state.public_url.clone();
+    let (filter, sort_by) = (params.filter.clone(), params.sort_by.clone());
+    let (descending, offset, count) = (params.descending, params.start_index - 1, params.count);
+    let (resources, total) = state
+        .db
+        .run(move |conn| {
+            let q = search::Query {
+                filter: filter.as_ref(),
+                sort_by: sort_by.as_ref(),
+                descending,
+                offset,
+                count,
+            };
+            let (ids, total) = search::search(conn, Resource::User, &q)?;
+            let ids: Vec<UserId> = ids.into_iter().map(UserId).collect();
+            let mut rows = users::find_many(conn, &ids)?;
+            let position: HashMap<&UserId, usize> =
+                ids.iter().enumerate().map(|(i, id)| (id, i)).collect();
+            rows.sort_by_key(|u| position.get(&u.id).copied().unwrap_or(usize::MAX));
+            Ok((render(conn, &public_url, &rows)?, total))
+        })
+        .await?;
+    let resources = resources.into_iter().map(|r| params.project(r)).collect();
+    Ok(scim_json(
+        StatusCode::OK,
+        &list_response(resources, total, params.start_index),
+    ))
+}

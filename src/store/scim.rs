@@ -1,0 +1,445 @@
+//! SCIM filters (RFC 7644 §3.4.2.2) translated into SQL over users and teams, so a provisioning
+//! query reads only the matching rows, never the whole table. Attribute names come from a fixed
+//! mapping (never from the caller); every value is a bound parameter. `caseExact: false`
+//! attributes compare lower-cased on both sides.
+
+use super::DbConnection;
+use crate::domain::scim_filter::{AttrPath, CompValue, CompareOp, Filter};
+use crate::domain::scim_patch::ENTERPRISE_USER;
+use crate::error::{AppError, AppResult};
+use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Text};
+
+/// Which resource a filter ranges over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Resource {
+    User,
+    Group,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Kind {
+    Text { case_exact: bool },
+    Bool,
+    Time,
+}
+
+/// Where an attribute lives.
+enum Target {
+    Column(&'static str, Kind),
+    /// A multi-valued attribute kept in a child table: (EXISTS prefix, default sub-attribute).
+    Child(Child),
+}
+
+#[derive(Clone, Copy)]
+enum Child {
+    Emails,
+    Phones,
+    Members,
+}
+
+impl Child {
+    fn exists(self) -> &'static str {
+        match self {
+            Child::Emails => {
+                "EXISTS (SELECT 1 FROM contact_methods c WHERE c.user_id = users.id AND c.kind = 'email' AND "
+            }
+            Child::Phones => {
+                "EXISTS (SELECT 1 FROM contact_methods c WHERE c.user_id = users.id AND c.kind = 'phone' AND "
+            }
+            Child::Members => {
+                "EXISTS (SELECT 1 FROM team_members m WHERE m.team_id = teams.id AND "
+            }
+        }
+    }
+
+    fn column(self, sub: &str) -> Option<(&'static str, Kind)> {
+        let sub = sub.to_ascii_lowercase();
+        match (self, sub.as_str()) {
+            (Child::Emails | Child::Phones, "value") => {
+                Some(("c.address", Kind::Text { case_exact: false }))
+            }
+            (Child::Emails | Child::Phones, "type") => {
+                Some(("c.label", Kind::Text { case_exact: false }))
+            }
+            (Child::Emails | Child::Phones, "primary") => Some(("c.is_primary", Kind::Bool)),
+            (Child::Members, "value") => Some(("m.user_id", Kind::Text { case_exact: true })),
+            _ => None,
+        }
+    }
+}
+
+fn target(resource: Resource, path: &AttrPath) -> Option<Target> {
+    let attr = path.attr.to_ascii_lowercase();
+    let sub = path.sub_attr.as_deref().map(str::to_ascii_lowercase);
+    let enterprise = path
+        .uri
+        .as_deref()
+        .is_some_and(|u| u.eq_ignore_ascii_case(ENTERPRISE_USER));
+    let ci = Kind::Text { case_exact: false };
+    let exact = Kind::Text { case_exact: true };
+    use Target::Column as C;
+    Some(
+        match (resource, enterprise, attr.as_str(), sub.as_deref()) {
+            (Resource::User, false, "id", None) => C("users.id", exact),
+            (Resource::User, false, "externalid", None) => C("users.external_id", exact),
+            (Resource::User, false, "username", None) => C("users.user_name_key", ci),
+            (Resource::User, false, "displayname", None) => C("users.name", ci),
+            (Resource::User, false, "name", Some("givenname")) => C("users.given_name", ci),
+            (Resource::User, false, "name", Some("familyname")) => C("users.family_name", ci),
+            (Resource::User, false, "name", Some("formatted")) => C("users.name_formatted", ci),
+            (Resource::User, false, "name", Some("middlename")) => C("users.middle_name", ci),
+            (Resource::User, false, "nickname", None) => C("users.nick_name", ci),
+            (Resource::User, false, "title", None) => C("users.job_title", ci),
+            (Resource::User, false, "usertype", None) => C("users.user_type", ci),
+            (Resource::User, false, "preferredlanguage", None) => C("users.preferred_language", ci),
+            (Resource::User, false, "locale", None) => C("users.locale", ci),
+            (Resource::User, false, "timezone", None) => C("users.time_zone", ci),
+            (Resource::User, false, "active", None) => C("users.active", Kind::Bool),
+            (Resource::User, false, "emails", _) => Target::Child(Child::Emails),
+            (Resource::User, false, "phonenumbers", _) => Target::Child(Child::Phones),
+            (Resource::User, true, "employeenumber", None) => C("users.employee_number", ci),
+            (Resource::User, true, "costcenter", None) => C("users.cost_center", ci),
+            (Resource::User, true, "organization", None) => C("users.organization", ci),
+            (Resource::User, true, "division", None) => C("users.division", ci),
+            (Resource::User, true, "department", None) => C("users.department", ci),
+            (Resource::User, true, "manager", Some("value") | None) => C("users.manager_id", exact),
+            (Resource::User, false, "meta", Some("created")) => C("users.created_at", Kind::Time),
+            (Resource::User, false, "meta", Some("lastmodified")) => {
+                C("users.updated_at", Kind::Time)
+            }
+            (Resource::Group, false, "id", None) => C("teams.id", exact),
+            (Resource::Group, false, "externalid", None) => C("teams.external_id", exact),
+            (Resource::Group, false, "displayname", None) => C("teams.name", ci),
+            (Resource::Group, false, "members", _) => Target::Child(Child::Members),
+            (Resource::Group, false, "meta", Some("created")) => C("teams.created_at", Kind::Time),
+            (Resource::Group, false, "meta", Some("lastmodified")) => {
+                C("teams.updated_at", Kind::Time)
+            }
+            _ => return None,
+        },
+    )
+}
+
+/// A WHERE clause with its bound values, numbered for the backend it will run on.
+struct Sql {
+    postgres: bool,
+    binds: Vec<String>,
+}
+
+impl Sql {
+    fn param(&mut self, value: String) -> String {
+        self.binds.push(value);
+        if self.postgres {
+            format!("${}", self.binds.len())
+        } else {
+            format!("?{}", self.binds.len())
+        }
+    }
+
+    fn filter(&mut self, resource: Resource, f: &Filter, depth: usize) -> AppResult<String> {
+        if depth > 64 {
+            return Err(AppError::invalid("filter", "is nested too deeply"));
+        }
+        Ok(match f {
+            Filter::And(a, b) => format!(
+                "({} AND {})",
+                self.filter(resource, a, depth + 1)?,
+                self.filter(resource, b, depth + 1)?
+            ),
+            Filter::Or(a, b) => format!(
+                "({} OR {})",
+                self.filter(resource, a, depth + 1)?,
+                self.filter(resource, b, depth + 1)?
+            ),
+            Filter::Not(a) => format!("(NOT {})", self.filter(resource, a, depth + 1)?),
+            Filter::Present(path) => match self.resolve(resource, path)? {
+                Target::Column(col, kind) => present(col, kind),
+                Target::Child(child) => match &path.sub_attr {
+                    None => format!("{}1 = 1)", child.exists()),
+                    Some(sub) => {
+                        let (col, kind) = child_column(child, sub)?;
+                        format!("{}{})", child.exists(), present(col, kind))
+                    }
+                },
+            },
+            Filter::Compare { path, op, value } => match self.resolve(resource, path)? {
+                Target::Column(col, kind) => self.compare(col, kind, *op, value, &path.attr)?,
+                Target::Child(child) => {
+                    let (col, kind) =
+                        child_column(child, path.sub_attr.as_deref().unwrap_or("value"))?;
+                    format!(
+                        "{}{})",
+                        child.exists(),
+                        self.compare(col, kind, *op, value, &path.attr)?
+                    )
+                }
+            },
+            Filter::ValuePath { path, filter } => match self.resolve(resource, path)? {
+                Target::Child(child) => format!(
+                    "{}{})",
+                    child.exists(),
+                    self.element(child, filter, depth + 1)?
+                ),
+                Target::Column(..) => {
+                    return Err(AppError::invalid(
+                        "filter",
+                        format!("{} is not multi-valued, so it takes no [filter]", path.attr),
+                    ));
+                }
+            },
+        })
+    }
+
+    /// A filter inside `attr[…]`: its attribute names are sub-attributes of the child.
+    fn element(&mut self, child: Child, f: &Filter, depth: usize) -> AppResult<String> {
+        if depth > 64 {
+            return Err(AppError::invalid("filter", "is nested too deeply"));
+        }
+        Ok(match f {
+            Filter::And(a, b) => format!(
+                "({} AND {})",
+                self.element(child, a, depth + 1)?,
+                self.element(child, b, depth + 1)?
+            ),
+            Filter::Or(a, b) => format!(
+                "({} OR {})",
+                self.element(child, a, depth + 1)?,
+                self.element(child, b, depth + 1)?
+            ),
+            Filter::Not(a) => format!("(NOT {})", self.element(child, a, depth + 1)?),
+            Filter::Present(p) => {
+                let (col, kind) = child_column(child, &p.attr)?;
+                present(col, kind)
+            }
+            Filter::Compare { path, op, value } => {
+                let (col, kind) = child_column(child, &path.attr)?;
+                self.compare(col, kind, *op, value, &path.attr)?
+            }
+            Filter::ValuePath { .. } => {
+                return Err(AppError::invalid("filter", "value filters cannot nest"));
+            }
+        })
+    }
+
+    fn resolve(&self, resource: Resource, path: &AttrPath) -> AppResult<Target> {
+        target(resource, path).ok_or_else(|| {
+            let full = match &path.sub_attr {
+                Some(s) => format!("{}.{s}", path.attr),
+                None => path.attr.clone(),
+            };
+            AppError::invalid(
+                "filter",
+                format!("names the attribute '{full}', which cannot be filtered on"),
+            )
+        })
+    }
+
+    fn compare(
+        &mut self,
+        col: &str,
+        kind: Kind,
+        op: CompareOp,
+        value: &CompValue,
+        attr: &str,
+    ) -> AppResult<String> {
+        use CompareOp::*;
+        Ok(match (kind, value) {
+            (_, CompValue::Null) => match op {
+                Eq => format!("{col} IS NULL"),
+                Ne => format!("{col} IS NOT NULL"),
+                _ => {
+                    return Err(AppError::invalid(
+                        "filter",
+                        format!("compares {attr} with null using an operator other than eq/ne"),
+                    ));
+                }
+            },
+            (Kind::Bool, CompValue::Bool(b)) => bool_cmp(col, op, *b, attr)?,
+            (Kind::Bool, CompValue::Str(s))
+                if s.eq_ignore_ascii_case("true") || s.eq_ignore_ascii_case("false") =>
+            {
+                bool_cmp(col, op, s.eq_ignore_ascii_case("true"), attr)?
+            }
+            (Kind::Text { case_exact }, CompValue::Str(s)) => {
+                let (c, p) = if case_exact {
+                    (col.to_string(), self.param(s.clone()))
+                } else {
+                    (format!("lower({col})"), self.param(s.to_lowercase()))
+                };
+                let position = if self.postgres {
+                    format!("strpos({c}, {p}) > 0")
+                } else {
+                    format!("instr({c}, {p}) > 0")
+                };
+                match op {
+                    Eq => format!("{c} = {p}"),
+                    Ne => format!("({col} IS NULL OR {c} <> {p})"),
+                    Co => position,
+                    Sw => format!("substr({c}, 1, length({p})) = {p}"),
+                    Ew => format!(
+                        "(length({c}) >= length({p}) AND substr({c}, length({c}) - length({p}) + 1) = {p})"
+                    ),
+                    Gt => format!("{c} > {p}"),
+                    Ge => format!("{c} >= {p}"),
+                    Lt => format!("{c} < {p}"),
+                    Le => format!("{c} <= {p}"),
+                }
+            }
+            (Kind::Time, CompValue::Str(s)) => {
+                let at = chrono::DateTime::parse_from_rfc3339(s).map_err(|_| {
+                    AppError::invalid(
+                        "filter",
+                        format!("compares {attr} with '{s}', which is not an RFC 3339 time"),
+                    )
+                })?;
+                let stored = crate::clock::stored(at.with_timezone(&chrono::Utc))
+                    .format("%Y-%m-%d %H:%M:%S%.f")
+                    .to_string();
+                let p = self.param(stored);
+                let p = if self.postgres {
+                    format!("CAST({p} AS TIMESTAMP)")
+                } else {
+                    p
+                };
+                let sql_op = match op {
+                    Eq => "=",
+                    Ne => "<>",
+                    Gt => ">",
+                    Ge => ">=",
+                    Lt => "<",
+                    Le => "<=",
+                    Co | Sw | Ew => {
+                        return Err(AppError::invalid(
+                            "filter",
+                            format!("uses a text operator on the time {attr}"),
+                        ));
+                    }
+                };
+                format!("{col} {sql_op} {p}")
+            }
+            _ => {
+                return Err(AppError::invalid(
+                    "filter",
+                    format!("compares {attr} with a value of the wrong type"),
+                ));
+            }
+        })
+    }
+}
+
+fn child_column(child: Child, sub: &str) -> AppResult<(&'static str, Kind)> {
+    child.column(sub).ok_or_else(|| {
+        AppError::invalid(
+            "filter",
+            format!("names the sub-attribute '{sub}', which cannot be filtered on"),
+        )
+    })
+}
+
+fn present(col: &str, kind: Kind) -> String {
+    match kind {
+        Kind::Text { .. } => format!("({col} IS NOT NULL AND {col} <> '')"),
+        _ => format!("{col} IS NOT NULL"),
+    }
+}
+
+fn bool_cmp(col: &str, op: CompareOp, b: bool, attr: &str) -> AppResult<String> {
+    let lit = if b { "TRUE" } else { "FALSE" };
+    match op {
+        CompareOp::Eq => Ok(format!("{col} = {lit}")),
+        CompareOp::Ne => Ok(format!("{col} <> {lit}")),
+        _ => Err(AppError::invalid(
+            "filter",
+            format!("uses an ordering operator on the boolean {attr}"),
+        )),
+    }
+}
+
+/// A page of a filtered, sorted SCIM query: which rows, and how many match in all.
+pub struct Query<'a> {
+    pub filter: Option<&'a Filter>,
+    pub sort_by: Option<&'a AttrPath>,
+    pub descending: bool,
+    /// Zero-based.
+    pub offset: i64,
+    pub count: i64,
+}
+
+#[derive(QueryableByName)]
+struct IdRow {
+    #[diesel(sql_type = Text)]
+    id: String,
+}
+
+#[derive(QueryableByName)]
+struct CountRow {
+    #[diesel(sql_type = BigInt)]
+    n: i64,
+}
+
+/// The ids of one page of matches, in order, and the total number of matches.
+pub fn search(
+    conn: &mut DbConnection,
+    resource: Resource,
+    q: &Query<'_>,
+) -> AppResult<(Vec<String>, i64)> {
+    let postgres = matches!(conn, DbConnection::Postgres(_));
+    let mut sql = Sql {
+        postgres,
+        binds: Vec::new(),
+    };
+    let (table, live) = match resource {
+        Resource::User => ("users", "users.deleted_at IS NULL"),
+        Resource::Group => ("teams", "1 = 1"),
+    };
+    let condition = match q.filter {
+        Some(f) => sql.filter(resource, f, 0)?,
+        None => "1 = 1".into(),
+    };
+    let order = match q.sort_by {
+        Some(path) => match sql.resolve(resource, path)? {
+            Target::Column(col, Kind::Text { case_exact: false }) => format!("lower({col})"),
+            Target::Column(col, _) => col.to_string(),
+            Target::Child(_) => {
+                return Err(AppError::invalid(
+                    "sortBy",
+                    "cannot sort by a multi-valued attribute",
+                ));
+            }
+        },
+        None => format!("{table}.created_at"),
+    };
+    let direction = if q.descending { "DESC" } else { "ASC" };
+    let where_clause = format!("FROM {table} WHERE {live} AND {condition}");
+    let page_sql = format!(
+        "SELECT {table}.id AS id {where_clause} ORDER BY {order} {direction}, {table}.id {direction} LIMIT {} OFFSET {}",
+        q.count, q.offset
+    );
+    let count_sql = format!("SELECT COUNT(*) AS n {where_clause}");
+    let binds = sql.binds;
+    macro_rules! run {
+        ($conn:expr, $backend:ty) => {{
+            let ids: Vec<IdRow> = if q.count > 0 {
+                let mut query = diesel::sql_query(page_sql).into_boxed::<$backend>();
+                for b in &binds {
+                    query = query.bind::<Text, _>(b.clone());
+                }
+                query.load($conn)?
+            } else {
+                Vec::new()
+            };
+            let mut count = diesel::sql_query(count_sql).into_boxed::<$backend>();
+            for b in &binds {
+                count = count.bind::<Text, _>(b.clone());
+            }
+            let total: CountRow = count.get_result($conn)?;
+            (ids, total.n)
+        }};
+    }
+    let (ids, total) = match conn {
+        DbConnection::Sqlite(c) => run!(c, diesel::sqlite::Sqlite),
+        DbConnection::Postgres(c) => run!(c, diesel::pg::Pg),
+    };
+    Ok((ids.into_iter().map(|r| r.id).collect(), total))
+}

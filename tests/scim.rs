@@ -1,0 +1,429 @@
+//! The SCIM 2.0 endpoint as Microsoft Entra ID's provisioning service drives it, replaying the
+//! request sequences of Microsoft Learn's "Develop and plan provisioning for a SCIM endpoint"
+//! tutorial and its known-issues page (both PATCH dialects), on SQLite and PostgreSQL.
+
+mod support;
+
+use reqwest::Method;
+use rota::domain::token::TokenKind;
+use serde_json::{Value, json};
+use support::{TestApp, send};
+
+const USER: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
+const ENTERPRISE: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
+const GROUP: &str = "urn:ietf:params:scim:schemas:core:2.0:Group";
+const PATCH: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
+const ERROR: &str = "urn:ietf:params:scim:api:messages:2.0:Error";
+
+struct Scim<'a> {
+    app: &'a TestApp,
+    token: String,
+}
+
+impl<'a> Scim<'a> {
+    fn new(app: &'a TestApp) -> Self {
+        Scim {
+            token: app.issue_token(TokenKind::Scim, "entra", None),
+            app,
+        }
+    }
+
+    fn req(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
+        self.app
+            .http
+            .request(method, self.app.url(&format!("/scim/v2{path}")))
+            .bearer_auth(&self.token)
+    }
+
+    async fn get(&self, path: &str) -> (u16, Value) {
+        send(self.req(Method::GET, path)).await
+    }
+
+    async fn send_json(&self, method: Method, path: &str, body: Value) -> (u16, Value) {
+        send(
+            self.req(method, path)
+                .header("Content-Type", "application/scim+json")
+                .body(body.to_string()),
+        )
+        .await
+    }
+
+    async fn filter(&self, filter: &str) -> (u16, Value) {
+        self.get(&format!("/Users?filter={}", urlencode(filter)))
+            .await
+    }
+
+    async fn find_user(&self, user_name: &str) -> Value {
+        let filter = urlencode(&format!("userName eq \"{user_name}\""));
+        let (status, body) = self.get(&format!("/Users?filter={filter}")).await;
+        assert_eq!(status, 200, "{body}");
+        body
+    }
+
+    async fn create_user(&self, user_name: &str, external_id: &str) -> String {
+        let (status, body) = self
+            .send_json(Method::POST, "/Users", entra_user(user_name, external_id))
+            .await;
+        assert_eq!(status, 201, "{body}");
+        body["id"].as_str().unwrap().to_string()
+    }
+}
+
+fn urlencode(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+/// The user Entra sends in the tutorial's "Create User" request.
+fn entra_user(user_name: &str, external_id: &str) -> Value {
+    json!({
+        "schemas": [USER, ENTERPRISE],
+        "externalId": external_id,
+        "userName": user_name,
+        "active": true,
+        "emails": [{"primary": true, "type": "work", "value": user_name}],
+        "meta": {"resourceType": "User"},
+        "name": {"formatted": "givenName familyName", "familyName": "familyName", "givenName": "givenName"},
+        "roles": [],
+        "phoneNumbers": [{"type": "mobile", "value": "+81 90 1234 5678"}],
+        ENTERPRISE: {"department": "SRE", "employeeNumber": "E-1"},
+    })
+}
+
+fn assert_scim_error(body: &Value, status: &str, scim_type: Option<&str>) {
+    assert_eq!(body["schemas"][0], ERROR, "{body}");
+    assert_eq!(body["status"], status, "{body}");
+    match scim_type {
+        Some(t) => assert_eq!(body["scimType"], t, "{body}"),
+        None => assert!(body.get("scimType").is_none(), "{body}"),
+    }
+    assert!(
+        body["detail"].as_str().is_some_and(|d| !d.is_empty()),
+        "{body}"
+    );
+}
+
+on_both_backends! {
+    async fn discovery_documents_are_served_and_read_only(app) {
+        let scim = Scim::new(&app);
+        let (status, spc) = scim.get("/ServiceProviderConfig").await;
+        assert_eq!(status, 200);
+        assert_eq!(spc["patch"]["supported"], true);
+        assert_eq!(spc["filter"]["supported"], true);
+        assert_eq!(spc["meta"]["location"], app.url("/scim/v2/ServiceProviderConfig"));
+        let (_, types) = scim.get("/ResourceTypes").await;
+        assert_eq!(types["totalResults"], 2);
+        let (_, schemas) = scim.get("/Schemas").await;
+        assert_eq!(schemas["totalResults"], 3);
+        let (status, user) = scim.get(&format!("/Schemas/{USER}")).await;
+        assert_eq!(status, 200);
+        assert_eq!(user["id"], USER);
+        let (status, _) = scim.get("/Schemas/urn:nothing").await;
+        assert_eq!(status, 404);
+        let (status, body) = scim.send_json(Method::POST, "/Schemas", json!({})).await;
+        assert_eq!(status, 405);
+        assert_scim_error(&body, "405", None);
+    }
+
+    async fn tokens_other_than_scim_tokens_are_refused(app) {
+        let res = app.http.get(app.url("/scim/v2/Users")).send().await.unwrap();
+        assert_eq!(res.status(), 401);
+        assert!(res.headers()["www-authenticate"].to_str().unwrap().starts_with("Bearer"));
+        assert_scim_error(&res.json().await.unwrap(), "401", None);
+        let res = app.http.get(app.url("/scim/v2/Users")).bearer_auth(&app.token).send().await.unwrap();
+        assert_eq!(res.status(), 401, "an API token does not open SCIM");
+        let res = app.http.get(app.url("/scim/v2/Users")).bearer_auth("rota_scim_wrong").send().await.unwrap();
+        assert_eq!(res.status(), 401);
+    }
+
+    async fn entra_user_lifecycle_match_create_update_disable_delete(app) {
+        let scim = Scim::new(&app);
+        // Test Connection: a filter for a user that does not exist answers 200 with no results.
+        let probe = scim.find_user("non-existent-user-8f2e").await;
+        assert_eq!(probe["totalResults"], 0);
+        assert_eq!(probe["schemas"][0], "urn:ietf:params:scim:api:messages:2.0:ListResponse");
+        assert_eq!(probe["Resources"], json!([]));
+
+        // Match, then create.
+        assert_eq!(scim.find_user("Test_User_ab6490ee@contoso.com").await["totalResults"], 0);
+        let (status, created) = scim.send_json(Method::POST, "/Users", entra_user("Test_User_ab6490ee@contoso.com", "0a21f0f2-8d2a-4f8e-bf98-7363c4aed4ef")).await;
+        assert_eq!(status, 201, "{created}");
+        let id = created["id"].as_str().unwrap().to_string();
+        assert_eq!(created["userName"], "Test_User_ab6490ee@contoso.com");
+        assert_eq!(created["externalId"], "0a21f0f2-8d2a-4f8e-bf98-7363c4aed4ef");
+        assert_eq!(created["name"]["familyName"], "familyName");
+        assert_eq!(created["emails"][0]["value"], "Test_User_ab6490ee@contoso.com");
+        assert_eq!(created["phoneNumbers"][0]["type"], "mobile");
+        assert_eq!(created[ENTERPRISE]["department"], "SRE");
+        assert_eq!(created["meta"]["resourceType"], "User");
+        assert_eq!(created["meta"]["version"], "W/\"1\"");
+        assert_eq!(created["active"], true);
+
+        // userName is unique regardless of case.
+        let (status, body) = scim.send_json(Method::POST, "/Users", entra_user("test_user_AB6490EE@contoso.com", "x")).await;
+        assert_eq!(status, 409);
+        assert_scim_error(&body, "409", Some("uniqueness"));
+
+        let found = scim.find_user("TEST_USER_ab6490ee@contoso.com").await;
+        assert_eq!(found["totalResults"], 1, "userName is caseExact false");
+        assert_eq!(found["Resources"][0]["id"], id.as_str());
+        let (status, one) = scim.get(&format!("/Users/{id}")).await;
+        assert_eq!(status, 200);
+        assert_eq!(one, created);
+
+        // The user is a Rota user with their paging addresses.
+        let (_, rest) = app.get(&format!("/api/v2/users/{id}")).await;
+        assert_eq!(rest["user"]["provisioned_by"], "scim");
+        assert_eq!(rest["user"]["contact_methods"].as_array().unwrap().len(), 2);
+
+        // Update, default dialect: single- and multi-valued attributes.
+        let (status, body) = scim.send_json(Method::PATCH, &format!("/Users/{id}"), json!({"schemas": [PATCH], "Operations": [
+            {"op": "Replace", "path": "emails[type eq \"work\"].value", "value": "updatedEmail@contoso.com"},
+            {"op": "Replace", "path": "name.familyName", "value": "updatedFamilyName"},
+            {"op": "Add", "path": "title", "value": "SRE lead"},
+        ]})).await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["emails"][0]["value"], "updatedEmail@contoso.com");
+        assert_eq!(body["name"]["familyName"], "updatedFamilyName");
+        assert_eq!(body["title"], "SRE lead");
+        assert_eq!(body["meta"]["version"], "W/\"2\"");
+
+        // A PATCH that changes nothing succeeds and keeps the version.
+        let (status, same) = scim.send_json(Method::PATCH, &format!("/Users/{id}"), json!({"schemas": [PATCH], "Operations": [
+            {"op": "Replace", "path": "title", "value": "SRE lead"},
+        ]})).await;
+        assert_eq!(status, 200);
+        assert_eq!(same["meta"]["version"], "W/\"2\"");
+
+        // Disable, default dialect (booleans as strings), then re-enable in aadOptscim062020.
+        let (status, body) = scim.send_json(Method::PATCH, &format!("/Users/{id}"), json!({"schemas": [PATCH], "Operations": [
+            {"op": "Replace", "path": "active", "value": "False"},
+        ]})).await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["active"], false);
+        let (_, rest) = app.get(&format!("/api/v2/users/{id}")).await;
+        assert_eq!(rest["user"]["active"], false, "deactivated users are marked never to be paged");
+        let (status, body) = scim.send_json(Method::PATCH, &format!("/Users/{id}"), json!({"schemas": [PATCH], "Operations": [
+            {"op": "replace", "value": {"active": true, "name.givenName": "Ada", "displayName": "Ada Lovelace"}},
+        ]})).await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["active"], true);
+        assert_eq!(body["name"]["givenName"], "Ada");
+        assert_eq!(body["displayName"], "Ada Lovelace");
+        // Default dialect's `Add` on a single-valued attribute.
+        let (status, body) = scim.send_json(Method::PATCH, &format!("/Users/{id}"), json!({"schemas": [PATCH], "Operations": [
+            {"op": "Add", "path": "active", "value": "False"},
+            {"op": "Add", "path": "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager", "value": "mgr-1"},
+        ]})).await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["active"], false);
+        assert_eq!(body[ENTERPRISE]["manager"]["value"], "mgr-1");
+
+        // PUT replaces the resource.
+        let mut put = entra_user("Test_User_ab6490ee@contoso.com", "0a21f0f2-8d2a-4f8e-bf98-7363c4aed4ef");
+        put["displayName"] = json!("Replaced");
+        let (status, body) = scim.send_json(Method::PUT, &format!("/Users/{id}"), put).await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["displayName"], "Replaced");
+        assert!(body.get("title").is_none());
+
+        // Delete: gone for SCIM and the REST API, history kept, repeatable.
+        let (status, _) = send(scim.req(Method::DELETE, &format!("/Users/{id}"))).await;
+        assert_eq!(status, 204);
+        let (status, body) = scim.get(&format!("/Users/{id}")).await;
+        assert_eq!(status, 404);
+        assert_scim_error(&body, "404", None);
+        let (status, _) = send(scim.req(Method::DELETE, &format!("/Users/{id}"))).await;
+        assert_eq!(status, 404);
+        assert_eq!(scim.find_user("Test_User_ab6490ee@contoso.com").await["totalResults"], 0);
+        let (_, audit) = app.get(&format!("/api/v2/users/{id}/audit/records")).await;
+        let records = audit["records"].as_array().unwrap();
+        assert!(records.len() >= 5, "{audit}");
+        assert!(records.iter().all(|r| r["actors"][0]["summary"] == "entra" && r["method"]["type"] == "scim_token"));
+        // The userName is free again.
+        scim.create_user("Test_User_ab6490ee@contoso.com", "new-object").await;
+    }
+
+    async fn entra_group_lifecycle_and_membership_in_both_dialects(app) {
+        let scim = Scim::new(&app);
+        let ada = scim.create_user("ada@contoso.com", "o-1").await;
+        let bob = scim.create_user("bob@contoso.com", "o-2").await;
+        let filter = urlencode("displayName eq \"displayName\"");
+        let (status, none) = scim.get(&format!("/Groups?excludedAttributes=members&filter={filter}")).await;
+        assert_eq!((status, none["totalResults"].clone()), (200, json!(0)));
+        let (status, group) = scim.send_json(Method::POST, "/Groups", json!({
+            "schemas": [GROUP], "externalId": "8aa1a0c0-c4c3-4bc0-b4a5-2ef676900159", "displayName": "displayName", "meta": {"resourceType": "Group"},
+        })).await;
+        assert_eq!(status, 201, "{group}");
+        let gid = group["id"].as_str().unwrap().to_string();
+        assert_eq!(group["externalId"], "8aa1a0c0-c4c3-4bc0-b4a5-2ef676900159");
+        let (status, body) = scim.send_json(Method::POST, "/Groups", json!({"schemas": [GROUP], "displayName": "DISPLAYNAME"})).await;
+        assert_eq!(status, 409);
+        assert_scim_error(&body, "409", Some("uniqueness"));
+
+        // Add members (default dialect), then read them back through SCIM and the REST API.
+        let (status, body) = scim.send_json(Method::PATCH, &format!("/Groups/{gid}"), json!({"schemas": [PATCH], "Operations": [
+            {"op": "Add", "path": "members", "value": [{"$ref": null, "value": ada}, {"$ref": null, "value": bob}]},
+        ]})).await;
+        assert_eq!(status, 200, "{body}");
+        let (_, g) = scim.get(&format!("/Groups/{gid}")).await;
+        assert_eq!(g["members"].as_array().unwrap().len(), 2);
+        let (_, members) = app.get(&format!("/api/v2/teams/{gid}/members?total=true")).await;
+        assert_eq!(members["total"], 2);
+        let member_filter = urlencode(&format!("id eq \"{gid}\" and members[value eq \"{ada}\"]"));
+        let (_, hit) = scim.get(&format!("/Groups?excludedAttributes=members&filter={member_filter}")).await;
+        assert_eq!(hit["totalResults"], 1);
+        assert!(hit["Resources"][0].get("members").is_none(), "excludedAttributes=members");
+
+        // Remove, default dialect: path "members" with a value list.
+        let (status, _) = scim.send_json(Method::PATCH, &format!("/Groups/{gid}"), json!({"schemas": [PATCH], "Operations": [
+            {"op": "Remove", "path": "members", "value": [{"value": ada}]},
+        ]})).await;
+        assert_eq!(status, 200);
+        // Remove, aadOptscim062020: a value filter.
+        let (status, _) = scim.send_json(Method::PATCH, &format!("/Groups/{gid}"), json!({"schemas": [PATCH], "Operations": [
+            {"op": "remove", "path": format!("members[value eq \"{bob}\"]")},
+            {"op": "replace", "value": {"displayName": "SRE"}},
+        ]})).await;
+        assert_eq!(status, 200);
+        let (_, g) = scim.get(&format!("/Groups/{gid}")).await;
+        assert!(g.get("members").is_none(), "{g}");
+        assert_eq!(g["displayName"], "SRE");
+        let (_, gone) = scim.get(&format!("/Groups?filter={member_filter}")).await;
+        assert_eq!(gone["totalResults"], 0);
+
+        // A user deleted by SCIM leaves their teams.
+        scim.send_json(Method::PATCH, &format!("/Groups/{gid}"), json!({"Operations": [{"op": "add", "path": "members", "value": [{"value": ada}]}]})).await;
+        send(scim.req(Method::DELETE, &format!("/Users/{ada}"))).await;
+        let (_, members) = app.get(&format!("/api/v2/teams/{gid}/members?total=true")).await;
+        assert_eq!(members["total"], 0);
+
+        // Unknown members are refused; the group is unchanged.
+        let (status, body) = scim.send_json(Method::PATCH, &format!("/Groups/{gid}"), json!({"Operations": [{"op": "add", "path": "members", "value": [{"value": "nobody"}]}]})).await;
+        assert_eq!(status, 400);
+        assert_scim_error(&body, "400", Some("invalidValue"));
+
+        let (status, _) = send(scim.req(Method::DELETE, &format!("/Groups/{gid}"))).await;
+        assert_eq!(status, 204);
+        let (status, _) = scim.get(&format!("/Groups/{gid}")).await;
+        assert_eq!(status, 404);
+    }
+
+    async fn a_thousand_members_in_one_patch(app) {
+        let scim = Scim::new(&app);
+        let mut ids = Vec::new();
+        for i in 0..1000 {
+            let (status, body) = scim.send_json(Method::POST, "/Users", json!({"schemas": [USER], "userName": format!("u{i}@contoso.com")})).await;
+            assert_eq!(status, 201);
+            ids.push(body["id"].as_str().unwrap().to_string());
+        }
+        let (_, group) = scim.send_json(Method::POST, "/Groups", json!({"schemas": [GROUP], "displayName": "Everyone"})).await;
+        let gid = group["id"].as_str().unwrap();
+        let members: Vec<Value> = ids.iter().map(|id| json!({"value": id})).collect();
+        let (status, _) = scim.send_json(Method::PATCH, &format!("/Groups/{gid}?excludedAttributes=members"), json!({"Operations": [{"op": "Add", "path": "members", "value": members}]})).await;
+        assert_eq!(status, 200);
+        let (_, page) = app.get(&format!("/api/v2/teams/{gid}/members?total=true&limit=1")).await;
+        assert_eq!(page["total"], 1000);
+        let half: Vec<Value> = ids[..500].iter().map(|id| json!({"value": id})).collect();
+        let (status, _) = scim.send_json(Method::PATCH, &format!("/Groups/{gid}?excludedAttributes=members"), json!({"Operations": [{"op": "Remove", "path": "members", "value": half}]})).await;
+        assert_eq!(status, 200);
+        let (_, page) = app.get(&format!("/api/v2/teams/{gid}/members?total=true&limit=1")).await;
+        assert_eq!(page["total"], 500);
+    }
+
+    async fn filters_pagination_sorting_and_projection(app) {
+        let scim = Scim::new(&app);
+        for (name, family, dept, active) in [("ada", "Lovelace", "SRE", true), ("alan", "Turing", "Research", true), ("grace", "Hopper", "SRE", false)] {
+            let mut body = json!({"schemas": [USER, ENTERPRISE], "userName": format!("{name}@contoso.com"), "externalId": format!("ext-{name}"), "active": active,
+                "name": {"familyName": family, "givenName": name}, "emails": [{"type": "work", "value": format!("{name}@contoso.com"), "primary": true}, {"type": "home", "value": format!("{name}@home.example")}],
+                ENTERPRISE: {"department": dept}});
+            body["displayName"] = json!(format!("{name} {family}"));
+            assert_eq!(scim.send_json(Method::POST, "/Users", body).await.0, 201);
+        }
+        for (filter, expected) in [
+            ("userName eq \"ADA@contoso.com\"", 1),
+            ("externalId eq \"ext-ada\"", 1),
+            ("externalId eq \"EXT-ADA\"", 0),
+            ("name.familyName sw \"tu\"", 1),
+            ("userName ew \"@CONTOSO.COM\"", 3),
+            ("displayName co \"ace\"", 2),
+            ("active eq false", 1),
+            ("not (active eq false)", 2),
+            ("emails[type eq \"home\" and value co \"grace\"]", 1),
+            ("emails.value eq \"alan@home.example\"", 1),
+            ("emails pr", 3),
+            ("urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department eq \"sre\" and active eq true", 1),
+            ("userName eq \"ada@contoso.com\" or userName eq \"alan@contoso.com\" and active eq false", 1),
+            ("(userName eq \"ada@contoso.com\" or userName eq \"alan@contoso.com\") and active eq true", 2),
+            ("title pr", 0),
+            ("meta.created gt \"2000-01-01T00:00:00Z\"", 3),
+            ("userName ne \"ada@contoso.com\"", 2),
+            ("userName gt \"alan@contoso.com\"", 1),
+        ] {
+            let (status, body) = scim.filter(filter).await;
+            assert_eq!(status, 200, "{filter}: {body}");
+            assert_eq!(body["totalResults"], expected, "{filter}");
+        }
+        for bad in ["userName eq", "userName xx \"a\"", "nosuch eq \"a\"", "emails[type eq \"work\"", "active gt true"] {
+            let (status, body) = scim.filter(bad).await;
+            assert_eq!(status, 400, "{bad}: {body}");
+            assert_scim_error(&body, "400", Some("invalidFilter"));
+        }
+        let (_, page) = scim.get("/Users?startIndex=2&count=1&sortBy=userName&sortOrder=descending").await;
+        assert_eq!((page["totalResults"].clone(), page["startIndex"].clone(), page["itemsPerPage"].clone()), (json!(3), json!(2), json!(1)));
+        assert_eq!(page["Resources"][0]["userName"], "alan@contoso.com");
+        let (_, page) = scim.get("/Users?count=0").await;
+        assert_eq!(page["totalResults"], 3);
+        assert_eq!(page["Resources"], json!([]));
+        let (_, page) = scim.get("/Users?attributes=userName,name.familyName&sortBy=userName").await;
+        let first = page["Resources"][0].as_object().unwrap();
+        let mut keys: Vec<_> = first.keys().cloned().collect();
+        keys.sort();
+        assert_eq!(keys, ["id", "name", "schemas", "userName"]);
+        assert_eq!(page["Resources"][0]["name"], json!({"familyName": "Lovelace"}));
+        let (_, page) = scim.get("/Users?excludedAttributes=emails,name&sortBy=userName").await;
+        assert!(page["Resources"][0].get("emails").is_none() && page["Resources"][0].get("userName").is_some());
+        let (status, body) = scim.send_json(Method::POST, "/Users/.search", json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"], "filter": "active eq true", "count": 10})).await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["totalResults"], 2);
+    }
+
+    async fn versions_and_errors_follow_rfc_7644(app) {
+        let scim = Scim::new(&app);
+        let id = scim.create_user("ada@contoso.com", "o-1").await;
+        let res = scim.req(Method::GET, &format!("/Users/{id}")).send().await.unwrap();
+        assert_eq!(res.headers()["etag"], "W/\"1\"");
+        assert!(res.headers()["content-type"].to_str().unwrap().starts_with("application/scim+json"));
+        let stale = json!({"Operations": [{"op": "replace", "path": "title", "value": "x"}]});
+        let (status, body) = send(scim.req(Method::PATCH, &format!("/Users/{id}")).header("If-Match", "W/\"7\"").json(&stale)).await;
+        assert_eq!(status, 412, "{body}");
+        assert_scim_error(&body, "412", None);
+        let (status, _) = send(scim.req(Method::PATCH, &format!("/Users/{id}")).header("If-Match", "W/\"1\"").json(&stale)).await;
+        assert_eq!(status, 200);
+
+        let (status, body) = send(scim.req(Method::POST, "/Users").header("Content-Type", "application/scim+json").body("{not json")).await;
+        assert_eq!(status, 400);
+        assert_scim_error(&body, "400", Some("invalidSyntax"));
+        let (status, body) = scim.send_json(Method::POST, "/Users", json!({"schemas": [USER], "active": true})).await;
+        assert_eq!(status, 400);
+        assert_scim_error(&body, "400", Some("invalidValue"));
+        let (status, body) = scim.send_json(Method::PATCH, &format!("/Users/{id}"), json!({"Operations": [{"op": "replace", "path": "id", "value": "x"}]})).await;
+        assert_eq!(status, 400);
+        assert_scim_error(&body, "400", Some("mutability"));
+        let (status, body) = scim.send_json(Method::PATCH, &format!("/Users/{id}"), json!({"Operations": [{"op": "replace", "path": "emails[type eq", "value": "x"}]})).await;
+        assert_eq!(status, 400);
+        assert_scim_error(&body, "400", Some("invalidPath"));
+        let (status, body) = scim.send_json(Method::PATCH, &format!("/Users/{id}"), json!({"Operations": []})).await;
+        assert_eq!(status, 400);
+        assert_scim_error(&body, "400", Some("invalidSyntax"));
+        let (status, body) = scim.get("/Users/does-not-exist").await;
+        assert_eq!(status, 404);
+        assert_scim_error(&body, "404", None);
+        let big = "x".repeat(rota::http::MAX_BODY_BYTES + 1);
+        let (status, body) = scim.send_json(Method::POST, "/Users", json!({"userName": big})).await;
+        assert_eq!(status, 413);
+        assert_scim_error(&body, "413", None);
+        let (status, body) = scim.get("/Nothing").await;
+        assert_eq!(status, 404);
+        assert_scim_error(&body, "404", None);
+    }
+}
