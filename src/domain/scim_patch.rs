@@ -120,6 +120,32 @@ fn apply_at(
             format!("is read-only: {} cannot be patched", attr.attr),
         ));
     }
+    // The whole enterprise extension as the path (`urn:…:enterprise:2.0:User`).
+    if attr.sub_attr.is_none()
+        && path.filter.is_none()
+        && attr
+            .uri
+            .as_deref()
+            .is_some_and(|u| format!("{u}:{}", attr.attr).eq_ignore_ascii_case(ENTERPRISE_USER))
+    {
+        let Value::Object(root) = resource else {
+            return Err(("PatchOp", "the resource is not an object".into()));
+        };
+        let key =
+            existing_key(root, ENTERPRISE_USER).unwrap_or_else(|| ENTERPRISE_USER.to_string());
+        match (op, value, root.get_mut(&key)) {
+            (Op::Remove, _, _) => drop(root.remove(&key)),
+            (Op::Add, Some(Value::Object(new)), Some(Value::Object(ext))) => ext.extend(new),
+            (_, Some(v @ Value::Object(_)), _) => drop(root.insert(key, v)),
+            (_, other, _) => {
+                return Err((
+                    "value",
+                    format!("the enterprise extension must be an object, not {other:?}"),
+                ));
+            }
+        }
+        return Ok(());
+    }
     let container = container_for(resource, attr)?;
     let key = existing_key(container, &attr.attr).unwrap_or_else(|| attr.attr.clone());
     match &path.filter {

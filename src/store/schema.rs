@@ -41,6 +41,7 @@ diesel::table! {
         department -> Nullable<Text>,
         manager_id -> Nullable<Text>,
         deleted_at -> Nullable<Timestamp>,
+        scim_document -> Nullable<Text>,
     }
 }
 

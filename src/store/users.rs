@@ -54,6 +54,9 @@ pub struct User {
     pub manager_id: Option<String>,
     /// Set by deletion: the row stays for history, but the user is gone everywhere.
     pub deleted_at: Option<NaiveDateTime>,
+    /// The SCIM resource as Entra last sent it (without id and meta): SCIM reads echo it, so
+    /// attributes Rota does not use (display values, a Windows time-zone name) round-trip.
+    pub scim_document: Option<String>,
 }
 
 impl User {
@@ -99,6 +102,7 @@ impl User {
             department: None,
             manager_id: None,
             deleted_at: None,
+            scim_document: None,
         }
     }
 }

@@ -2,6 +2,7 @@ DROP INDEX users_user_name_key;
 DROP INDEX users_entra_identity;
 CREATE UNIQUE INDEX users_user_name_key ON users (user_name_key);
 CREATE UNIQUE INDEX users_entra_identity ON users (tenant_id, object_id);
+ALTER TABLE users DROP COLUMN scim_document;
 ALTER TABLE users DROP COLUMN deleted_at;
 ALTER TABLE users DROP COLUMN manager_id;
 ALTER TABLE users DROP COLUMN department;

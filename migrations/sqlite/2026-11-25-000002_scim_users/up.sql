@@ -16,6 +16,8 @@ ALTER TABLE users ADD COLUMN division TEXT;
 ALTER TABLE users ADD COLUMN department TEXT;
 ALTER TABLE users ADD COLUMN manager_id TEXT;
 ALTER TABLE users ADD COLUMN deleted_at TIMESTAMP;
+-- The user as the identity provider last described it, echoed back on SCIM reads.
+ALTER TABLE users ADD COLUMN scim_document TEXT;
 DROP INDEX users_user_name_key;
 DROP INDEX users_entra_identity;
 CREATE UNIQUE INDEX users_user_name_key ON users (user_name_key) WHERE deleted_at IS NULL;

@@ -48,8 +48,9 @@ fn resource(team: &Team, members: &[(UserId, String)], public_url: &str) -> Valu
         "schemas": [GROUP_SCHEMA],
         "id": team.id,
         "displayName": team.name,
-        "members": members.iter().map(|(id, name)| json!({
-            "value": id, "display": name, "type": "User", "$ref": format!("{base}/Users/{id}"),
+        // `display` is left out: it is optional, read-only, and would cost a join per member.
+        "members": members.iter().map(|(id, _)| json!({
+            "value": id, "type": "User", "$ref": format!("{base}/Users/{id}"),
         })).collect::<Vec<_>>(),
         "meta": {
             "resourceType": "Group",
@@ -232,7 +233,7 @@ async fn show(
 
 /// Whether members are asked for: Entra lists groups with `excludedAttributes=members`, and
 /// skipping them saves loading every membership.
-fn wants_members(p: &ListParams) -> bool {
+pub(super) fn wants_members(p: &ListParams) -> bool {
     let named = |list: &[String]| {
         list.iter().any(|a| {
             a.eq_ignore_ascii_case("members") || a.to_ascii_lowercase().starts_with("members.")
@@ -527,6 +528,21 @@ async fn search_post(
     run_list(state, ListParams::from_map(&body)?).await
 }
 
+/// One page of groups matching `q`, rendered, and the number of matches.
+pub(super) fn page(
+    conn: &mut DbConnection,
+    public_url: &str,
+    q: &search::Query<'_>,
+    with_members: bool,
+) -> AppResult<(Vec<Value>, i64)> {
+    let (ids, total) = search::search(conn, Resource::Group, q)?;
+    let ids: Vec<TeamId> = ids.into_iter().map(TeamId).collect();
+    let mut rows = teams::find_many(conn, &ids)?;
+    let position: HashMap<&TeamId, usize> = ids.iter().enumerate().map(|(i, id)| (id, i)).collect();
+    rows.sort_by_key(|t| position.get(&t.id).copied().unwrap_or(usize::MAX));
+    Ok((render(conn, public_url, &rows, with_members)?, total))
+}
+
 async fn run_list(state: web::Data<AppState>, params: ListParams) -> ScimResult<HttpResponse> {
     let public_url = state.public_url.clone();
     let with_members = wants_members(&params);
@@ -542,13 +558,7 @@ async fn run_list(state: web::Data<AppState>, params: ListParams) -> ScimResult<
                 offset,
                 count,
             };
-            let (ids, total) = search::search(conn, Resource::Group, &q)?;
-            let ids: Vec<TeamId> = ids.into_iter().map(TeamId).collect();
-            let mut rows = teams::find_many(conn, &ids)?;
-            let position: HashMap<&TeamId, usize> =
-                ids.iter().enumerate().map(|(i, id)| (id, i)).collect();
-            rows.sort_by_key(|t| position.get(&t.id).copied().unwrap_or(usize::MAX));
-            Ok((render(conn, &public_url, &rows, with_members)?, total))
+            page(conn, &public_url, &q, with_members)
         })
         .await?;
     let resources = resources.into_iter().map(|r| params.project(r)).collect();

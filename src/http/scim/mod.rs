@@ -57,6 +57,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .app_data(web::PathConfig::default().error_handler(|e, _| {
                 ScimError::syntax(AppError::invalid("path", e.to_string())).into()
             }))
+            .route("/.search", web::post().to(search_all))
             .configure(discovery::routes)
             .configure(users::routes)
             .configure(groups::routes)
@@ -67,6 +68,52 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 )))
             })),
     );
+}
+
+/// `POST /.search` (RFC 7644 §3.4.3): users, then groups, as one list. A filter that names
+/// attributes only one resource type has simply matches none of the other.
+async fn search_all(
+    state: web::Data<crate::http::AppState>,
+    _caller: ScimCaller,
+    body: web::Json<Value>,
+) -> ScimResult<HttpResponse> {
+    let params = users::ListParams::from_map(&body)?;
+    let public_url = state.public_url.clone();
+    let with_members = groups::wants_members(&params);
+    let (filter, sort_by) = (params.filter.clone(), params.sort_by.clone());
+    let (descending, offset, count) = (params.descending, params.start_index - 1, params.count);
+    let (resources, total) = state
+        .db
+        .run(move |conn| {
+            let not_for_this_type = |e: &AppError| matches!(&e.kind, ErrorKind::Invalid { field, .. } if field == "filter" || field == "sortBy");
+            let q = |offset, count| crate::store::scim::Query { filter: filter.as_ref(), sort_by: sort_by.as_ref(), descending, offset, count };
+            let (mut found, user_total, user_error) = match users::page(conn, &public_url, &q(offset, count)) {
+                Ok((found, total)) => (found, total, None),
+                Err(e) if not_for_this_type(&e) => (Vec::new(), 0, Some(e)),
+                Err(e) => return Err(e),
+            };
+            let rest = count - found.len() as i64;
+            let group_offset = (offset - user_total).max(0);
+            let group_total = match groups::page(conn, &public_url, &q(group_offset, rest), with_members) {
+                Ok((groups, total)) => {
+                    found.extend(groups);
+                    total
+                }
+                // Invalid for both resource types: the caller's filter is wrong.
+                Err(e) if not_for_this_type(&e) => match user_error {
+                    Some(user_error) => return Err(user_error),
+                    None => 0,
+                },
+                Err(e) => return Err(e),
+            };
+            Ok((found, user_total + group_total))
+        })
+        .await?;
+    let resources = resources.into_iter().map(|r| params.project(r)).collect();
+    Ok(scim_json(
+        StatusCode::OK,
+        &list_response(resources, total, params.start_index),
+    ))
 }
 
 /// RFC 7644 §3.12 `scimType` values we use.

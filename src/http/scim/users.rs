@@ -54,8 +54,76 @@ fn compact(mut v: Value) -> Value {
     v
 }
 
-/// The SCIM representation of a user.
+fn meta(user: &User, public_url: &str) -> Value {
+    json!({
+        "resourceType": "User",
+        "created": user.created_at.and_utc().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        "lastModified": user.updated_at.and_utc().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        "version": etag(user.version),
+        "location": format!("{}/Users/{}", base(public_url), user.id),
+    })
+}
+
+/// The document to keep for echoing: what the client sent, without what the server owns, and
+/// with Entra's string booleans ("True") stored as the booleans the schema declares.
+fn echo_document(body: &Value) -> Option<String> {
+    let mut doc = body.as_object()?.clone();
+    doc.retain(|k, _| {
+        !["id", "meta", "schemas"]
+            .iter()
+            .any(|owned| k.eq_ignore_ascii_case(owned))
+    });
+    let as_bool = |v: &mut Value| {
+        if let Value::String(s) = v
+            && (s.eq_ignore_ascii_case("true") || s.eq_ignore_ascii_case("false"))
+        {
+            *v = Value::Bool(s.eq_ignore_ascii_case("true"));
+        }
+    };
+    for (key, value) in doc.iter_mut() {
+        if key.eq_ignore_ascii_case("active") {
+            as_bool(value);
+        }
+        // Entra's default dialect sets the manager by id alone: keep it as `manager.value`.
+        if key.eq_ignore_ascii_case(ENTERPRISE_USER)
+            && let Some(ext) = value.as_object_mut()
+            && let Some(k) = scim_patch::existing_key(ext, "manager")
+            && let Some(Value::String(id)) = ext.get(&k).cloned()
+        {
+            ext.insert(k, json!({"value": id}));
+        }
+        for item in value.as_array_mut().into_iter().flatten() {
+            for (k, v) in item.as_object_mut().into_iter().flatten() {
+                if k.eq_ignore_ascii_case("primary") {
+                    as_bool(v);
+                }
+            }
+        }
+    }
+    Some(Value::Object(doc).to_string())
+}
+
+/// The SCIM representation of a user: the document Entra last sent, echoed with our id and
+/// meta; for users made elsewhere (REST API, sign-in), built from the row.
 pub fn resource(user: &User, contacts: &[&ContactMethod], public_url: &str) -> Value {
+    if let Some(Ok(Value::Object(mut doc))) = user
+        .scim_document
+        .as_deref()
+        .map(serde_json::from_str::<Value>)
+    {
+        let mut schemas = vec![json!(USER_SCHEMA)];
+        if doc.keys().any(|k| k.eq_ignore_ascii_case(ENTERPRISE_USER)) {
+            schemas.push(json!(ENTERPRISE_USER));
+        }
+        doc.insert("schemas".into(), Value::Array(schemas));
+        doc.insert("id".into(), json!(user.id));
+        doc.insert("meta".into(), meta(user, public_url));
+        return Value::Object(doc);
+    }
+    built(user, contacts, public_url)
+}
+
+fn built(user: &User, contacts: &[&ContactMethod], public_url: &str) -> Value {
     let multi = |kind: &str| -> Value {
         contacts
             .iter()
@@ -70,7 +138,6 @@ pub fn resource(user: &User, contacts: &[&ContactMethod], public_url: &str) -> V
             .collect()
     };
     let parse_list = |s: &str| serde_json::from_str::<Value>(s).unwrap_or(Value::Array(Vec::new()));
-    let location = format!("{}/Users/{}", base(public_url), user.id);
     let mut schemas = vec![json!(USER_SCHEMA)];
     let enterprise = compact(json!({
         "employeeNumber": opt(&user.employee_number),
@@ -105,13 +172,7 @@ pub fn resource(user: &User, contacts: &[&ContactMethod], public_url: &str) -> V
         "locale": opt(&user.locale),
         "timezone": user.time_zone,
         "active": user.active,
-        "meta": {
-            "resourceType": "User",
-            "created": user.created_at.and_utc().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-            "lastModified": user.updated_at.and_utc().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-            "version": etag(user.version),
-            "location": location,
-        },
+        "meta": meta(user, public_url),
     }));
     for (key, value) in [
         ("emails", multi("email")),
@@ -449,6 +510,7 @@ async fn create(
     body: web::Json<Value>,
 ) -> ScimResult<HttpResponse> {
     let fields = read(&body)?;
+    let document = echo_document(&body);
     let public_url = state.public_url.clone();
     let resource = state
         .db
@@ -457,6 +519,7 @@ async fn create(
                 let now = crate::clock::stored(caller.at);
                 let mut user = User::new(&fields.user_name, fields.user_name.clone(), "scim", now);
                 let lists = assign(&mut user, fields)?;
+                user.scim_document = document;
                 users::insert(tx, &user)?;
                 users::replace_contacts(tx, &user.id, "email", &lists.0, now)?;
                 users::replace_contacts(tx, &user.id, "phone", &lists.1, now)?;
@@ -515,6 +578,7 @@ async fn replace(
     }
     let expected = if_match(&req);
     let public_url = state.public_url.clone();
+    let document = echo_document(&body);
     change(
         state,
         move |conn| {
@@ -522,6 +586,7 @@ async fn replace(
             check_if_match(expected.as_deref(), before.version)?;
             let mut user = before.clone();
             let lists = assign(&mut user, fields)?;
+            user.scim_document = document;
             Ok((before, user, lists, public_url))
         },
         caller,
@@ -551,6 +616,7 @@ async fn patch(
                 .map_err(|(field, reason)| AppError::invalid(field, reason))?;
             let mut user = before.clone();
             let lists = assign(&mut user, read(&doc)?)?;
+            user.scim_document = echo_document(&doc);
             Ok((before, user, lists, public_url))
         },
         caller,
@@ -784,6 +850,20 @@ async fn search_post(
     run_list(state, ListParams::from_map(&body)?).await
 }
 
+/// One page of users matching `q`, rendered, and the number of matches.
+pub(super) fn page(
+    conn: &mut DbConnection,
+    public_url: &str,
+    q: &search::Query<'_>,
+) -> AppResult<(Vec<Value>, i64)> {
+    let (ids, total) = search::search(conn, Resource::User, q)?;
+    let ids: Vec<UserId> = ids.into_iter().map(UserId).collect();
+    let mut rows = users::find_many(conn, &ids)?;
+    let position: HashMap<&UserId, usize> = ids.iter().enumerate().map(|(i, id)| (id, i)).collect();
+    rows.sort_by_key(|u| position.get(&u.id).copied().unwrap_or(usize::MAX));
+    Ok((render(conn, public_url, &rows)?, total))
+}
+
 async fn run_list(state: web::Data<AppState>, params: ListParams) -> ScimResult<HttpResponse> {
     let public_url = state.public_url.clone();
     let (filter, sort_by) = (params.filter.clone(), params.sort_by.clone());
@@ -798,13 +878,7 @@ async fn run_list(state: web::Data<AppState>, params: ListParams) -> ScimResult<
                 offset,
                 count,
             };
-            let (ids, total) = search::search(conn, Resource::User, &q)?;
-            let ids: Vec<UserId> = ids.into_iter().map(UserId).collect();
-            let mut rows = users::find_many(conn, &ids)?;
-            let position: HashMap<&UserId, usize> =
-                ids.iter().enumerate().map(|(i, id)| (id, i)).collect();
-            rows.sort_by_key(|u| position.get(&u.id).copied().unwrap_or(usize::MAX));
-            Ok((render(conn, &public_url, &rows)?, total))
+            page(conn, &public_url, &q)
         })
         .await?;
     let resources = resources.into_iter().map(|r| params.project(r)).collect();
