@@ -6,18 +6,12 @@
 //! Client and server share this machine's cores, so figures are a floor, not a ceiling.
 
 use chrono::Utc;
-use diesel::Connection;
 use hdrhistogram::Histogram;
-use rota::clock::{Clock, SystemClock};
 use rota::config::DatabaseUrl;
-use rota::domain::audit::{Actor, ActorKind};
 use rota::domain::ids::TeamId;
 use rota::domain::role::Role;
 use rota::domain::token::TokenKind;
-use rota::http::{AppState, metrics::Metrics};
-use rota::store::{self, Db, audit::AuditContext, teams, tokens, users};
-use std::net::TcpListener;
-use std::sync::Arc;
+use rota::store::{self, Db, teams, tokens, users};
 use std::time::{Duration, Instant};
 
 const USERS: usize = 10_000;
@@ -28,58 +22,16 @@ const MEASURE: Duration = Duration::from_secs(10);
 /// Aggregate request rate of the paced run (spread evenly over the clients).
 const PACED_RATE: u64 = 320;
 
+mod common;
+
 fn main() {
-    let backends =
-        std::env::var("ROTA_BENCH_BACKENDS").unwrap_or_else(|_| "sqlite,postgres".into());
     println!(
-        "machine: {} cores ({}), {} users, {CLIENTS} clients, {}s measured after {}s warm-up",
-        std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(1),
-        std::env::consts::ARCH,
-        USERS,
+        "machine: {}, {USERS} users, {CLIENTS} clients, {}s measured after {}s warm-up",
+        common::machine(),
         MEASURE.as_secs(),
         WARMUP.as_secs()
     );
-    for backend in backends.split(',') {
-        match backend.trim() {
-            "sqlite" => {
-                let dir = tempfile::tempdir().unwrap();
-                run(
-                    "sqlite",
-                    DatabaseUrl::Sqlite {
-                        path: dir.path().join("bench.db"),
-                    },
-                );
-            }
-            "postgres" => {
-                let admin = std::env::var("ROTA_TEST_POSTGRES_URL")
-                    .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
-                let name = format!("rota_bench_{}", uuid::Uuid::now_v7().simple());
-                let mut conn = diesel::PgConnection::establish(&admin)
-                    .expect("PostgreSQL for the postgres bench");
-                diesel::RunQueryDsl::execute(
-                    diesel::sql_query(format!("CREATE DATABASE {name}")),
-                    &mut conn,
-                )
-                .unwrap();
-                let mut url = url::Url::parse(&admin).unwrap();
-                url.set_path(&name);
-                run(
-                    "postgres",
-                    DatabaseUrl::Postgres {
-                        url: url.to_string(),
-                    },
-                );
-                diesel::RunQueryDsl::execute(
-                    diesel::sql_query(format!("DROP DATABASE {name} WITH (FORCE)")),
-                    &mut conn,
-                )
-                .unwrap();
-            }
-            other => panic!("unknown backend {other}"),
-        }
-    }
+    common::for_each_backend(run);
 }
 
 fn seed(db: &Db) -> String {
@@ -126,73 +78,44 @@ fn seed(db: &Db) -> String {
         Ok(())
     })
     .unwrap();
-    let ctx = AuditContext {
-        actor: Actor {
-            kind: ActorKind::Cli,
-            id: None,
-            name: "bench".into(),
-        },
-        request_id: None,
-        at: SystemClock.now(),
-    };
-    tokens::issue(&mut conn, &ctx, TokenKind::Api, "bench", Some(Role::Admin)).unwrap()
+    tokens::issue(
+        &mut conn,
+        &common::cli_context(),
+        TokenKind::Api,
+        "bench",
+        Some(Role::Admin),
+    )
+    .unwrap()
 }
 
 fn run(label: &str, url: DatabaseUrl) {
-    let pool_size = if matches!(url, DatabaseUrl::Sqlite { .. }) {
-        8
-    } else {
-        16
-    };
-    let db = Db::connect(&url, pool_size).unwrap();
+    let db = Db::connect(&url, common::pool_size(&url)).unwrap();
     let started = Instant::now();
     let token = seed(&db);
-    let seeded = started.elapsed();
-
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let state = actix_web::web::Data::new(AppState {
-        db,
-        clock: Arc::new(SystemClock),
-        public_url: base.clone(),
-        metrics: Metrics::new(),
-    });
-    let (tx, rx) = std::sync::mpsc::channel();
-    let server_thread = std::thread::spawn(move || {
-        actix_web::rt::System::new().block_on(async move {
-            let server = rota::http::server(state, listener, Some(2)).unwrap();
-            tx.send(server.handle()).unwrap();
-            server.await.unwrap();
-        })
-    });
-    let handle = rx.recv().unwrap();
-
+    println!(
+        "{label:<9} seeded {USERS} users in {:.1}s",
+        started.elapsed().as_secs_f64()
+    );
+    let server = common::Server::start(db);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
         .build()
         .unwrap();
-    println!(
-        "{label:<9} seeded {USERS} users in {:.1}s",
-        seeded.as_secs_f64()
-    );
     for pace in [None, Some(PACED_RATE)] {
-        let (histogram, requests, elapsed) = rt.block_on(load(&base, &token, pace));
-        let ms = |q: f64| histogram.value_at_quantile(q) as f64 / 1000.0;
+        let (histogram, requests, elapsed) = rt.block_on(load(&server.base, &token, pace));
         let mode = match pace {
             None => "saturated (each client sends as soon as its last answer arrives)".to_string(),
             Some(rate) => format!("paced at {rate} req/s in all"),
         };
         println!(
-            "{label:<9} GET /api/v2/users?limit=100, {mode}: {:.0} req/s | p50 {:.2} ms | p99 {:.2} ms | max {:.2} ms | {requests} requests",
+            "{label:<9} GET /api/v2/users?limit=100, {mode}: {:.0} req/s | {} | {requests} requests",
             requests as f64 / elapsed.as_secs_f64(),
-            ms(0.50),
-            ms(0.99),
-            histogram.max() as f64 / 1000.0
+            common::latency(&histogram)
         );
     }
-    rt.block_on(handle.stop(true));
-    server_thread.join().unwrap();
+    drop(rt);
+    server.stop();
 }
 
 /// Drives the server with CLIENTS concurrent clients. Paced: each client sends on a fixed
@@ -212,7 +135,7 @@ async fn load(base: &str, token: &str, pace: Option<u64>) -> (Histogram<u64>, u6
             let auth = format!("Token token={token}");
             let base = base.to_string();
             tokio::spawn(async move {
-                let mut hist = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).unwrap();
+                let mut hist = common::histogram();
                 let mut count = 0u64;
                 let mut i = c;
                 let interval =
@@ -256,7 +179,7 @@ async fn load(base: &str, token: &str, pace: Option<u64>) -> (Histogram<u64>, u6
             })
         })
         .collect();
-    let mut total = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).unwrap();
+    let mut total = common::histogram();
     let mut count = 0;
     for t in tasks {
         let (h, c) = t.await.unwrap();

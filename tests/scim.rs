@@ -427,3 +427,78 @@ on_both_backends! {
         assert_scim_error(&body, "404", None);
     }
 }
+
+/// Arbitrary JSON bodies, filters and paths: every answer is a SCIM response below 500.
+async fn arbitrary_input_never_fails_the_server(app: TestApp) {
+    use proptest::prelude::*;
+    use proptest::strategy::ValueTree;
+    use proptest::test_runner::TestRunner;
+
+    let scim = Scim::new(&app);
+    let user = scim.create_user("fuzz@contoso.com", "o-fuzz").await;
+    let (_, group) = scim
+        .send_json(Method::POST, "/Groups", json!({"displayName": "Fuzz"}))
+        .await;
+    let group = group["id"].as_str().unwrap().to_string();
+
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::from),
+        any::<i64>().prop_map(Value::from),
+        "(True|False|add|Replace|remove|members|userName|emails\\[type eq \"work\"\\]\\.value|active|[ -~]{0,12})".prop_map(Value::from),
+    ];
+    let json_value = leaf.prop_recursive(4, 32, 6, |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..5).prop_map(Value::Array),
+            prop::collection::btree_map("(op|path|value|Operations|userName|displayName|members|emails|name|active|schemas|[a-z]{1,6})", inner, 0..5)
+                .prop_map(|m| Value::Object(m.into_iter().collect())),
+        ]
+    });
+    let text = "[ -~]{0,60}";
+    let mut runner = TestRunner::deterministic();
+    for round in 0..150 {
+        let body = json_value.new_tree(&mut runner).unwrap().current();
+        let patch = json!({"Operations": [body.clone()]});
+        let filter = text.new_tree(&mut runner).unwrap().current();
+        let cases = [
+            (Method::POST, "/Users".to_string(), body.clone()),
+            (Method::POST, "/Groups".to_string(), body.clone()),
+            (Method::PUT, format!("/Users/{user}"), body.clone()),
+            (Method::PATCH, format!("/Users/{user}"), patch.clone()),
+            (Method::PATCH, format!("/Groups/{group}"), patch),
+            (
+                Method::POST,
+                "/.search".to_string(),
+                json!({"filter": filter.clone()}),
+            ),
+        ];
+        for (method, path, body) in cases {
+            let (status, res) = scim.send_json(method.clone(), &path, body.clone()).await;
+            assert!(
+                status < 500,
+                "round {round}: {method} {path} {body} -> {status} {res}"
+            );
+            if status >= 400 {
+                assert_eq!(res["schemas"][0], ERROR, "{method} {path} {body} -> {res}");
+            }
+        }
+        let (status, res) = scim
+            .get(&format!(
+                "/Users?filter={}&sortBy={}",
+                urlencode(&filter),
+                urlencode(&filter)
+            ))
+            .await;
+        assert!(status < 500, "filter {filter:?} -> {status} {res}");
+    }
+}
+
+#[actix_web::test]
+async fn sqlite_arbitrary_input_never_fails_the_server() {
+    arbitrary_input_never_fails_the_server(TestApp::sqlite().await).await;
+}
+
+#[actix_web::test]
+async fn postgres_arbitrary_input_never_fails_the_server() {
+    arbitrary_input_never_fails_the_server(TestApp::postgres().await).await;
+}

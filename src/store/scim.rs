@@ -19,7 +19,12 @@ pub enum Resource {
 
 #[derive(Debug, Clone, Copy)]
 enum Kind {
-    Text { case_exact: bool },
+    Text {
+        case_exact: bool,
+    },
+    /// Stored lower-cased already (userName, group name keys): compared without `lower()` on
+    /// the column, so the unique index answers `eq` look-ups.
+    Folded,
     Bool,
     Time,
 }
@@ -83,7 +88,7 @@ fn target(resource: Resource, path: &AttrPath) -> Option<Target> {
         match (resource, enterprise, attr.as_str(), sub.as_deref()) {
             (Resource::User, false, "id", None) => C("users.id", exact),
             (Resource::User, false, "externalid", None) => C("users.external_id", exact),
-            (Resource::User, false, "username", None) => C("users.user_name_key", ci),
+            (Resource::User, false, "username", None) => C("users.user_name_key", Kind::Folded),
             (Resource::User, false, "displayname", None) => C("users.name", ci),
             (Resource::User, false, "name", Some("givenname")) => C("users.given_name", ci),
             (Resource::User, false, "name", Some("familyname")) => C("users.family_name", ci),
@@ -110,7 +115,7 @@ fn target(resource: Resource, path: &AttrPath) -> Option<Target> {
             }
             (Resource::Group, false, "id", None) => C("teams.id", exact),
             (Resource::Group, false, "externalid", None) => C("teams.external_id", exact),
-            (Resource::Group, false, "displayname", None) => C("teams.name", ci),
+            (Resource::Group, false, "displayname", None) => C("teams.name_key", Kind::Folded),
             (Resource::Group, false, "members", _) => Target::Child(Child::Members),
             (Resource::Group, false, "meta", Some("created")) => C("teams.created_at", Kind::Time),
             (Resource::Group, false, "meta", Some("lastmodified")) => {
@@ -261,11 +266,11 @@ impl Sql {
             {
                 bool_cmp(col, op, s.eq_ignore_ascii_case("true"), attr)?
             }
-            (Kind::Text { case_exact }, CompValue::Str(s)) => {
-                let (c, p) = if case_exact {
-                    (col.to_string(), self.param(s.clone()))
-                } else {
-                    (format!("lower({col})"), self.param(s.to_lowercase()))
+            (Kind::Text { .. } | Kind::Folded, CompValue::Str(s)) => {
+                let (c, p) = match kind {
+                    Kind::Text { case_exact: true } => (col.to_string(), self.param(s.clone())),
+                    Kind::Folded => (col.to_string(), self.param(s.to_lowercase())),
+                    _ => (format!("lower({col})"), self.param(s.to_lowercase())),
                 };
                 let position = if self.postgres {
                     format!("strpos({c}, {p}) > 0")
@@ -339,7 +344,7 @@ fn child_column(child: Child, sub: &str) -> AppResult<(&'static str, Kind)> {
 
 fn present(col: &str, kind: Kind) -> String {
     match kind {
-        Kind::Text { .. } => format!("({col} IS NOT NULL AND {col} <> '')"),
+        Kind::Text { .. } | Kind::Folded => format!("({col} IS NOT NULL AND {col} <> '')"),
         _ => format!("{col} IS NOT NULL"),
     }
 }

@@ -1,0 +1,144 @@
+//! What the end-to-end benchmarks share: the backends to run on, the release server on a
+//! random port, and how figures are printed.
+#![allow(dead_code)]
+
+use diesel::Connection;
+use hdrhistogram::Histogram;
+use rota::clock::{Clock, SystemClock};
+use rota::config::DatabaseUrl;
+use rota::domain::audit::{Actor, ActorKind};
+use rota::http::{AppState, metrics::Metrics};
+use rota::store::{Db, audit::AuditContext};
+use std::net::TcpListener;
+use std::sync::Arc;
+
+/// "2 cores (x86_64)": the conditions every figure is printed with.
+pub fn machine() -> String {
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    format!("{cores} cores ({})", std::env::consts::ARCH)
+}
+
+/// Runs `bench` on a fresh SQLite file and a fresh PostgreSQL database (ROTA_BENCH_BACKENDS
+/// picks; PostgreSQL from ROTA_TEST_POSTGRES_URL).
+pub fn for_each_backend(bench: impl Fn(&str, DatabaseUrl)) {
+    let backends =
+        std::env::var("ROTA_BENCH_BACKENDS").unwrap_or_else(|_| "sqlite,postgres".into());
+    for backend in backends.split(',') {
+        match backend.trim() {
+            "sqlite" => {
+                let dir = tempfile::tempdir().unwrap();
+                bench(
+                    "sqlite",
+                    DatabaseUrl::Sqlite {
+                        path: dir.path().join("bench.db"),
+                    },
+                );
+            }
+            "postgres" => {
+                let admin = std::env::var("ROTA_TEST_POSTGRES_URL")
+                    .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+                let name = format!("rota_bench_{}", uuid::Uuid::now_v7().simple());
+                let mut conn = diesel::PgConnection::establish(&admin)
+                    .expect("PostgreSQL for the postgres bench");
+                diesel::RunQueryDsl::execute(
+                    diesel::sql_query(format!("CREATE DATABASE {name}")),
+                    &mut conn,
+                )
+                .unwrap();
+                let mut url = url::Url::parse(&admin).unwrap();
+                url.set_path(&name);
+                bench(
+                    "postgres",
+                    DatabaseUrl::Postgres {
+                        url: url.to_string(),
+                    },
+                );
+                diesel::RunQueryDsl::execute(
+                    diesel::sql_query(format!("DROP DATABASE {name} WITH (FORCE)")),
+                    &mut conn,
+                )
+                .unwrap();
+            }
+            other => panic!("unknown backend {other}"),
+        }
+    }
+}
+
+pub fn pool_size(url: &DatabaseUrl) -> u32 {
+    if matches!(url, DatabaseUrl::Sqlite { .. }) {
+        8
+    } else {
+        16
+    }
+}
+
+pub fn cli_context() -> AuditContext {
+    AuditContext {
+        actor: Actor {
+            kind: ActorKind::Cli,
+            id: None,
+            name: "bench".into(),
+        },
+        request_id: None,
+        at: SystemClock.now(),
+    }
+}
+
+/// The service on its own actix system thread, as `rota serve` runs it (two workers).
+pub struct Server {
+    pub base: String,
+    handle: actix_web::dev::ServerHandle,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl Server {
+    pub fn start(db: Db) -> Server {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let state = actix_web::web::Data::new(AppState {
+            db,
+            clock: Arc::new(SystemClock),
+            public_url: base.clone(),
+            metrics: Metrics::new(),
+        });
+        let (tx, rx) = std::sync::mpsc::channel();
+        let thread = std::thread::spawn(move || {
+            actix_web::rt::System::new().block_on(async move {
+                let server = rota::http::server(state, listener, Some(2)).unwrap();
+                tx.send(server.handle()).unwrap();
+                server.await.unwrap();
+            })
+        });
+        Server {
+            base,
+            handle: rx.recv().unwrap(),
+            thread,
+        }
+    }
+
+    pub fn stop(self) {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(self.handle.stop(true));
+        self.thread.join().unwrap();
+    }
+}
+
+pub fn histogram() -> Histogram<u64> {
+    Histogram::<u64>::new_with_bounds(1, 120_000_000, 3).unwrap()
+}
+
+/// "p50 1.23 ms | p99 4.56 ms | max 7.89 ms" from a histogram of microseconds.
+pub fn latency(h: &Histogram<u64>) -> String {
+    let ms = |us: u64| us as f64 / 1000.0;
+    format!(
+        "p50 {:.2} ms | p99 {:.2} ms | max {:.2} ms",
+        ms(h.value_at_quantile(0.5)),
+        ms(h.value_at_quantile(0.99)),
+        ms(h.max())
+    )
+}
