@@ -223,6 +223,11 @@ fn run(label: &str, url: DatabaseUrl) {
             Ok(())
         })
         .unwrap();
+        // A population that grew through provisioning has planner statistics; one stored in a
+        // single burst gets them from autovacuum a minute later. Gather them now instead.
+        if let store::DbConnection::Postgres(pg) = &mut *conn {
+            diesel::connection::SimpleConnection::batch_execute(pg, "ANALYZE").unwrap();
+        }
     }
     println!(
         "{label:<9} stored {} more users directly in {:.1}s",

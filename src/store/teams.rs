@@ -206,12 +206,13 @@ pub fn add_members(
 ) -> AppResult<Vec<UserId>> {
     let mut added = Vec::new();
     for chunk in user_ids.chunks(CHUNK) {
+        // Deleted rows are dropped here, not in SQL (see `users::find`).
         let live: std::collections::HashSet<UserId> = users::table
             .filter(users::id.eq_any(chunk))
-            .filter(users::deleted_at.is_null())
-            .select(users::id)
-            .load::<UserId>(conn)?
+            .select((users::id, users::deleted_at))
+            .load::<(UserId, Option<NaiveDateTime>)>(conn)?
             .into_iter()
+            .filter_map(|(id, deleted)| deleted.is_none().then_some(id))
             .collect();
         if let Some(unknown) = chunk.iter().find(|id| !live.contains(*id)) {
             return Err(AppError::invalid(

@@ -142,13 +142,17 @@ pub fn insert(conn: &mut DbConnection, user: &User) -> AppResult<()> {
 }
 
 /// The user with this id, unless deleted.
+///
+/// Look-ups by id filter deleted rows here rather than in SQL: with `deleted_at IS NULL` in
+/// the query, PostgreSQL's generic plans may AND the primary key with a whole partial index
+/// (those of userName and Entra identity are `WHERE deleted_at IS NULL`).
 pub fn find(conn: &mut DbConnection, id: &UserId) -> AppResult<User> {
     users::table
         .find(id)
-        .filter(users::deleted_at.is_null())
         .select(User::as_select())
         .first(conn)
         .optional()?
+        .filter(|u| u.deleted_at.is_none())
         .ok_or_else(|| AppError::not_found("user", id.as_str()))
 }
 
@@ -322,13 +326,14 @@ pub fn count(conn: &mut DbConnection) -> AppResult<i64> {
     Ok(users::table.count().get_result(conn)?)
 }
 
-/// Live users by id, in one query (order not kept).
+/// Live users by id, in one query (order not kept; deleted rows dropped as in `find`).
 pub fn find_many(conn: &mut DbConnection, ids: &[UserId]) -> AppResult<Vec<User>> {
-    Ok(users::table
+    let mut rows: Vec<User> = users::table
         .filter(users::id.eq_any(ids))
-        .filter(users::deleted_at.is_null())
         .select(User::as_select())
-        .load(conn)?)
+        .load(conn)?;
+    rows.retain(|u| u.deleted_at.is_none());
+    Ok(rows)
 }
 
 /// Replaces the user's contact methods of `kind` (email or phone) with `methods`
