@@ -3,9 +3,7 @@
 //! that adds or removes thousands of members stays one round of queries, never a loop.
 
 use super::users::ListParams;
-use super::{
-    ScimCaller, ScimResult, base, check_if_match, etag, if_match, list_response, scim_json,
-};
+use super::{ScimCaller, ScimResult, base, check_if_match, etag, if_match, resource_response};
 use crate::domain::ids::{TeamId, UserId};
 use crate::domain::scim_filter::{CompValue, CompareOp, Filter};
 use crate::domain::scim_patch::{self, Op, Operation, get};
@@ -17,7 +15,6 @@ use crate::store::scim::{self as search, Resource};
 use crate::store::teams::{self, Team};
 use crate::store::{self, DbConnection};
 use actix_web::http::StatusCode;
-use actix_web::http::header::{ETAG, HeaderValue, LOCATION};
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::{Value, json};
 use std::collections::{HashMap, HashSet};
@@ -92,24 +89,6 @@ fn render(
             )
         })
         .collect())
-}
-
-fn respond(status: StatusCode, resource: Value) -> HttpResponse {
-    let mut res = scim_json(status, &resource);
-    if let Some(v) = resource["meta"]["version"]
-        .as_str()
-        .and_then(|v| HeaderValue::from_str(v).ok())
-    {
-        res.headers_mut().insert(ETAG, v);
-    }
-    if status == StatusCode::CREATED
-        && let Some(l) = resource["meta"]["location"]
-            .as_str()
-            .and_then(|v| HeaderValue::from_str(v).ok())
-    {
-        res.headers_mut().insert(LOCATION, l);
-    }
-    res
 }
 
 fn target(team: &Team) -> Target<'_> {
@@ -208,7 +187,7 @@ async fn create(
             })
         })
         .await?;
-    Ok(respond(StatusCode::CREATED, out))
+    Ok(resource_response(StatusCode::CREATED, out))
 }
 
 async fn show(
@@ -228,7 +207,7 @@ async fn show(
             Ok(render(conn, &public_url, &[team], with_members)?.remove(0))
         })
         .await?;
-    Ok(respond(StatusCode::OK, params.project(out)))
+    Ok(resource_response(StatusCode::OK, params.project(out)))
 }
 
 /// Whether members are asked for: Entra lists groups with `excludedAttributes=members`, and
@@ -480,7 +459,7 @@ where
             })
         })
         .await?;
-    Ok(respond(StatusCode::OK, params.project(out)))
+    Ok(resource_response(StatusCode::OK, params.project(out)))
 }
 
 async fn remove(
@@ -517,7 +496,7 @@ async fn list(
     _caller: ScimCaller,
     req: HttpRequest,
 ) -> ScimResult<HttpResponse> {
-    run_list(state, ListParams::from_query(req.query_string())?).await
+    super::list_page(state, ListParams::from_query(req.query_string())?, page).await
 }
 
 async fn search_post(
@@ -525,45 +504,24 @@ async fn search_post(
     _caller: ScimCaller,
     body: web::Json<Value>,
 ) -> ScimResult<HttpResponse> {
-    run_list(state, ListParams::from_map(&body)?).await
+    super::list_page(state, ListParams::from_map(&body)?, page).await
 }
 
-/// One page of groups matching `q`, rendered, and the number of matches.
+/// One page of groups matching `q`, rendered (members only when asked for), and the number of
+/// matches.
 pub(super) fn page(
     conn: &mut DbConnection,
     public_url: &str,
     q: &search::Query<'_>,
-    with_members: bool,
+    params: &ListParams,
 ) -> AppResult<(Vec<Value>, i64)> {
     let (ids, total) = search::search(conn, Resource::Group, q)?;
     let ids: Vec<TeamId> = ids.into_iter().map(TeamId).collect();
     let mut rows = teams::find_many(conn, &ids)?;
     let position: HashMap<&TeamId, usize> = ids.iter().enumerate().map(|(i, id)| (id, i)).collect();
     rows.sort_by_key(|t| position.get(&t.id).copied().unwrap_or(usize::MAX));
-    Ok((render(conn, public_url, &rows, with_members)?, total))
-}
-
-async fn run_list(state: web::Data<AppState>, params: ListParams) -> ScimResult<HttpResponse> {
-    let public_url = state.public_url.clone();
-    let with_members = wants_members(&params);
-    let (filter, sort_by) = (params.filter.clone(), params.sort_by.clone());
-    let (descending, offset, count) = (params.descending, params.start_index - 1, params.count);
-    let (resources, total) = state
-        .db
-        .run(move |conn| {
-            let q = search::Query {
-                filter: filter.as_ref(),
-                sort_by: sort_by.as_ref(),
-                descending,
-                offset,
-                count,
-            };
-            page(conn, &public_url, &q, with_members)
-        })
-        .await?;
-    let resources = resources.into_iter().map(|r| params.project(r)).collect();
-    Ok(scim_json(
-        StatusCode::OK,
-        &list_response(resources, total, params.start_index),
+    Ok((
+        render(conn, public_url, &rows, wants_members(params))?,
+        total,
     ))
 }

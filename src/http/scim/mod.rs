@@ -79,7 +79,7 @@ async fn search_all(
 ) -> ScimResult<HttpResponse> {
     let params = users::ListParams::from_map(&body)?;
     let public_url = state.public_url.clone();
-    let with_members = groups::wants_members(&params);
+    let p = params.clone();
     let (filter, sort_by) = (params.filter.clone(), params.sort_by.clone());
     let (descending, offset, count) = (params.descending, params.start_index - 1, params.count);
     let (resources, total) = state
@@ -87,14 +87,14 @@ async fn search_all(
         .run(move |conn| {
             let not_for_this_type = |e: &AppError| matches!(&e.kind, ErrorKind::Invalid { field, .. } if field == "filter" || field == "sortBy");
             let q = |offset, count| crate::store::scim::Query { filter: filter.as_ref(), sort_by: sort_by.as_ref(), descending, offset, count };
-            let (mut found, user_total, user_error) = match users::page(conn, &public_url, &q(offset, count)) {
+            let (mut found, user_total, user_error) = match users::page(conn, &public_url, &q(offset, count), &p) {
                 Ok((found, total)) => (found, total, None),
                 Err(e) if not_for_this_type(&e) => (Vec::new(), 0, Some(e)),
                 Err(e) => return Err(e),
             };
             let rest = count - found.len() as i64;
             let group_offset = (offset - user_total).max(0);
-            let group_total = match groups::page(conn, &public_url, &q(group_offset, rest), with_members) {
+            let group_total = match groups::page(conn, &public_url, &q(group_offset, rest), &p) {
                 Ok((groups, total)) => {
                     found.extend(groups);
                     total
@@ -223,6 +223,62 @@ impl ResponseError for ScimError {
         }
         res.content_type(SCIM_JSON).body(body.to_string())
     }
+}
+
+/// A resource in a response: SCIM media type, its version as ETag, and for a creation the
+/// Location header.
+pub fn resource_response(status: StatusCode, resource: Value) -> HttpResponse {
+    let mut res = scim_json(status, &resource);
+    if let Some(v) = resource["meta"]["version"]
+        .as_str()
+        .and_then(|v| HeaderValue::from_str(v).ok())
+    {
+        res.headers_mut().insert(header::ETAG, v);
+    }
+    if status == StatusCode::CREATED
+        && let Some(l) = resource["meta"]["location"]
+            .as_str()
+            .and_then(|v| HeaderValue::from_str(v).ok())
+    {
+        res.headers_mut().insert(header::LOCATION, l);
+    }
+    res
+}
+
+/// Reads one page of one resource type: (rendered resources, total matches).
+pub type PageFn = fn(
+    &mut crate::store::DbConnection,
+    &str,
+    &crate::store::scim::Query<'_>,
+    &users::ListParams,
+) -> Result<(Vec<Value>, i64), AppError>;
+
+/// Answers a list or .search request for one resource type with a ListResponse.
+pub async fn list_page(
+    state: web::Data<crate::http::AppState>,
+    params: users::ListParams,
+    page: PageFn,
+) -> ScimResult<HttpResponse> {
+    let public_url = state.public_url.clone();
+    let p = params.clone();
+    let (resources, total) = state
+        .db
+        .run(move |conn| {
+            let q = crate::store::scim::Query {
+                filter: p.filter.as_ref(),
+                sort_by: p.sort_by.as_ref(),
+                descending: p.descending,
+                offset: p.start_index - 1,
+                count: p.count,
+            };
+            page(conn, &public_url, &q, &p)
+        })
+        .await?;
+    let resources = resources.into_iter().map(|r| params.project(r)).collect();
+    Ok(scim_json(
+        StatusCode::OK,
+        &list_response(resources, total, params.start_index),
+    ))
 }
 
 /// A SCIM response body with the SCIM media type.

@@ -2,9 +2,7 @@
 //! user row and its contact methods, and read back with one parser for POST, PUT and the
 //! result of a PATCH, so all three validate alike.
 
-use super::{
-    ScimCaller, ScimResult, base, check_if_match, etag, if_match, list_response, scim_json,
-};
+use super::{ScimCaller, ScimResult, base, check_if_match, etag, if_match, resource_response};
 use crate::domain::ids::UserId;
 use crate::domain::scim_filter::{self, AttrPath};
 use crate::domain::scim_patch::{self, ENTERPRISE_USER, get};
@@ -426,25 +424,6 @@ fn render(conn: &mut DbConnection, public_url: &str, rows: &[User]) -> AppResult
         .collect())
 }
 
-fn respond(status: StatusCode, resource: Value) -> HttpResponse {
-    let mut res = scim_json(status, &resource);
-    if let Some(v) = resource["meta"]["version"]
-        .as_str()
-        .and_then(|v| actix_web::http::header::HeaderValue::from_str(v).ok())
-    {
-        res.headers_mut().insert(actix_web::http::header::ETAG, v);
-    }
-    if status == StatusCode::CREATED
-        && let Some(l) = resource["meta"]["location"]
-            .as_str()
-            .and_then(|v| actix_web::http::header::HeaderValue::from_str(v).ok())
-    {
-        res.headers_mut()
-            .insert(actix_web::http::header::LOCATION, l);
-    }
-    res
-}
-
 /// Stores a changed user and their contact lists, audited, and renders the result. When the
 /// request changes nothing (Entra re-sends unchanged values), nothing is written and the
 /// version stays.
@@ -536,7 +515,7 @@ async fn create(
             })
         })
         .await?;
-    Ok(respond(StatusCode::CREATED, resource))
+    Ok(resource_response(StatusCode::CREATED, resource))
 }
 
 async fn show(
@@ -555,7 +534,7 @@ async fn show(
         })
         .await?;
     let params = ListParams::from_query(req.query_string())?;
-    Ok(respond(StatusCode::OK, params.project(resource)))
+    Ok(resource_response(StatusCode::OK, params.project(resource)))
 }
 
 async fn replace(
@@ -645,7 +624,7 @@ where
             })
         })
         .await?;
-    Ok(respond(StatusCode::OK, resource))
+    Ok(resource_response(StatusCode::OK, resource))
 }
 
 async fn remove(
@@ -678,6 +657,7 @@ async fn remove(
 }
 
 /// List parameters, from the query string (GET) or a SearchRequest body (POST .search).
+#[derive(Clone)]
 pub struct ListParams {
     pub filter: Option<scim_filter::Filter>,
     pub sort_by: Option<AttrPath>,
@@ -839,7 +819,7 @@ async fn list(
     _caller: ScimCaller,
     req: HttpRequest,
 ) -> ScimResult<HttpResponse> {
-    run_list(state, ListParams::from_query(req.query_string())?).await
+    super::list_page(state, ListParams::from_query(req.query_string())?, page).await
 }
 
 async fn search_post(
@@ -847,7 +827,7 @@ async fn search_post(
     _caller: ScimCaller,
     body: web::Json<Value>,
 ) -> ScimResult<HttpResponse> {
-    run_list(state, ListParams::from_map(&body)?).await
+    super::list_page(state, ListParams::from_map(&body)?, page).await
 }
 
 /// One page of users matching `q`, rendered, and the number of matches.
@@ -855,6 +835,7 @@ pub(super) fn page(
     conn: &mut DbConnection,
     public_url: &str,
     q: &search::Query<'_>,
+    _params: &ListParams,
 ) -> AppResult<(Vec<Value>, i64)> {
     let (ids, total) = search::search(conn, Resource::User, q)?;
     let ids: Vec<UserId> = ids.into_iter().map(UserId).collect();
@@ -862,28 +843,4 @@ pub(super) fn page(
     let position: HashMap<&UserId, usize> = ids.iter().enumerate().map(|(i, id)| (id, i)).collect();
     rows.sort_by_key(|u| position.get(&u.id).copied().unwrap_or(usize::MAX));
     Ok((render(conn, public_url, &rows)?, total))
-}
-
-async fn run_list(state: web::Data<AppState>, params: ListParams) -> ScimResult<HttpResponse> {
-    let public_url = state.public_url.clone();
-    let (filter, sort_by) = (params.filter.clone(), params.sort_by.clone());
-    let (descending, offset, count) = (params.descending, params.start_index - 1, params.count);
-    let (resources, total) = state
-        .db
-        .run(move |conn| {
-            let q = search::Query {
-                filter: filter.as_ref(),
-                sort_by: sort_by.as_ref(),
-                descending,
-                offset,
-                count,
-            };
-            page(conn, &public_url, &q)
-        })
-        .await?;
-    let resources = resources.into_iter().map(|r| params.project(r)).collect();
-    Ok(scim_json(
-        StatusCode::OK,
-        &list_response(resources, total, params.start_index),
-    ))
 }
