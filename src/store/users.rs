@@ -107,6 +107,45 @@ impl User {
     }
 }
 
+/// What the REST API shows of a user: listings read only these columns, not the SCIM ones.
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable)]
+#[diesel(table_name = users)]
+pub struct UserCard {
+    pub id: UserId,
+    pub user_name: String,
+    pub name: String,
+    pub email: Option<String>,
+    pub job_title: Option<String>,
+    pub description: Option<String>,
+    pub time_zone: String,
+    pub locale: Option<String>,
+    pub role: String,
+    pub active: bool,
+    pub provisioned_by: String,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+impl From<User> for UserCard {
+    fn from(u: User) -> UserCard {
+        UserCard {
+            id: u.id,
+            user_name: u.user_name,
+            name: u.name,
+            email: u.email,
+            job_title: u.job_title,
+            description: u.description,
+            time_zone: u.time_zone,
+            locale: u.locale,
+            role: u.role,
+            active: u.active,
+            provisioned_by: u.provisioned_by,
+            created_at: u.created_at,
+            updated_at: u.updated_at,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable, Serialize)]
 #[diesel(table_name = contact_methods)]
 pub struct ContactMethod {
@@ -201,7 +240,7 @@ pub fn list(
     conn: &mut DbConnection,
     query: &UserQuery,
     page: &PageRequest,
-) -> AppResult<Page<User>> {
+) -> AppResult<Page<UserCard>> {
     let filtered = || {
         let mut q = users::table
             .filter(users::deleted_at.is_null())
@@ -234,9 +273,9 @@ pub fn list(
         .limit(page.fetch_limit())
         .select(users::id)
         .load(conn)?;
-    let mut rows: Vec<User> = users::table
+    let mut rows: Vec<UserCard> = users::table
         .filter(users::id.eq_any(&ids))
-        .select(User::as_select())
+        .select(UserCard::as_select())
         .load(conn)?;
     let position: std::collections::HashMap<&UserId, usize> =
         ids.iter().enumerate().map(|(i, id)| (id, i)).collect();

@@ -7,7 +7,7 @@ use crate::domain::user as rules;
 use crate::error::{AppError, AppResult};
 use crate::http::AppState;
 use crate::store::audit::{self, Target};
-use crate::store::users::{self, User, UserQuery};
+use crate::store::users::{self, User, UserCard, UserQuery};
 use crate::store::{self, DbConnection};
 use actix_web::{HttpResponse, web};
 use chrono::{DateTime, Utc};
@@ -119,7 +119,11 @@ fn role(raw: &str) -> AppResult<Role> {
 }
 
 /// Renders users with their team and contact-method references: two queries for the page.
-pub fn render(conn: &mut DbConnection, base: &str, rows: Vec<User>) -> AppResult<Vec<UserObject>> {
+pub fn render(
+    conn: &mut DbConnection,
+    base: &str,
+    rows: Vec<UserCard>,
+) -> AppResult<Vec<UserObject>> {
     let links = Links(base);
     let ids: Vec<UserId> = rows.iter().map(|u| u.id.clone()).collect();
     let mut teams: HashMap<UserId, Vec<Reference>> = HashMap::new();
@@ -173,7 +177,7 @@ pub fn render(conn: &mut DbConnection, base: &str, rows: Vec<User>) -> AppResult
 }
 
 fn render_one(conn: &mut DbConnection, base: &str, user: User) -> AppResult<UserObject> {
-    render(conn, base, vec![user])?
+    render(conn, base, vec![user.into()])?
         .pop()
         .ok_or_else(|| AppError::internal("rendering a user returned nothing"))
 }
