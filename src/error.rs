@@ -187,6 +187,23 @@ impl From<diesel::result::Error> for AppError {
             {
                 AppError::unavailable("the database is busy; try again").with_cause(e)
             }
+            // A concurrent change removed what this one refers to (a user deleted while being
+            // added to a team, say): the caller's request is stale, not our fault.
+            Error::DatabaseError(DatabaseErrorKind::ForeignKeyViolation, _) => AppError::conflict(
+                "version",
+                "refers to a record that was deleted meanwhile; read it again and retry",
+            )
+            .with_cause(e),
+            // A unique key that a concurrent request took first (the same member added twice at
+            // once, say); statements that expect duplicates map them to a precise message.
+            Error::DatabaseError(DatabaseErrorKind::UniqueViolation, _) => {
+                AppError::conflict("version", "collided with a concurrent change; retry")
+                    .with_cause(e)
+            }
+            Error::DatabaseError(DatabaseErrorKind::SerializationFailure, _) => {
+                AppError::unavailable("the change collided with a concurrent one; try again")
+                    .with_cause(e)
+            }
             _ => AppError::internal(e),
         }
     }

@@ -308,6 +308,62 @@ on_both_backends! {
         assert_eq!(status, 404);
     }
 
+    async fn review_cases_ordering_projection_echo_and_versions(app) {
+        let scim = Scim::new(&app);
+        let ada = scim.create_user("ada@contoso.com", "o-1").await;
+        let bob = scim.create_user("bob@contoso.com", "o-2").await;
+        let (_, group) = scim.send_json(Method::POST, "/Groups", json!({"displayName": "Ops"})).await;
+        let gid = group["id"].as_str().unwrap().to_string();
+        // Operations apply in order: add then remove leaves nothing; replace then remove too.
+        let (status, _) = scim.send_json(Method::PATCH, &format!("/Groups/{gid}"), json!({"Operations": [
+            {"op": "add", "path": "members", "value": [{"value": bob}]},
+            {"op": "remove", "path": format!("members[value eq \"{bob}\"]")},
+            {"op": "add", "path": "members", "value": [{"value": ada}]},
+        ]})).await;
+        assert_eq!(status, 200);
+        let (_, g) = scim.get(&format!("/Groups/{gid}")).await;
+        assert_eq!(g["members"].as_array().unwrap().len(), 1);
+        assert_eq!(g["members"][0]["value"], ada.as_str());
+        let version = g["meta"]["version"].clone();
+        // Removing someone who is not a member changes nothing.
+        scim.send_json(Method::PATCH, &format!("/Groups/{gid}"), json!({"Operations": [{"op": "remove", "path": "members", "value": [{"value": bob}]}]})).await;
+        let (_, g) = scim.get(&format!("/Groups/{gid}")).await;
+        assert_eq!(g["meta"]["version"], version);
+        // Deleting a member changes the group's version.
+        send(scim.req(Method::DELETE, &format!("/Users/{ada}"))).await;
+        let (_, g) = scim.get(&format!("/Groups/{gid}")).await;
+        assert_ne!(g["meta"]["version"], version);
+        assert!(g.get("members").is_none());
+
+        // Projection by full URN, and the ETag survives it.
+        let id = scim.create_user("carol@contoso.com", "o-3").await;
+        scim.send_json(Method::PATCH, &format!("/Users/{id}"), json!({"Operations": [{"op": "add", "path": format!("{ENTERPRISE}:department"), "value": "SRE"}]})).await;
+        let attrs = urlencode(&format!("{ENTERPRISE}:department,{USER}:userName"));
+        let res = scim.req(Method::GET, &format!("/Users/{id}?attributes={attrs}")).send().await.unwrap();
+        assert!(res.headers().contains_key("etag"));
+        let body: Value = res.json().await.unwrap();
+        assert_eq!(body[ENTERPRISE], json!({"department": "SRE"}));
+        assert_eq!(body["userName"], "carol@contoso.com");
+        assert!(body.get("name").is_none());
+        let (_, body) = scim.get(&format!("/Users/{id}?excludedAttributes={}", urlencode(ENTERPRISE))).await;
+        assert!(body.get(ENTERPRISE).is_none() && body.get("userName").is_some());
+
+        // What must never be returned is not echoed; `emails eq null` means no e-mails.
+        let (status, dave) = scim.send_json(Method::POST, "/Users", json!({"schemas": [USER], "userName": "dave@contoso.com", "password": "hunter2"})).await;
+        assert_eq!(status, 201);
+        assert!(dave.get("password").is_none());
+        let (_, none) = scim.filter("emails eq null").await;
+        assert_eq!(none["totalResults"], 1);
+        assert_eq!(none["Resources"][0]["userName"], "dave@contoso.com");
+
+        // A change made through the REST API shows in SCIM reads.
+        let did = dave["id"].as_str().unwrap();
+        let (status, _) = app.put(&format!("/api/v2/users/{did}"), json!({"user": {"name": "Dave Renamed"}})).await;
+        assert_eq!(status, 200);
+        let (_, after) = scim.get(&format!("/Users/{did}")).await;
+        assert_eq!(after["displayName"], "Dave Renamed");
+    }
+
     async fn a_thousand_members_in_one_patch(app) {
         let scim = Scim::new(&app);
         let mut ids = Vec::new();

@@ -54,9 +54,14 @@ pub async fn observe(
         .unwrap_or_else(|| "unmatched".into());
     let status = res.status().as_u16();
     if let Some(state) = state {
+        // Only standard methods become label values: any other token would add a series.
+        let label = match method.as_str() {
+            m @ ("GET" | "HEAD" | "POST" | "PUT" | "PATCH" | "DELETE" | "OPTIONS") => m,
+            _ => "OTHER",
+        };
         state
             .metrics
-            .observe(method.as_str(), &route, status, elapsed.as_secs_f64());
+            .observe(label, &route, status, elapsed.as_secs_f64());
     }
     span.in_scope(
         || tracing::info!(status, route = %route, micros = elapsed.as_micros() as u64, "served"),

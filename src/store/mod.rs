@@ -265,8 +265,10 @@ pub struct Page<T> {
 /// The record was saved by another writer between our read and our write.
 pub fn changed_meanwhile(resource: &'static str, id: &str) -> AppError {
     AppError::conflict(
-        resource,
-        format!("{id} was changed by another request meanwhile; read it again and retry"),
+        "version",
+        format!(
+            "of {resource} {id} was changed by another request meanwhile; read it again and retry"
+        ),
     )
 }
 

@@ -170,6 +170,18 @@ impl Sql {
             },
             Filter::Compare { path, op, value } => match self.resolve(resource, path)? {
                 Target::Column(col, kind) => self.compare(col, kind, *op, value, &path.attr)?,
+                // `emails eq null`: no e-mails at all (and `ne null`: some).
+                Target::Child(child)
+                    if matches!(value, CompValue::Null)
+                        && matches!(op, CompareOp::Eq | CompareOp::Ne) =>
+                {
+                    let exists = format!("{}1 = 1)", child.exists());
+                    if *op == CompareOp::Eq {
+                        format!("NOT {exists}")
+                    } else {
+                        exists
+                    }
+                }
                 Target::Child(child) => {
                     let (col, kind) =
                         child_column(child, path.sub_attr.as_deref().unwrap_or("value"))?;

@@ -216,6 +216,16 @@ pub fn update(conn: &mut DbConnection, user: &User) -> AppResult<()> {
 /// Deletes the user: they leave every team, are never paged again and their user name is
 /// free; the row stays (marked deleted) so incidents and the audit trail keep their history.
 pub fn delete(conn: &mut DbConnection, user: &User, now: NaiveDateTime) -> AppResult<()> {
+    // The teams they leave change too: a new version, so SCIM ETags and caches see it.
+    let their_teams = team_members::table
+        .filter(team_members::user_id.eq(&user.id))
+        .select(team_members::team_id);
+    diesel::update(teams::table.filter(teams::id.eq_any(their_teams)))
+        .set((
+            teams::version.eq(teams::version + 1),
+            teams::updated_at.eq(now),
+        ))
+        .execute(conn)?;
     diesel::delete(team_members::table.filter(team_members::user_id.eq(&user.id))).execute(conn)?;
     let saved = diesel::update(
         users::table

@@ -376,6 +376,9 @@ pub async fn update(
                 let mut user = before.clone();
                 if apply(&mut user, changes, &caller)? {
                     user.version += 1;
+                    // SCIM reads echo Entra's last document; after a change made here, build
+                    // them from the row instead, so Entra sees the drift and sets its values.
+                    user.scim_document = None;
                     user.updated_at = crate::clock::stored(caller.at);
                     users::update(tx, &user)?;
                     if user.email != before.email

@@ -3,9 +3,12 @@
 //! that adds or removes thousands of members stays one round of queries, never a loop.
 
 use super::users::ListParams;
-use super::{ScimCaller, ScimResult, base, check_if_match, etag, if_match, resource_response};
+use super::{
+    ScimCaller, ScimResult, base, check_if_match, etag, if_match, projected_response,
+    resource_response,
+};
 use crate::domain::ids::{TeamId, UserId};
-use crate::domain::scim_filter::{CompValue, CompareOp, Filter};
+use crate::domain::scim_filter::Filter;
 use crate::domain::scim_patch::{self, Op, Operation, get};
 use crate::domain::user as rules;
 use crate::error::{AppError, AppResult};
@@ -174,14 +177,14 @@ async fn create(
                     updated_at: now,
                 };
                 teams::insert(tx, &team)?;
-                teams::add_members(tx, &team.id, &members, MEMBER_ROLE, now)?;
+                let added = teams::add_members(tx, &team.id, &members, MEMBER_ROLE, now)?;
                 audit::record(
                     tx,
                     &caller.audit(),
                     "create",
                     target(&team),
                     None::<&Team>,
-                    Some(&json!({"team": team, "members": members})),
+                    Some(&json!({"team": team, "members": added})),
                 )?;
                 Ok(render(tx, &public_url, std::slice::from_ref(&team), true)?.remove(0))
             })
@@ -207,7 +210,7 @@ async fn show(
             Ok(render(conn, &public_url, &[team], with_members)?.remove(0))
         })
         .await?;
-    Ok(resource_response(StatusCode::OK, params.project(out)))
+    Ok(projected_response(out, &params))
 }
 
 /// Whether members are asked for: Entra lists groups with `excludedAttributes=members`, and
@@ -225,67 +228,42 @@ pub(super) fn wants_members(p: &ListParams) -> bool {
     }
 }
 
-/// What a PATCH or PUT does to the member set.
-#[derive(Default)]
-struct MemberChange {
-    replace_all: Option<Vec<UserId>>,
-    add: Vec<UserId>,
-    remove: Vec<UserId>,
-    remove_all: bool,
-    /// A `members[…]` filter other than plain `value eq`: evaluated over current members.
-    remove_where: Vec<Filter>,
+/// One member operation of a PATCH or PUT, applied in order.
+enum MemberOp {
+    Add(Vec<UserId>),
+    Remove(Vec<UserId>),
+    /// `members[…]` with a filter: evaluated against the members at that point.
+    RemoveWhere(Filter),
+    RemoveAll,
+    Replace(Vec<UserId>),
 }
 
-/// Ids a filter names by `value eq "…"` (joined with `or`), if that is all it says.
-fn eq_values(f: &Filter) -> Option<Vec<UserId>> {
-    match f {
-        Filter::Compare {
-            path,
-            op: CompareOp::Eq,
-            value: CompValue::Str(v),
-        } if path.attr.eq_ignore_ascii_case("value") => Some(vec![UserId(v.clone())]),
-        Filter::Or(a, b) => {
-            let mut ids = eq_values(a)?;
-            ids.extend(eq_values(b)?);
-            Some(ids)
-        }
-        _ => None,
-    }
-}
-
-/// Splits a PATCH into member operations and the rest (applied to the group's attributes).
-fn split(ops: Vec<Operation>) -> AppResult<(MemberChange, Vec<Operation>)> {
-    let mut change = MemberChange::default();
+/// Splits a PATCH into member operations (in order) and the rest (applied to the group's
+/// attributes).
+fn split(ops: Vec<Operation>) -> AppResult<(Vec<MemberOp>, Vec<Operation>)> {
+    let mut members = Vec::new();
     let mut rest = Vec::new();
     for op in ops {
-        let on_members = op
+        if let Some(path) = op
             .path
             .as_ref()
-            .is_some_and(|p| p.attr.attr.eq_ignore_ascii_case("members"));
-        if on_members {
-            let path = op.path.as_ref().expect("checked above");
-            match (op.op, &path.filter) {
-                (Op::Add, None) => change.add.extend(member_ids(op.value.as_ref())?),
-                (Op::Replace, None) => {
-                    change.replace_all = Some(member_ids(op.value.as_ref())?);
-                    change.add.clear();
-                    change.remove.clear();
-                }
+            .filter(|p| p.attr.attr.eq_ignore_ascii_case("members"))
+        {
+            members.push(match (op.op, &path.filter) {
+                (Op::Add, None) => MemberOp::Add(member_ids(op.value.as_ref())?),
+                (Op::Replace, None) => MemberOp::Replace(member_ids(op.value.as_ref())?),
                 (Op::Remove, None) if op.value.is_some() => {
-                    change.remove.extend(member_ids(op.value.as_ref())?)
+                    MemberOp::Remove(member_ids(op.value.as_ref())?)
                 }
-                (Op::Remove, None) => change.remove_all = true,
-                (Op::Remove, Some(f)) => match eq_values(f) {
-                    Some(ids) => change.remove.extend(ids),
-                    None => change.remove_where.push(f.clone()),
-                },
+                (Op::Remove, None) => MemberOp::RemoveAll,
+                (Op::Remove, Some(f)) => MemberOp::RemoveWhere(f.clone()),
                 (_, Some(_)) => {
                     return Err(AppError::invalid(
                         "path",
                         "members[…] only takes remove; add members with path \"members\"",
                     ));
                 }
-            }
+            });
             continue;
         }
         match (&op.path, &op.value) {
@@ -294,11 +272,12 @@ fn split(ops: Vec<Operation>) -> AppResult<(MemberChange, Vec<Operation>)> {
             {
                 let mut fields = fields.clone();
                 let key = scim_patch::existing_key(&fields, "members").expect("present");
-                let members = fields.remove(&key);
-                match op.op {
-                    Op::Replace => change.replace_all = Some(member_ids(members.as_ref())?),
-                    _ => change.add.extend(member_ids(members.as_ref())?),
-                }
+                let ids = member_ids(fields.remove(&key).as_ref())?;
+                members.push(if op.op == Op::Replace {
+                    MemberOp::Replace(ids)
+                } else {
+                    MemberOp::Add(ids)
+                });
                 if !fields.is_empty() {
                     rest.push(Operation {
                         op: op.op,
@@ -310,53 +289,62 @@ fn split(ops: Vec<Operation>) -> AppResult<(MemberChange, Vec<Operation>)> {
             _ => rest.push(op),
         }
     }
-    Ok((change, rest))
+    Ok((members, rest))
 }
 
-/// Applies a member change; returns (added, removed) ids for the audit trail.
+/// Applies member operations in order to the current member set, then writes only the
+/// difference (bulk statements). Returns the ids actually added and removed.
 fn apply_members(
     conn: &mut DbConnection,
     team: &TeamId,
-    change: MemberChange,
+    ops: Vec<MemberOp>,
     now: chrono::NaiveDateTime,
 ) -> AppResult<(Vec<UserId>, Vec<UserId>)> {
-    let mut removed = Vec::new();
-    let current =
-        if change.replace_all.is_some() || change.remove_all || !change.remove_where.is_empty() {
-            Some(teams::member_ids(conn, team)?)
-        } else {
-            None
-        };
-    let mut remove = change.remove;
-    if let Some(current) = &current {
-        if change.remove_all {
-            remove.extend(current.iter().cloned());
+    if ops.is_empty() {
+        return Ok((Vec::new(), Vec::new()));
+    }
+    let current = teams::member_ids(conn, team)?;
+    let mut wanted: Vec<UserId> = current.clone();
+    let mut present: HashSet<UserId> = current.iter().cloned().collect();
+    for op in ops {
+        match op {
+            MemberOp::Add(ids) => {
+                for id in ids {
+                    if present.insert(id.clone()) {
+                        wanted.push(id);
+                    }
+                }
+            }
+            MemberOp::Remove(ids) => {
+                let gone: HashSet<UserId> = ids.into_iter().collect();
+                wanted.retain(|id| !gone.contains(id));
+            }
+            MemberOp::RemoveWhere(f) => {
+                wanted.retain(|id| !scim_patch::matches(&f, &json!({"value": id})))
+            }
+            MemberOp::RemoveAll => wanted.clear(),
+            MemberOp::Replace(ids) => {
+                wanted.clear();
+                let mut seen = HashSet::new();
+                wanted.extend(ids.into_iter().filter(|id| seen.insert(id.clone())));
+            }
         }
-        for f in &change.remove_where {
-            remove.extend(
-                current
-                    .iter()
-                    .filter(|id| scim_patch::matches(f, &json!({"value": id})))
-                    .cloned(),
-            );
-        }
+        present = wanted.iter().cloned().collect();
     }
-    let mut add = change.add;
-    if let (Some(wanted), Some(current)) = (change.replace_all, &current) {
-        let wanted_set: HashSet<&UserId> = wanted.iter().collect();
-        remove.extend(
-            current
-                .iter()
-                .filter(|id| !wanted_set.contains(id))
-                .cloned(),
-        );
-        add.extend(wanted);
+    let before: HashSet<&UserId> = current.iter().collect();
+    let removed: Vec<UserId> = current
+        .iter()
+        .filter(|id| !present.contains(*id))
+        .cloned()
+        .collect();
+    let to_add: Vec<UserId> = wanted
+        .into_iter()
+        .filter(|id| !before.contains(id))
+        .collect();
+    if !removed.is_empty() {
+        teams::remove_members(conn, team, &removed)?;
     }
-    if !remove.is_empty() {
-        teams::remove_members(conn, team, &remove)?;
-        removed = remove;
-    }
-    let added = teams::add_members(conn, team, &add, MEMBER_ROLE, now)?;
+    let added = teams::add_members(conn, team, &to_add, MEMBER_ROLE, now)?;
     Ok((added, removed))
 }
 
@@ -397,10 +385,7 @@ async fn replace(
     body: web::Json<Value>,
 ) -> ScimResult<HttpResponse> {
     let fields = read(&body)?;
-    let members = MemberChange {
-        replace_all: Some(member_ids(get(&body, "members"))?),
-        ..Default::default()
-    };
+    let members = vec![MemberOp::Replace(member_ids(get(&body, "members"))?)];
     let expected = if_match(&req);
     let id = TeamId(id.into_inner());
     let params = ListParams::from_query(req.query_string())?;
@@ -425,7 +410,7 @@ async fn update<F>(
     params: ListParams,
 ) -> ScimResult<HttpResponse>
 where
-    F: FnOnce(&Team) -> AppResult<((String, Option<String>), MemberChange)> + Send + 'static,
+    F: FnOnce(&Team) -> AppResult<((String, Option<String>), Vec<MemberOp>)> + Send + 'static,
 {
     let public_url = state.public_url.clone();
     let with_members = wants_members(&params);
@@ -459,7 +444,7 @@ where
             })
         })
         .await?;
-    Ok(resource_response(StatusCode::OK, params.project(out)))
+    Ok(projected_response(out, &params))
 }
 
 async fn remove(

@@ -167,6 +167,9 @@ impl From<AppError> for ScimError {
     /// or a read-only attribute.
     fn from(error: AppError) -> Self {
         let scim_type = match &error.kind {
+            // A stale version or a concurrent collision is a plain 409; only duplicates are
+            // uniqueness violations.
+            ErrorKind::Conflict { field, .. } if field == "version" => None,
             ErrorKind::Conflict { .. } => Some(ScimType::Uniqueness),
             ErrorKind::Invalid { field, reason } => Some(match field.as_str() {
                 "filter" => ScimType::InvalidFilter,
@@ -228,7 +231,21 @@ impl ResponseError for ScimError {
 /// A resource in a response: SCIM media type, its version as ETag, and for a creation the
 /// Location header.
 pub fn resource_response(status: StatusCode, resource: Value) -> HttpResponse {
-    let mut res = scim_json(status, &resource);
+    with_resource_headers(scim_json(status, &resource), status, &resource)
+}
+
+/// A 200 with `attributes`/`excludedAttributes` applied to the body; the ETag still comes
+/// from the whole resource.
+pub fn projected_response(resource: Value, params: &users::ListParams) -> HttpResponse {
+    let body = params.project(resource.clone());
+    with_resource_headers(scim_json(StatusCode::OK, &body), StatusCode::OK, &resource)
+}
+
+fn with_resource_headers(
+    mut res: HttpResponse,
+    status: StatusCode,
+    resource: &Value,
+) -> HttpResponse {
     if let Some(v) = resource["meta"]["version"]
         .as_str()
         .and_then(|v| HeaderValue::from_str(v).ok())

@@ -2,7 +2,10 @@
 //! user row and its contact methods, and read back with one parser for POST, PUT and the
 //! result of a PATCH, so all three validate alike.
 
-use super::{ScimCaller, ScimResult, base, check_if_match, etag, if_match, resource_response};
+use super::{
+    ScimCaller, ScimResult, base, check_if_match, etag, if_match, projected_response,
+    resource_response,
+};
 use crate::domain::ids::UserId;
 use crate::domain::scim_filter::{self, AttrPath};
 use crate::domain::scim_patch::{self, ENTERPRISE_USER, get};
@@ -66,10 +69,19 @@ fn meta(user: &User, public_url: &str) -> Value {
 /// with Entra's string booleans ("True") stored as the booleans the schema declares.
 fn echo_document(body: &Value) -> Option<String> {
     let mut doc = body.as_object()?.clone();
+    // What the server owns, and what must never be returned (RFC 7643: password is
+    // returned "never"; groups are read-only and computed by the server).
     doc.retain(|k, _| {
-        !["id", "meta", "schemas"]
-            .iter()
-            .any(|owned| k.eq_ignore_ascii_case(owned))
+        ![
+            "id",
+            "meta",
+            "schemas",
+            "password",
+            "groups",
+            "x509Certificates",
+        ]
+        .iter()
+        .any(|dropped| k.eq_ignore_ascii_case(dropped))
     });
     let as_bool = |v: &mut Value| {
         if let Value::String(s) = v
@@ -534,7 +546,7 @@ async fn show(
         })
         .await?;
     let params = ListParams::from_query(req.query_string())?;
-    Ok(resource_response(StatusCode::OK, params.project(resource)))
+    Ok(projected_response(resource, &params))
 }
 
 async fn replace(
@@ -668,6 +680,34 @@ pub struct ListParams {
     pub excluded: Vec<String>,
 }
 
+/// An attribute named in `attributes`/`excludedAttributes` as (top-level key, sub-attribute):
+/// `name.givenName` → ("name", givenName); `urn:…:enterprise:2.0:User:department` → (the
+/// extension URN, department); the extension URN alone → (URN, none). Core URN prefixes are
+/// dropped. The URN's own "2.0" is never mistaken for a sub-attribute.
+fn split_attribute(raw: &str) -> (String, Option<String>) {
+    let raw = raw.trim();
+    let lower = raw.to_ascii_lowercase();
+    if lower.starts_with(&ENTERPRISE_USER.to_ascii_lowercase()) {
+        let rest = raw[ENTERPRISE_USER.len()..].trim_start_matches(':');
+        let sub = rest
+            .split('.')
+            .next()
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned);
+        return (ENTERPRISE_USER.to_string(), sub);
+    }
+    let mut attr = raw;
+    for core in [USER_SCHEMA, super::groups::GROUP_SCHEMA] {
+        if lower.starts_with(&format!("{}:", core.to_ascii_lowercase())) {
+            attr = &raw[core.len() + 1..];
+        }
+    }
+    match attr.split_once('.') {
+        Some((head, sub)) => (head.to_string(), Some(sub.to_string())),
+        None => (attr.to_string(), None),
+    }
+}
+
 /// Most resources one list response returns (advertised in ServiceProviderConfig).
 pub const MAX_RESULTS: i64 = 200;
 
@@ -756,58 +796,55 @@ impl ListParams {
         let Value::Object(map) = resource else {
             return resource;
         };
-        let named = |list: &[String], key: &str| -> Option<Vec<String>> {
-            let hits: Vec<String> = list
-                .iter()
-                .filter_map(|a| {
-                    let a = a.strip_prefix(&format!("{USER_SCHEMA}:")).unwrap_or(a);
-                    let (head, sub) = match a.split_once('.') {
-                        Some((h, s)) => (h, Some(s)),
-                        None => (a, None),
-                    };
-                    let head = head.rsplit(':').next().unwrap_or(head);
-                    head.eq_ignore_ascii_case(key)
-                        .then(|| sub.unwrap_or("").to_string())
-                })
-                .collect();
-            (!hits.is_empty()).then_some(hits)
-        };
-        let always = |k: &str| k == "id" || k == "schemas";
+        let attributes: Vec<(String, Option<String>)> =
+            self.attributes.iter().map(|a| split_attribute(a)).collect();
+        let excluded: Vec<(String, Option<String>)> =
+            self.excluded.iter().map(|a| split_attribute(a)).collect();
         let out = map
             .into_iter()
-            .filter_map(|(k, v)| {
-                if always(&k) {
-                    return Some((k, v));
+            .filter_map(|(key, value)| {
+                if key == "id" || key == "schemas" {
+                    return Some((key, value));
                 }
-                if !self.attributes.is_empty() {
-                    let key = if k.starts_with("urn:") {
-                        k.rsplit(':').next().unwrap_or(&k).to_string()
-                    } else {
-                        k.clone()
-                    };
-                    let subs = named(&self.attributes, &key).or_else(|| {
-                        // an extension named whole
-                        self.attributes
-                            .iter()
-                            .any(|a| a.eq_ignore_ascii_case(&k))
-                            .then(|| vec![String::new()])
-                    })?;
-                    if subs.iter().any(String::is_empty) {
-                        return Some((k, v));
+                let named = |list: &[(String, Option<String>)]| -> Vec<Option<String>> {
+                    list.iter()
+                        .filter(|(top, _)| top.eq_ignore_ascii_case(&key))
+                        .map(|(_, sub)| sub.clone())
+                        .collect()
+                };
+                if !attributes.is_empty() {
+                    let subs = named(&attributes);
+                    if subs.is_empty() {
+                        return None;
                     }
-                    let Value::Object(inner) = v else {
-                        return Some((k, v));
+                    if subs.iter().any(Option::is_none) {
+                        return Some((key, value));
+                    }
+                    let Value::Object(inner) = value else {
+                        return Some((key, value));
                     };
                     let kept: Map<String, Value> = inner
                         .into_iter()
-                        .filter(|(ik, _)| subs.iter().any(|s| s.eq_ignore_ascii_case(ik)))
+                        .filter(|(k, _)| subs.iter().flatten().any(|s| s.eq_ignore_ascii_case(k)))
                         .collect();
-                    return (!kept.is_empty()).then_some((k, Value::Object(kept)));
+                    return (!kept.is_empty()).then_some((key, Value::Object(kept)));
                 }
-                if named(&self.excluded, &k).is_some_and(|subs| subs.iter().any(String::is_empty)) {
+                let subs = named(&excluded);
+                if subs.iter().any(Option::is_none) {
                     return None;
                 }
-                Some((k, v))
+                match value {
+                    Value::Object(inner) if !subs.is_empty() => {
+                        let kept: Map<String, Value> = inner
+                            .into_iter()
+                            .filter(|(k, _)| {
+                                !subs.iter().flatten().any(|s| s.eq_ignore_ascii_case(k))
+                            })
+                            .collect();
+                        Some((key, Value::Object(kept)))
+                    }
+                    other => Some((key, other)),
+                }
             })
             .collect();
         Value::Object(out)
