@@ -29,10 +29,10 @@ const MEMBER_ROLE: &str = "responder";
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::resource("/Groups")
-            .route(web::get().to(list))
+            .route(super::list_route(page))
             .route(web::post().to(create)),
     )
-    .service(web::resource("/Groups/.search").route(web::post().to(search_post)))
+    .service(web::resource("/Groups/.search").route(super::search_route(page)))
     .service(
         web::resource("/Groups/{id}")
             .route(web::get().to(show))
@@ -355,8 +355,7 @@ async fn patch(
     req: HttpRequest,
     body: web::Json<Value>,
 ) -> ScimResult<HttpResponse> {
-    let ops =
-        scim_patch::parse(&body).map_err(|(field, reason)| AppError::invalid(field, reason))?;
+    let ops = scim_patch::parse(&body).map_err(super::invalid_patch)?;
     let (members, rest) = split(ops)?;
     let expected = if_match(&req);
     let id = TeamId(id.into_inner());
@@ -368,8 +367,7 @@ async fn patch(
         expected,
         move |team| {
             let mut doc = json!({"displayName": team.name, "externalId": team.external_id});
-            scim_patch::apply(&mut doc, &rest)
-                .map_err(|(field, reason)| AppError::invalid(field, reason))?;
+            scim_patch::apply(&mut doc, &rest).map_err(super::invalid_patch)?;
             Ok((read(&doc)?, members))
         },
         params,
@@ -474,22 +472,6 @@ async fn remove(
         })
         .await?;
     Ok(HttpResponse::NoContent().finish())
-}
-
-async fn list(
-    state: web::Data<AppState>,
-    _caller: ScimCaller,
-    req: HttpRequest,
-) -> ScimResult<HttpResponse> {
-    super::list_page(state, ListParams::from_query(req.query_string())?, page).await
-}
-
-async fn search_post(
-    state: web::Data<AppState>,
-    _caller: ScimCaller,
-    body: web::Json<Value>,
-) -> ScimResult<HttpResponse> {
-    super::list_page(state, ListParams::from_map(&body)?, page).await
 }
 
 /// One page of groups matching `q`, rendered (members only when asked for), and the number of

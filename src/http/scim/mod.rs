@@ -270,6 +270,29 @@ pub type PageFn = fn(
     &users::ListParams,
 ) -> Result<(Vec<Value>, i64), AppError>;
 
+/// `GET` on a collection: a filtered, paged list of one resource type.
+pub fn list_route(page: PageFn) -> actix_web::Route {
+    web::get().to(move |state: web::Data<crate::http::AppState>, _caller: ScimCaller, req: HttpRequest| async move {
+        list_page(state, users::ListParams::from_query(req.query_string())?, page).await
+    })
+}
+
+/// `POST {collection}/.search`: the same list, with the parameters in a SearchRequest body.
+pub fn search_route(page: PageFn) -> actix_web::Route {
+    web::post().to(
+        move |state: web::Data<crate::http::AppState>,
+              _caller: ScimCaller,
+              body: web::Json<Value>| async move {
+            list_page(state, users::ListParams::from_map(&body)?, page).await
+        },
+    )
+}
+
+/// A PATCH body's error, as the `AppError` whose field picks the scimType.
+pub fn invalid_patch((field, reason): crate::domain::scim_patch::PatchError) -> AppError {
+    AppError::invalid(field, reason)
+}
+
 /// Answers a list or .search request for one resource type with a ListResponse.
 pub async fn list_page(
     state: web::Data<crate::http::AppState>,

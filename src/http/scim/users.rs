@@ -26,10 +26,10 @@ pub const USER_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::resource("/Users")
-            .route(web::get().to(list))
+            .route(super::list_route(page))
             .route(web::post().to(create)),
     )
-    .service(web::resource("/Users/.search").route(web::post().to(search_post)))
+    .service(web::resource("/Users/.search").route(super::search_route(page)))
     .service(
         web::resource("/Users/{id}")
             .route(web::get().to(show))
@@ -593,8 +593,7 @@ async fn patch(
     body: web::Json<Value>,
 ) -> ScimResult<HttpResponse> {
     let id = UserId(id.into_inner());
-    let ops =
-        scim_patch::parse(&body).map_err(|(field, reason)| AppError::invalid(field, reason))?;
+    let ops = scim_patch::parse(&body).map_err(super::invalid_patch)?;
     let expected = if_match(&req);
     let public_url = state.public_url.clone();
     change(
@@ -603,8 +602,7 @@ async fn patch(
             let before = users::find(conn, &id)?;
             check_if_match(expected.as_deref(), before.version)?;
             let mut doc = render(conn, &public_url, std::slice::from_ref(&before))?.remove(0);
-            scim_patch::apply(&mut doc, &ops)
-                .map_err(|(field, reason)| AppError::invalid(field, reason))?;
+            scim_patch::apply(&mut doc, &ops).map_err(super::invalid_patch)?;
             let mut user = before.clone();
             let lists = assign(&mut user, read(&doc)?)?;
             user.scim_document = echo_document(&doc);
@@ -849,22 +847,6 @@ impl ListParams {
             .collect();
         Value::Object(out)
     }
-}
-
-async fn list(
-    state: web::Data<AppState>,
-    _caller: ScimCaller,
-    req: HttpRequest,
-) -> ScimResult<HttpResponse> {
-    super::list_page(state, ListParams::from_query(req.query_string())?, page).await
-}
-
-async fn search_post(
-    state: web::Data<AppState>,
-    _caller: ScimCaller,
-    body: web::Json<Value>,
-) -> ScimResult<HttpResponse> {
-    super::list_page(state, ListParams::from_map(&body)?, page).await
 }
 
 /// One page of users matching `q`, rendered, and the number of matches.
