@@ -83,7 +83,7 @@ fn seed(db: &Db) -> String {
         &common::cli_context(),
         TokenKind::Api,
         "bench",
-        Some(Role::Admin),
+        tokens::Holder::Role(Some(Role::Admin)),
     )
     .unwrap()
 }

@@ -134,7 +134,7 @@ fn run(label: &str, url: DatabaseUrl) {
         &common::cli_context(),
         TokenKind::Scim,
         "bench",
-        None,
+        tokens::Holder::Role(None),
     )
     .unwrap();
     let server = common::Server::start(db.clone());

@@ -1,16 +1,18 @@
-//! The `rota` command line: `serve`, `migrate`, `token create|list|revoke`. Configuration
+//! The `rota` command line: `serve`, `migrate`, `token create|list|revoke`, `owner break-glass`. Configuration
 //! errors exit with status 2 and one line naming the key; other failures exit with 1.
 
 use crate::clock::{Clock, SharedClock, SystemClock};
 use crate::config::{Config, ConfigError, LogFormat};
 use crate::domain::audit::{Actor, ActorKind};
 use crate::domain::role::Role;
+use crate::domain::seat_policy::SeatPolicy;
 use crate::domain::token::TokenKind;
 use crate::error::AppError;
+use crate::http::sign_in::{SignInConfig, SignInSettings};
 use crate::http::{self, AppState};
 use crate::store::audit::AuditContext;
-use crate::store::tokens;
 use crate::store::{self, Db, ServeLock};
+use crate::store::{break_glass, sessions, tokens, users};
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -41,6 +43,24 @@ enum Command {
         #[command(subcommand)]
         command: TokenCommand,
     },
+    /// Owner accounts.
+    Owner {
+        #[command(subcommand)]
+        command: OwnerCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum OwnerCommand {
+    /// Let this owner sign in with a password when Entra ID is down: prints a new random
+    /// password once (replacing any earlier one). Every use is audited and e-mailed to owners.
+    BreakGlass {
+        /// The owner's user name (their Entra userPrincipalName).
+        username: String,
+        /// Turn break-glass sign-in off for this owner instead.
+        #[arg(long)]
+        disable: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -54,8 +74,12 @@ enum TokenCommand {
         #[arg(long)]
         name: String,
         /// For API tokens: owner, admin, user, observer, … (default admin).
-        #[arg(long)]
+        #[arg(long, conflicts_with = "user")]
         role: Option<String>,
+        /// For API tokens: a personal token that acts as this user (by user name), with their
+        /// role at each use.
+        #[arg(long)]
+        user: Option<String>,
     },
     /// List tokens (never their secrets).
     List,
@@ -128,14 +152,23 @@ fn run(cli: Cli) -> Result<(), Failure> {
             }
             Ok(())
         }
+        Command::Owner { command } => {
+            let db = connect(&config)?;
+            let mut conn = db.get()?;
+            store::migrate(&mut conn)?;
+            owner_command(&mut conn, command)
+        }
         Command::Token { command } => {
             let db = connect(&config)?;
             let mut conn = db.get()?;
             store::migrate(&mut conn)?;
             match command {
-                TokenCommand::Create { kind, name, role } => {
-                    create_token(&mut conn, &kind, &name, role.as_deref())
-                }
+                TokenCommand::Create {
+                    kind,
+                    name,
+                    role,
+                    user,
+                } => create_token(&mut conn, &kind, &name, role.as_deref(), user.as_deref()),
                 TokenCommand::List => list_tokens(&mut conn),
                 TokenCommand::Revoke { name } => {
                     tokens::revoke_audited(&mut conn, &cli_audit(), &name)
@@ -146,6 +179,29 @@ fn run(cli: Cli) -> Result<(), Failure> {
             }
         }
     }
+}
+
+fn owner_command(conn: &mut store::DbConnection, command: OwnerCommand) -> Result<(), Failure> {
+    match command {
+        OwnerCommand::BreakGlass {
+            username,
+            disable: false,
+        } => {
+            let password = break_glass::enable(conn, &cli_audit(), &username)?;
+            eprintln!(
+                "Break-glass sign-in is on for {username}, at /auth/break-glass. Store the password below somewhere safe offline: it is not shown again."
+            );
+            println!("{password}");
+        }
+        OwnerCommand::BreakGlass {
+            username,
+            disable: true,
+        } => {
+            break_glass::disable(conn, &cli_audit(), &username)?;
+            eprintln!("Break-glass sign-in is off for {username}.");
+        }
+    }
+    Ok(())
 }
 
 fn init_logging(format: LogFormat) {
@@ -202,9 +258,32 @@ fn create_token(
     kind: &str,
     name: &str,
     role: Option<&str>,
+    user: Option<&str>,
 ) -> Result<(), Failure> {
     let kind = TokenKind::parse(kind)
         .ok_or_else(|| Failure::Usage(format!("--kind is '{kind}'; use api or scim")))?;
+    if let Some(user_name) = user {
+        if kind != TokenKind::Api {
+            return Err(Failure::Usage("--user applies to API tokens only".into()));
+        }
+        let owner = users::find_by_user_name(conn, user_name)?.ok_or_else(|| {
+            Failure::Usage(format!("--user names {user_name}, who is not a user here"))
+        })?;
+        let secret = tokens::issue(
+            conn,
+            &cli_audit(),
+            kind,
+            name,
+            tokens::Holder::User(owner.id),
+        )
+        .map_err(|e| Failure::Usage(e.message()))?;
+        eprintln!(
+            "Created personal API token '{}' for {user_name}. Store the secret below now: it is not shown again.",
+            name.trim()
+        );
+        println!("{secret}");
+        return Ok(());
+    }
     let role = match (kind, role) {
         (TokenKind::Scim, Some(_)) => {
             return Err(Failure::Usage(
@@ -217,7 +296,7 @@ fn create_token(
             Failure::Usage(format!("--role is '{r}'; use one of {}", Role::names()))
         })?),
     };
-    let secret = tokens::issue(conn, &cli_audit(), kind, name, role)
+    let secret = tokens::issue(conn, &cli_audit(), kind, name, tokens::Holder::Role(role))
         .map_err(|e| Failure::Usage(e.message()))?;
     let role_note = role
         .map(|r| format!(", role {}", r.as_str()))
@@ -266,6 +345,23 @@ fn list_tokens(conn: &mut store::DbConnection) -> Result<(), Failure> {
     Ok(())
 }
 
+/// The seat policy: `policies/seats.toml` when present, else the one shipped in the binary.
+fn seat_policy() -> Result<SeatPolicy, Failure> {
+    let path = std::path::Path::new("policies/seats.toml");
+    let text = if path.exists() {
+        std::fs::read_to_string(path)
+            .map_err(|e| Failure::Runtime(format!("cannot read {}: {e}", path.display())))?
+    } else {
+        include_str!("../policies/seats.toml").to_string()
+    };
+    SeatPolicy::parse(&text).map_err(|reason| {
+        Failure::Config(ConfigError {
+            key: path.display().to_string(),
+            reason: format!("is wrong at {reason}"),
+        })
+    })
+}
+
 fn serve(config: Config) -> Result<(), Failure> {
     let _lock = match &config.database {
         crate::config::DatabaseUrl::Sqlite { path } => {
@@ -293,11 +389,29 @@ fn serve(config: Config) -> Result<(), Failure> {
         })
     })?;
     let clock: SharedClock = Arc::new(SystemClock);
+    let cookie_key = sessions::cookie_key(&mut *db.get()?, crate::clock::stored(clock.now()))?;
+    let sign_in = SignInSettings::new(
+        SignInConfig {
+            oidc: config.oidc.clone(),
+            public_url: config.public_url.clone(),
+            sessions: config.sessions,
+            bootstrap_owners: config.bootstrap_owners.clone(),
+        },
+        seat_policy()?,
+        &cookie_key,
+    )
+    .map_err(Failure::Runtime)?;
+    if config.oidc.is_none() {
+        tracing::warn!(
+            "sign-in with Entra ID is not configured (ROTA_OIDC_ISSUER); only API tokens and break-glass owners can get in"
+        );
+    }
     let state = actix_web::web::Data::new(AppState {
         db,
         clock,
         public_url: config.public_url.clone(),
         metrics: http::metrics::Metrics::new(),
+        sign_in,
     });
     println!(
         "Rota is listening on http://{} (public URL {}), database {}",

@@ -11,12 +11,20 @@ use std::path::{Path, PathBuf};
 use url::Url;
 
 /// The keys we read; `ROTA_` plus the upper-cased key is the environment variable.
-const KEYS: [&str; 5] = [
+const KEYS: [&str; 13] = [
     "database_url",
     "listen",
     "public_url",
     "log_format",
     "db_pool_size",
+    "oidc_issuer",
+    "oidc_client_id",
+    "oidc_client_secret",
+    "entra_tenant_id",
+    "entra_allowed_tenants",
+    "bootstrap_owners",
+    "session_idle_minutes",
+    "session_max_hours",
 ];
 
 #[derive(Debug, Default, Deserialize)]
@@ -27,6 +35,14 @@ struct RawConfig {
     public_url: Option<String>,
     log_format: Option<String>,
     db_pool_size: Option<u32>,
+    oidc_issuer: Option<String>,
+    oidc_client_id: Option<String>,
+    oidc_client_secret: Option<String>,
+    entra_tenant_id: Option<String>,
+    entra_allowed_tenants: Option<String>,
+    bootstrap_owners: Option<String>,
+    session_idle_minutes: Option<u32>,
+    session_max_hours: Option<u32>,
 }
 
 #[derive(Debug, Clone)]
@@ -37,6 +53,48 @@ pub struct Config {
     pub public_url: String,
     pub log_format: LogFormat,
     pub db_pool_size: u32,
+    /// Sign-in with Entra ID; `None` when no issuer is configured (break-glass still works).
+    pub oidc: Option<OidcConfig>,
+    /// userNames that are made owners when they sign in: how the first people get in.
+    pub bootstrap_owners: Vec<String>,
+    pub sessions: SessionLimits,
+}
+
+/// The relying party's settings for Entra ID (or any OIDC provider shaped like it).
+#[derive(Debug, Clone)]
+pub struct OidcConfig {
+    /// Exactly as the provider writes `iss`, e.g. `https://login.microsoftonline.com/{tenant}/v2.0`.
+    pub issuer: String,
+    pub client_id: String,
+    pub client_secret: Secret,
+    /// Tenants whose people may sign in: `entra_tenant_id` first, then the allow-list.
+    pub tenants: Vec<String>,
+}
+
+/// How long a browser session lasts: it ends after `idle` without use, and at `max` regardless.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SessionLimits {
+    pub idle: chrono::Duration,
+    pub max: chrono::Duration,
+}
+
+impl Default for SessionLimits {
+    fn default() -> Self {
+        SessionLimits {
+            idle: chrono::Duration::hours(8),
+            max: chrono::Duration::days(7),
+        }
+    }
+}
+
+/// A secret from configuration: never shown by `Debug`.
+#[derive(Clone)]
+pub struct Secret(pub String);
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -189,6 +247,7 @@ impl Config {
                 .map_err(|r| bad("database_url", r))?;
         let listen = parse_listen(raw.listen.as_deref().unwrap_or("127.0.0.1:8080"))
             .map_err(|r| bad("listen", r))?;
+        let oidc = oidc_config(&raw).map_err(|(key, r)| bad(key, r))?;
         let public_url = match raw.public_url {
             Some(u) => parse_public_url(&u).map_err(|r| bad("public_url", r))?,
             None => default_public_url(listen),
@@ -207,14 +266,148 @@ impl Config {
                 format!("is {db_pool_size}; use 1 to 512"),
             ));
         }
+        let bootstrap_owners = list(raw.bootstrap_owners.as_deref());
+        let defaults = SessionLimits::default();
+        let idle_minutes = raw
+            .session_idle_minutes
+            .unwrap_or(defaults.idle.num_minutes() as u32);
+        if !(5..=7 * 24 * 60).contains(&idle_minutes) {
+            return Err(bad(
+                "session_idle_minutes",
+                format!("is {idle_minutes}; use 5 to 10080 (a week)"),
+            ));
+        }
+        let max_hours = raw
+            .session_max_hours
+            .unwrap_or(defaults.max.num_hours() as u32);
+        if !(1..=90 * 24).contains(&max_hours)
+            || i64::from(max_hours) * 60 < i64::from(idle_minutes)
+        {
+            return Err(bad(
+                "session_max_hours",
+                format!(
+                    "is {max_hours}; use 1 to 2160 (90 days), and no less than the idle timeout"
+                ),
+            ));
+        }
         Ok(Config {
             database,
             listen,
             public_url,
             log_format,
             db_pool_size,
+            oidc,
+            bootstrap_owners,
+            sessions: SessionLimits {
+                idle: chrono::Duration::minutes(idle_minutes.into()),
+                max: chrono::Duration::hours(max_hours.into()),
+            },
         })
     }
+}
+
+/// A comma- or whitespace-separated list, empty items dropped.
+fn list(raw: Option<&str>) -> Vec<String> {
+    raw.unwrap_or_default()
+        .split(|c: char| c == ',' || c.is_whitespace())
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+/// Entra tenant ids are GUIDs; a typo here would lock everybody out, so say so at start-up.
+fn is_guid(s: &str) -> bool {
+    uuid::Uuid::try_parse(s).is_ok() && s.len() == 36
+}
+
+/// Sign-in settings: all or nothing, so a half-configured deployment fails at start, not at
+/// the first sign-in. The tenant defaults to the GUID in an Entra issuer URL.
+fn oidc_config(raw: &RawConfig) -> Result<Option<OidcConfig>, (&'static str, String)> {
+    let Some(issuer) = raw.oidc_issuer.as_deref().map(str::trim) else {
+        for key in ["oidc_client_id", "oidc_client_secret", "entra_tenant_id"] {
+            let set = match key {
+                "oidc_client_id" => raw.oidc_client_id.is_some(),
+                "oidc_client_secret" => raw.oidc_client_secret.is_some(),
+                _ => raw.entra_tenant_id.is_some(),
+            };
+            if set {
+                return Err((
+                    "oidc_issuer",
+                    format!(
+                        "is not set, but {key} is; set the issuer, e.g. https://login.microsoftonline.com/<tenant id>/v2.0"
+                    ),
+                ));
+            }
+        }
+        return Ok(None);
+    };
+    let url = Url::parse(issuer).map_err(|e| {
+        (
+            "oidc_issuer",
+            format!("is not a URL ({e}); write https://login.microsoftonline.com/<tenant id>/v2.0"),
+        )
+    })?;
+    let loopback = matches!(url.host_str(), Some("127.0.0.1" | "localhost" | "[::1]"));
+    if url.scheme() != "https" && !(url.scheme() == "http" && loopback) {
+        return Err((
+            "oidc_issuer",
+            "must be an https URL (http only for a provider on this machine)".into(),
+        ));
+    }
+    let client_id = raw
+        .oidc_client_id
+        .as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .ok_or((
+            "oidc_client_id",
+            "is not set; it is the application (client) id of Rota's app registration".to_string(),
+        ))?;
+    let client_secret = raw
+        .oidc_client_secret
+        .as_deref()
+        .filter(|s| !s.is_empty())
+        .ok_or((
+            "oidc_client_secret",
+            "is not set; create a client secret in Rota's app registration".to_string(),
+        ))?;
+    let from_issuer = url
+        .path_segments()
+        .and_then(|mut s| s.next())
+        .filter(|s| is_guid(s))
+        .map(str::to_ascii_lowercase);
+    let tenant = match raw.entra_tenant_id.as_deref().map(str::trim) {
+        Some(t) if is_guid(t) => t.to_ascii_lowercase(),
+        Some(t) => {
+            return Err((
+                "entra_tenant_id",
+                format!("is '{t}', which is not a tenant id (a GUID)"),
+            ));
+        }
+        None => from_issuer.ok_or((
+            "entra_tenant_id",
+            "is not set and the issuer names no tenant; set the directory (tenant) id".to_string(),
+        ))?,
+    };
+    let mut tenants = vec![tenant];
+    for t in list(raw.entra_allowed_tenants.as_deref()) {
+        if !is_guid(&t) {
+            return Err((
+                "entra_allowed_tenants",
+                format!("has '{t}', which is not a tenant id (a GUID)"),
+            ));
+        }
+        let t = t.to_ascii_lowercase();
+        if !tenants.contains(&t) {
+            tenants.push(t);
+        }
+    }
+    Ok(Some(OidcConfig {
+        issuer: issuer.to_string(),
+        client_id: client_id.to_string(),
+        client_secret: Secret(client_secret.to_string()),
+        tenants,
+    }))
 }
 
 /// Says where a key's value came from, so the operator knows what to edit.
@@ -286,6 +479,55 @@ mod tests {
         assert_eq!(config.public_url, "http://127.0.0.1:8080");
         assert_eq!(config.log_format, LogFormat::Text);
         assert_eq!(config.db_pool_size, 8);
+        assert!(config.oidc.is_none());
+        assert_eq!(config.sessions, SessionLimits::default());
+    }
+
+    fn with_oidc(issuer: &str, tenant: Option<&str>) -> RawConfig {
+        RawConfig {
+            oidc_issuer: Some(issuer.into()),
+            oidc_client_id: Some("client".into()),
+            oidc_client_secret: Some("secret".into()),
+            entra_tenant_id: tenant.map(Into::into),
+            ..RawConfig::default()
+        }
+    }
+
+    #[test]
+    fn sign_in_settings() {
+        let t = "72f988bf-86f1-41af-91ab-2d7cd011db47";
+        let entra = format!("https://login.microsoftonline.com/{t}/v2.0");
+        let c = Config::from_raw(with_oidc(&entra, None), Path::new("rota.toml")).unwrap();
+        let oidc = c.oidc.unwrap();
+        assert_eq!(oidc.tenants, vec![t.to_string()]);
+        assert!(!format!("{oidc:?}").contains("secret\""), "{oidc:?}");
+        let err = |raw| {
+            Config::from_raw(raw, Path::new("rota.toml"))
+                .unwrap_err()
+                .key
+        };
+        assert_eq!(
+            err(with_oidc("http://idp.example.com/x", Some(t))),
+            "oidc_issuer (in rota.toml)"
+        );
+        assert_eq!(
+            err(with_oidc("https://idp.example.com/", None)),
+            "entra_tenant_id (in rota.toml)"
+        );
+        assert_eq!(
+            err(with_oidc(&entra, Some("contoso"))),
+            "entra_tenant_id (in rota.toml)"
+        );
+        let mut half = with_oidc(&entra, None);
+        half.oidc_client_secret = None;
+        assert_eq!(err(half), "oidc_client_secret (in rota.toml)");
+        let orphan = RawConfig {
+            oidc_client_id: Some("x".into()),
+            ..RawConfig::default()
+        };
+        assert_eq!(err(orphan), "oidc_issuer (in rota.toml)");
+        let local = with_oidc(&format!("http://127.0.0.1:4000/{t}/v2.0"), None);
+        assert!(Config::from_raw(local, Path::new("rota.toml")).is_ok());
     }
 
     #[test]

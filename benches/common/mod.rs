@@ -97,11 +97,29 @@ impl Server {
     pub fn start(db: Db) -> Server {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
+        let key = rota::store::sessions::cookie_key(
+            &mut db.get().unwrap(),
+            rota::clock::stored(SystemClock.now()),
+        )
+        .unwrap();
+        let sign_in = rota::http::sign_in::SignInSettings::new(
+            rota::http::sign_in::SignInConfig {
+                oidc: None,
+                public_url: base.clone(),
+                sessions: Default::default(),
+                bootstrap_owners: Vec::new(),
+            },
+            rota::domain::seat_policy::SeatPolicy::parse(include_str!("../../policies/seats.toml"))
+                .unwrap(),
+            &key,
+        )
+        .unwrap();
         let state = actix_web::web::Data::new(AppState {
             db,
             clock: Arc::new(SystemClock),
             public_url: base.clone(),
             metrics: Metrics::new(),
+            sign_in,
         });
         let (tx, rx) = std::sync::mpsc::channel();
         let thread = std::thread::spawn(move || {

@@ -7,5 +7,7 @@ pub mod paging;
 pub mod role;
 pub mod scim_filter;
 pub mod scim_patch;
+pub mod seat_policy;
+pub mod sign_in;
 pub mod token;
 pub mod user;

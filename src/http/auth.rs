@@ -2,7 +2,7 @@
 //! finds the live token by the hash of its secret, and checks it is of the kind the endpoint
 //! takes. Each protocol wraps the result in its own caller type and error format.
 
-use crate::domain::ids::TokenId;
+use crate::domain::ids::{TokenId, UserId};
 use crate::domain::token::{self, CredentialError, TokenKind};
 use crate::error::{AppError, AppResult};
 use crate::http::AppState;
@@ -39,6 +39,8 @@ pub struct Authenticated {
     pub id: TokenId,
     pub name: String,
     pub role: Option<String>,
+    /// Set for a personal token.
+    pub user_id: Option<UserId>,
     pub at: DateTime<Utc>,
 }
 
@@ -95,6 +97,7 @@ pub async fn authenticate(presented: &Presented, kind: TokenKind) -> AppResult<A
         id: t.id,
         name: t.name,
         role: t.role,
+        user_id: t.user_id,
         at: now,
     })
 }

@@ -8,6 +8,7 @@ pub mod metrics;
 pub mod observe;
 pub mod page;
 pub mod scim;
+pub mod sign_in;
 
 use crate::clock::SharedClock;
 use crate::store::Db;
@@ -25,12 +26,13 @@ pub struct AppState {
     /// Base of the links we hand out, without a trailing slash.
     pub public_url: String,
     pub metrics: metrics::Metrics,
+    pub sign_in: sign_in::SignInSettings,
 }
 
 /// Routes of the whole service.
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    // Until the web UI lands, a browser at the root or at /api/docs finds the API documentation.
-    cfg.service(web::resource(["/", "/api/docs"]).route(web::get().to(to_docs)))
+    cfg.service(web::resource("/api/docs").route(web::get().to(to_docs)))
+        .configure(sign_in::routes)
         .configure(health::routes)
         .configure(api::routes)
         .configure(scim::routes)

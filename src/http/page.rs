@@ -19,18 +19,33 @@ pub fn escape(text: &str) -> String {
     out
 }
 
-/// A small, self-contained error page.
-pub fn error_page(status: StatusCode, title: &str, detail: &str) -> HttpResponse {
+/// A small, self-contained page around `inner_html` (which the caller has escaped).
+pub fn layout(status: StatusCode, title: &str, inner_html: &str) -> HttpResponse {
     let body = format!(
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{t} · Rota</title></head>\
-         <body style=\"font-family:system-ui,sans-serif;max-width:40rem;margin:4rem auto\">\
-         <h1>{t}</h1><p>{d}</p><p><a href=\"/\">Rota home</a></p></body></html>",
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width\"><title>{t} · Rota</title></head>\
+         <body style=\"font-family:system-ui,sans-serif;max-width:40rem;margin:4rem auto;padding:0 1rem\">\
+         <h1>{t}</h1>{inner_html}</body></html>",
         t = escape(title),
-        d = escape(detail)
     );
     HttpResponse::build(status)
         .content_type("text/html; charset=utf-8")
+        // Pages that carry CSRF tokens or personal data are not for caches.
+        .insert_header(("Cache-Control", "no-store"))
+        .insert_header(("X-Frame-Options", "DENY"))
         .body(body)
+}
+
+/// A small, self-contained error page.
+pub fn error_page(status: StatusCode, title: &str, detail: &str) -> HttpResponse {
+    layout(
+        status,
+        title,
+        &format!(
+            "<p>{}</p><p><a href=\"/\">Rota home</a></p>",
+            escape(detail)
+        ),
+    )
 }
 
 pub async fn not_found(req: HttpRequest) -> HttpResponse {

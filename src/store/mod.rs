@@ -3,8 +3,11 @@
 //! the single-server lock for SQLite files, and one module of queries per aggregate.
 
 pub mod audit;
+pub mod break_glass;
 pub mod schema;
 pub mod scim;
+pub mod sessions;
+pub mod sign_in;
 pub mod teams;
 pub mod tokens;
 pub mod users;

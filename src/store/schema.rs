@@ -92,6 +92,7 @@ diesel::table! {
         created_at -> Timestamp,
         last_used_at -> Nullable<Timestamp>,
         revoked_at -> Nullable<Timestamp>,
+        user_id -> Nullable<Text>,
     }
 }
 
@@ -112,7 +113,51 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    sessions (id) {
+        id -> Text,
+        secret_hash -> Text,
+        user_id -> Text,
+        method -> Text,
+        user_agent -> Nullable<Text>,
+        created_at -> Timestamp,
+        last_seen_at -> Timestamp,
+        expires_at -> Timestamp,
+        revoked_at -> Nullable<Timestamp>,
+        revoked_reason -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    sign_in_attempts (state_hash) {
+        state_hash -> Text,
+        nonce -> Text,
+        pkce_verifier -> Text,
+        return_to -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    break_glass_accounts (user_id) {
+        user_id -> Text,
+        password_hash -> Text,
+        enabled_at -> Timestamp,
+        last_used_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    server_keys (name) {
+        name -> Text,
+        secret -> Text,
+        created_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(contact_methods -> users (user_id));
+diesel::joinable!(sessions -> users (user_id));
+diesel::joinable!(break_glass_accounts -> users (user_id));
 diesel::joinable!(team_members -> teams (team_id));
 diesel::joinable!(team_members -> users (user_id));
 
@@ -122,5 +167,9 @@ diesel::allow_tables_to_appear_in_same_query!(
     teams,
     team_members,
     tokens,
-    audit_events
+    audit_events,
+    sessions,
+    sign_in_attempts,
+    break_glass_accounts,
+    server_keys
 );

@@ -3,7 +3,7 @@
 
 use super::DbConnection;
 use super::schema::tokens;
-use crate::domain::ids::TokenId;
+use crate::domain::ids::{TokenId, UserId};
 use crate::domain::role::Role;
 use crate::domain::token::{self, SECRET_BYTES, TokenKind};
 use crate::error::{AppError, AppResult};
@@ -24,6 +24,8 @@ pub struct Token {
     pub created_at: NaiveDateTime,
     pub last_used_at: Option<NaiveDateTime>,
     pub revoked_at: Option<NaiveDateTime>,
+    /// Set for a personal token: it acts as this user, with the user's current role.
+    pub user_id: Option<UserId>,
 }
 
 pub fn insert(conn: &mut DbConnection, token: &Token) -> AppResult<()> {
@@ -95,6 +97,7 @@ struct TokenView<'a> {
     name: &'a str,
     role: Option<&'a str>,
     hint: &'a str,
+    user_id: Option<&'a str>,
 }
 
 impl Token {
@@ -104,6 +107,7 @@ impl Token {
             name: &self.name,
             role: self.role.as_deref(),
             hint: &self.hint,
+            user_id: self.user_id.as_ref().map(UserId::as_str),
         }
     }
 
@@ -116,6 +120,14 @@ impl Token {
     }
 }
 
+/// Who a new token speaks for: a role (service tokens), or one user (personal tokens, which
+/// take that user's role at each use, so a demotion applies to their tokens at once).
+#[derive(Debug, Clone)]
+pub enum Holder {
+    Role(Option<Role>),
+    User(UserId),
+}
+
 /// Makes a token with a fresh random secret, stores its hash, audits it, and returns the
 /// secret: the only time it exists outside the caller's hands.
 pub fn issue(
@@ -123,7 +135,7 @@ pub fn issue(
     ctx: &AuditContext,
     kind: TokenKind,
     name: &str,
-    role: Option<Role>,
+    holder: Holder,
 ) -> AppResult<String> {
     let name = name.trim();
     if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
@@ -139,12 +151,19 @@ pub fn issue(
         id: TokenId::generate(),
         kind: kind.as_str().into(),
         name: name.into(),
-        role: role.map(|r| r.as_str().to_string()),
+        role: match &holder {
+            Holder::Role(role) => role.map(|r| r.as_str().to_string()),
+            Holder::User(_) => None,
+        },
         secret_hash: token::hash_secret(&secret),
         hint: token::hint(&secret),
         created_at: crate::clock::stored(ctx.at),
         last_used_at: None,
         revoked_at: None,
+        user_id: match holder {
+            Holder::Role(_) => None,
+            Holder::User(id) => Some(id),
+        },
     };
     super::write(conn, |tx| {
         insert(tx, &token)?;

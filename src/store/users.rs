@@ -196,7 +196,7 @@ pub fn find(conn: &mut DbConnection, id: &UserId) -> AppResult<User> {
 }
 
 /// Saves every column of `user`, whose `version` the caller has bumped by one from the row it
-/// read. If another writer saved the row in between, nothing is written and the caller is told
+/// read; an inactive user's sessions end with it. If another writer saved the row in between, nothing is written and the caller is told
 /// (optimistic concurrency: PostgreSQL's default isolation would otherwise lose an update).
 pub fn update(conn: &mut DbConnection, user: &User) -> AppResult<()> {
     let saved = diesel::update(
@@ -209,6 +209,10 @@ pub fn update(conn: &mut DbConnection, user: &User) -> AppResult<()> {
     .map_err(unique_violation("user_name", taken(&user.user_name)))?;
     if saved == 0 {
         return Err(super::changed_meanwhile("user", user.id.as_str()));
+    }
+    // A deactivated person is signed out everywhere, in the same transaction.
+    if !user.active {
+        super::sessions::revoke_all_of(conn, &user.id, "deactivated", user.updated_at)?;
     }
     Ok(())
 }
@@ -242,6 +246,7 @@ pub fn delete(conn: &mut DbConnection, user: &User, now: NaiveDateTime) -> AppRe
     if saved == 0 {
         return Err(super::changed_meanwhile("user", user.id.as_str()));
     }
+    super::sessions::revoke_all_of(conn, &user.id, "deleted", now)?;
     Ok(())
 }
 
@@ -369,6 +374,15 @@ pub fn set_primary_email(
         )?;
     }
     Ok(())
+}
+
+/// The live user with this user name (any case), if any.
+pub fn find_by_user_name(conn: &mut DbConnection, user_name: &str) -> AppResult<Option<User>> {
+    let rows: Vec<User> = users::table
+        .filter(users::user_name_key.eq(crate::domain::user::name_key(user_name)))
+        .select(User::as_select())
+        .load(conn)?;
+    Ok(rows.into_iter().find(|u| u.deleted_at.is_none()))
 }
 
 pub fn count(conn: &mut DbConnection) -> AppResult<i64> {

@@ -8,7 +8,9 @@ use rota::clock::ManualClock;
 use rota::config::DatabaseUrl;
 use rota::domain::audit::{Actor, ActorKind};
 use rota::domain::role::Role;
+use rota::domain::seat_policy::SeatPolicy;
 use rota::domain::token::TokenKind;
+use rota::http::sign_in::{SignInConfig, SignInSettings};
 use rota::http::{AppState, metrics::Metrics};
 use rota::store::{self, Db, audit::AuditContext, tokens};
 use serde_json::Value;
@@ -132,18 +134,49 @@ impl TestApp {
     }
 
     pub async fn start(database: TestDatabase) -> TestApp {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        Self::start_with(database, listener, None, Vec::new()).await
+    }
+
+    /// The app on `listener`, with sign-in through `oidc` when given (its client registered
+    /// for this listener's callback URL) and these bootstrap owners.
+    pub async fn start_with(
+        database: TestDatabase,
+        listener: TcpListener,
+        oidc: Option<rota::config::OidcConfig>,
+        bootstrap_owners: Vec<String>,
+    ) -> TestApp {
         let db = Db::connect(database.url(), 4).expect("connect");
         store::migrate(&mut db.get().expect("conn")).expect("migrate");
-        let clock = Arc::new(ManualClock::new(
-            Utc.with_ymd_and_hms(2026, 1, 5, 9, 0, 0).unwrap(),
-        ));
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        // Sign-in tests validate real tokens from a real provider, so their clock is real time
+        // (still moved by hand from there).
+        let start = if oidc.is_some() {
+            Utc::now()
+        } else {
+            Utc.with_ymd_and_hms(2026, 1, 5, 9, 0, 0).unwrap()
+        };
+        let clock = Arc::new(ManualClock::new(start));
         let base = format!("http://{}", listener.local_addr().unwrap());
+        let cookie_key =
+            store::sessions::cookie_key(&mut db.get().expect("conn"), rota::clock::stored(start))
+                .expect("cookie key");
+        let sign_in = SignInSettings::new(
+            SignInConfig {
+                oidc,
+                public_url: base.clone(),
+                sessions: rota::config::SessionLimits::default(),
+                bootstrap_owners,
+            },
+            SeatPolicy::parse(include_str!("../../policies/seats.toml")).expect("seat policy"),
+            &cookie_key,
+        )
+        .expect("sign-in settings");
         let state = actix_web::web::Data::new(AppState {
             db: db.clone(),
             clock: clock.clone(),
             public_url: base.clone(),
             metrics: Metrics::new(),
+            sign_in,
         });
         let server = rota::http::server(state, listener, Some(1)).expect("server");
         let handle = server.handle();
@@ -172,7 +205,14 @@ impl TestApp {
             request_id: None,
             at: rota::clock::Clock::now(&*self.clock),
         };
-        tokens::issue(&mut self.db.get().unwrap(), &ctx, kind, name, role).expect("issue token")
+        tokens::issue(
+            &mut self.db.get().unwrap(),
+            &ctx,
+            kind,
+            name,
+            tokens::Holder::Role(role),
+        )
+        .expect("issue token")
     }
 
     pub fn url(&self, path: &str) -> String {

@@ -7,9 +7,10 @@ use utoipa_swagger_ui::SwaggerUi;
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "Rota REST API", version = "2", description = "PagerDuty REST API v2 compatible. Authenticate with `Authorization: Token token=<API token>` or `Authorization: Bearer <API token>`."),
+    info(title = "Rota REST API", version = "2", description = "PagerDuty REST API v2 compatible. Authenticate with `Authorization: Token token=<API token>` or `Authorization: Bearer <API token>`, or with the session cookie of a signed-in browser (state changes then need the `X-CSRF-Token` header)."),
     paths(
         super::users::list, super::users::create, super::users::show, super::users::update, super::users::remove,
+        super::users::me, super::users::list_sessions, super::users::revoke_sessions, super::users::revoke_session,
         super::teams::list, super::teams::create, super::teams::show, super::teams::update, super::teams::remove,
         super::teams::members, super::teams::put_member, super::teams::remove_member,
         super::audit::list, super::audit::for_user, super::audit::for_team,

@@ -16,17 +16,27 @@ use std::collections::HashMap;
 use utoipa::ToSchema;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        resource("/users")
-            .route(web::get().to(list))
-            .route(web::post().to(create)),
-    )
-    .service(
-        resource("/users/{id}")
-            .route(web::get().to(show))
-            .route(web::put().to(update))
-            .route(web::delete().to(remove)),
-    );
+    cfg.service(resource("/users/me").route(web::get().to(me)))
+        .service(
+            resource("/users/{id}/sessions")
+                .route(web::get().to(list_sessions))
+                .route(web::delete().to(revoke_sessions)),
+        )
+        .service(
+            resource("/users/{id}/sessions/{type}/{session_id}")
+                .route(web::delete().to(revoke_session)),
+        )
+        .service(
+            resource("/users")
+                .route(web::get().to(list))
+                .route(web::post().to(create)),
+        )
+        .service(
+            resource("/users/{id}")
+                .route(web::get().to(show))
+                .route(web::put().to(update))
+                .route(web::delete().to(remove)),
+        );
 }
 
 /// A person, as PagerDuty's `user` object, with Rota's identity fields added.
@@ -309,6 +319,183 @@ pub async fn show(
         })
         .await?;
     Ok(HttpResponse::Ok().json(UserResponse { user }))
+}
+
+/// Get the current user
+///
+/// The person behind the request: signed in with a session, or using a personal API token.
+#[utoipa::path(get, path = "/api/v2/users/me", tag = "Users",
+    responses((status = 200, body = UserResponse), (status = 400, body = super::ErrorBody), (status = 401, body = super::ErrorBody)),
+    security(("api_token" = [])))]
+pub async fn me(state: web::Data<AppState>, caller: ApiCaller) -> ApiResult<HttpResponse> {
+    let id = caller.user_id().cloned().ok_or_else(|| {
+        AppError::invalid(
+            "Authorization",
+            "is a service token, which is nobody: /users/me needs a signed-in person or a personal token (rota token create --kind api --user USERNAME)",
+        )
+    })?;
+    let base = state.public_url.clone();
+    let user = state
+        .db
+        .run(move |conn| {
+            let user = users::find(conn, &id)?;
+            render_one(conn, &base, user)
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(UserResponse { user }))
+}
+
+/// A signed-in browser session, as PagerDuty lists them.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UserSession {
+    pub id: String,
+    pub user_id: String,
+    /// `browser` (Entra ID sign-in) or `break_glass`.
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    /// The browser, as it named itself.
+    pub summary: String,
+    pub created_at: DateTime<Utc>,
+    pub last_seen_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UserSessionList {
+    pub user_sessions: Vec<UserSession>,
+}
+
+fn session_kind(method: &str) -> &'static str {
+    if method == crate::store::sessions::METHOD_BREAK_GLASS {
+        "break_glass"
+    } else {
+        "browser"
+    }
+}
+
+/// Only the person themselves, owners and admins see or end someone's sessions.
+fn may_manage_sessions(caller: &ApiCaller, user_id: &UserId) -> AppResult<()> {
+    let own = caller.user_id() == Some(user_id);
+    caller.require(
+        own || caller.role.manages_directory(),
+        "see or end other people's sessions",
+    )
+}
+
+/// List a user's sessions
+#[utoipa::path(get, path = "/api/v2/users/{id}/sessions", tag = "Users", params(("id" = String, Path)),
+    responses((status = 200, body = UserSessionList), (status = 403, body = super::ErrorBody), (status = 404, body = super::ErrorBody)),
+    security(("api_token" = [])))]
+pub async fn list_sessions(
+    state: web::Data<AppState>,
+    caller: ApiCaller,
+    id: web::Path<String>,
+) -> ApiResult<HttpResponse> {
+    let id = UserId(id.into_inner());
+    may_manage_sessions(&caller, &id)?;
+    let now = crate::clock::stored(caller.at);
+    let open = state
+        .db
+        .run(move |conn| {
+            users::find(conn, &id)?;
+            crate::store::sessions::open_sessions_of(conn, &id, now)
+        })
+        .await?;
+    let utc = |t: chrono::NaiveDateTime| DateTime::<Utc>::from_naive_utc_and_offset(t, Utc);
+    Ok(HttpResponse::Ok().json(UserSessionList {
+        user_sessions: open
+            .into_iter()
+            .map(|s| UserSession {
+                id: s.id.0,
+                user_id: s.user_id.0,
+                kind: session_kind(&s.method),
+                summary: s.user_agent.unwrap_or_else(|| "unknown browser".into()),
+                created_at: utc(s.created_at),
+                last_seen_at: utc(s.last_seen_at),
+                expires_at: utc(s.expires_at),
+            })
+            .collect(),
+    }))
+}
+
+/// End all of a user's sessions
+///
+/// Signs the person out everywhere at once.
+#[utoipa::path(delete, path = "/api/v2/users/{id}/sessions", tag = "Users", params(("id" = String, Path)),
+    responses((status = 204), (status = 403, body = super::ErrorBody), (status = 404, body = super::ErrorBody)),
+    security(("api_token" = [])))]
+pub async fn revoke_sessions(
+    state: web::Data<AppState>,
+    caller: ApiCaller,
+    id: web::Path<String>,
+) -> ApiResult<HttpResponse> {
+    let id = UserId(id.into_inner());
+    may_manage_sessions(&caller, &id)?;
+    end_sessions(&state, &caller, id, None).await
+}
+
+/// End one of a user's sessions
+#[utoipa::path(delete, path = "/api/v2/users/{id}/sessions/{type}/{session_id}", tag = "Users",
+    params(("id" = String, Path), ("type" = String, Path), ("session_id" = String, Path)),
+    responses((status = 204), (status = 403, body = super::ErrorBody), (status = 404, body = super::ErrorBody)),
+    security(("api_token" = [])))]
+pub async fn revoke_session(
+    state: web::Data<AppState>,
+    caller: ApiCaller,
+    path: web::Path<(String, String, String)>,
+) -> ApiResult<HttpResponse> {
+    let (id, _kind, session_id) = path.into_inner();
+    let id = UserId(id);
+    may_manage_sessions(&caller, &id)?;
+    end_sessions(
+        &state,
+        &caller,
+        id,
+        Some(crate::domain::ids::SessionId(session_id)),
+    )
+    .await
+}
+
+/// Revokes one or all of the user's open sessions, audited.
+async fn end_sessions(
+    state: &web::Data<AppState>,
+    caller: &ApiCaller,
+    id: UserId,
+    one: Option<crate::domain::ids::SessionId>,
+) -> ApiResult<HttpResponse> {
+    use crate::store::sessions;
+    let ctx = caller.audit();
+    let now = crate::clock::stored(caller.at);
+    state
+        .db
+        .run(move |conn| {
+            store::write(conn, |tx| {
+                let user = users::find(tx, &id)?;
+                let reason = format!("ended by {}", ctx.actor.name);
+                let ended = match &one {
+                    None => sessions::revoke_all_of(tx, &id, &reason, now)?,
+                    Some(sid) => {
+                        let open = sessions::open_sessions_of(tx, &id, now)?;
+                        if !open.iter().any(|s| &s.id == sid) {
+                            return Err(AppError::not_found("session", sid.as_str()));
+                        }
+                        sessions::revoke(tx, sid, &reason, now)?;
+                        1
+                    }
+                };
+                let details = serde_json::json!({"sessions_ended": ended, "session_id": one});
+                audit::record(
+                    tx,
+                    &ctx,
+                    "end_sessions",
+                    target(&user),
+                    None::<&()>,
+                    Some(&details),
+                )
+            })
+        })
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
 }
 
 /// Applies `changes` to `user`; says whether anything changed.

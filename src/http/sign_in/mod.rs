@@ -1,0 +1,551 @@
+//! Signing people in and out in a browser: the OIDC code flow with Entra ID
+//! (`/auth/oidc/login`, `/auth/oidc/callback`), sign-out (`POST /auth/logout`), break-glass
+//! sign-in for owners (`/auth/break-glass`), and the home page. Refusals are HTML pages that
+//! say what happened and who can help, and each is audited.
+
+pub mod id_token;
+pub mod provider;
+pub mod session;
+
+use crate::config::SessionLimits;
+use crate::domain::seat_policy::SeatPolicy;
+use crate::domain::sign_in::{EntraIdentity, Refusal, safe_return_to};
+use crate::domain::token::hash_secret;
+use crate::error::{AppError, AppResult};
+use crate::http::AppState;
+use crate::http::observe::RequestId;
+use crate::http::page::{self, escape};
+use crate::store::{self, break_glass, sessions, sign_in};
+use actix_web::http::StatusCode;
+use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
+use chrono::Duration;
+use provider::Provider;
+use serde::Deserialize;
+use session::{Cookies, Current, FORM_COOKIE, LOGIN_COOKIE, SESSION_COOKIE};
+
+/// What sign-in needs, built once at start-up.
+pub struct SignInSettings {
+    /// `None` when no OIDC issuer is configured.
+    pub provider: Option<Provider>,
+    pub cookies: Cookies,
+    pub sessions: SessionLimits,
+    pub seat_policy: std::sync::Arc<SeatPolicy>,
+    /// userNames (case-folded) made owners when they sign in.
+    pub bootstrap_owners: Vec<String>,
+}
+
+/// What sign-in is configured with (from `Config`, or a test).
+pub struct SignInConfig {
+    pub oidc: Option<crate::config::OidcConfig>,
+    pub public_url: String,
+    pub sessions: SessionLimits,
+    pub bootstrap_owners: Vec<String>,
+}
+
+impl SignInSettings {
+    /// Builds the settings; the cookie key comes from the database (see
+    /// `store::sessions::cookie_key`).
+    pub fn new(
+        config: SignInConfig,
+        seat_policy: SeatPolicy,
+        cookie_key: &[u8],
+    ) -> Result<SignInSettings, String> {
+        let provider = config
+            .oidc
+            .map(|oidc| Provider::new(oidc, &config.public_url))
+            .transpose()?;
+        Ok(SignInSettings {
+            provider,
+            cookies: Cookies::new(cookie_key, &config.public_url),
+            sessions: config.sessions,
+            seat_policy: std::sync::Arc::new(seat_policy),
+            bootstrap_owners: config
+                .bootstrap_owners
+                .iter()
+                .map(|n| crate::domain::user::name_key(n))
+                .collect(),
+        })
+    }
+}
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/", web::get().to(home))
+        .route("/auth/oidc/login", web::get().to(login))
+        .route("/auth/oidc/callback", web::get().to(callback))
+        .route("/auth/logout", web::post().to(logout))
+        .service(
+            web::resource("/auth/break-glass")
+                .route(web::get().to(break_glass_form))
+                .route(web::post().to(break_glass_sign_in)),
+        );
+}
+
+fn request_id(req: &HttpRequest) -> Option<String> {
+    req.extensions().get::<RequestId>().map(|r| r.0.clone())
+}
+
+fn user_agent(req: &HttpRequest) -> Option<String> {
+    req.headers()
+        .get(actix_web::http::header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+}
+
+fn see_other(location: &str) -> actix_web::HttpResponseBuilder {
+    let mut r = HttpResponse::SeeOther();
+    r.insert_header(("Location", location))
+        .insert_header(("Cache-Control", "no-store"));
+    r
+}
+
+/// An internal failure on a browser page: logged with the request id, shown without detail.
+fn failure_page(e: AppError) -> HttpResponse {
+    e.log();
+    let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    page::error_page(status, "Something went wrong", &e.message())
+}
+
+/// A short hint in a query string: kept only if it is plain text of sane length.
+fn hint(raw: Option<&str>) -> Option<&str> {
+    raw.map(str::trim)
+        .filter(|h| !h.is_empty() && h.len() <= 256 && !h.chars().any(char::is_control))
+}
+
+#[derive(Deserialize, Default)]
+struct LoginParams {
+    return_to: Option<String>,
+    login_hint: Option<String>,
+    domain_hint: Option<String>,
+}
+
+async fn login(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+    let params = web::Query::<LoginParams>::from_query(req.query_string())
+        .map(web::Query::into_inner)
+        .unwrap_or_default();
+    let Some(provider) = &state.sign_in.provider else {
+        return refused(&state, &req, Refusal::NotConfigured, None).await;
+    };
+    let auth = match provider
+        .authorize(
+            hint(params.login_hint.as_deref()),
+            hint(params.domain_hint.as_deref()),
+        )
+        .await
+    {
+        Ok(a) => a,
+        Err(refusal) => return refused(&state, &req, refusal, None).await,
+    };
+    let attempt = sign_in::Attempt {
+        state_hash: hash_secret(&auth.state),
+        nonce: auth.nonce,
+        pkce_verifier: auth.pkce_verifier,
+        return_to: safe_return_to(params.return_to.as_deref()),
+        created_at: crate::clock::stored(state.clock.now()),
+    };
+    if let Err(e) = state
+        .db
+        .run(move |conn| sign_in::begin(conn, &attempt))
+        .await
+    {
+        return failure_page(e);
+    }
+    see_other(auth.url.as_str())
+        .cookie(state.sign_in.cookies.seal(
+            LOGIN_COOKIE,
+            auth.state,
+            Duration::minutes(sign_in::ATTEMPT_LIFETIME_MINUTES),
+        ))
+        .finish()
+}
+
+#[derive(Deserialize, Default)]
+struct CallbackParams {
+    code: Option<String>,
+    state: Option<String>,
+    error: Option<String>,
+    error_description: Option<String>,
+}
+
+async fn callback(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+    let params = web::Query::<CallbackParams>::from_query(req.query_string())
+        .map(web::Query::into_inner)
+        .unwrap_or_default();
+    let mut response = match finish_sign_in(&req, &state, params).await {
+        Ok((secret, return_to)) => see_other(&return_to)
+            .cookie(
+                state
+                    .sign_in
+                    .cookies
+                    .seal(SESSION_COOKIE, secret, state.sign_in.sessions.max),
+            )
+            .finish(),
+        Err(Ok((refusal, identity))) => refused(&state, &req, refusal, identity).await,
+        Err(Err(e)) => failure_page(e),
+    };
+    // The login is over either way: its cookie goes.
+    let _ = response.add_cookie(&state.sign_in.cookies.removal(LOGIN_COOKIE));
+    response
+}
+
+type Refused = Result<(Refusal, Option<EntraIdentity>), AppError>;
+
+/// The callback's work: the state must be the one this browser started with and unused; the
+/// provider's code becomes a validated ID token; the person is signed in.
+async fn finish_sign_in(
+    req: &HttpRequest,
+    state: &web::Data<AppState>,
+    params: CallbackParams,
+) -> Result<(String, String), Refused> {
+    let provider = state
+        .sign_in
+        .provider
+        .as_ref()
+        .ok_or(Ok((Refusal::NotConfigured, None)))?;
+    let expired = || Ok((Refusal::ExpiredOrReplayed, None));
+    let cookie_state = state
+        .sign_in
+        .cookies
+        .open(req, LOGIN_COOKIE)
+        .ok_or_else(expired)?;
+    let query_state = params.state.ok_or_else(expired)?;
+    if !bool::from(subtle::ConstantTimeEq::ct_eq(
+        cookie_state.as_bytes(),
+        query_state.as_bytes(),
+    )) {
+        return Err(expired());
+    }
+    let now = state.clock.now();
+    let state_hash = hash_secret(&query_state);
+    let attempt = state
+        .db
+        .run(move |conn| sign_in::take(conn, &state_hash, crate::clock::stored(now)))
+        .await
+        .map_err(Err)?
+        .ok_or_else(expired)?;
+    if let Some(error) = params.error {
+        let detail = params.error_description.unwrap_or_default();
+        return Err(Ok((
+            Refusal::ProviderError(format!("{error} {detail}").trim().to_string()),
+            None,
+        )));
+    }
+    let code = params
+        .code
+        .ok_or_else(|| Ok((Refusal::ProviderError("no code in the answer".into()), None)))?;
+    let raw = provider
+        .exchange(&code, &attempt.pkce_verifier)
+        .await
+        .map_err(|r| Ok((r, None)))?;
+    let identity = provider
+        .validate(&raw, &attempt.nonce, now)
+        .await
+        .map_err(|r| Ok((r, None)))?;
+    let key = crate::domain::user::name_key(&identity.user_name);
+    let request = sign_in::SignInRequest {
+        bootstrap_owner: state.sign_in.bootstrap_owners.contains(&key),
+        identity,
+        policy: state.sign_in.seat_policy.clone(),
+        user_agent: user_agent(req),
+        request_id: request_id(req),
+        now,
+        session_lifetime: state.sign_in.sessions.max,
+    };
+    let outcome = state
+        .db
+        .run(move |conn| sign_in::sign_in(conn, &request))
+        .await
+        .map_err(Err)?;
+    match outcome {
+        Ok(signed_in) => Ok((signed_in.secret, attempt.return_to)),
+        // Already audited inside the sign-in transaction.
+        Err(refusal) => Err(Ok((refusal, None))),
+    }
+}
+
+/// The refusal page, after auditing the refusal (unless the sign-in transaction did).
+async fn refused(
+    state: &web::Data<AppState>,
+    req: &HttpRequest,
+    refusal: Refusal,
+    identity: Option<EntraIdentity>,
+) -> HttpResponse {
+    let already_audited = matches!(
+        refusal,
+        Refusal::Deactivated | Refusal::IdentityConflict { .. }
+    );
+    let now = state.clock.now();
+    let rid = request_id(req);
+    let r = refusal.clone();
+    let owners = state
+        .db
+        .run(move |conn| {
+            if !already_audited {
+                store::write(conn, |tx| {
+                    sign_in::record_refusal(tx, &r, identity.as_ref(), rid, now)
+                })?;
+            }
+            break_glass::owners(conn)
+        })
+        .await;
+    let owners = match owners {
+        Ok(o) => o,
+        Err(e) => return failure_page(e),
+    };
+    tracing::info!(reason = refusal.code(), detail = %refusal.detail(), "sign-in refused");
+    let who = if owners.is_empty() {
+        "Ask whoever runs Rota in your organisation.".to_string()
+    } else {
+        let names: Vec<String> = owners
+            .iter()
+            .take(3)
+            .map(|o| match &o.email {
+                Some(e) => format!("{} ({e})", o.name),
+                None => o.name.clone(),
+            })
+            .collect();
+        format!("Rota's owners can help: {}.", names.join(", "))
+    };
+    let status = match refusal {
+        Refusal::ExpiredOrReplayed => StatusCode::BAD_REQUEST,
+        Refusal::ProviderError(_) => StatusCode::BAD_GATEWAY,
+        Refusal::NotConfigured => StatusCode::NOT_FOUND,
+        _ => StatusCode::FORBIDDEN,
+    };
+    page::layout(
+        status,
+        refusal.title(),
+        &format!(
+            "<p>{}</p><p>{}</p><p><small>Reason: {}</small></p><p><a href=\"/\">Rota home</a></p>",
+            escape(&refusal.explanation()),
+            escape(&who),
+            escape(refusal.code())
+        ),
+    )
+}
+
+#[derive(Deserialize)]
+struct CsrfForm {
+    csrf_token: Option<String>,
+}
+
+async fn logout(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    form: Option<web::Form<CsrfForm>>,
+) -> HttpResponse {
+    let current = match session::current(&req).await {
+        Ok(c) => c,
+        Err(e) => return failure_page(e),
+    };
+    let mut location = "/".to_string();
+    if let Some(current) = current {
+        let token = form.as_ref().and_then(|f| f.csrf_token.as_deref());
+        if let Err(e) = current.check_csrf(&req, token, &state.public_url) {
+            return page::error_page(StatusCode::FORBIDDEN, "Not signed out", &e.message());
+        }
+        let now = crate::clock::stored(state.clock.now());
+        let id = current.session.id.clone();
+        if let Err(e) = state
+            .db
+            .run(move |conn| sessions::revoke(conn, &id, "signed out", now))
+            .await
+        {
+            return failure_page(e);
+        }
+        if current.session.method == sessions::METHOD_OIDC
+            && let Some(p) = &state.sign_in.provider
+            && let Some(url) = p.end_session_url().await
+        {
+            location = url.to_string();
+        }
+    }
+    see_other(&location)
+        .cookie(state.sign_in.cookies.removal(SESSION_COOKIE))
+        .finish()
+}
+
+/// The home page: who is signed in, or how to sign in.
+async fn home(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+    let current = match session::current(&req).await {
+        Ok(c) => c,
+        Err(e) => return failure_page(e),
+    };
+    let body = match current {
+        Some(Current { ref user, .. }) => {
+            let csrf = current.as_ref().map(Current::csrf).unwrap_or_default();
+            format!(
+                "<p>Signed in as <strong>{}</strong> ({}), role <strong>{}</strong>.</p>\
+                 <ul><li><a href=\"/api/v2/users/me\">Your account (JSON)</a></li>\
+                 <li><a href=\"/api/docs/\">API documentation</a></li></ul>\
+                 <form method=\"post\" action=\"/auth/logout\">\
+                 <input type=\"hidden\" name=\"csrf_token\" value=\"{}\">\
+                 <button type=\"submit\">Sign out</button></form>",
+                escape(&user.name),
+                escape(&user.user_name),
+                escape(&user.role),
+                escape(&csrf)
+            )
+        }
+        None if state.sign_in.provider.is_some() => "<p>Rota is your team's on-call and access service.</p>\
+             <p><a href=\"/auth/oidc/login\" style=\"font-size:1.2rem\">Sign in with Microsoft</a></p>\
+             <p><small>Entra ID down during an incident? Owners can use \
+             <a href=\"/auth/break-glass\">break-glass sign-in</a>.</small></p>"
+            .to_string(),
+        None => "<p>Sign-in with Microsoft Entra ID is not configured on this server \
+             (set ROTA_OIDC_ISSUER, ROTA_OIDC_CLIENT_ID and ROTA_OIDC_CLIENT_SECRET).</p>\
+             <p><a href=\"/api/docs/\">API documentation</a> · \
+             <a href=\"/auth/break-glass\">Break-glass sign-in</a></p>"
+            .to_string(),
+    };
+    page::layout(StatusCode::OK, "Rota", &body)
+}
+
+/// The break-glass form, with a double-submit token against login CSRF.
+async fn break_glass_form(state: web::Data<AppState>) -> HttpResponse {
+    let mut random = [0u8; 16];
+    rand::fill(&mut random);
+    let token = hex::encode(random);
+    let mut response = page::layout(
+        StatusCode::OK,
+        "Break-glass sign-in",
+        &format!(
+            "<p>For owners, when Microsoft Entra ID is unavailable. Every use is recorded and \
+             e-mailed to all owners.</p>\
+             <form method=\"post\" action=\"/auth/break-glass\">\
+             <input type=\"hidden\" name=\"csrf_token\" value=\"{token}\">\
+             <p><label>User name<br><input name=\"username\" autocomplete=\"username\" required></label></p>\
+             <p><label>Break-glass password<br><input name=\"password\" type=\"password\" autocomplete=\"current-password\" required></label></p>\
+             <p><button type=\"submit\">Sign in</button></p></form>"
+        ),
+    );
+    let _ = response.add_cookie(&state.sign_in.cookies.seal(
+        FORM_COOKIE,
+        token,
+        Duration::minutes(30),
+    ));
+    response
+}
+
+#[derive(Deserialize)]
+struct BreakGlassForm {
+    csrf_token: String,
+    username: String,
+    password: String,
+}
+
+async fn break_glass_sign_in(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    form: web::Form<BreakGlassForm>,
+) -> HttpResponse {
+    let form = form.into_inner();
+    let expected = state
+        .sign_in
+        .cookies
+        .open(&req, FORM_COOKIE)
+        .unwrap_or_default();
+    let same = !expected.is_empty()
+        && bool::from(subtle::ConstantTimeEq::ct_eq(
+            expected.as_bytes(),
+            form.csrf_token.as_bytes(),
+        ));
+    if !same || session::check_origin(&req, &state.public_url).is_err() {
+        return page::error_page(
+            StatusCode::FORBIDDEN,
+            "Form expired",
+            "The form was not sent from this page, or it is too old. Open the break-glass page again.",
+        );
+    }
+    match break_glass_session(&req, &state, form).await {
+        Ok(Some(secret)) => see_other("/")
+            .cookie(
+                state
+                    .sign_in
+                    .cookies
+                    .seal(SESSION_COOKIE, secret, state.sign_in.sessions.max),
+            )
+            .cookie(state.sign_in.cookies.removal(FORM_COOKIE))
+            .finish(),
+        Ok(None) => page::error_page(
+            StatusCode::UNAUTHORIZED,
+            "Not signed in",
+            "The user name or break-glass password is wrong, or break-glass sign-in is not enabled for this owner (rota owner break-glass USERNAME).",
+        ),
+        Err(e) => failure_page(e),
+    }
+}
+
+/// Checks the password (argon2, on the blocking pool) and opens a session, audited either way.
+async fn break_glass_session(
+    req: &HttpRequest,
+    state: &web::Data<AppState>,
+    form: BreakGlassForm,
+) -> AppResult<Option<String>> {
+    let now = state.clock.now();
+    let rid = request_id(req);
+    let ua = user_agent(req);
+    let lifetime = state.sign_in.sessions.max;
+    state
+        .db
+        .run(move |conn| {
+            let user = break_glass::check(conn, &form.username, &form.password)?;
+            let ctx = |name: &str, id: Option<String>| store::audit::AuditContext {
+                actor: crate::domain::audit::Actor {
+                    kind: crate::domain::audit::ActorKind::User,
+                    id,
+                    name: name.to_string(),
+                },
+                request_id: rid.clone(),
+                at: now,
+            };
+            let stored_now = crate::clock::stored(now);
+            store::write(conn, |tx| match &user {
+                None => {
+                    let target = store::audit::Target {
+                        kind: "sign_in",
+                        id: "break_glass",
+                        name: &form.username,
+                    };
+                    let details =
+                        serde_json::json!({"reason": "bad_credentials", "method": "break_glass"});
+                    store::audit::record(
+                        tx,
+                        &ctx(&form.username, None),
+                        "sign_in_refused",
+                        target,
+                        None::<&()>,
+                        Some(&details),
+                    )?;
+                    Ok(None)
+                }
+                Some(user) => {
+                    let (session, secret) = sessions::open(
+                        tx,
+                        &user.id,
+                        sessions::METHOD_BREAK_GLASS,
+                        ua.as_deref(),
+                        stored_now,
+                        lifetime,
+                    )?;
+                    break_glass::record_use(tx, &user.id, stored_now)?;
+                    let target = store::audit::Target {
+                        kind: "user",
+                        id: user.id.as_str(),
+                        name: &user.name,
+                    };
+                    let details =
+                        serde_json::json!({"method": session.method, "session_id": session.id});
+                    store::audit::record(
+                        tx,
+                        &ctx(&user.name, Some(user.id.0.clone())),
+                        "sign_in",
+                        target,
+                        None::<&()>,
+                        Some(&details),
+                    )?;
+                    Ok(Some(secret))
+                }
+            })
+        })
+        .await
+}
