@@ -177,8 +177,13 @@ pub fn sign_in(
         if let Some(before) = &before {
             user.version = before.version + 1;
             user.updated_at = now;
+            let changed = changed_profile(before, &user);
+            if changed {
+                // As with REST edits: SCIM reads render the columns, no longer Entra's echo.
+                user.scim_document = None;
+            }
             user_rows::update(tx, &user)?;
-            if changed_profile(before, &user) {
+            if changed {
                 audit::record(tx, &ctx, "update", target(&user), Some(before), Some(&user))?;
             }
         } else {

@@ -1,0 +1,530 @@
+//! Sign-in with Entra ID, end to end over HTTP against a real OIDC provider shaped like Entra
+//! (tests/peers/oidc-provider): the code flow with PKCE, just-in-time provisioning, linking to
+//! SCIM-provisioned users, group claims, every refusal (with its page and audit event),
+//! sessions (CSRF, revocation, expiry), personal tokens and break-glass owners. Each test runs
+//! on SQLite and on PostgreSQL.
+
+mod support;
+
+use chrono::Duration;
+use reqwest::StatusCode;
+use rota::config::{OidcConfig, Secret};
+use rota::domain::audit::{Actor, ActorKind};
+use rota::store::audit::AuditContext;
+use serde_json::{Value, json};
+use std::net::TcpListener;
+use support::oidc_provider::OidcProvider;
+use support::{TestApp, TestDatabase};
+
+const PLATFORM_GROUP: &str = "c0a8f1d2-4b3e-4f5a-8c7d-1e2f3a4b5c01";
+const SRE_GROUP: &str = "c0a8f1d2-4b3e-4f5a-8c7d-1e2f3a4b5c02";
+
+/// The app with sign-in through the shared provider, its client registered for this app.
+async fn signing_in(database: TestDatabase, bootstrap_owners: Vec<String>) -> TestApp {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let provider = OidcProvider::shared();
+    let (client_id, client_secret) = provider
+        .register_client(&format!("{base}/auth/oidc/callback"), &format!("{base}/"))
+        .await;
+    let oidc = OidcConfig {
+        issuer: provider.issuer.clone(),
+        client_id,
+        client_secret: Secret(client_secret),
+        tenants: vec![provider.tenant.clone()],
+    };
+    TestApp::start_with(database, listener, Some(oidc), bootstrap_owners).await
+}
+
+macro_rules! sign_in_tests {
+    ($(async fn $name:ident($app:ident) $body:block)*) => {
+        mod sqlite {
+            #[allow(unused_imports)]
+            use super::*;
+            $(#[actix_web::test] async fn $name() { let $app = signing_in(TestDatabase::sqlite(), vec!["dave@contoso.example".into()]).await; $body })*
+        }
+        mod postgres {
+            #[allow(unused_imports)]
+            use super::*;
+            $(#[actix_web::test] async fn $name() { let $app = signing_in(TestDatabase::postgres(), vec!["dave@contoso.example".into()]).await; $body })*
+        }
+    };
+}
+
+/// A browser: a cookie jar, following redirects (optionally stopping at our callback).
+struct Browser {
+    http: reqwest::Client,
+    jar: std::sync::Arc<reqwest::cookie::Jar>,
+    base: String,
+}
+
+/// Where a browser ended up.
+struct Landing {
+    status: StatusCode,
+    url: String,
+    body: String,
+}
+
+impl Browser {
+    fn new(app: &TestApp) -> Browser {
+        Self::build(app, false)
+    }
+
+    /// Stops before our callback, as an attacker who captured the redirect would.
+    fn stopping_at_callback(app: &TestApp) -> Browser {
+        Self::build(app, true)
+    }
+
+    fn build(app: &TestApp, stop: bool) -> Browser {
+        let policy = reqwest::redirect::Policy::custom(move |attempt| {
+            if stop && attempt.url().path() == "/auth/oidc/callback" {
+                attempt.stop()
+            } else if attempt.previous().len() > 20 {
+                attempt.error("too many redirects")
+            } else {
+                attempt.follow()
+            }
+        });
+        let jar = std::sync::Arc::new(reqwest::cookie::Jar::default());
+        Browser {
+            http: reqwest::Client::builder()
+                .cookie_provider(jar.clone())
+                .redirect(policy)
+                .build()
+                .unwrap(),
+            jar,
+            base: app.base.clone(),
+        }
+    }
+
+    async fn get(&self, url: &str) -> Landing {
+        let url = if url.starts_with("http") {
+            url.to_string()
+        } else {
+            format!("{}{url}", self.base)
+        };
+        let res = self.http.get(url).send().await.expect("request");
+        Landing {
+            status: res.status(),
+            url: res.url().to_string(),
+            body: res.text().await.unwrap_or_default(),
+        }
+    }
+
+    /// Signs in as `login` (the provider's headless login by hint).
+    async fn sign_in(&self, login: &str) -> Landing {
+        self.get(&format!("/auth/oidc/login?login_hint={login}"))
+            .await
+    }
+
+    /// The CSRF token the home page embeds for this browser's session.
+    async fn csrf(&self) -> String {
+        let home = self.get("/").await;
+        let marker = "name=\"csrf_token\" value=\"";
+        let at = home
+            .body
+            .find(marker)
+            .unwrap_or_else(|| panic!("no CSRF token on the home page: {}", home.body))
+            + marker.len();
+        home.body[at..at + 64].to_string()
+    }
+
+    /// Starts a login and returns the callback URL the provider sends the browser to,
+    /// without opening it (needs `stopping_at_callback`).
+    async fn callback_url(&self, login: &str) -> String {
+        let res = self
+            .http
+            .get(format!("{}/auth/oidc/login?login_hint={login}", self.base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 303);
+        res.headers()["location"].to_str().unwrap().to_string()
+    }
+
+    /// The cookies this browser sends to us, to replay them by hand.
+    fn cookie_header(&self) -> String {
+        use reqwest::cookie::CookieStore;
+        let url = url::Url::parse(&self.base).unwrap();
+        self.jar
+            .cookies(&url)
+            .map(|h| h.to_str().unwrap().to_string())
+            .unwrap_or_default()
+    }
+
+    async fn me(&self) -> (u16, Value) {
+        support::send(self.http.get(format!("{}/api/v2/users/me", self.base))).await
+    }
+}
+
+async fn audit_actions(app: &TestApp, action: &str) -> Vec<Value> {
+    let (status, body) = app
+        .get(&format!(
+            "/api/v2/audit/records?limit=100&actions[]={action}"
+        ))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    body["records"].as_array().cloned().unwrap_or_default()
+}
+
+async fn user_count(app: &TestApp) -> u64 {
+    let (_, body) = app.get("/api/v2/users?total=true").await;
+    body["total"].as_u64().unwrap()
+}
+
+fn scim(
+    app: &TestApp,
+    method: reqwest::Method,
+    path: &str,
+    token: &str,
+) -> reqwest::RequestBuilder {
+    app.http
+        .request(method, app.url(path))
+        .header("Authorization", format!("Bearer {token}"))
+        .header("Content-Type", "application/scim+json")
+}
+
+fn scim_token(app: &TestApp) -> String {
+    app.issue_token(rota::domain::token::TokenKind::Scim, "entra", None)
+}
+
+async fn scim_group(app: &TestApp, token: &str, name: &str, external_id: &str) -> String {
+    let (status, body) = support::send(
+        scim(app, reqwest::Method::POST, "/scim/v2/Groups", token).json(&json!({
+            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
+            "displayName": name, "externalId": external_id
+        })),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    body["id"].as_str().unwrap().to_string()
+}
+
+async fn member_names(app: &TestApp, team_id: &str) -> Vec<String> {
+    let (status, body) = app.get(&format!("/api/v2/teams/{team_id}/members")).await;
+    assert_eq!(status, 200, "{body}");
+    body["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["user"]["summary"].as_str().unwrap().to_string())
+        .collect()
+}
+
+sign_in_tests! {
+    async fn first_sign_in_creates_the_user_and_the_next_reuses_it(app) {
+        let browser = Browser::new(&app);
+        let landing = browser.sign_in("alice@contoso.example").await;
+        assert_eq!(landing.status, 200, "{}", landing.body);
+        assert_eq!(landing.url, app.url("/"));
+        assert!(landing.body.contains("Signed in as <strong>Alice Example</strong>"), "{}", landing.body);
+        let (status, me) = browser.me().await;
+        assert_eq!(status, 200, "{me}");
+        let alice = me["user"]["id"].as_str().unwrap().to_string();
+        assert_eq!(me["user"]["user_name"], "alice@contoso.example");
+        assert_eq!(me["user"]["email"], "alice@contoso.example");
+        // The app role Rota.Admin maps to admin in policies/seats.toml.
+        assert_eq!(me["user"]["role"], "admin");
+        assert_eq!(me["user"]["provisioned_by"], "sign_in");
+        assert_eq!(me["user"]["contact_methods"].as_array().unwrap().len(), 1);
+        let created = audit_actions(&app, "create").await;
+        assert!(created.iter().any(|r| r["root_resource"]["id"] == alice.as_str()), "{created:?}");
+
+        let again = Browser::new(&app);
+        assert_eq!(again.sign_in("alice@contoso.example").await.status, 200);
+        assert_eq!(again.me().await.1["user"]["id"], alice.as_str());
+        assert_eq!(user_count(&app).await, 1);
+        assert_eq!(audit_actions(&app, "sign_in").await.len(), 2);
+    }
+
+    async fn a_scim_user_is_linked_by_object_id_or_by_user_name(app) {
+        let token = scim_token(&app);
+        // Bob: provisioned with objectId mapped to externalId.
+        let (status, bob) = support::send(scim(&app, reqwest::Method::POST, "/scim/v2/Users", &token).json(&json!({
+            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+            "userName": "robert@contoso.example", "externalId": "9f9eb965-adfb-4a58-9eee-7cde24e5035f",
+            "displayName": "Robert"
+        }))).await;
+        assert_eq!(status, 201, "{bob}");
+        // Dave: provisioned with only his userName.
+        let (status, dave) = support::send(scim(&app, reqwest::Method::POST, "/scim/v2/Users", &token).json(&json!({
+            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+            "userName": "Dave@Contoso.example", "displayName": "Dave"
+        }))).await;
+        assert_eq!(status, 201, "{dave}");
+
+        let browser = Browser::new(&app);
+        assert_eq!(browser.sign_in("bob@contoso.example").await.status, 200);
+        let me = browser.me().await.1;
+        assert_eq!(me["user"]["id"], bob["id"]);
+        // Entra renamed him; the sign-in follows the UPN in the token.
+        assert_eq!(me["user"]["user_name"], "bob@contoso.example");
+        assert_eq!(me["user"]["provisioned_by"], "scim");
+
+        let browser = Browser::new(&app);
+        assert_eq!(browser.sign_in("dave@contoso.example").await.status, 200);
+        let me = browser.me().await.1;
+        assert_eq!(me["user"]["id"], dave["id"]);
+        // Dave is a bootstrap owner.
+        assert_eq!(me["user"]["role"], "owner");
+        assert_eq!(user_count(&app).await, 2);
+        // The Entra identity is recorded: the next sign-in finds him by it.
+        let linked = rota::store::users::find_by_user_name(&mut app.db.get().unwrap(), "dave@contoso.example").unwrap().unwrap();
+        assert_eq!(linked.object_id.as_deref(), Some("d2360d5b-81d1-467b-88fb-4244b7cf4ef2"));
+        assert_eq!(linked.tenant_id.as_deref(), Some(OidcProvider::shared().tenant.as_str()));
+        let (status, scim_dave) = support::send(scim(&app, reqwest::Method::GET, &format!("/scim/v2/Users/{}", dave["id"].as_str().unwrap()), &token)).await;
+        assert_eq!(status, 200, "{scim_dave}");
+        assert_eq!(scim_dave["active"], true, "SCIM reads show what sign-in refreshed: {scim_dave}");
+        assert_eq!(scim_dave["displayName"], "Dave Example", "{scim_dave}");
+    }
+
+    async fn group_claims_become_team_membership(app) {
+        let token = scim_token(&app);
+        let platform = scim_group(&app, &token, "Platform", PLATFORM_GROUP).await;
+        let sre = scim_group(&app, &token, "SRE", SRE_GROUP).await;
+        let rota_only = app.team("Made in Rota").await;
+        let browser = Browser::new(&app);
+        assert_eq!(browser.sign_in("bob@contoso.example").await.status, 200);
+        let bob = browser.me().await.1["user"]["id"].as_str().unwrap().to_string();
+        let (status, _) = app.put(&format!("/api/v2/teams/{rota_only}/users/{bob}"), json!({"role": "responder"})).await;
+        assert_eq!(status, 204);
+        // Bob was put in SRE by hand; his token says Platform only.
+        let (status, _) = app.put(&format!("/api/v2/teams/{sre}/users/{bob}"), json!({"role": "responder"})).await;
+        assert_eq!(status, 204);
+        assert_eq!(Browser::new(&app).sign_in("bob@contoso.example").await.status, 200);
+        assert_eq!(member_names(&app, &platform).await, vec!["Bob Example"]);
+        assert!(member_names(&app, &sre).await.is_empty(), "left the Entra group's team");
+        assert_eq!(member_names(&app, &rota_only).await, vec!["Bob Example"], "teams made in Rota are left alone");
+
+        // Too many groups for the token: memberships stay as they are, and the audit says why.
+        let overage = Browser::new(&app);
+        assert_eq!(overage.sign_in("overage@contoso.example").await.status, 200);
+        let olga = overage.me().await.1["user"]["id"].as_str().unwrap().to_string();
+        assert_eq!(member_names(&app, &platform).await, vec!["Bob Example"]);
+        let (_, records) = app.get(&format!("/api/v2/users/{olga}/audit/records?actions[]=sign_in")).await;
+        let record = &records["records"][0];
+        assert_eq!(record["details"]["after"]["groups_claim_complete"], false, "{record}");
+    }
+
+    async fn forged_and_foreign_tokens_are_refused_with_a_page_and_an_audit_event(app) {
+        let cases = [
+            ("eve@fabrikam.example", "wrong_tenant", 403),
+            ("mangle-wrong-aud@contoso.example", "invalid_token", 403),
+            ("mangle-wrong-iss@contoso.example", "invalid_token", 403),
+            ("mangle-expired@contoso.example", "invalid_token", 403),
+            ("mangle-not-yet-valid@contoso.example", "invalid_token", 403),
+            ("mangle-bad-signature@contoso.example", "invalid_token", 403),
+            ("mangle-unknown-key@contoso.example", "invalid_token", 403),
+            ("mangle-alg-none@contoso.example", "invalid_token", 403),
+            ("mangle-hs256-public-key@contoso.example", "invalid_token", 403),
+            ("mangle-nonce-mismatch@contoso.example", "invalid_token", 403),
+            ("nobody@contoso.example", "provider_error", 502),
+        ];
+        for (login, reason, status) in cases {
+            let landing = Browser::new(&app).sign_in(login).await;
+            assert_eq!(landing.status.as_u16(), status, "{login}: {}", landing.body);
+            assert!(landing.body.contains(&format!("Reason: {reason}")), "{login}: {}", landing.body);
+            assert!(landing.body.contains("<h1>"), "an HTML page for {login}");
+        }
+        assert_eq!(user_count(&app).await, 0, "nobody was signed in or created");
+        let refused = audit_actions(&app, "sign_in_refused").await;
+        assert_eq!(refused.len(), cases.len(), "{refused:#?}");
+        let wrong_tenant = refused.iter().find(|r| r["details"]["after"]["reason"] == "wrong_tenant").unwrap();
+        assert!(wrong_tenant["details"]["after"]["detail"].as_str().unwrap().contains("b4d5e6f7"), "{wrong_tenant}");
+        // Each forged token was refused for its own defect.
+        let details: Vec<String> = refused.iter().map(|r| r["details"]["after"]["detail"].as_str().unwrap_or("").to_lowercase()).collect();
+        for needle in ["audience", "issuer", "expired", "not valid yet", "signature", "nonce", "disallowed"] {
+            assert!(details.iter().any(|d| d.contains(needle)), "no refusal mentions {needle}: {details:#?}");
+        }
+    }
+
+    async fn state_must_be_this_browsers_and_a_code_works_once(app) {
+        let landing = Browser::new(&app).get("/auth/oidc/callback?code=abc").await;
+        assert_eq!(landing.status, 400, "no state: {}", landing.body);
+        assert!(landing.body.contains("Reason: expired_or_replayed"), "{}", landing.body);
+
+        let first = Browser::stopping_at_callback(&app);
+        let callback = first.callback_url("bob@contoso.example").await;
+        // Another browser, with its own login in flight, cannot finish this one.
+        let other = Browser::stopping_at_callback(&app);
+        other.callback_url("alice@contoso.example").await;
+        let crossed = other.get(&callback).await;
+        assert_eq!(crossed.status, 400, "mismatched state: {}", crossed.body);
+        // The browser that started it is signed in, once; a replay is refused.
+        let signed_in = first.get(&callback).await;
+        assert_eq!(signed_in.status, 200, "{}", signed_in.body);
+        let replayed = first.get(&callback).await;
+        assert_eq!(replayed.status, 400, "{}", replayed.body);
+        assert!(replayed.body.contains("Reason: expired_or_replayed"));
+        // The used code with a fresh, valid state: the provider refuses it (single use, and the
+        // PKCE verifier is another login's).
+        let param = |url: &str, name: &str| {
+            url::Url::parse(url).unwrap().query_pairs().find(|(k, _)| k == name).unwrap().1.to_string()
+        };
+        let own = other.callback_url("alice@contoso.example").await;
+        let reused = other
+            .get(&format!("/auth/oidc/callback?code={}&state={}", param(&callback, "code"), param(&own, "state")))
+            .await;
+        assert_eq!(reused.status, 502, "{}", reused.body);
+        assert!(reused.body.contains("Reason: provider_error"), "{}", reused.body);
+        assert_eq!(user_count(&app).await, 1);
+        let refused = audit_actions(&app, "sign_in_refused").await;
+        assert_eq!(refused.len(), 4, "{refused:#?}");
+    }
+
+    async fn an_email_claim_never_links_accounts(app) {
+        // Someone in our directory with an address that a stranger can put in their token.
+        let victim = app.user("Eve Victim", "eve@fabrikam.example").await;
+        let landing = Browser::new(&app).sign_in("eve@fabrikam.example").await;
+        assert_eq!(landing.status, 403);
+        assert!(landing.body.contains("Reason: wrong_tenant"));
+        // Same tenant, another person, same e-mail as an existing user: a separate account.
+        let provider = OidcProvider::shared();
+        provider.upsert_account(json!({
+            "login": "mallory@contoso.example", "name": "Mallory",
+            "email": "victim@contoso.example"
+        })).await;
+        let token = scim_token(&app);
+        let (status, scim_victim) = support::send(scim(&app, reqwest::Method::POST, "/scim/v2/Users", &token).json(&json!({
+            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+            "userName": "victim@contoso.example", "externalId": "aaaaaaaa-0000-4000-8000-000000000001",
+            "emails": [{"value": "victim@contoso.example", "primary": true}]
+        }))).await;
+        assert_eq!(status, 201, "{scim_victim}");
+        let mallory = Browser::new(&app);
+        assert_eq!(mallory.sign_in("mallory@contoso.example").await.status, 200);
+        let me = mallory.me().await.1;
+        assert_ne!(me["user"]["id"], scim_victim["id"]);
+        assert_ne!(me["user"]["id"], victim.as_str());
+        assert_eq!(me["user"]["user_name"], "mallory@contoso.example");
+        let (_, sessions) = app.get(&format!("/api/v2/users/{victim}/sessions")).await;
+        assert_eq!(sessions["user_sessions"].as_array().unwrap().len(), 0);
+    }
+
+    async fn scim_deactivation_refuses_sign_in_and_ends_sessions(app) {
+        let token = scim_token(&app);
+        let browser = Browser::new(&app);
+        assert_eq!(browser.sign_in("bob@contoso.example").await.status, 200);
+        let bob = browser.me().await.1["user"]["id"].as_str().unwrap().to_string();
+        let (status, _) = support::send(scim(&app, reqwest::Method::PATCH, &format!("/scim/v2/Users/{bob}"), &token).json(&json!({
+            "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+            "Operations": [{"op": "replace", "path": "active", "value": false}]
+        }))).await;
+        assert_eq!(status, 200);
+        assert_eq!(browser.me().await.0, 401, "signed out everywhere at once");
+        let landing = Browser::new(&app).sign_in("bob@contoso.example").await;
+        assert_eq!(landing.status, 403);
+        assert!(landing.body.contains("Reason: deactivated"), "{}", landing.body);
+        let refused = audit_actions(&app, "sign_in_refused").await;
+        assert_eq!(refused[0]["details"]["after"]["reason"], "deactivated");
+    }
+
+    async fn cookie_sessions_need_csrf_tokens_and_end_on_sign_out(app) {
+        let browser = Browser::new(&app);
+        assert_eq!(browser.sign_in("alice@contoso.example").await.status, 200);
+        let me = browser.me().await.1;
+        let alice = me["user"]["id"].as_str().unwrap().to_string();
+        let path = format!("{}/api/v2/users/{alice}", app.base);
+        let change = json!({"user": {"job_title": "SRE lead"}});
+        let (status, body) = support::send(browser.http.put(&path).json(&change)).await;
+        assert_eq!(status, 403, "no CSRF token: {body}");
+        let csrf = browser.csrf().await;
+        let (status, body) = support::send(browser.http.put(&path).header("X-CSRF-Token", &csrf).header("Origin", "https://evil.example").json(&change)).await;
+        assert_eq!(status, 403, "foreign origin: {body}");
+        let (status, body) = support::send(browser.http.put(&path).header("X-CSRF-Token", &csrf).json(&change)).await;
+        assert_eq!(status, 200, "{body}");
+        let records = audit_actions(&app, "update").await;
+        assert_eq!(records[0]["actors"][0]["id"], alice.as_str(), "audited as the person: {:?}", records[0]);
+
+        // Sign out without the token: refused; with it: the session ends, and the browser goes on
+        // to the provider's end-session endpoint.
+        let res = browser.http.post(app.url("/auth/logout")).form(&[("csrf_token", "wrong")]).send().await.unwrap();
+        assert_eq!(res.status(), 403);
+        let no_follow = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+        let cookie = browser.cookie_header();
+        let res = no_follow.post(app.url("/auth/logout")).header("Cookie", &cookie).form(&[("csrf_token", csrf.as_str())]).send().await.unwrap();
+        assert_eq!(res.status(), 303);
+        let location = res.headers()["location"].to_str().unwrap();
+        assert!(location.starts_with(&OidcProvider::shared().issuer), "{location}");
+        assert!(location.contains("post_logout_redirect_uri="), "{location}");
+        let (status, _) = support::send(no_follow.get(app.url("/api/v2/users/me")).header("Cookie", &cookie)).await;
+        assert_eq!(status, 401, "the session is revoked server-side, cookie or not");
+    }
+
+    async fn sessions_expire_when_idle_and_admins_can_end_them(app) {
+        let browser = Browser::new(&app);
+        assert_eq!(browser.sign_in("bob@contoso.example").await.status, 200);
+        let bob = browser.me().await.1["user"]["id"].as_str().unwrap().to_string();
+        let (status, list) = app.get(&format!("/api/v2/users/{bob}/sessions")).await;
+        assert_eq!(status, 200);
+        assert_eq!(list["user_sessions"][0]["type"], "browser");
+        let (status, _) = app.delete(&format!("/api/v2/users/{bob}/sessions")).await;
+        assert_eq!(status, 204);
+        assert_eq!(browser.me().await.0, 401);
+
+        let browser = Browser::new(&app);
+        assert_eq!(browser.sign_in("bob@contoso.example").await.status, 200);
+        app.clock.advance(Duration::hours(7));
+        assert_eq!(browser.me().await.0, 200, "used within the idle timeout");
+        app.clock.advance(Duration::hours(8) + Duration::minutes(1));
+        assert_eq!(browser.me().await.0, 401, "idle for longer than 8 hours");
+    }
+
+    async fn personal_tokens_act_as_their_user(app) {
+        assert_eq!(Browser::new(&app).sign_in("carol@contoso.example").await.status, 200);
+        let mut conn = app.db.get().unwrap();
+        let carol = rota::store::users::find_by_user_name(&mut conn, "carol@contoso.example").unwrap().unwrap();
+        assert_eq!(carol.role, "read_only_user");
+        assert_eq!(carol.licence.as_deref(), Some("stakeholder"));
+        let ctx = cli();
+        let secret = rota::store::tokens::issue(&mut conn, &ctx, rota::domain::token::TokenKind::Api, "carol's", rota::store::tokens::Holder::User(carol.id.clone())).unwrap();
+        let (status, me) = support::send(app.as_token(&secret, reqwest::Method::GET, "/api/v2/users/me")).await;
+        assert_eq!(status, 200, "{me}");
+        assert_eq!(me["user"]["id"], carol.id.as_str());
+        let (status, body) = app.get("/api/v2/users/me").await;
+        assert_eq!(status, 400, "a service token is nobody: {body}");
+    }
+
+    async fn break_glass_owners_sign_in_with_a_password_and_it_is_audited(app) {
+        let browser = Browser::new(&app);
+        assert_eq!(browser.sign_in("dave@contoso.example").await.status, 200);
+        let mut conn = app.db.get().unwrap();
+        let password = rota::store::break_glass::enable(&mut conn, &cli(), "dave@contoso.example").unwrap();
+        let err = rota::store::break_glass::enable(&mut conn, &cli(), "ghost@contoso.example").unwrap_err();
+        assert!(err.message().contains("ghost"), "{err}");
+
+        let glass = Browser::new(&app);
+        let form = glass.get("/auth/break-glass").await;
+        let marker = "name=\"csrf_token\" value=\"";
+        let at = form.body.find(marker).unwrap() + marker.len();
+        let token = form.body[at..at + 32].to_string();
+        let wrong = glass.http.post(app.url("/auth/break-glass")).form(&[("csrf_token", token.as_str()), ("username", "dave@contoso.example"), ("password", "guess")]).send().await.unwrap();
+        assert_eq!(wrong.status(), 401);
+        let forged = Browser::new(&app).http.post(app.url("/auth/break-glass")).form(&[("csrf_token", token.as_str()), ("username", "dave@contoso.example"), ("password", password.as_str())]).send().await.unwrap();
+        assert_eq!(forged.status(), 403, "a form posted without the form's cookie");
+        let ok = glass.http.post(app.url("/auth/break-glass")).form(&[("csrf_token", token.as_str()), ("username", "DAVE@contoso.example"), ("password", password.as_str())]).send().await.unwrap();
+        assert_eq!(ok.status(), 200);
+        let me = glass.me().await.1;
+        assert_eq!(me["user"]["user_name"], "dave@contoso.example");
+        let dave = me["user"]["id"].as_str().unwrap().to_string();
+        let (_, list) = app.get(&format!("/api/v2/users/{dave}/sessions")).await;
+        let kinds: Vec<&str> = list["user_sessions"].as_array().unwrap().iter().map(|s| s["type"].as_str().unwrap()).collect();
+        assert!(kinds.contains(&"break_glass") && kinds.contains(&"browser"), "{kinds:?}");
+        let signed_in = audit_actions(&app, "sign_in").await;
+        assert_eq!(signed_in[0]["details"]["after"]["method"], "break_glass");
+        let refused = audit_actions(&app, "sign_in_refused").await;
+        assert_eq!(refused[0]["details"]["after"]["reason"], "bad_credentials");
+    }
+}
+
+fn cli() -> AuditContext {
+    AuditContext {
+        actor: Actor {
+            kind: ActorKind::Cli,
+            id: None,
+            name: "test".into(),
+        },
+        request_id: None,
+        at: chrono::Utc::now(),
+    }
+}
