@@ -35,4 +35,11 @@ macro_rules! id_type {
     )+};
 }
 
-id_type!(UserId, TeamId, TokenId, ContactMethodId, AuditEventId);
+id_type!(
+    UserId,
+    TeamId,
+    TokenId,
+    ContactMethodId,
+    AuditEventId,
+    EmailId
+);

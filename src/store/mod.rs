@@ -3,6 +3,7 @@
 //! the single-server lock for SQLite files, and one module of queries per aggregate.
 
 pub mod audit;
+pub mod emails;
 pub mod schema;
 pub mod scim;
 pub mod teams;

@@ -112,6 +112,23 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    emails (id) {
+        id -> Text,
+        to_address -> Text,
+        subject -> Text,
+        body -> Text,
+        reason -> Text,
+        created_at -> Timestamp,
+        next_attempt_at -> Timestamp,
+        attempts -> Integer,
+        claimed_until -> Nullable<Timestamp>,
+        sent_at -> Nullable<Timestamp>,
+        failed_at -> Nullable<Timestamp>,
+        last_error -> Nullable<Text>,
+    }
+}
+
 diesel::joinable!(contact_methods -> users (user_id));
 diesel::joinable!(team_members -> teams (team_id));
 diesel::joinable!(team_members -> users (user_id));
@@ -122,5 +139,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     teams,
     team_members,
     tokens,
-    audit_events
+    audit_events,
+    emails
 );
