@@ -8,6 +8,8 @@ use crate::domain::role::Role;
 use crate::domain::token::TokenKind;
 use crate::error::AppError;
 use crate::http::{self, AppState};
+use crate::jobs::email_delivery::{Delivery, Wakeup};
+use crate::notify::email::Mailer;
 use crate::store::audit::AuditContext;
 use crate::store::tokens;
 use crate::store::{self, Db, ServeLock};
@@ -292,12 +294,35 @@ fn serve(config: Config) -> Result<(), Failure> {
             reason: format!("is {}, where we cannot listen: {e}", config.listen),
         })
     })?;
+    let mailer = match &config.smtp_url {
+        Some(url) => Some(
+            Mailer::new(url, config.smtp_from.clone()).map_err(|reason| {
+                let key = if std::env::var_os("ROTA_SMTP_URL").is_some() {
+                    "ROTA_SMTP_URL"
+                } else {
+                    "smtp_url"
+                };
+                Failure::Config(ConfigError {
+                    key: key.into(),
+                    reason,
+                })
+            })?,
+        ),
+        None => {
+            tracing::warn!(
+                "no SMTP server is configured (ROTA_SMTP_URL): emails stay queued in the database until one is"
+            );
+            None
+        }
+    };
     let clock: SharedClock = Arc::new(SystemClock);
+    let wakeup = Wakeup::default();
     let state = actix_web::web::Data::new(AppState {
-        db,
-        clock,
+        db: db.clone(),
+        clock: clock.clone(),
         public_url: config.public_url.clone(),
         metrics: http::metrics::Metrics::new(),
+        email_delivery: wakeup.clone(),
     });
     println!(
         "Rota is listening on http://{} (public URL {}), database {}",
@@ -311,8 +336,13 @@ fn serve(config: Config) -> Result<(), Failure> {
     println!("API documentation: {}/api/docs/", config.public_url);
     actix_web::rt::System::new()
         .block_on(async move {
+            let delivery = mailer.map(|m| Delivery::start(db, m, clock, wakeup));
             let server = http::server(state, listener, None)?;
-            server.await
+            let stopped = server.await;
+            if let Some(delivery) = delivery {
+                delivery.stop().await;
+            }
+            stopped
         })
         .map_err(|e| Failure::Runtime(format!("the server stopped: {e}")))?;
     tracing::info!("stopped");

@@ -102,6 +102,7 @@ impl Server {
             clock: Arc::new(SystemClock),
             public_url: base.clone(),
             metrics: Metrics::new(),
+            email_delivery: Default::default(),
         });
         let (tx, rx) = std::sync::mpsc::channel();
         let thread = std::thread::spawn(move || {

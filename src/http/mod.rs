@@ -10,6 +10,7 @@ pub mod page;
 pub mod scim;
 
 use crate::clock::SharedClock;
+use crate::jobs::email_delivery;
 use crate::store::Db;
 use actix_web::dev::Server;
 use actix_web::{App, HttpResponse, HttpServer, web};
@@ -25,6 +26,8 @@ pub struct AppState {
     /// Base of the links we hand out, without a trailing slash.
     pub public_url: String,
     pub metrics: metrics::Metrics,
+    /// Poke after committing a transaction that enqueued emails, so they go out now.
+    pub email_delivery: email_delivery::Wakeup,
 }
 
 /// Routes of the whole service.

@@ -10,6 +10,7 @@ use rota::domain::audit::{Actor, ActorKind};
 use rota::domain::role::Role;
 use rota::domain::token::TokenKind;
 use rota::http::{AppState, metrics::Metrics};
+use rota::jobs::email_delivery::Wakeup;
 use rota::store::{self, Db, audit::AuditContext, tokens};
 use serde_json::Value;
 use std::net::TcpListener;
@@ -119,6 +120,9 @@ pub struct TestApp {
     /// An owner's API token.
     pub token: String,
     pub database: TestDatabase,
+    /// The app's handle for poking email delivery; no loop runs unless a test starts one
+    /// (`email_delivery::Delivery::start`).
+    pub email_delivery: Wakeup,
     server: actix_web::dev::ServerHandle,
 }
 
@@ -139,11 +143,13 @@ impl TestApp {
         ));
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
         let base = format!("http://{}", listener.local_addr().unwrap());
+        let email_delivery = Wakeup::default();
         let state = actix_web::web::Data::new(AppState {
             db: db.clone(),
             clock: clock.clone(),
             public_url: base.clone(),
             metrics: Metrics::new(),
+            email_delivery: email_delivery.clone(),
         });
         let server = rota::http::server(state, listener, Some(1)).expect("server");
         let handle = server.handle();
@@ -155,6 +161,7 @@ impl TestApp {
             http: reqwest::Client::new(),
             token: String::new(),
             database,
+            email_delivery,
             server: handle,
         };
         app.token = app.issue_token(TokenKind::Api, "owner", Some(Role::Owner));
