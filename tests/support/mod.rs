@@ -10,11 +10,13 @@ use rota::domain::audit::{Actor, ActorKind};
 use rota::domain::role::Role;
 use rota::domain::token::TokenKind;
 use rota::http::{AppState, metrics::Metrics};
-use rota::jobs::email_delivery::Wakeup;
+use rota::jobs::email_delivery::{self, DeliveryReport, Wakeup};
 use rota::store::{self, Db, audit::AuditContext, tokens};
 use serde_json::Value;
 use std::net::TcpListener;
 use std::sync::Arc;
+
+pub mod smtp;
 
 /// Runs each listed test against SQLite and against PostgreSQL:
 /// `on_both_backends! { async fn name(app) { … } }` makes `sqlite::name` and `postgres::name`.
@@ -121,7 +123,7 @@ pub struct TestApp {
     pub token: String,
     pub database: TestDatabase,
     /// The app's handle for poking email delivery; no loop runs unless a test starts one
-    /// (`email_delivery::Delivery::start`).
+    /// (`email_delivery::Delivery::start`) or runs a pass (`deliver_emails`).
     pub email_delivery: Wakeup,
     server: actix_web::dev::ServerHandle,
 }
@@ -180,6 +182,13 @@ impl TestApp {
             at: rota::clock::Clock::now(&*self.clock),
         };
         tokens::issue(&mut self.db.get().unwrap(), &ctx, kind, name, role).expect("issue token")
+    }
+
+    /// Runs one email delivery pass now, through `smtp`.
+    pub async fn deliver_emails(&self, smtp: &smtp::SmtpServer) -> DeliveryReport {
+        email_delivery::run_once(&self.db, &smtp.mailer(), &*self.clock)
+            .await
+            .expect("email delivery pass")
     }
 
     pub fn url(&self, path: &str) -> String {
