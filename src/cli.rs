@@ -10,6 +10,8 @@ use crate::domain::token::TokenKind;
 use crate::error::AppError;
 use crate::http::sign_in::{SignInConfig, SignInSettings};
 use crate::http::{self, AppState};
+use crate::jobs::email_delivery::{Delivery, Wakeup};
+use crate::notify::email::Mailer;
 use crate::store::audit::AuditContext;
 use crate::store::{self, Db, ServeLock};
 use crate::store::{break_glass, sessions, tokens, users};
@@ -388,6 +390,27 @@ fn serve(config: Config) -> Result<(), Failure> {
             reason: format!("is {}, where we cannot listen: {e}", config.listen),
         })
     })?;
+    let mailer = match &config.smtp_url {
+        Some(url) => Some(
+            Mailer::new(url, config.smtp_from.clone()).map_err(|reason| {
+                let key = if std::env::var_os("ROTA_SMTP_URL").is_some() {
+                    "ROTA_SMTP_URL"
+                } else {
+                    "smtp_url"
+                };
+                Failure::Config(ConfigError {
+                    key: key.into(),
+                    reason,
+                })
+            })?,
+        ),
+        None => {
+            tracing::warn!(
+                "no SMTP server is configured (ROTA_SMTP_URL): emails stay queued in the database until one is"
+            );
+            None
+        }
+    };
     let clock: SharedClock = Arc::new(SystemClock);
     let cookie_key = sessions::cookie_key(&mut *db.get()?, crate::clock::stored(clock.now()))?;
     let sign_in = SignInSettings::new(
@@ -406,12 +429,14 @@ fn serve(config: Config) -> Result<(), Failure> {
             "sign-in with Entra ID is not configured (ROTA_OIDC_ISSUER); only API tokens and break-glass owners can get in"
         );
     }
+    let wakeup = Wakeup::default();
     let state = actix_web::web::Data::new(AppState {
-        db,
-        clock,
+        db: db.clone(),
+        clock: clock.clone(),
         public_url: config.public_url.clone(),
         metrics: http::metrics::Metrics::new(),
         sign_in,
+        email_delivery: wakeup.clone(),
     });
     println!(
         "Rota is listening on http://{} (public URL {}), database {}",
@@ -425,8 +450,13 @@ fn serve(config: Config) -> Result<(), Failure> {
     println!("API documentation: {}/api/docs/", config.public_url);
     actix_web::rt::System::new()
         .block_on(async move {
+            let delivery = mailer.map(|m| Delivery::start(db, m, clock, wakeup));
             let server = http::server(state, listener, None)?;
-            server.await
+            let stopped = server.await;
+            if let Some(delivery) = delivery {
+                delivery.stop().await;
+            }
+            stopped
         })
         .map_err(|e| Failure::Runtime(format!("the server stopped: {e}")))?;
     tracing::info!("stopped");

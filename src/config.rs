@@ -4,6 +4,7 @@
 
 use figment::Figment;
 use figment::providers::{Env, Format, Toml};
+use lettre::message::Mailbox;
 use serde::Deserialize;
 use std::fmt;
 use std::net::SocketAddr;
@@ -11,12 +12,14 @@ use std::path::{Path, PathBuf};
 use url::Url;
 
 /// The keys we read; `ROTA_` plus the upper-cased key is the environment variable.
-const KEYS: [&str; 13] = [
+const KEYS: [&str; 15] = [
     "database_url",
     "listen",
     "public_url",
     "log_format",
     "db_pool_size",
+    "smtp_url",
+    "smtp_from",
     "oidc_issuer",
     "oidc_client_id",
     "oidc_client_secret",
@@ -35,6 +38,8 @@ struct RawConfig {
     public_url: Option<String>,
     log_format: Option<String>,
     db_pool_size: Option<u32>,
+    smtp_url: Option<String>,
+    smtp_from: Option<String>,
     oidc_issuer: Option<String>,
     oidc_client_id: Option<String>,
     oidc_client_secret: Option<String>,
@@ -53,6 +58,10 @@ pub struct Config {
     pub public_url: String,
     pub log_format: LogFormat,
     pub db_pool_size: u32,
+    /// The SMTP server emails go through; without one they stay queued in the database.
+    pub smtp_url: Option<SmtpUrl>,
+    /// The sender of every email.
+    pub smtp_from: Mailbox,
     /// Sign-in with Entra ID; `None` when no issuer is configured (break-glass still works).
     pub oidc: Option<OidcConfig>,
     /// userNames that are made owners when they sign in: how the first people get in.
@@ -188,6 +197,88 @@ impl fmt::Debug for DatabaseUrl {
     }
 }
 
+/// Where emails are sent: `smtps://USER:PASSWORD@HOST[:465]` (TLS), or `smtp://…[:25]`, plain
+/// unless `?tls=required` or `?tls=opportunistic` asks for STARTTLS. A path names the EHLO
+/// host. The URL may carry a password: `Display` and `Debug` show it as `***`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SmtpUrl(String);
+
+impl SmtpUrl {
+    pub fn parse(raw: &str) -> Result<SmtpUrl, String> {
+        let raw = raw.trim();
+        let url = Url::parse(raw).map_err(|e| {
+            format!("is not a URL ({e}); write it like smtps://USER:PASSWORD@smtp.example.com")
+        })?;
+        if !matches!(url.scheme(), "smtp" | "smtps") {
+            return Err(format!(
+                "has the scheme '{}'; use smtps:// (TLS) or smtp:// (add ?tls=required for STARTTLS)",
+                url.scheme()
+            ));
+        }
+        if url.host_str().is_none_or(str::is_empty) {
+            return Err("names no host: write smtps://USER:PASSWORD@smtp.example.com".into());
+        }
+        if let Some((_, tls)) = url.query_pairs().find(|(k, _)| k == "tls")
+            && !matches!(&*tls, "required" | "opportunistic")
+        {
+            return Err(format!(
+                "has tls={tls}; use tls=required or tls=opportunistic (or smtps:// for TLS from the start)"
+            ));
+        }
+        // The transport is built from the same URL later; whatever it refuses is refused here.
+        lettre::AsyncSmtpTransport::<lettre::Tokio1Executor>::from_url(raw)
+            .map_err(|e| format!("cannot be used: {e}"))?;
+        Ok(SmtpUrl(raw.to_string()))
+    }
+
+    /// The URL with its password, for building the transport only.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Shows the URL with any password replaced, so it can go into logs and messages.
+impl fmt::Display for SmtpUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match Url::parse(&self.0) {
+            Ok(mut u) => {
+                if u.password().is_some() {
+                    let _ = u.set_password(Some("***"));
+                }
+                f.write_str(u.as_str())
+            }
+            Err(_) => f.write_str("smtp://(unparsable URL)"),
+        }
+    }
+}
+
+impl fmt::Debug for SmtpUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+fn parse_mailbox(raw: &str) -> Result<Mailbox, String> {
+    raw.trim().parse().map_err(|e| {
+        format!("is '{raw}', not a mailbox ({e}); write it like Rota <rota@example.com>")
+    })
+}
+
+/// `Rota <rota@HOST>` with the host of the public URL (`localhost` when that is an IP address,
+/// which a mailbox cannot name plainly).
+fn default_from(public_url: &str) -> Mailbox {
+    let host = Url::parse(public_url)
+        .ok()
+        .and_then(|u| match u.host() {
+            Some(url::Host::Domain(d)) => Some(d.to_string()),
+            _ => None,
+        })
+        .unwrap_or_else(|| "localhost".into());
+    parse_mailbox(&format!("Rota <rota@{host}>"))
+        .or_else(|_| parse_mailbox("Rota <rota@localhost>"))
+        .expect("rota@localhost is a mailbox")
+}
+
 /// A configuration value that cannot be used.
 #[derive(Debug)]
 pub struct ConfigError {
@@ -266,6 +357,16 @@ impl Config {
                 format!("is {db_pool_size}; use 1 to 512"),
             ));
         }
+        let smtp_url = raw
+            .smtp_url
+            .as_deref()
+            .map(SmtpUrl::parse)
+            .transpose()
+            .map_err(|r| bad("smtp_url", r))?;
+        let smtp_from = match raw.smtp_from.as_deref() {
+            Some(from) => parse_mailbox(from).map_err(|r| bad("smtp_from", r))?,
+            None => default_from(&public_url),
+        };
         let bootstrap_owners = list(raw.bootstrap_owners.as_deref());
         let defaults = SessionLimits::default();
         let idle_minutes = raw
@@ -296,6 +397,8 @@ impl Config {
             public_url,
             log_format,
             db_pool_size,
+            smtp_url,
+            smtp_from,
             oidc,
             bootstrap_owners,
             sessions: SessionLimits {
@@ -479,8 +582,40 @@ mod tests {
         assert_eq!(config.public_url, "http://127.0.0.1:8080");
         assert_eq!(config.log_format, LogFormat::Text);
         assert_eq!(config.db_pool_size, 8);
+        assert_eq!(config.smtp_url, None);
+        assert_eq!(config.smtp_from.to_string(), "Rota <rota@localhost>");
         assert!(config.oidc.is_none());
         assert_eq!(config.sessions, SessionLimits::default());
+    }
+
+    #[test]
+    fn smtp_urls() {
+        for ok in [
+            "smtps://rota:secret@mail.example.com",
+            "smtp://mail.example.com:587?tls=required",
+            "smtp://127.0.0.1:2525?tls=opportunistic",
+            "smtp://localhost:25/rota.example.com",
+        ] {
+            assert!(SmtpUrl::parse(ok).is_ok(), "{ok}");
+        }
+        let shown = SmtpUrl::parse("smtps://rota:secret@mail.example.com")
+            .unwrap()
+            .to_string();
+        assert_eq!(shown, "smtps://rota:***@mail.example.com");
+        let debug = format!(
+            "{:?}",
+            SmtpUrl::parse("smtp://u:hunter2@m.example.com").unwrap()
+        );
+        assert!(!debug.contains("hunter2"), "{debug}");
+        for (bad, reason) in [
+            ("mail.example.com", "not a URL"),
+            ("https://mail.example.com", "scheme 'https'"),
+            ("smtp://", "names no host"),
+            ("smtp://mail.example.com?tls=always", "tls=always"),
+        ] {
+            let err = SmtpUrl::parse(bad).unwrap_err();
+            assert!(err.contains(reason), "{bad}: {err}");
+        }
     }
 
     fn with_oidc(issuer: &str, tenant: Option<&str>) -> RawConfig {
@@ -491,6 +626,25 @@ mod tests {
             entra_tenant_id: tenant.map(Into::into),
             ..RawConfig::default()
         }
+    }
+
+    #[test]
+    fn senders() {
+        assert_eq!(
+            default_from("https://rota.example.com").to_string(),
+            "Rota <rota@rota.example.com>"
+        );
+        assert_eq!(
+            default_from("http://[::1]:8080").to_string(),
+            "Rota <rota@localhost>"
+        );
+        assert_eq!(
+            parse_mailbox("On call <oncall@example.com>")
+                .unwrap()
+                .to_string(),
+            "On call <oncall@example.com>"
+        );
+        assert!(parse_mailbox("oncall").is_err());
     }
 
     #[test]

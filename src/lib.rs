@@ -7,6 +7,8 @@ pub mod config;
 pub mod domain;
 pub mod error;
 pub mod http;
+pub mod jobs;
+pub mod notify;
 pub mod store;
 
 // Many short-lived allocations per request (rows, JSON); mimalloc handles them with less

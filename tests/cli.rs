@@ -43,6 +43,8 @@ struct Server {
     child: Child,
     base: String,
     stdout: Vec<String>,
+    /// Where its stderr (the log) goes.
+    log: std::path::PathBuf,
 }
 
 impl Server {
@@ -51,9 +53,10 @@ impl Server {
         let listen = format!("127.0.0.1:{port}");
         let mut env = env.to_vec();
         env.push(("ROTA_LISTEN", &listen));
+        let log = dir.join(format!("serve-{port}.log"));
         let mut child = rota(dir, &env, &["serve"])
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
             .spawn()
             .unwrap();
         let base = format!("http://{listen}");
@@ -82,6 +85,7 @@ impl Server {
             child,
             base,
             stdout,
+            log,
         }
     }
 
@@ -218,7 +222,13 @@ fn serve_with_no_configuration_then_tokens_beside_it_then_a_graceful_stop() {
     let again = run(dir.path(), &[], &["token", "revoke", "ci"]);
     assert!(!again.status.success());
 
+    let log_file = server.log.clone();
     assert!(server.terminate().success(), "SIGTERM is a clean stop");
+    let log = std::fs::read_to_string(log_file).unwrap();
+    assert!(
+        log.contains("no SMTP server is configured (ROTA_SMTP_URL)"),
+        "said once at start: {log}"
+    );
 }
 
 #[test]
@@ -354,6 +364,36 @@ fn bad_configuration_stops_start_up_naming_the_key() {
             "unknown field",
         ),
         (vec![], Some("listen = [\n"), "rota.toml", "invalid"),
+        (
+            vec![("ROTA_SMTP_URL", "mail.example.com")],
+            None,
+            "ROTA_SMTP_URL",
+            "not a URL",
+        ),
+        (
+            vec![("ROTA_SMTP_URL", "https://mail.example.com")],
+            None,
+            "ROTA_SMTP_URL",
+            "scheme 'https'",
+        ),
+        (
+            vec![("ROTA_SMTP_URL", "smtp://mail.example.com?tls=always")],
+            None,
+            "ROTA_SMTP_URL",
+            "tls=always",
+        ),
+        (
+            vec![("ROTA_SMTP_FROM", "Rota at example.com")],
+            None,
+            "ROTA_SMTP_FROM",
+            "not a mailbox",
+        ),
+        (
+            vec![],
+            Some("smtp_url = \"smtps://\"\n"),
+            "smtp_url (in rota.toml)",
+            "names no host",
+        ),
     ];
     for (env, toml, key, reason) in cases {
         let dir = tempfile::tempdir().unwrap();
@@ -402,4 +442,61 @@ fn several_servers_share_one_postgresql() {
     assert_eq!(b.get("/api/v2/users", Some(secret.trim())), 200);
     assert!(a.terminate().success());
     assert!(b.terminate().success());
+}
+
+#[test]
+fn serve_delivers_queued_email_with_the_url_credentials_and_never_logs_the_password() {
+    use rota::clock::{Clock, SystemClock};
+    use rota::store::{self, emails};
+    let smtp = support::smtp::SmtpServer::start_with_login("rota", "s3cr3t-pw");
+    let dir = tempfile::tempdir().unwrap();
+    let db_url = rota::config::DatabaseUrl::Sqlite {
+        path: dir.path().join("rota.db"),
+    };
+    let db = store::Db::connect(&db_url, 1).unwrap();
+    let ids = {
+        let mut conn = db.get().unwrap();
+        store::migrate(&mut conn).unwrap();
+        store::write(&mut conn, |c| {
+            emails::enqueue(
+                c,
+                &[emails::NewEmail {
+                    to: "owner@example.com".into(),
+                    subject: "Queued before start".into(),
+                    body: "Sent by the delivery loop.".into(),
+                    reason: "seat_warning",
+                }],
+                SystemClock.now(),
+            )
+        })
+        .unwrap()
+    };
+    let smtp_url = format!("smtp://rota:s3cr3t-pw@127.0.0.1:{}", smtp.port());
+    let server = Server::start(
+        dir.path(),
+        &[
+            ("ROTA_SMTP_URL", &smtp_url),
+            ("ROTA_SMTP_FROM", "Rota on call <oncall@example.com>"),
+        ],
+    );
+    let received = smtp.messages(1, Duration::from_secs(30));
+    assert_eq!(received.len(), 1, "the loop sends what was queued");
+    assert_eq!(received[0].login.as_deref(), Some("rota"));
+    assert_eq!(received[0].from, "Rota on call <oncall@example.com>");
+    assert_eq!(received[0].subject, "Queued before start");
+    let log_file = server.log.clone();
+    assert!(server.terminate().success(), "SIGTERM stops delivery too");
+    let stored = emails::find(&mut db.get().unwrap(), &ids[0])
+        .unwrap()
+        .unwrap();
+    assert!(stored.sent_at.is_some());
+    let log = std::fs::read_to_string(log_file).unwrap();
+    assert!(
+        log.contains("delivering email") && log.contains("smtp://rota:***@127.0.0.1"),
+        "{log}"
+    );
+    assert!(
+        !log.contains("s3cr3t"),
+        "the SMTP password is never logged: {log}"
+    );
 }

@@ -3,6 +3,7 @@
 use proptest::prelude::*;
 use rota::domain::audit::{Cursor, changed_fields};
 use rota::domain::paging::PageRequest;
+use rota::domain::retry;
 use rota::domain::token::{CredentialError, secret_from_header};
 use serde_json::{Map, Value};
 
@@ -69,5 +70,13 @@ proptest! {
         let (kept, more) = page.finish((0..rows).collect::<Vec<_>>());
         prop_assert!(kept.len() as i64 <= page.limit);
         prop_assert_eq!(more, rows as i64 > page.limit);
+    }
+
+    #[test]
+    fn retry_delays_never_shrink_and_stay_between_thirty_seconds_and_an_hour(attempts in -5i32..1_000) {
+        let delay = retry::delay_after(attempts);
+        prop_assert!(delay >= chrono::Duration::seconds(30) && delay <= chrono::Duration::hours(1));
+        prop_assert!(retry::delay_after(attempts + 1) >= delay);
+        prop_assert_eq!(retry::next_attempt(attempts, chrono::DateTime::UNIX_EPOCH).is_none(), attempts >= retry::MAX_ATTEMPTS);
     }
 }

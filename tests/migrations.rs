@@ -95,6 +95,10 @@ fn migrations_match_schema(database: TestDatabase) {
         .select(rota::store::audit::AuditEvent::as_select())
         .load(&mut *conn)
         .unwrap();
+    emails::table
+        .select(rota::store::emails::Email::as_select())
+        .load(&mut *conn)
+        .unwrap();
 }
 
 #[test]

@@ -120,6 +120,7 @@ impl Server {
             public_url: base.clone(),
             metrics: Metrics::new(),
             sign_in,
+            email_delivery: Default::default(),
         });
         let (tx, rx) = std::sync::mpsc::channel();
         let thread = std::thread::spawn(move || {

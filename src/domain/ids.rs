@@ -41,5 +41,6 @@ id_type!(
     TokenId,
     ContactMethodId,
     AuditEventId,
-    SessionId
+    SessionId,
+    EmailId
 );

@@ -4,6 +4,7 @@
 pub mod audit;
 pub mod ids;
 pub mod paging;
+pub mod retry;
 pub mod role;
 pub mod scim_filter;
 pub mod scim_patch;

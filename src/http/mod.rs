@@ -11,6 +11,7 @@ pub mod scim;
 pub mod sign_in;
 
 use crate::clock::SharedClock;
+use crate::jobs::email_delivery;
 use crate::store::Db;
 use actix_web::dev::Server;
 use actix_web::{App, HttpResponse, HttpServer, web};
@@ -27,6 +28,8 @@ pub struct AppState {
     pub public_url: String,
     pub metrics: metrics::Metrics,
     pub sign_in: sign_in::SignInSettings,
+    /// Poke after committing a transaction that enqueued emails, so they go out now.
+    pub email_delivery: email_delivery::Wakeup,
 }
 
 /// Routes of the whole service.

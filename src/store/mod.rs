@@ -4,6 +4,7 @@
 
 pub mod audit;
 pub mod break_glass;
+pub mod emails;
 pub mod schema;
 pub mod scim;
 pub mod sessions;

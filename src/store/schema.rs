@@ -155,6 +155,23 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    emails (id) {
+        id -> Text,
+        to_address -> Text,
+        subject -> Text,
+        body -> Text,
+        reason -> Text,
+        created_at -> Timestamp,
+        next_attempt_at -> Timestamp,
+        attempts -> Integer,
+        claimed_until -> Nullable<Timestamp>,
+        sent_at -> Nullable<Timestamp>,
+        failed_at -> Nullable<Timestamp>,
+        last_error -> Nullable<Text>,
+    }
+}
+
 diesel::joinable!(contact_methods -> users (user_id));
 diesel::joinable!(sessions -> users (user_id));
 diesel::joinable!(break_glass_accounts -> users (user_id));
@@ -171,5 +188,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     sessions,
     sign_in_attempts,
     break_glass_accounts,
-    server_keys
+    server_keys,
+    emails
 );

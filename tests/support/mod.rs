@@ -12,12 +12,14 @@ use rota::domain::seat_policy::SeatPolicy;
 use rota::domain::token::TokenKind;
 use rota::http::sign_in::{SignInConfig, SignInSettings};
 use rota::http::{AppState, metrics::Metrics};
+use rota::jobs::email_delivery::{self, DeliveryReport, Wakeup};
 use rota::store::{self, Db, audit::AuditContext, tokens};
 use serde_json::Value;
 use std::net::TcpListener;
 use std::sync::Arc;
 
 pub mod oidc_provider;
+pub mod smtp;
 
 /// Runs each listed test against SQLite and against PostgreSQL:
 /// `on_both_backends! { async fn name(app) { … } }` makes `sqlite::name` and `postgres::name`.
@@ -123,6 +125,9 @@ pub struct TestApp {
     /// An owner's API token.
     pub token: String,
     pub database: TestDatabase,
+    /// The app's handle for poking email delivery; no loop runs unless a test starts one
+    /// (`email_delivery::Delivery::start`) or runs a pass (`deliver_emails`).
+    pub email_delivery: Wakeup,
     server: actix_web::dev::ServerHandle,
 }
 
@@ -173,12 +178,14 @@ impl TestApp {
             &cookie_key,
         )
         .expect("sign-in settings");
+        let email_delivery = Wakeup::default();
         let state = actix_web::web::Data::new(AppState {
             db: db.clone(),
             clock: clock.clone(),
             public_url: base.clone(),
             metrics: Metrics::new(),
             sign_in,
+            email_delivery: email_delivery.clone(),
         });
         let server = rota::http::server(state, listener, Some(1)).expect("server");
         let handle = server.handle();
@@ -190,6 +197,7 @@ impl TestApp {
             http: reqwest::Client::new(),
             token: String::new(),
             database,
+            email_delivery,
             server: handle,
         };
         app.token = app.issue_token(TokenKind::Api, "owner", Some(Role::Owner));
@@ -215,6 +223,13 @@ impl TestApp {
             tokens::Holder::Role(role),
         )
         .expect("issue token")
+    }
+
+    /// Runs one email delivery pass now, through `smtp`.
+    pub async fn deliver_emails(&self, smtp: &smtp::SmtpServer) -> DeliveryReport {
+        email_delivery::run_once(&self.db, &smtp.mailer(), &*self.clock)
+            .await
+            .expect("email delivery pass")
     }
 
     pub fn url(&self, path: &str) -> String {

@@ -1,0 +1,5 @@
+//! Periodic and background work that runs beside the HTTP server: what is due is read from
+//! the database, so several instances share the work, and every job can be run once on demand
+//! (tests do that instead of waiting for a tick).
+
+pub mod email_delivery;
