@@ -111,16 +111,18 @@ for (const account of Object.values(readJson('./accounts.json'))) upsertAccount(
 // The claims Entra v2.0 puts in an ID token for an app configured to emit groups and app roles.
 // oidc-provider passes on only the claims that the scopes below list, so every claim here is
 // listed under `openid`, `profile` or `email` in the configuration.
-function entraClaims(account) {
+function entraClaims(account, use) {
   const claims = {
     sub: account.sub,
     oid: account.oid,
     tid: account.tid,
     ver: '2.0',
-    nbf: Math.floor(Date.now() / 1000), // Entra sets nbf = iat; oidc-provider sets no nbf itself
     name: account.name,
     preferred_username: account.preferred_username,
   };
+  // Entra sets nbf = iat in its tokens; oidc-provider sets no nbf itself. Claims are made when
+  // the token is, so "now" is the token's iat.
+  if (use === 'id_token') claims.nbf = Math.floor(Date.now() / 1000);
   if (account.email) claims.email = account.email;
   if (account.roles?.length) claims.roles = account.roles;
   if (account.overage) {
@@ -184,7 +186,7 @@ provider = new Provider(issuer, {
   jwks: { keys: [signingJwk] },
   async findAccount(ctx, sub) {
     const account = accountsBySub.get(sub);
-    return account && { accountId: sub, claims: async () => entraClaims(account) };
+    return account && { accountId: sub, claims: async (use) => entraClaims(account, use) };
   },
   claims: {
     acr: null,
@@ -424,6 +426,7 @@ async function headlessLogout(req, res) {
     method: req.method,
     headers: {
       'x-peer-internal': 'logout',
+      accept: req.headers.accept ?? '*/*', // oidc-provider answers errors in HTML or JSON by it
       cookie: cookieHeader(cookieJar),
       ...(body ? { 'content-type': req.headers['content-type'] ?? '' } : {}),
     },
