@@ -15,6 +15,8 @@ use serde_json::Value;
 use std::net::TcpListener;
 use std::sync::Arc;
 
+pub mod oidc_provider;
+
 /// Runs each listed test against SQLite and against PostgreSQL:
 /// `on_both_backends! { async fn name(app) { … } }` makes `sqlite::name` and `postgres::name`.
 #[macro_export]
