@@ -514,6 +514,16 @@ sign_in_tests! {
         assert_eq!(signed_in[0]["details"]["after"]["method"], "break_glass");
         let refused = audit_actions(&app, "sign_in_refused").await;
         assert_eq!(refused[0]["details"]["after"]["reason"], "bad_credentials");
+
+        // Every owner hears of it by e-mail (through a real SMTP server).
+        let smtp = support::smtp::SmtpServer::start();
+        let report = app.deliver_emails(&smtp).await;
+        assert_eq!(report.sent, 1, "{report:?}");
+        let mail = smtp.wait_for(1, std::time::Duration::from_secs(10)).await;
+        assert_eq!(mail[0].rcpt_to, vec!["dave@contoso.example".to_string()]);
+        assert_eq!(mail[0].subject, "Rota: break-glass sign-in by Dave Example");
+        assert!(mail[0].body.contains("rota owner break-glass dave@contoso.example --disable"), "{}", mail[0].body);
+        assert!(mail[0].body.contains("127.0.0.1"), "{}", mail[0].body);
     }
 }
 

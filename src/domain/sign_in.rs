@@ -164,6 +164,33 @@ pub fn csrf_token(session_secret: &str) -> String {
     hex::encode(h.finalize())
 }
 
+/// The e-mail every owner gets when someone signs in with a break-glass password: who, when,
+/// from where, and how to shut the door if it was not expected.
+pub fn break_glass_alert(
+    who: &str,
+    user_name: &str,
+    at: DateTime<Utc>,
+    from_address: Option<&str>,
+    browser: Option<&str>,
+    public_url: &str,
+) -> (String, String) {
+    let subject = format!("Rota: break-glass sign-in by {who}");
+    let body = format!(
+        "{who} ({user_name}) signed in to Rota with a break-glass password, bypassing Microsoft Entra ID.\n\n\
+         When:    {} UTC\n\
+         From:    {}\n\
+         Browser: {}\n\n\
+         Break-glass sign-in is for when Entra ID is down. If this was not expected:\n\
+         1. turn it off:   rota owner break-glass {user_name} --disable\n\
+         2. end sessions:  DELETE {public_url}/api/v2/users/<id>/sessions (or ask another owner)\n\
+         The audit trail at {public_url}/api/v2/audit/records has the details.\n",
+        at.format("%Y-%m-%d %H:%M:%S"),
+        from_address.unwrap_or("unknown address"),
+        browser.unwrap_or("unknown"),
+    );
+    (subject, body)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -9,12 +9,13 @@ pub mod session;
 
 use crate::config::SessionLimits;
 use crate::domain::seat_policy::SeatPolicy;
-use crate::domain::sign_in::{EntraIdentity, Refusal, safe_return_to};
+use crate::domain::sign_in::{EntraIdentity, Refusal, break_glass_alert, safe_return_to};
 use crate::domain::token::hash_secret;
 use crate::error::{AppError, AppResult};
 use crate::http::AppState;
 use crate::http::observe::RequestId;
 use crate::http::page::{self, escape};
+use crate::store::emails::{self, NewEmail};
 use crate::store::{self, break_glass, sessions, sign_in};
 use actix_web::http::StatusCode;
 use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
@@ -485,7 +486,10 @@ async fn break_glass_session(
     let rid = request_id(req);
     let ua = user_agent(req);
     let lifetime = state.sign_in.sessions.max;
-    state
+    // The peer's address, not X-Forwarded-For: a header the caller writes proves nothing.
+    let address = req.peer_addr().map(|a| a.ip().to_string());
+    let public_url = state.public_url.clone();
+    let secret = state
         .db
         .run(move |conn| {
             let user = break_glass::check(conn, &form.username, &form.password)?;
@@ -533,8 +537,11 @@ async fn break_glass_session(
                         id: user.id.as_str(),
                         name: &user.name,
                     };
-                    let details =
-                        serde_json::json!({"method": session.method, "session_id": session.id});
+                    let details = serde_json::json!({
+                        "method": session.method,
+                        "session_id": session.id,
+                        "address": address,
+                    });
                     store::audit::record(
                         tx,
                         &ctx(&user.name, Some(user.id.0.clone())),
@@ -543,9 +550,32 @@ async fn break_glass_session(
                         None::<&()>,
                         Some(&details),
                     )?;
+                    let (subject, body) = break_glass_alert(
+                        &user.name,
+                        &user.user_name,
+                        now,
+                        address.as_deref(),
+                        ua.as_deref(),
+                        &public_url,
+                    );
+                    let alerts: Vec<NewEmail> = break_glass::owners(tx)?
+                        .into_iter()
+                        .filter_map(|owner| owner.email)
+                        .map(|to| NewEmail {
+                            to,
+                            subject: subject.clone(),
+                            body: body.clone(),
+                            reason: "break_glass_sign_in",
+                        })
+                        .collect();
+                    emails::enqueue(tx, &alerts, now)?;
                     Ok(Some(secret))
                 }
             })
         })
-        .await
+        .await?;
+    if secret.is_some() {
+        state.email_delivery.poke();
+    }
+    Ok(secret)
 }
