@@ -1,8 +1,11 @@
-//! The `rota` command line: `serve`, `migrate`, `token create|list|revoke`. Configuration
-//! errors exit with status 2 and one line naming the key; other failures exit with 1.
+//! The `rota` command line: `serve`, `migrate`, `token create|list|revoke`, `policy check`.
+//! Configuration errors exit with status 2 and one line naming the key; other failures exit
+//! with 1. Broken authorization policies print one `file:line:column: problem` line each and
+//! exit with 1 from `policy check`, 2 from `serve` (which refuses to start).
 
+use crate::authz::{Policies, PolicyError};
 use crate::clock::{Clock, SharedClock, SystemClock};
-use crate::config::{Config, ConfigError, LogFormat};
+use crate::config::{Config, ConfigError, LogFormat, PolicySource};
 use crate::domain::audit::{Actor, ActorKind};
 use crate::domain::role::Role;
 use crate::domain::token::TokenKind;
@@ -41,6 +44,22 @@ enum Command {
         #[command(subcommand)]
         command: TokenCommand,
     },
+    /// Work with the authorization policies (Cedar).
+    Policy {
+        #[command(subcommand)]
+        command: PolicyCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum PolicyCommand {
+    /// Load the policies and validate them against their schema, as `rota serve` does.
+    Check {
+        /// A folder of .cedar files and rota.cedarschema (default: policy_dir, else ./policies
+        /// when present, else the built-in policies).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -68,6 +87,12 @@ enum Failure {
     Config(ConfigError),
     Usage(String),
     Runtime(String),
+    /// The policies cannot be used; exit with the status given.
+    Policies {
+        source: PolicySource,
+        error: PolicyError,
+        status: u8,
+    },
 }
 
 impl From<ConfigError> for Failure {
@@ -104,6 +129,19 @@ pub fn main() -> ExitCode {
         Err(Failure::Runtime(msg)) => {
             eprintln!("rota: {msg}");
             ExitCode::FAILURE
+        }
+        Err(Failure::Policies {
+            source,
+            error,
+            status,
+        }) => {
+            let n = error.problems.len();
+            eprintln!(
+                "rota: the authorization policies ({source}) have {n} problem{}:",
+                if n == 1 { "" } else { "s" }
+            );
+            eprintln!("{error}");
+            ExitCode::from(status)
         }
     }
 }
@@ -145,6 +183,39 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 }
             }
         }
+        Command::Policy {
+            command: PolicyCommand::Check { dir },
+        } => {
+            let source = match dir {
+                Some(dir) if !dir.is_dir() => {
+                    return Err(Failure::Usage(format!(
+                        "--dir names {}, which is not a directory",
+                        dir.display()
+                    )));
+                }
+                Some(dir) => PolicySource::Dir(dir),
+                None => config.policies,
+            };
+            let policies = load_policies(source.clone(), 1)?;
+            println!(
+                "policies OK: {} policies in {} files ({source})",
+                policies.policy_count(),
+                policies.file_count()
+            );
+            Ok(())
+        }
+    }
+}
+
+/// Loads and validates the policies; on problems, fails with `status`.
+fn load_policies(source: PolicySource, status: u8) -> Result<Policies, Failure> {
+    match &source {
+        PolicySource::Builtin => Ok(Policies::builtin()),
+        PolicySource::Dir(dir) => Policies::load(dir).map_err(|error| Failure::Policies {
+            source,
+            error,
+            status,
+        }),
     }
 }
 
@@ -267,6 +338,14 @@ fn list_tokens(conn: &mut store::DbConnection) -> Result<(), Failure> {
 }
 
 fn serve(config: Config) -> Result<(), Failure> {
+    // Broken policies are a configuration problem: refuse to start before touching anything.
+    let policies = load_policies(config.policies.clone(), 2)?;
+    tracing::info!(
+        source = %config.policies,
+        policies = policies.policy_count(),
+        files = policies.file_count(),
+        "loaded authorization policies"
+    );
     let _lock = match &config.database {
         crate::config::DatabaseUrl::Sqlite { path } => {
             Some(ServeLock::acquire(path).map_err(Failure::Runtime)?)
@@ -298,6 +377,7 @@ fn serve(config: Config) -> Result<(), Failure> {
         clock,
         public_url: config.public_url.clone(),
         metrics: http::metrics::Metrics::new(),
+        policies,
     });
     println!(
         "Rota is listening on http://{} (public URL {}), database {}",

@@ -4,6 +4,7 @@
 
 use diesel::Connection;
 use hdrhistogram::Histogram;
+use rota::authz::Policies;
 use rota::clock::{Clock, SystemClock};
 use rota::config::DatabaseUrl;
 use rota::domain::audit::{Actor, ActorKind};
@@ -102,6 +103,7 @@ impl Server {
             clock: Arc::new(SystemClock),
             public_url: base.clone(),
             metrics: Metrics::new(),
+            policies: Policies::builtin(),
         });
         let (tx, rx) = std::sync::mpsc::channel();
         let thread = std::thread::spawn(move || {

@@ -9,6 +9,7 @@ pub mod observe;
 pub mod page;
 pub mod scim;
 
+use crate::authz::Policies;
 use crate::clock::SharedClock;
 use crate::store::Db;
 use actix_web::dev::Server;
@@ -25,6 +26,8 @@ pub struct AppState {
     /// Base of the links we hand out, without a trailing slash.
     pub public_url: String,
     pub metrics: metrics::Metrics,
+    /// The authorization policies, loaded and validated at start-up.
+    pub policies: Policies,
 }
 
 /// Routes of the whole service.
