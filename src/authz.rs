@@ -10,8 +10,9 @@
 use crate::domain::ids::{TeamId, TokenId, UserId};
 use crate::domain::role::Role;
 use cedar_policy::{
-    Authorizer, Context, Decision, Entities, Entity, EntityId, EntityTypeName, EntityUid, PolicyId,
-    PolicySet, Request, RestrictedExpression, Schema, ValidationMode, Validator,
+    ActionConstraint, Authorizer, Context, Decision, Entities, Entity, EntityId, EntityTypeName,
+    EntityUid, PolicyId, PolicySet, Request, RestrictedExpression, Schema, ValidationMode,
+    Validator,
 };
 use miette::Diagnostic;
 use std::collections::{HashMap, HashSet};
@@ -152,15 +153,29 @@ impl Resource {
 pub struct Policies(Arc<Compiled>);
 
 struct Compiled {
-    set: PolicySet,
-    schema: Schema,
     authorizer: Authorizer,
+    policies: usize,
     files: usize,
+    names: Names,
+    /// Indexed by `Action as usize`.
+    actions: Vec<ActionPolicies>,
+}
+
+/// The Cedar names Rota sends.
+struct Names {
     user: EntityTypeName,
     token: EntityTypeName,
     team: EntityTypeName,
     account: EntityUid,
-    actions: HashMap<Action, EntityUid>,
+}
+
+/// One action, as Cedar sees it, with only the policies whose action scope can match it:
+/// Cedar evaluates every policy it is given, and most are about other actions.
+struct ActionPolicies {
+    uid: EntityUid,
+    /// The action entity from the schema, with its action groups, so `action in` works.
+    entity: Entity,
+    set: PolicySet,
 }
 
 impl fmt::Debug for Policies {
@@ -258,7 +273,7 @@ impl Policies {
     }
 
     pub fn policy_count(&self) -> usize {
-        self.0.set.num_of_policies()
+        self.0.policies
     }
 
     pub fn file_count(&self) -> usize {
@@ -304,48 +319,42 @@ impl Policies {
             return false;
         }
         let c = &*self.0;
-        let (principal_uid, principal_entity) = c.principal_entity(principal);
-        let (resource_uid, resource_entity) = c.resource_entity(resource);
-        let mut entities = vec![principal_entity];
+        let (principal_uid, principal_entity) = c.names.principal(principal);
+        let (resource_uid, resource_entity) = c.names.resource(resource);
+        let action = &c.actions[action as usize];
+        let mut entities = vec![principal_entity, action.entity.clone()];
         if let Some(e) = resource_entity
             && resource_uid != principal_uid
         {
             entities.push(e);
         }
-        // Debug builds (and so the tests) check what we build against the schema; release
-        // builds trust it, as the shapes are fixed here.
-        let schema = cfg!(debug_assertions).then_some(&c.schema);
+        // No schema here: the shapes are fixed in this file and checked against the schema
+        // when the policies are loaded (`contract_problems`).
         let request = Request::new(
             principal_uid,
-            c.actions[&action].clone(),
+            action.uid.clone(),
             resource_uid,
             context,
-            schema,
+            None,
         );
-        let entities = Entities::from_entities(entities, schema);
+        let entities = Entities::from_entities(entities, None);
         let (request, entities) = match (request, entities) {
             (Ok(r), Ok(e)) => (r, e),
             (r, e) => {
                 let why = r.err().map(|e| e.to_string()).into_iter();
-                let why = why
-                    .chain(e.err().map(|e| e.to_string()))
-                    .collect::<Vec<_>>();
-                debug_assert!(
-                    false,
-                    "authorization request does not fit the schema: {why:?}"
-                );
-                tracing::error!(errors = ?why, "authorization request does not fit the schema; denied");
+                let why: Vec<String> = why.chain(e.err().map(|e| e.to_string())).collect();
+                tracing::error!(errors = ?why, "cannot build the authorization request; denied");
                 return false;
             }
         };
-        let response = c.authorizer.is_authorized(&request, &c.set, &entities);
+        let response = c.authorizer.is_authorized(&request, &action.set, &entities);
         let mut errors = response.diagnostics().errors().peekable();
         if errors.peek().is_some() {
             // A policy that fails to evaluate is skipped (Cedar's rule); say so, as it is a
             // policy bug that validation did not catch.
             let errors: Vec<String> = errors.map(|e| e.to_string()).collect();
             tracing::warn!(
-                action = action.as_str(),
+                action = %action.uid,
                 ?errors,
                 "policies failed to evaluate"
             );
@@ -354,12 +363,17 @@ impl Policies {
     }
 }
 
-impl Compiled {
-    fn uid(name: &EntityTypeName, id: &str) -> EntityUid {
-        EntityUid::from_type_name_and_id(name.clone(), EntityId::new(id))
+impl Names {
+    fn new() -> Names {
+        Names {
+            user: type_name("Rota::User"),
+            token: type_name("Rota::ApiToken"),
+            team: type_name("Rota::Team"),
+            account: entity_uid(&type_name("Rota::Account"), "rota"),
+        }
     }
 
-    fn principal_entity(&self, principal: &Principal) -> (EntityUid, Entity) {
+    fn principal(&self, principal: &Principal) -> (EntityUid, Entity) {
         let role = (
             "role".to_string(),
             RestrictedExpression::new_string(principal.role.kind().as_str().into()),
@@ -367,30 +381,30 @@ impl Compiled {
         let (uid, attrs) = match &principal.id {
             PrincipalId::User(id) => {
                 let manages = principal.manages.iter().map(|t| {
-                    RestrictedExpression::new_entity_uid(Self::uid(&self.team, t.as_str()))
+                    RestrictedExpression::new_entity_uid(entity_uid(&self.team, t.as_str()))
                 });
                 let manages = (
                     "manages".to_string(),
                     RestrictedExpression::new_set(manages),
                 );
                 (
-                    Self::uid(&self.user, id.as_str()),
+                    entity_uid(&self.user, id.as_str()),
                     HashMap::from([role, manages]),
                 )
             }
             PrincipalId::ApiToken(id) => {
-                (Self::uid(&self.token, id.as_str()), HashMap::from([role]))
+                (entity_uid(&self.token, id.as_str()), HashMap::from([role]))
             }
         };
         (uid.clone(), entity(uid, attrs))
     }
 
-    fn resource_entity(&self, resource: &Resource) -> (EntityUid, Option<Entity>) {
+    fn resource(&self, resource: &Resource) -> (EntityUid, Option<Entity>) {
         match resource {
             Resource::Account => (self.account.clone(), None),
-            Resource::Team(id) => (Self::uid(&self.team, id.as_str()), None),
+            Resource::Team(id) => (entity_uid(&self.team, id.as_str()), None),
             Resource::User { id, role } => {
-                let uid = Self::uid(&self.user, id.as_str());
+                let uid = entity_uid(&self.user, id.as_str());
                 let attrs = HashMap::from([
                     (
                         "role".to_string(),
@@ -405,6 +419,18 @@ impl Compiled {
             }
         }
     }
+}
+
+fn type_name(name: &str) -> EntityTypeName {
+    EntityTypeName::from_str(name).unwrap_or_else(|e| unreachable!("{name} is a type name: {e}"))
+}
+
+fn entity_uid(name: &EntityTypeName, id: &str) -> EntityUid {
+    EntityUid::from_type_name_and_id(name.clone(), EntityId::new(id))
+}
+
+fn action_uid(action: Action) -> EntityUid {
+    entity_uid(&type_name("Rota::Action"), action.as_str())
 }
 
 fn entity(uid: EntityUid, attrs: HashMap<String, RestrictedExpression>) -> Entity {
@@ -460,6 +486,7 @@ fn compile(schema: Source, files: Vec<Source>) -> Result<Policies, PolicyError> 
         }
     }
 
+    let schema_path = schema.path.clone();
     let Some(schema) = parsed_schema else {
         return Err(PolicyError { problems });
     };
@@ -481,29 +508,136 @@ fn compile(schema: Source, files: Vec<Source>) -> Result<Policies, PolicyError> 
     for w in validation.validation_warnings() {
         problems.push(placed(w.policy_id(), w));
     }
+    let names = Names::new();
+    problems.extend(
+        contract_problems(&schema, &names)
+            .into_iter()
+            .map(|m| Problem::whole_file(&schema_path, m)),
+    );
     if !problems.is_empty() {
         return Err(PolicyError { problems });
     }
-
-    let name = |s: &str| {
-        EntityTypeName::from_str(s).unwrap_or_else(|e| unreachable!("{s} is a type name: {e}"))
-    };
-    let action_type = name("Rota::Action");
+    let action_entities = schema
+        .action_entities()
+        .unwrap_or_else(|e| unreachable!("a parsed schema's actions form entities: {e}"));
     let actions = Action::ALL
         .into_iter()
-        .map(|a| (a, Compiled::uid(&action_type, a.as_str())))
+        .map(|action| {
+            let uid = action_uid(action);
+            let entity = action_entities
+                .get(&uid)
+                .cloned()
+                .unwrap_or_else(|| unreachable!("contract_problems checked {uid} is declared"));
+            let mut subset = PolicySet::new();
+            for policy in set.policies() {
+                let applies = match policy.action_constraint() {
+                    ActionConstraint::Any => true,
+                    ActionConstraint::Eq(a) => a == uid,
+                    ActionConstraint::In(groups) => groups
+                        .iter()
+                        .any(|g| *g == uid || action_entities.is_ancestor_of(g, &uid)),
+                };
+                if applies && let Err(e) = subset.add(policy.clone()) {
+                    unreachable!("a subset of unique ids is unique: {e}");
+                }
+            }
+            ActionPolicies {
+                uid,
+                entity,
+                set: subset,
+            }
+        })
         .collect();
     Ok(Policies(Arc::new(Compiled {
-        set,
-        schema,
         authorizer: Authorizer::new(),
+        policies: set.num_of_policies(),
         files: files.len(),
-        user: name("Rota::User"),
-        token: name("Rota::ApiToken"),
-        team: name("Rota::Team"),
-        account: Compiled::uid(&name("Rota::Account"), "rota"),
+        names,
         actions,
     })))
+}
+
+/// Checks that the schema describes the requests Rota sends: every action, from both kinds of
+/// principal, on the kind of resource Rota passes, with its context, and the entities'
+/// attributes. A folder's schema may have been edited; a mismatch would otherwise deny at run
+/// time.
+fn contract_problems(schema: &Schema, names: &Names) -> Vec<String> {
+    let mut problems = Vec::new();
+    let me = Principal {
+        id: PrincipalId::User(UserId("u".into())),
+        role: Role::User,
+        manages: vec![TeamId("t".into())],
+    };
+    let token = Principal {
+        id: PrincipalId::ApiToken(TokenId("k".into())),
+        role: Role::Admin,
+        manages: vec![],
+    };
+    let other = Resource::User {
+        id: UserId("v".into()),
+        role: Role::Owner,
+    };
+    let (me_uid, me_entity) = names.principal(&me);
+    let (token_uid, token_entity) = names.principal(&token);
+    let (_, other_entity) = names.resource(&other);
+    let sample = [Some(me_entity), Some(token_entity), other_entity];
+    if let Err(e) = Entities::from_entities(sample.into_iter().flatten(), Some(schema)) {
+        problems.push(format!(
+            "does not describe Rota's entities: {}",
+            with_causes(&e)
+        ));
+    }
+    for action in Action::ALL {
+        let resource = match action.target() {
+            Target::Account => Resource::Account,
+            Target::User => other.clone(),
+            Target::Team => Resource::Team(TeamId("t".into())),
+        };
+        let (resource_uid, _) = names.resource(&resource);
+        for principal in [&me_uid, &token_uid] {
+            let context = if action == Action::ChangeRole {
+                Context::from_pairs([(
+                    "granted".to_string(),
+                    RestrictedExpression::new_string("admin".into()),
+                )])
+            } else {
+                Ok(Context::empty())
+            };
+            let request = context.map_err(|e| with_causes(&e)).and_then(|context| {
+                Request::new(
+                    principal.clone(),
+                    action_uid(action),
+                    resource_uid.clone(),
+                    context,
+                    Some(schema),
+                )
+                .map_err(|e| with_causes(&e))
+            });
+            if let Err(e) = request {
+                problems.push(format!(
+                    "does not describe what Rota asks for {}: {e}",
+                    action_uid(action)
+                ));
+                break;
+            }
+        }
+    }
+    problems
+}
+
+/// An error and its causes, as Cedar often puts the detail in the cause.
+fn with_causes(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        let more = c.to_string();
+        if !out.contains(&more) {
+            out.push_str(": ");
+            out.push_str(&more);
+        }
+        cause = c.source();
+    }
+    out
 }
 
 /// Why the policies cannot be used: every problem found, one per line.
@@ -602,6 +736,32 @@ mod tests {
         assert_eq!(line_and_column(text, 7), (2, 4));
         assert_eq!(line_and_column(text, 8), (3, 1));
         assert_eq!(line_and_column(text, 99), (3, 2));
+    }
+
+    #[test]
+    fn actions_index_their_policies_by_position() {
+        for (i, action) in Action::ALL.into_iter().enumerate() {
+            assert_eq!(action as usize, i, "{action:?}");
+        }
+    }
+
+    #[test]
+    fn each_action_is_asked_only_of_the_policies_that_can_match_it() {
+        let policies = Policies::builtin();
+        let sizes: Vec<(&str, usize)> = Action::ALL
+            .into_iter()
+            .map(|a| {
+                (
+                    a.as_str(),
+                    policies.0.actions[a as usize].set.num_of_policies(),
+                )
+            })
+            .collect();
+        assert!(
+            sizes.iter().all(|(_, n)| *n < policies.policy_count()),
+            "{sizes:?}"
+        );
+        assert!(sizes.iter().all(|(_, n)| *n > 0), "{sizes:?}");
     }
 
     #[test]

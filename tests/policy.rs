@@ -480,3 +480,67 @@ fn an_empty_folder_or_a_template_is_refused() {
         "{e}"
     );
 }
+
+#[test]
+fn a_schema_that_does_not_describe_rotas_requests_is_refused() {
+    // A required attribute Rota never sends.
+    let dir = copy_of_policies();
+    let schema = dir.path().join("rota.cedarschema");
+    let text = std::fs::read_to_string(&schema).unwrap().replace(
+        "role: String,\n    manages",
+        "role: String,\n    department: String,\n    manages",
+    );
+    std::fs::write(&schema, text).unwrap();
+    let e = load_err(dir.path());
+    assert_eq!(e.problems.len(), 1, "{e}");
+    assert_eq!(e.problems[0].file, schema);
+    assert!(
+        e.problems[0]
+            .message
+            .contains("does not describe Rota's entities"),
+        "{e}"
+    );
+    assert!(e.problems[0].message.contains("department"), "{e}");
+
+    // An action Rota asks for, left out: the policies naming it fail too.
+    let dir = copy_of_policies();
+    let schema = dir.path().join("rota.cedarschema");
+    let text = std::fs::read_to_string(&schema)
+        .unwrap()
+        .replace("ReadLicences, ManageLicences", "ReadLicences");
+    std::fs::write(&schema, text).unwrap();
+    let e = load_err(dir.path());
+    let shown = e.to_string();
+    assert!(
+        e.problems.iter().any(|p| p.file == schema
+            && p.message
+                .contains(r#"what Rota asks for Rota::Action::"ManageLicences""#)),
+        "{shown}"
+    );
+    assert!(
+        e.problems
+            .iter()
+            .any(|p| p.file == dir.path().join("licences.cedar") && p.position.is_some()),
+        "{shown}"
+    );
+}
+
+#[test]
+fn action_groups_declared_in_a_schema_work_in_policies() {
+    let dir = copy_of_policies();
+    let schema = dir.path().join("rota.cedarschema");
+    let text = std::fs::read_to_string(&schema).unwrap().replace(
+        "action ReadDirectory, CreateUser, CreateTeam, ReadAudit, ReadLicences, ManageLicences\n",
+        "action Oversight;\n  action ReadAudit, ReadLicences in [Oversight]\n    appliesTo { principal: [User, ApiToken], resource: [Account], context: {} };\n  action ReadDirectory, CreateUser, CreateTeam, ManageLicences\n",
+    );
+    std::fs::write(&schema, text).unwrap();
+    append(
+        dir.path(),
+        "audit.cedar",
+        "permit (principal, action in Rota::Action::\"Oversight\", resource)\nwhen { principal.role == \"license_owner\" };\n",
+    );
+    let policies = Policies::load(dir.path()).unwrap_or_else(|e| panic!("{e}"));
+    let licence_owner = person(Role::LicenseOwner);
+    assert!(policies.authorize(&licence_owner, Action::ReadAudit, &Resource::Account));
+    assert!(!policies.authorize(&licence_owner, Action::CreateUser, &Resource::Account));
+}
