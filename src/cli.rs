@@ -1,8 +1,12 @@
-//! The `rota` command line: `serve`, `migrate`, `token create|list|revoke`, `owner break-glass`. Configuration
-//! errors exit with status 2 and one line naming the key; other failures exit with 1.
+//! The `rota` command line: `serve`, `migrate`, `token create|list|revoke`, `owner break-glass`,
+//! `policy check`.
+//! Configuration errors exit with status 2 and one line naming the key; other failures exit
+//! with 1. Broken authorization policies print one `file:line:column: problem` line each and
+//! exit with 1 from `policy check`, 2 from `serve` (which refuses to start).
 
+use crate::authz::{Policies, PolicyError};
 use crate::clock::{Clock, SharedClock, SystemClock};
-use crate::config::{Config, ConfigError, LogFormat};
+use crate::config::{Config, ConfigError, LogFormat, PolicySource};
 use crate::domain::audit::{Actor, ActorKind};
 use crate::domain::role::Role;
 use crate::domain::seat_policy::SeatPolicy;
@@ -50,6 +54,11 @@ enum Command {
         #[command(subcommand)]
         command: OwnerCommand,
     },
+    /// Work with the authorization policies (Cedar).
+    Policy {
+        #[command(subcommand)]
+        command: PolicyCommand,
+    },
 }
 
 #[derive(Subcommand)]
@@ -62,6 +71,17 @@ enum OwnerCommand {
         /// Turn break-glass sign-in off for this owner instead.
         #[arg(long)]
         disable: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum PolicyCommand {
+    /// Load the policies and validate them against their schema, as `rota serve` does.
+    Check {
+        /// A folder of .cedar files and rota.cedarschema (default: policy_dir, else ./policies
+        /// when present, else the built-in policies).
+        #[arg(long)]
+        dir: Option<PathBuf>,
     },
 }
 
@@ -94,6 +114,12 @@ enum Failure {
     Config(ConfigError),
     Usage(String),
     Runtime(String),
+    /// The policies cannot be used; exit with the status given.
+    Policies {
+        source: PolicySource,
+        error: PolicyError,
+        status: u8,
+    },
 }
 
 impl From<ConfigError> for Failure {
@@ -130,6 +156,19 @@ pub fn main() -> ExitCode {
         Err(Failure::Runtime(msg)) => {
             eprintln!("rota: {msg}");
             ExitCode::FAILURE
+        }
+        Err(Failure::Policies {
+            source,
+            error,
+            status,
+        }) => {
+            let n = error.problems.len();
+            eprintln!(
+                "rota: the authorization policies ({source}) have {n} problem{}:",
+                if n == 1 { "" } else { "s" }
+            );
+            eprintln!("{error}");
+            ExitCode::from(status)
         }
     }
 }
@@ -180,6 +219,42 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 }
             }
         }
+        Command::Policy {
+            command: PolicyCommand::Check { dir },
+        } => {
+            let source = match dir {
+                Some(dir) if !dir.is_dir() => {
+                    return Err(Failure::Usage(format!(
+                        "--dir names {}, which is not a directory",
+                        dir.display()
+                    )));
+                }
+                Some(dir) => PolicySource::Dir(dir),
+                None => config.policies,
+            };
+            let policies = load_policies(source.clone(), 1)?;
+            let seats = seat_policy(&source, 1)?;
+            println!(
+                "policies OK: {} policies in {} files and a seat policy with {} app roles and {} group rules ({source})",
+                policies.policy_count(),
+                policies.file_count(),
+                seats.app_roles.len(),
+                seats.groups.len()
+            );
+            Ok(())
+        }
+    }
+}
+
+/// Loads and validates the policies; on problems, fails with `status`.
+fn load_policies(source: PolicySource, status: u8) -> Result<Policies, Failure> {
+    match &source {
+        PolicySource::Builtin => Ok(Policies::builtin()),
+        PolicySource::Dir(dir) => Policies::load(dir).map_err(|error| Failure::Policies {
+            source,
+            error,
+            status,
+        }),
     }
 }
 
@@ -347,24 +422,47 @@ fn list_tokens(conn: &mut store::DbConnection) -> Result<(), Failure> {
     Ok(())
 }
 
-/// The seat policy: `policies/seats.toml` when present, else the one shipped in the binary.
-fn seat_policy() -> Result<SeatPolicy, Failure> {
-    let path = std::path::Path::new("policies/seats.toml");
-    let text = if path.exists() {
-        std::fs::read_to_string(path)
-            .map_err(|e| Failure::Runtime(format!("cannot read {}: {e}", path.display())))?
-    } else {
-        include_str!("../policies/seats.toml").to_string()
+/// The seat policy, `seats.toml` beside the authorization policies (or the built-in copy);
+/// a mistake fails with `status` and names the file and line.
+fn seat_policy(source: &PolicySource, status: u8) -> Result<SeatPolicy, Failure> {
+    let (shown, text) = match source {
+        PolicySource::Builtin => (
+            "seats.toml (built in)".to_string(),
+            include_str!("../policies/seats.toml").to_string(),
+        ),
+        PolicySource::Dir(dir) => {
+            let path = dir.join("seats.toml");
+            let text = std::fs::read_to_string(&path).map_err(|e| {
+                let msg = format!("{}: cannot read the seat policy: {e}", path.display());
+                if status == 2 {
+                    Failure::Usage(msg)
+                } else {
+                    Failure::Runtime(msg)
+                }
+            })?;
+            (path.display().to_string(), text)
+        }
     };
     SeatPolicy::parse(&text).map_err(|reason| {
-        Failure::Config(ConfigError {
-            key: path.display().to_string(),
-            reason: format!("is wrong at {reason}"),
-        })
+        let msg = format!("{shown}: {reason}");
+        if status == 2 {
+            Failure::Usage(msg)
+        } else {
+            Failure::Runtime(msg)
+        }
     })
 }
 
 fn serve(config: Config) -> Result<(), Failure> {
+    // Broken policies are a configuration problem: refuse to start before touching anything.
+    let policies = load_policies(config.policies.clone(), 2)?;
+    let seats = seat_policy(&config.policies, 2)?;
+    tracing::info!(
+        source = %config.policies,
+        policies = policies.policy_count(),
+        files = policies.file_count(),
+        "loaded authorization policies"
+    );
     let _lock = match &config.database {
         crate::config::DatabaseUrl::Sqlite { path } => {
             Some(ServeLock::acquire(path).map_err(Failure::Runtime)?)
@@ -420,7 +518,7 @@ fn serve(config: Config) -> Result<(), Failure> {
             sessions: config.sessions,
             bootstrap_owners: config.bootstrap_owners.clone(),
         },
-        seat_policy()?,
+        seats,
         &cookie_key,
     )
     .map_err(Failure::Runtime)?;
@@ -437,6 +535,7 @@ fn serve(config: Config) -> Result<(), Failure> {
         metrics: http::metrics::Metrics::new(),
         sign_in,
         email_delivery: wakeup.clone(),
+        policies,
     });
     println!(
         "Rota is listening on http://{} (public URL {}), database {}",

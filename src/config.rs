@@ -12,12 +12,13 @@ use std::path::{Path, PathBuf};
 use url::Url;
 
 /// The keys we read; `ROTA_` plus the upper-cased key is the environment variable.
-const KEYS: [&str; 15] = [
+const KEYS: [&str; 16] = [
     "database_url",
     "listen",
     "public_url",
     "log_format",
     "db_pool_size",
+    "policy_dir",
     "smtp_url",
     "smtp_from",
     "oidc_issuer",
@@ -38,6 +39,7 @@ struct RawConfig {
     public_url: Option<String>,
     log_format: Option<String>,
     db_pool_size: Option<u32>,
+    policy_dir: Option<String>,
     smtp_url: Option<String>,
     smtp_from: Option<String>,
     oidc_issuer: Option<String>,
@@ -58,6 +60,7 @@ pub struct Config {
     pub public_url: String,
     pub log_format: LogFormat,
     pub db_pool_size: u32,
+    pub policies: PolicySource,
     /// The SMTP server emails go through; without one they stay queued in the database.
     pub smtp_url: Option<SmtpUrl>,
     /// The sender of every email.
@@ -67,6 +70,30 @@ pub struct Config {
     /// userNames that are made owners when they sign in: how the first people get in.
     pub bootstrap_owners: Vec<String>,
     pub sessions: SessionLimits,
+}
+
+/// Where the authorization policies come from: `policy_dir` when set, else `./policies` when
+/// it exists, else the copy compiled into the binary.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PolicySource {
+    Dir(PathBuf),
+    Builtin,
+}
+
+impl fmt::Display for PolicySource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PolicySource::Dir(dir) => {
+                let shown = dir.display().to_string();
+                if shown.ends_with('/') {
+                    f.write_str(&shown)
+                } else {
+                    write!(f, "{shown}/")
+                }
+            }
+            PolicySource::Builtin => f.write_str("built in"),
+        }
+    }
 }
 
 /// The relying party's settings for Entra ID (or any OIDC provider shaped like it).
@@ -357,6 +384,24 @@ impl Config {
                 format!("is {db_pool_size}; use 1 to 512"),
             ));
         }
+        let policies = match raw.policy_dir {
+            Some(dir) => {
+                let dir = PathBuf::from(dir.trim());
+                if !dir.is_dir() {
+                    return Err(bad(
+                        "policy_dir",
+                        format!(
+                            "names {}, which is not a directory; point it at a folder of .cedar \
+                             policies and rota.cedarschema, or unset it for the built-in policies",
+                            dir.display()
+                        ),
+                    ));
+                }
+                PolicySource::Dir(dir)
+            }
+            None if Path::new("policies").is_dir() => PolicySource::Dir("policies".into()),
+            None => PolicySource::Builtin,
+        };
         let smtp_url = raw
             .smtp_url
             .as_deref()
@@ -397,6 +442,7 @@ impl Config {
             public_url,
             log_format,
             db_pool_size,
+            policies,
             smtp_url,
             smtp_from,
             oidc,
@@ -682,6 +728,29 @@ mod tests {
         assert_eq!(err(orphan), "oidc_issuer (in rota.toml)");
         let local = with_oidc(&format!("http://127.0.0.1:4000/{t}/v2.0"), None);
         assert!(Config::from_raw(local, Path::new("rota.toml")).is_ok());
+    }
+
+    #[test]
+    fn policy_dir_must_be_a_directory() {
+        let raw = RawConfig {
+            policy_dir: Some("/no/such/rota/policies".into()),
+            ..RawConfig::default()
+        };
+        let e = Config::from_raw(raw, Path::new("rota.toml")).unwrap_err();
+        assert_eq!(e.key, "policy_dir (in rota.toml)");
+        assert!(e.reason.contains("not a directory"), "{}", e.reason);
+        let dir = tempfile::tempdir().unwrap();
+        let raw = RawConfig {
+            policy_dir: Some(dir.path().display().to_string()),
+            ..RawConfig::default()
+        };
+        let config = Config::from_raw(raw, Path::new("rota.toml")).unwrap();
+        assert_eq!(config.policies, PolicySource::Dir(dir.path().into()));
+        assert_eq!(PolicySource::Builtin.to_string(), "built in");
+        assert_eq!(
+            PolicySource::Dir("policies".into()).to_string(),
+            "policies/"
+        );
     }
 
     #[test]

@@ -1,6 +1,8 @@
 //! Rota: self-hosted on-call and access service. See ARCHITECTURE.md for the layers:
-//! `domain` (pure) ← `store` ← `http`; `config`, `error` and `clock` are shared by all.
+//! `domain` (pure) ← `store` ← `http`; `config`, `error`, `clock` and `authz` (the Cedar
+//! policies) are shared by all.
 
+pub mod authz;
 pub mod cli;
 pub mod clock;
 pub mod config;

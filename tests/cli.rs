@@ -1,6 +1,7 @@
 //! The `rota` binary as operators run it: start-up with no configuration, configuration
 //! errors that name the key, the single-server lock on a SQLite file, tokens made and revoked
-//! beside a running server, several servers on one PostgreSQL, graceful shutdown.
+//! beside a running server, several servers on one PostgreSQL, graceful shutdown, and the
+//! authorization policies checked by `rota policy check` and at start-up.
 
 mod support;
 
@@ -352,6 +353,12 @@ fn bad_configuration_stops_start_up_naming_the_key() {
             "text or json",
         ),
         (
+            vec![("ROTA_POLICY_DIR", "/no/such/policies")],
+            None,
+            "ROTA_POLICY_DIR",
+            "not a directory",
+        ),
+        (
             vec![],
             Some("listen = \"nowhere:1\"\n"),
             "listen (in rota.toml)",
@@ -498,5 +505,117 @@ fn serve_delivers_queued_email_with_the_url_credentials_and_never_logs_the_passw
     assert!(
         !log.contains("s3cr3t"),
         "the SMTP password is never logged: {log}"
+    );
+}
+
+/// A copy of the repository's policies with a syntax error on a known line; returns the line.
+fn broken_policies(into: &Path) -> usize {
+    std::fs::create_dir(into).unwrap();
+    for entry in std::fs::read_dir(support::policy_dir()).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), into.join(entry.file_name())).unwrap();
+    }
+    let teams = into.join("teams.cedar");
+    let mut text = std::fs::read_to_string(&teams).unwrap();
+    let line = text.lines().count() + 1;
+    text.push_str("permit (principal, action, resource) when { principal.role = \"owner\" };\n");
+    std::fs::write(teams, text).unwrap();
+    line
+}
+
+#[test]
+fn policy_check_passes_the_repository_policies_and_names_file_and_line_of_a_mistake() {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let ok = run(repo, &[], &["policy", "check"]);
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&ok.stdout);
+    assert!(
+        stdout.starts_with("policies OK: ")
+            && stdout.trim_end().ends_with("group rules (policies/)"),
+        "{stdout}"
+    );
+
+    // With neither policy_dir nor ./policies, the built-in copy is checked.
+    let empty = tempfile::tempdir().unwrap();
+    let builtin = run(empty.path(), &[], &["policy", "check"]);
+    assert!(builtin.status.success());
+    assert!(String::from_utf8_lossy(&builtin.stdout).contains("(built in)"));
+
+    let dir = tempfile::tempdir().unwrap();
+    let line = broken_policies(&dir.path().join("mine"));
+    let bad = run(dir.path(), &[], &["policy", "check", "--dir", "mine"]);
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(bad.stdout.is_empty());
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(
+        err.lines()
+            .any(|l| l.starts_with(&format!("mine/teams.cedar:{line}:")) && l.contains("'='")),
+        "{err}"
+    );
+
+    // The same folder through the configuration, then ./policies found on its own.
+    let bad = run(
+        dir.path(),
+        &[("ROTA_POLICY_DIR", "mine")],
+        &["policy", "check"],
+    );
+    assert_eq!(bad.status.code(), Some(1));
+    std::fs::rename(dir.path().join("mine"), dir.path().join("policies")).unwrap();
+    let bad = run(dir.path(), &[], &["policy", "check"]);
+    assert!(
+        String::from_utf8_lossy(&bad.stderr).contains(&format!("policies/teams.cedar:{line}:"))
+    );
+
+    // A mistake in the seat policy names its file and line too.
+    std::fs::write(
+        dir.path().join("policies/teams.cedar"),
+        std::fs::read_to_string(support::policy_dir().join("teams.cedar")).unwrap(),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("policies/seats.toml"),
+        "[default]\nrole = \"boss\"\n",
+    )
+    .unwrap();
+    let bad = run(dir.path(), &[], &["policy", "check"]);
+    assert_eq!(bad.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(
+        err.contains("policies/seats.toml: default: 'boss' is not a role"),
+        "{err}"
+    );
+
+    let missing = run(dir.path(), &[], &["policy", "check", "--dir", "nowhere"]);
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("--dir names nowhere"));
+}
+
+#[test]
+fn serve_refuses_to_start_with_broken_policies() {
+    let dir = tempfile::tempdir().unwrap();
+    let line = broken_policies(&dir.path().join("policies"));
+    let port = free_port().to_string();
+    let out = run(
+        dir.path(),
+        &[("ROTA_LISTEN", &format!("127.0.0.1:{port}"))],
+        &["serve"],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("the authorization policies (policies/) have 1 problem"),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!("policies/teams.cedar:{line}:")),
+        "{err}"
+    );
+    assert!(
+        !dir.path().join("rota.db").exists(),
+        "nothing is created before the policies are known to be good"
     );
 }

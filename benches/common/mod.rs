@@ -4,6 +4,7 @@
 
 use diesel::Connection;
 use hdrhistogram::Histogram;
+use rota::authz::Policies;
 use rota::clock::{Clock, SystemClock};
 use rota::config::DatabaseUrl;
 use rota::domain::audit::{Actor, ActorKind};
@@ -121,6 +122,7 @@ impl Server {
             metrics: Metrics::new(),
             sign_in,
             email_delivery: Default::default(),
+            policies: Policies::builtin(),
         });
         let (tx, rx) = std::sync::mpsc::channel();
         let thread = std::thread::spawn(move || {

@@ -1,6 +1,8 @@
 //! Roles: a person's account role (PagerDuty's user roles, so PagerDuty clients and migration
-//! scripts keep working) and their role on a team. Also the coarse permission rules that the
-//! REST API enforces until fine-grained policies arrive.
+//! scripts keep working, plus Rota's `license_owner`), the coarser kind of role the
+//! authorization policies are written against, and a person's role on a team. The coarse
+//! permission helpers below are what the REST API enforces until the handlers call
+//! `crate::authz`; they go away then.
 
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -17,10 +19,37 @@ pub enum Role {
     RestrictedAccess,
     ReadOnlyUser,
     ReadOnlyLimitedUser,
+    /// Rota's own role: manages licences and seats, nothing else beyond reading the directory.
+    LicenseOwner,
+}
+
+/// What the authorization policies see of an account role (`principal.role` in Cedar): the
+/// PagerDuty roles fold into full users ("responder") and read-only users ("stakeholder").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RoleKind {
+    Owner,
+    Admin,
+    LicenseOwner,
+    /// A full user: can be on call, acknowledge, and edit a team they manage.
+    Responder,
+    /// A read-only user: never edits anything.
+    Stakeholder,
+}
+
+impl RoleKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RoleKind::Owner => "owner",
+            RoleKind::Admin => "admin",
+            RoleKind::LicenseOwner => "license_owner",
+            RoleKind::Responder => "responder",
+            RoleKind::Stakeholder => "stakeholder",
+        }
+    }
 }
 
 impl Role {
-    pub const ALL: [Role; 8] = [
+    pub const ALL: [Role; 9] = [
         Role::Owner,
         Role::Admin,
         Role::User,
@@ -29,6 +58,7 @@ impl Role {
         Role::RestrictedAccess,
         Role::ReadOnlyUser,
         Role::ReadOnlyLimitedUser,
+        Role::LicenseOwner,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -41,6 +71,20 @@ impl Role {
             Role::RestrictedAccess => "restricted_access",
             Role::ReadOnlyUser => "read_only_user",
             Role::ReadOnlyLimitedUser => "read_only_limited_user",
+            Role::LicenseOwner => "license_owner",
+        }
+    }
+
+    pub fn kind(self) -> RoleKind {
+        match self {
+            Role::Owner => RoleKind::Owner,
+            Role::Admin => RoleKind::Admin,
+            Role::LicenseOwner => RoleKind::LicenseOwner,
+            Role::User | Role::LimitedUser => RoleKind::Responder,
+            Role::Observer
+            | Role::RestrictedAccess
+            | Role::ReadOnlyUser
+            | Role::ReadOnlyLimitedUser => RoleKind::Stakeholder,
         }
     }
 
@@ -108,6 +152,40 @@ mod tests {
             assert_eq!(Role::parse(role.as_str()), Some(role));
         }
         assert_eq!(Role::parse("Admin"), None);
+        assert_eq!(Role::parse("license_owner"), Some(Role::LicenseOwner));
+        assert!(Role::names().ends_with("read_only_limited_user, license_owner"));
+    }
+
+    #[test]
+    fn wire_names_match_serde() {
+        for role in Role::ALL {
+            assert_eq!(
+                serde_json::to_value(role).unwrap(),
+                serde_json::Value::String(role.as_str().into())
+            );
+        }
+    }
+
+    #[test]
+    fn kinds_fold_pagerduty_roles_into_full_and_read_only_users() {
+        let kinds: Vec<(&str, &str)> = Role::ALL
+            .into_iter()
+            .map(|r| (r.as_str(), r.kind().as_str()))
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                ("owner", "owner"),
+                ("admin", "admin"),
+                ("user", "responder"),
+                ("limited_user", "responder"),
+                ("observer", "stakeholder"),
+                ("restricted_access", "stakeholder"),
+                ("read_only_user", "stakeholder"),
+                ("read_only_limited_user", "stakeholder"),
+                ("license_owner", "license_owner"),
+            ]
+        );
     }
 
     #[test]

@@ -10,6 +10,7 @@ pub mod page;
 pub mod scim;
 pub mod sign_in;
 
+use crate::authz::Policies;
 use crate::clock::SharedClock;
 use crate::jobs::email_delivery;
 use crate::store::Db;
@@ -30,6 +31,8 @@ pub struct AppState {
     pub sign_in: sign_in::SignInSettings,
     /// Poke after committing a transaction that enqueued emails, so they go out now.
     pub email_delivery: email_delivery::Wakeup,
+    /// The authorization policies, loaded and validated at start-up.
+    pub policies: Policies,
 }
 
 /// Routes of the whole service.

@@ -4,6 +4,7 @@
 
 use chrono::{TimeZone, Utc};
 use diesel::Connection;
+use rota::authz::Policies;
 use rota::clock::ManualClock;
 use rota::config::DatabaseUrl;
 use rota::domain::audit::{Actor, ActorKind};
@@ -16,7 +17,8 @@ use rota::jobs::email_delivery::{self, DeliveryReport, Wakeup};
 use rota::store::{self, Db, audit::AuditContext, tokens};
 use serde_json::Value;
 use std::net::TcpListener;
-use std::sync::Arc;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
 
 pub mod oidc_provider;
 pub mod smtp;
@@ -43,6 +45,19 @@ macro_rules! on_both_backends {
 pub fn postgres_admin_url() -> String {
     std::env::var("ROTA_TEST_POSTGRES_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
+/// The repository's `policies/` folder.
+pub fn policy_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("policies")
+}
+
+/// The repository's policies, loaded once per test binary as `rota serve` loads them.
+pub fn repo_policies() -> Policies {
+    static POLICIES: OnceLock<Policies> = OnceLock::new();
+    POLICIES
+        .get_or_init(|| Policies::load(&policy_dir()).unwrap_or_else(|e| panic!("{e}")))
+        .clone()
 }
 
 /// A database made for one test and dropped after it.
@@ -186,6 +201,7 @@ impl TestApp {
             metrics: Metrics::new(),
             sign_in,
             email_delivery: email_delivery.clone(),
+            policies: repo_policies(),
         });
         let server = rota::http::server(state, listener, Some(1)).expect("server");
         let handle = server.handle();
