@@ -1,8 +1,7 @@
 //! Roles: a person's account role (PagerDuty's user roles, so PagerDuty clients and migration
 //! scripts keep working, plus Rota's `license_owner`), the coarser kind of role the
-//! authorization policies are written against, and a person's role on a team. The coarse
-//! permission helpers below are what the REST API enforces until the handlers call
-//! `crate::authz`; they go away then.
+//! authorization policies are written against, and a person's role on a team. Who may do
+//! what is decided by the policies (`crate::authz`), not here.
 
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -96,25 +95,6 @@ impl Role {
     pub fn names() -> String {
         Role::ALL.map(Role::as_str).join(", ")
     }
-
-    /// May this role create, change and delete users and teams? In PagerDuty only account
-    /// owners and admins manage the directory.
-    pub fn manages_directory(self) -> bool {
-        matches!(self, Role::Owner | Role::Admin)
-    }
-
-    /// May this role read the audit trail? Admin-level, as in PagerDuty.
-    pub fn reads_audit(self) -> bool {
-        matches!(self, Role::Owner | Role::Admin)
-    }
-
-    /// Only an owner may hand out the owner role.
-    pub fn may_grant(self, granted: Role) -> bool {
-        match granted {
-            Role::Owner => self == Role::Owner,
-            _ => self.manages_directory(),
-        }
-    }
 }
 
 /// A user's role on one team.
@@ -186,13 +166,5 @@ mod tests {
                 ("license_owner", "license_owner"),
             ]
         );
-    }
-
-    #[test]
-    fn only_owners_grant_owner() {
-        assert!(Role::Owner.may_grant(Role::Owner));
-        assert!(!Role::Admin.may_grant(Role::Owner));
-        assert!(Role::Admin.may_grant(Role::Admin));
-        assert!(!Role::User.may_grant(Role::Observer));
     }
 }

@@ -272,3 +272,12 @@ pub fn member_ids(conn: &mut DbConnection, team_id: &TeamId) -> AppResult<Vec<Us
         .select(team_members::user_id)
         .load(conn)?)
 }
+
+/// The teams on which this user's team role is manager.
+pub fn managed_by(conn: &mut DbConnection, user_id: &UserId) -> AppResult<Vec<TeamId>> {
+    Ok(team_members::table
+        .filter(team_members::user_id.eq(user_id))
+        .filter(team_members::role.eq(crate::domain::role::TeamRole::Manager.as_str()))
+        .select(team_members::team_id)
+        .load(conn)?)
+}

@@ -2,6 +2,7 @@
 //! with cursor pagination; also per user and per team.
 
 use super::{ApiCaller, ApiResult, Links, Params, resource};
+use crate::authz::{Action, Resource};
 use crate::domain::audit::{ActorKind, Cursor, FieldChange, changed_fields};
 use crate::error::{AppError, AppResult};
 use crate::http::AppState;
@@ -166,7 +167,11 @@ async fn respond(
     params: Params,
     root: Option<(&'static str, String)>,
 ) -> ApiResult<HttpResponse> {
-    caller.require(caller.role.reads_audit(), "read the audit trail")?;
+    caller.may(
+        Action::ReadAudit,
+        &Resource::Account,
+        "read the audit trail",
+    )?;
     let mut query = query_from(&params)?;
     if let Some((kind, id)) = root {
         query.target_types = vec![kind.into()];

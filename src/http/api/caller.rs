@@ -4,8 +4,9 @@
 //! for the audit trail.
 
 use super::ApiError;
+use crate::authz::{self, Action, Policies, PrincipalId, Resource};
 use crate::domain::audit::{Actor, ActorKind};
-use crate::domain::ids::{SessionId, TokenId, UserId};
+use crate::domain::ids::{SessionId, TeamId, TokenId, UserId};
 use crate::domain::role::Role;
 use crate::domain::token::TokenKind;
 use crate::error::{AppError, AppResult};
@@ -13,7 +14,7 @@ use crate::http::AppState;
 use crate::http::auth::{Presented, authenticate};
 use crate::http::sign_in::session;
 use crate::store::audit::AuditContext;
-use crate::store::users;
+use crate::store::{teams, users};
 use actix_web::{FromRequest, HttpRequest, dev::Payload, web};
 use chrono::{DateTime, Utc};
 use futures_util::future::LocalBoxFuture;
@@ -34,8 +35,11 @@ pub enum Principal {
 pub struct ApiCaller {
     pub principal: Principal,
     pub role: Role,
+    /// Teams this person manages (team role manager); none for service tokens.
+    pub manages: Vec<TeamId>,
     pub request_id: Option<String>,
     pub at: DateTime<Utc>,
+    policies: Policies,
 }
 
 impl ApiCaller {
@@ -67,15 +71,43 @@ impl ApiCaller {
         }
     }
 
-    /// Refuses with 403 unless `allowed`; `what` completes "your role (x) may not …".
-    pub fn require(&self, allowed: bool, what: &str) -> AppResult<()> {
-        if allowed {
+    fn as_principal(&self) -> authz::Principal {
+        authz::Principal {
+            id: match &self.principal {
+                Principal::Token { id, .. } => PrincipalId::ApiToken(id.clone()),
+                Principal::User { id, .. } => PrincipalId::User(id.clone()),
+            },
+            role: self.role,
+            manages: self.manages.clone(),
+        }
+    }
+
+    fn refused(&self, what: &str) -> AppError {
+        AppError::forbidden(format!("your role ({}) may not {what}", self.role.as_str()))
+    }
+
+    /// Asks the authorization policies; 403 unless they permit. `what` completes "your role
+    /// (x) may not …".
+    pub fn may(&self, action: Action, resource: &Resource, what: &str) -> AppResult<()> {
+        if self
+            .policies
+            .authorize(&self.as_principal(), action, resource)
+        {
             Ok(())
         } else {
-            Err(AppError::forbidden(format!(
-                "your role ({}) may not {what}",
-                self.role.as_str()
-            )))
+            Err(self.refused(what))
+        }
+    }
+
+    /// Asks the policies whether this caller may give `resource` the account role `granted`.
+    pub fn may_grant(&self, resource: &Resource, granted: Role) -> AppResult<()> {
+        if self
+            .policies
+            .authorize_grant(&self.as_principal(), resource, granted)
+        {
+            Ok(())
+        } else {
+            Err(self.refused(&format!("give this user the role {}", granted.as_str())))
         }
     }
 }
@@ -93,78 +125,89 @@ impl FromRequest for ApiCaller {
         let presented = Presented::read(req);
         let req = req.clone();
         Box::pin(async move {
-            if presented.header.is_none()
-                && let Some(current) = session::current(&req).await?
-            {
-                if !is_safe(req.method()) {
-                    let state = req
-                        .app_data::<web::Data<AppState>>()
-                        .ok_or_else(|| AppError::internal("application state missing"))?;
-                    current.check_csrf(&req, None, &state.public_url)?;
+            let state = presented
+                .state
+                .clone()
+                .ok_or_else(|| AppError::internal("application state missing"))?;
+            let (principal, role, at) = identify(&req, &presented, &state).await?;
+            let manages = match &principal {
+                Principal::User { id, .. } => {
+                    let id = id.clone();
+                    state
+                        .db
+                        .run(move |conn| teams::managed_by(conn, &id))
+                        .await?
                 }
-                let role = Role::parse(&current.user.role).ok_or_else(|| {
-                    AppError::internal(format!("user {} has no valid role", current.user.id))
-                })?;
-                return Ok(ApiCaller {
-                    principal: Principal::User {
-                        id: current.user.id,
-                        name: current.user.name,
-                        session: Some(current.session.id),
-                    },
-                    role,
-                    request_id: presented.request_id,
-                    at: presented
-                        .state
-                        .as_ref()
-                        .map(|s| s.clock.now())
-                        .unwrap_or_else(Utc::now),
-                });
-            }
-            let token = authenticate(&presented, TokenKind::Api).await?;
-            if let Some(user_id) = token.user_id {
-                let state = presented
-                    .state
-                    .clone()
-                    .ok_or_else(|| AppError::internal("application state missing"))?;
-                let id = user_id.clone();
-                let user = state
-                    .db
-                    .run(move |conn| users::find(conn, &id))
-                    .await
-                    .ok()
-                    .filter(|u| u.active)
-                    .ok_or_else(|| {
-                        AppError::unauthorized(format!(
-                            "the personal token '{}' belongs to a user who is deactivated or deleted",
-                            token.name
-                        ))
-                    })?;
-                let role = Role::parse(&user.role).ok_or_else(|| {
-                    AppError::internal(format!("user {} has no valid role", user.id))
-                })?;
-                return Ok(ApiCaller {
-                    principal: Principal::User {
-                        id: user.id,
-                        name: user.name,
-                        session: None,
-                    },
-                    role,
-                    request_id: presented.request_id,
-                    at: token.at,
-                });
-            }
-            let role = token.role.as_deref().and_then(Role::parse).ok_or_else(|| {
-                AppError::internal(format!("token {} has no valid role", token.name))
-            })?;
+                Principal::Token { .. } => Vec::new(),
+            };
             Ok(ApiCaller {
-                principal: Principal::Token {
-                    id: token.id,
-                    name: token.name,
-                },
+                principal,
                 role,
+                manages,
                 request_id: presented.request_id,
-                at: token.at,
+                at,
+                policies: state.policies.clone(),
             })
         })
     }
+}
+
+fn role_of(user: &users::User) -> AppResult<Role> {
+    Role::parse(&user.role)
+        .ok_or_else(|| AppError::internal(format!("user {} has no valid role", user.id)))
+}
+
+/// Who is calling: the session (when no Authorization header is sent; state changes need the
+/// CSRF token), else the API token (a personal one stands for its user, who must be active).
+async fn identify(
+    req: &HttpRequest,
+    presented: &Presented,
+    state: &web::Data<AppState>,
+) -> AppResult<(Principal, Role, DateTime<Utc>)> {
+    if presented.header.is_none()
+        && let Some(current) = session::current(req).await?
+    {
+        if !is_safe(req.method()) {
+            current.check_csrf(req, None, &state.public_url)?;
+        }
+        let role = role_of(&current.user)?;
+        let principal = Principal::User {
+            id: current.user.id,
+            name: current.user.name,
+            session: Some(current.session.id),
+        };
+        return Ok((principal, role, state.clock.now()));
+    }
+    let token = authenticate(presented, TokenKind::Api).await?;
+    if let Some(user_id) = token.user_id {
+        let user = state
+            .db
+            .run(move |conn| users::find(conn, &user_id))
+            .await
+            .ok()
+            .filter(|u| u.active)
+            .ok_or_else(|| {
+                AppError::unauthorized(format!(
+                    "the personal token '{}' belongs to a user who is deactivated or deleted",
+                    token.name
+                ))
+            })?;
+        let role = role_of(&user)?;
+        let principal = Principal::User {
+            id: user.id,
+            name: user.name,
+            session: None,
+        };
+        return Ok((principal, role, token.at));
+    }
+    let role = token
+        .role
+        .as_deref()
+        .and_then(Role::parse)
+        .ok_or_else(|| AppError::internal(format!("token {} has no valid role", token.name)))?;
+    let principal = Principal::Token {
+        id: token.id,
+        name: token.name,
+    };
+    Ok((principal, role, token.at))
 }

@@ -1,6 +1,7 @@
 //! `/api/v2/teams`: teams and their members, for organisations that do not provision by SCIM.
 
 use super::{ApiCaller, ApiResult, Links, Pagination, Params, Reference, resource};
+use crate::authz::{Action, Resource};
 use crate::domain::ids::{TeamId, UserId};
 use crate::domain::role::TeamRole;
 use crate::domain::user as rules;
@@ -133,9 +134,14 @@ fn description(raw: Option<&str>) -> AppResult<Option<String>> {
     responses((status = 200, body = TeamList), (status = 401, body = super::ErrorBody)), security(("api_token" = [])))]
 pub async fn list(
     state: web::Data<AppState>,
-    _caller: ApiCaller,
+    caller: ApiCaller,
     params: Params,
 ) -> ApiResult<HttpResponse> {
+    caller.may(
+        Action::ReadDirectory,
+        &Resource::Account,
+        "read the directory",
+    )?;
     let page = params.page()?;
     let text = params.one("query").map(str::to_owned);
     let found = state
@@ -167,7 +173,7 @@ pub async fn create(
     caller: ApiCaller,
     body: web::Json<TeamRequest>,
 ) -> ApiResult<HttpResponse> {
-    caller.require(caller.role.manages_directory(), "create teams")?;
+    caller.may(Action::CreateTeam, &Resource::Account, "create teams")?;
     let input = body.into_inner().team;
     let name = name(input.name.as_deref().unwrap_or(""))?;
     let now = crate::clock::stored(caller.at);
@@ -209,9 +215,14 @@ pub async fn create(
     responses((status = 200, body = TeamResponse), (status = 404, body = super::ErrorBody)), security(("api_token" = [])))]
 pub async fn show(
     state: web::Data<AppState>,
-    _caller: ApiCaller,
+    caller: ApiCaller,
     id: web::Path<String>,
 ) -> ApiResult<HttpResponse> {
+    caller.may(
+        Action::ReadDirectory,
+        &Resource::Account,
+        "read the directory",
+    )?;
     let id = TeamId(id.into_inner());
     let team = state.db.run(move |conn| teams::find(conn, &id)).await?;
     Ok(HttpResponse::Ok().json(TeamResponse {
@@ -228,8 +239,12 @@ pub async fn update(
     id: web::Path<String>,
     body: web::Json<TeamRequest>,
 ) -> ApiResult<HttpResponse> {
-    caller.require(caller.role.manages_directory(), "change teams")?;
     let id = TeamId(id.into_inner());
+    caller.may(
+        Action::UpdateTeam,
+        &Resource::Team(id.clone()),
+        "change this team",
+    )?;
     let input = body.into_inner().team;
     let new_name = input.name.as_deref().map(name).transpose()?;
     let new_description = input
@@ -280,8 +295,12 @@ pub async fn remove(
     caller: ApiCaller,
     id: web::Path<String>,
 ) -> ApiResult<HttpResponse> {
-    caller.require(caller.role.manages_directory(), "delete teams")?;
     let id = TeamId(id.into_inner());
+    caller.may(
+        Action::DeleteTeam,
+        &Resource::Team(id.clone()),
+        "delete teams",
+    )?;
     state
         .db
         .run(move |conn| {
@@ -308,10 +327,15 @@ pub async fn remove(
     responses((status = 200, body = MemberList), (status = 404, body = super::ErrorBody)), security(("api_token" = [])))]
 pub async fn members(
     state: web::Data<AppState>,
-    _caller: ApiCaller,
+    caller: ApiCaller,
     id: web::Path<String>,
     params: Params,
 ) -> ApiResult<HttpResponse> {
+    caller.may(
+        Action::ReadDirectory,
+        &Resource::Account,
+        "read the directory",
+    )?;
     let page = params.page()?;
     let id = TeamId(id.into_inner());
     let found = state
@@ -351,9 +375,13 @@ pub async fn put_member(
     path: web::Path<(String, String)>,
     body: web::Payload,
 ) -> ApiResult<HttpResponse> {
-    caller.require(caller.role.manages_directory(), "change team membership")?;
     let (team_id, user_id) = path.into_inner();
     let (team_id, user_id) = (TeamId(team_id), UserId(user_id));
+    caller.may(
+        Action::ManageTeamMembers,
+        &Resource::Team(team_id.clone()),
+        "change this team's members",
+    )?;
     // The body is optional (PagerDuty clients often send none), but when sent it must parse.
     let request: MembershipRequest = super::optional_json(body).await?;
     let raw_role = request.role.unwrap_or_else(|| "responder".into());
@@ -410,9 +438,13 @@ pub async fn remove_member(
     caller: ApiCaller,
     path: web::Path<(String, String)>,
 ) -> ApiResult<HttpResponse> {
-    caller.require(caller.role.manages_directory(), "change team membership")?;
     let (team_id, user_id) = path.into_inner();
     let (team_id, user_id) = (TeamId(team_id), UserId(user_id));
+    caller.may(
+        Action::ManageTeamMembers,
+        &Resource::Team(team_id.clone()),
+        "change this team's members",
+    )?;
     state
         .db
         .run(move |conn| {

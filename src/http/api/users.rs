@@ -1,6 +1,7 @@
 //! `/api/v2/users`: list, create, show, update and delete people, in PagerDuty's shapes.
 
 use super::{ApiCaller, ApiResult, Links, Pagination, Params, Reference, resource};
+use crate::authz::{Action, Resource};
 use crate::domain::ids::{TeamId, UserId};
 use crate::domain::role::Role;
 use crate::domain::user as rules;
@@ -206,9 +207,14 @@ fn render_one(conn: &mut DbConnection, base: &str, user: User) -> AppResult<User
     security(("api_token" = [])))]
 pub async fn list(
     state: web::Data<AppState>,
-    _caller: ApiCaller,
+    caller: ApiCaller,
     params: Params,
 ) -> ApiResult<HttpResponse> {
+    caller.may(
+        Action::ReadDirectory,
+        &Resource::Account,
+        "read the directory",
+    )?;
     let page = params.page()?;
     let query = UserQuery {
         text: params.one("query").map(str::to_owned),
@@ -249,10 +255,15 @@ pub async fn create(
         .map(role)
         .transpose()?
         .unwrap_or(Role::User);
-    caller.require(
-        caller.role.may_grant(role),
-        &format!("create users with the {} role", role.as_str()),
-    )?;
+    caller.may(Action::CreateUser, &Resource::Account, "create users")?;
+    if role != Role::User {
+        // A new user starts as `user`; giving them more is a role change like any other.
+        let newcomer = Resource::User {
+            id: UserId::generate(),
+            role: Role::User,
+        };
+        caller.may_grant(&newcomer, role)?;
+    }
     let now = crate::clock::stored(caller.at);
     let email = rules::email(&input.email).map_err(field("email"))?;
     let name = rules::display_name(&input.name).map_err(field("name"))?;
@@ -306,9 +317,14 @@ fn target(user: &User) -> Target<'_> {
     security(("api_token" = [])))]
 pub async fn show(
     state: web::Data<AppState>,
-    _caller: ApiCaller,
+    caller: ApiCaller,
     id: web::Path<String>,
 ) -> ApiResult<HttpResponse> {
+    caller.may(
+        Action::ReadDirectory,
+        &Resource::Account,
+        "read the directory",
+    )?;
     let id = UserId(id.into_inner());
     let base = state.public_url.clone();
     let user = state
@@ -373,13 +389,28 @@ fn session_kind(method: &str) -> &'static str {
     }
 }
 
-/// Only the person themselves, owners and admins see or end someone's sessions.
-fn may_manage_sessions(caller: &ApiCaller, user_id: &UserId) -> AppResult<()> {
-    let own = caller.user_id() == Some(user_id);
-    caller.require(
-        own || caller.role.manages_directory(),
-        "see or end other people's sessions",
+/// The person themselves, owners and admins see and end someone's sessions (the policies say).
+async fn may_touch_sessions(
+    state: &web::Data<AppState>,
+    caller: &ApiCaller,
+    id: &UserId,
+    action: Action,
+) -> AppResult<()> {
+    let id = id.clone();
+    let user = state.db.run(move |conn| users::find(conn, &id)).await?;
+    caller.may(
+        action,
+        &as_resource(&user),
+        "see or end this user's sessions",
     )
+}
+
+/// The user as the authorization policies see them.
+fn as_resource(user: &User) -> Resource {
+    Resource::User {
+        id: user.id.clone(),
+        role: Role::parse(&user.role).unwrap_or(Role::User),
+    }
 }
 
 /// List a user's sessions
@@ -392,7 +423,7 @@ pub async fn list_sessions(
     id: web::Path<String>,
 ) -> ApiResult<HttpResponse> {
     let id = UserId(id.into_inner());
-    may_manage_sessions(&caller, &id)?;
+    may_touch_sessions(&state, &caller, &id, Action::ReadSessions).await?;
     let now = crate::clock::stored(caller.at);
     let open = state
         .db
@@ -430,7 +461,7 @@ pub async fn revoke_sessions(
     id: web::Path<String>,
 ) -> ApiResult<HttpResponse> {
     let id = UserId(id.into_inner());
-    may_manage_sessions(&caller, &id)?;
+    may_touch_sessions(&state, &caller, &id, Action::RevokeSessions).await?;
     end_sessions(&state, &caller, id, None).await
 }
 
@@ -446,7 +477,7 @@ pub async fn revoke_session(
 ) -> ApiResult<HttpResponse> {
     let (id, _kind, session_id) = path.into_inner();
     let id = UserId(id);
-    may_manage_sessions(&caller, &id)?;
+    may_touch_sessions(&state, &caller, &id, Action::RevokeSessions).await?;
     end_sessions(
         &state,
         &caller,
@@ -500,6 +531,7 @@ async fn end_sessions(
 
 /// Applies `changes` to `user`; says whether anything changed.
 fn apply(user: &mut User, changes: UserChanges, caller: &ApiCaller) -> AppResult<bool> {
+    let resource = as_resource(user);
     let before = user.clone();
     if let Some(name) = changes.name {
         user.name = rules::display_name(&name).map_err(field("name"))?;
@@ -518,10 +550,9 @@ fn apply(user: &mut User, changes: UserChanges, caller: &ApiCaller) -> AppResult
     }
     if let Some(new_role) = changes.role {
         let new_role = role(&new_role)?;
-        caller.require(
-            caller.role.may_grant(new_role),
-            &format!("give the {} role", new_role.as_str()),
-        )?;
+        if new_role.as_str() != user.role {
+            caller.may_grant(&resource, new_role)?;
+        }
         user.role = new_role.as_str().to_string();
     }
     if let Some(title) = changes.job_title {
@@ -546,7 +577,6 @@ pub async fn update(
     id: web::Path<String>,
     body: web::Json<UpdateUserRequest>,
 ) -> ApiResult<HttpResponse> {
-    caller.require(caller.role.manages_directory(), "change users")?;
     let id = UserId(id.into_inner());
     let changes = body.into_inner().user;
     let base = state.public_url.clone();
@@ -555,10 +585,10 @@ pub async fn update(
         .run(move |conn| {
             store::write(conn, |tx| {
                 let before = users::find(tx, &id)?;
-                let current = Role::parse(&before.role).unwrap_or(Role::User);
-                caller.require(
-                    caller.role.may_grant(current),
-                    &format!("change a user whose role is {}", current.as_str()),
+                caller.may(
+                    Action::UpdateUser,
+                    &as_resource(&before),
+                    "change this user",
                 )?;
                 let mut user = before.clone();
                 if apply(&mut user, changes, &caller)? {
@@ -600,18 +630,13 @@ pub async fn remove(
     caller: ApiCaller,
     id: web::Path<String>,
 ) -> ApiResult<HttpResponse> {
-    caller.require(caller.role.manages_directory(), "delete users")?;
     let id = UserId(id.into_inner());
     state
         .db
         .run(move |conn| {
             store::write(conn, |tx| {
                 let user = users::find(tx, &id)?;
-                let current = Role::parse(&user.role).unwrap_or(Role::User);
-                caller.require(
-                    caller.role.may_grant(current),
-                    &format!("delete a user whose role is {}", current.as_str()),
-                )?;
+                caller.may(Action::DeleteUser, &as_resource(&user), "delete this user")?;
                 users::delete(tx, &user, crate::clock::stored(caller.at))?;
                 audit::record(
                     tx,
