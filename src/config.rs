@@ -483,7 +483,7 @@ fn oidc_config(raw: &RawConfig) -> Result<Option<OidcConfig>, (&'static str, Str
                 return Err((
                     "oidc_issuer",
                     format!(
-                        "is not set, but {key} is; set the issuer, e.g. https://login.microsoftonline.com/<tenant id>/v2.0"
+                        "is not set (ROTA_OIDC_ISSUER), but {key} is: set the issuer, e.g. https://login.microsoftonline.com/<tenant id>/v2.0"
                     ),
                 ));
             }
@@ -510,7 +510,7 @@ fn oidc_config(raw: &RawConfig) -> Result<Option<OidcConfig>, (&'static str, Str
         .filter(|s| !s.is_empty())
         .ok_or((
             "oidc_client_id",
-            "is not set; it is the application (client) id of Rota's app registration".to_string(),
+            "is not set (ROTA_OIDC_CLIENT_ID): it is the application (client) id of Rota's app registration".to_string(),
         ))?;
     let client_secret = raw
         .oidc_client_secret
@@ -518,7 +518,7 @@ fn oidc_config(raw: &RawConfig) -> Result<Option<OidcConfig>, (&'static str, Str
         .filter(|s| !s.is_empty())
         .ok_or((
             "oidc_client_secret",
-            "is not set; create a client secret in Rota's app registration".to_string(),
+            "is not set (ROTA_OIDC_CLIENT_SECRET): create a client secret in Rota's app registration".to_string(),
         ))?;
     let from_issuer = url
         .path_segments()
@@ -535,7 +535,7 @@ fn oidc_config(raw: &RawConfig) -> Result<Option<OidcConfig>, (&'static str, Str
         }
         None => from_issuer.ok_or((
             "entra_tenant_id",
-            "is not set and the issuer names no tenant; set the directory (tenant) id".to_string(),
+            "is not set (ROTA_ENTRA_TENANT_ID) and the issuer names no tenant: set the directory (tenant) id".to_string(),
         ))?,
     };
     let mut tenants = vec![tenant];

@@ -372,6 +372,50 @@ fn bad_configuration_stops_start_up_naming_the_key() {
         ),
         (vec![], Some("listen = [\n"), "rota.toml", "invalid"),
         (
+            vec![("ROTA_OIDC_ISSUER", "http://login.example.com/x/v2.0")],
+            None,
+            "ROTA_OIDC_ISSUER",
+            "must be an https URL",
+        ),
+        (
+            vec![
+                (
+                    "ROTA_OIDC_ISSUER",
+                    "https://login.microsoftonline.com/3f2b7c1e-5d4a-4e8b-9c6f-0a1b2c3d4e5f/v2.0",
+                ),
+                ("ROTA_OIDC_CLIENT_ID", "rota"),
+            ],
+            None,
+            "ROTA_OIDC_CLIENT_SECRET",
+            "is not set",
+        ),
+        (
+            vec![("ROTA_OIDC_CLIENT_ID", "rota")],
+            None,
+            "ROTA_OIDC_ISSUER",
+            "but oidc_client_id is",
+        ),
+        (
+            vec![
+                (
+                    "ROTA_OIDC_ISSUER",
+                    "https://login.microsoftonline.com/3f2b7c1e-5d4a-4e8b-9c6f-0a1b2c3d4e5f/v2.0",
+                ),
+                ("ROTA_OIDC_CLIENT_ID", "rota"),
+                ("ROTA_OIDC_CLIENT_SECRET", "s"),
+                ("ROTA_ENTRA_ALLOWED_TENANTS", "contoso.com"),
+            ],
+            None,
+            "ROTA_ENTRA_ALLOWED_TENANTS",
+            "not a tenant id",
+        ),
+        (
+            vec![("ROTA_SESSION_IDLE_MINUTES", "1")],
+            None,
+            "ROTA_SESSION_IDLE_MINUTES",
+            "use 5 to 10080",
+        ),
+        (
             vec![("ROTA_SMTP_URL", "mail.example.com")],
             None,
             "ROTA_SMTP_URL",
@@ -618,4 +662,122 @@ fn serve_refuses_to_start_with_broken_policies() {
         !dir.path().join("rota.db").exists(),
         "nothing is created before the policies are known to be good"
     );
+}
+
+#[test]
+fn owner_break_glass_turns_password_sign_in_on_and_off_for_owners_only() {
+    use rota::store::{self, users};
+    let dir = tempfile::tempdir().unwrap();
+    let db_url = rota::config::DatabaseUrl::Sqlite {
+        path: dir.path().join("rota.db"),
+    };
+    {
+        let db = store::Db::connect(&db_url, 1).unwrap();
+        let mut conn = db.get().unwrap();
+        store::migrate(&mut conn).unwrap();
+        let now = rota::clock::stored(chrono::Utc::now());
+        let owner = users::User {
+            role: "owner".into(),
+            ..users::User::new("olivia@example.com", "Olivia".into(), "api", now)
+        };
+        users::insert(&mut conn, &owner).unwrap();
+        users::insert(
+            &mut conn,
+            &users::User::new("rob@example.com", "Rob".into(), "api", now),
+        )
+        .unwrap();
+    }
+    let on = run(
+        dir.path(),
+        &[],
+        &["owner", "break-glass", "Olivia@example.com"],
+    );
+    assert!(
+        on.status.success(),
+        "{}",
+        String::from_utf8_lossy(&on.stderr)
+    );
+    let password = String::from_utf8(on.stdout).unwrap();
+    assert_eq!(password.lines().count(), 1, "the password alone on stdout");
+    assert!(password.trim().len() >= 36, "{password}");
+    let again = run(
+        dir.path(),
+        &[],
+        &["owner", "break-glass", "olivia@example.com"],
+    );
+    assert_ne!(
+        String::from_utf8(again.stdout).unwrap(),
+        password,
+        "a new password each time"
+    );
+
+    let responder = run(
+        dir.path(),
+        &[],
+        &["owner", "break-glass", "rob@example.com"],
+    );
+    assert_eq!(responder.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&responder.stderr).contains("not an owner"));
+    assert!(responder.stdout.is_empty());
+    let nobody = run(
+        dir.path(),
+        &[],
+        &["owner", "break-glass", "nobody@example.com"],
+    );
+    assert_eq!(nobody.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&nobody.stderr).contains("nobody@example.com"));
+
+    let off = run(
+        dir.path(),
+        &[],
+        &["owner", "break-glass", "olivia@example.com", "--disable"],
+    );
+    assert!(off.status.success());
+    let off_again = run(
+        dir.path(),
+        &[],
+        &["owner", "break-glass", "olivia@example.com", "--disable"],
+    );
+    assert_eq!(off_again.status.code(), Some(2), "nothing to turn off");
+
+    let personal = run(
+        dir.path(),
+        &[],
+        &[
+            "token",
+            "create",
+            "--kind",
+            "api",
+            "--name",
+            "rob's",
+            "--user",
+            "rob@example.com",
+        ],
+    );
+    assert!(
+        personal.status.success(),
+        "{}",
+        String::from_utf8_lossy(&personal.stderr)
+    );
+    assert!(
+        String::from_utf8(personal.stdout)
+            .unwrap()
+            .starts_with("rota_api_")
+    );
+    let unknown = run(
+        dir.path(),
+        &[],
+        &[
+            "token",
+            "create",
+            "--kind",
+            "api",
+            "--name",
+            "x",
+            "--user",
+            "ghost@example.com",
+        ],
+    );
+    assert_eq!(unknown.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("ghost@example.com"));
 }
