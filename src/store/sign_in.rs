@@ -175,16 +175,16 @@ pub fn sign_in(
         user.licence = Some(access.licence.as_str().to_string());
         user.last_sign_in_at = Some(now);
         if let Some(before) = &before {
-            user.version = before.version + 1;
-            user.updated_at = now;
-            let changed = changed_profile(before, &user);
-            if changed {
+            if changed_profile(before, &user) {
+                user.version = before.version + 1;
+                user.updated_at = now;
                 // As with REST edits: SCIM reads render the columns, no longer Entra's echo.
                 user.scim_document = None;
-            }
-            user_rows::update(tx, &user)?;
-            if changed {
+                user_rows::update(tx, &user)?;
                 audit::record(tx, &ctx, "update", target(&user), Some(before), Some(&user))?;
+            } else {
+                // Only the time of sign-in: not a change SCIM or anyone else needs to see.
+                user_rows::record_sign_in(tx, &user.id, now)?;
             }
         } else {
             user_rows::insert(tx, &user)?;
@@ -197,7 +197,11 @@ pub fn sign_in(
                 Some(&user),
             )?;
         }
-        if let Some(email) = &email {
+        if let Some(email) = &email
+            && before
+                .as_ref()
+                .is_none_or(|b| b.email.as_ref() != Some(email))
+        {
             user_rows::set_primary_email(tx, &user.id, email, now)?;
         }
         let team_role = if seat_policy::is_stakeholder_role(access.role) {
@@ -261,12 +265,7 @@ fn changed_profile(before: &User, after: &User) -> bool {
 }
 
 fn user_name_taken(tx: &mut DbConnection, user_name: &str) -> AppResult<bool> {
-    let key = crate::domain::user::name_key(user_name);
-    let rows: Vec<Option<NaiveDateTime>> = users::table
-        .filter(users::user_name_key.eq(key))
-        .select(users::deleted_at)
-        .load(tx)?;
-    Ok(rows.iter().any(Option::is_none))
+    Ok(user_rows::find_by_user_name(tx, user_name)?.is_some())
 }
 
 /// The account an identity belongs to, if any; a refusal when its userName belongs to an

@@ -376,6 +376,14 @@ pub fn set_primary_email(
     Ok(())
 }
 
+/// Records a sign-in's time: no new version (it is not part of the SCIM resource).
+pub fn record_sign_in(conn: &mut DbConnection, id: &UserId, now: NaiveDateTime) -> AppResult<()> {
+    diesel::update(users::table.find(id))
+        .set(users::last_sign_in_at.eq(now))
+        .execute(conn)?;
+    Ok(())
+}
+
 /// The live user with this user name (any case), if any.
 pub fn find_by_user_name(conn: &mut DbConnection, user_name: &str) -> AppResult<Option<User>> {
     let rows: Vec<User> = users::table
