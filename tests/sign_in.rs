@@ -325,6 +325,7 @@ sign_in_tests! {
             assert_eq!(landing.status.as_u16(), status, "{login}: {}", landing.body);
             assert!(landing.body.contains(&format!("Reason: {reason}")), "{login}: {}", landing.body);
             assert!(landing.body.contains("<h1>"), "an HTML page for {login}");
+            assert!(!landing.body.contains("owners can help"), "strangers are not told who the owners are");
         }
         assert_eq!(user_count(&app).await, 0, "nobody was signed in or created");
         let refused = audit_actions(&app, "sign_in_refused").await;
@@ -412,9 +413,11 @@ sign_in_tests! {
         }))).await;
         assert_eq!(status, 200);
         assert_eq!(browser.me().await.0, 401, "signed out everywhere at once");
+        assert_eq!(Browser::new(&app).sign_in("dave@contoso.example").await.status, 200);
         let landing = Browser::new(&app).sign_in("bob@contoso.example").await;
         assert_eq!(landing.status, 403);
         assert!(landing.body.contains("Reason: deactivated"), "{}", landing.body);
+        assert!(landing.body.contains("Rota&#39;s owners can help: Dave Example (dave@contoso.example)"), "who to ask: {}", landing.body);
         let refused = audit_actions(&app, "sign_in_refused").await;
         assert_eq!(refused[0]["details"]["after"]["reason"], "deactivated");
     }

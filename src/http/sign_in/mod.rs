@@ -285,7 +285,13 @@ async fn refused(
                     sign_in::record_refusal(tx, &r, identity.as_ref(), rid, now)
                 })?;
             }
-            break_glass::owners(conn)
+            // Only someone Entra vouched for as one of ours sees who the owners are; anybody
+            // can reach the other refusals.
+            if already_audited {
+                break_glass::owners(conn)
+            } else {
+                Ok(Vec::new())
+            }
         })
         .await;
     let owners = match owners {
@@ -294,7 +300,7 @@ async fn refused(
     };
     tracing::info!(reason = refusal.code(), detail = %refusal.detail(), "sign-in refused");
     let who = if owners.is_empty() {
-        "Ask whoever runs Rota in your organisation.".to_string()
+        "Ask whoever runs Rota in your organisation (Rota's owners and admins).".to_string()
     } else {
         let names: Vec<String> = owners
             .iter()
