@@ -8,7 +8,7 @@ use super::{DbConnection, audit, write};
 use crate::domain::ids::UserId;
 use crate::domain::role::Role;
 use crate::error::{AppError, AppResult};
-use crate::store::audit::{AuditContext, Target};
+use crate::store::audit::AuditContext;
 use argon2::Argon2;
 use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
@@ -74,7 +74,7 @@ pub fn enable(conn: &mut DbConnection, ctx: &AuditContext, user_name: &str) -> A
             tx,
             ctx,
             "enable_break_glass",
-            target(&user),
+            user.audit_target(),
             None::<&()>,
             None::<&()>,
         )
@@ -94,7 +94,7 @@ pub fn disable(conn: &mut DbConnection, ctx: &AuditContext, user_name: &str) -> 
             tx,
             ctx,
             "disable_break_glass",
-            target(&user),
+            user.audit_target(),
             None::<&()>,
             None::<&()>,
         )
@@ -131,14 +131,6 @@ pub fn record_use(conn: &mut DbConnection, user_id: &UserId, now: NaiveDateTime)
 fn live_user(conn: &mut DbConnection, user_name: &str) -> AppResult<User> {
     super::users::find_by_user_name(conn, user_name)?
         .ok_or_else(|| AppError::not_found("user", user_name))
-}
-
-fn target(user: &User) -> Target<'_> {
-    Target {
-        kind: "user",
-        id: user.id.as_str(),
-        name: &user.name,
-    }
 }
 
 /// Owners' e-mail addresses, to tell them about a break-glass sign-in, and their names, for

@@ -181,7 +181,14 @@ pub fn sign_in(
                 // As with REST edits: SCIM reads render the columns, no longer Entra's echo.
                 user.scim_document = None;
                 user_rows::update(tx, &user)?;
-                audit::record(tx, &ctx, "update", target(&user), Some(before), Some(&user))?;
+                audit::record(
+                    tx,
+                    &ctx,
+                    "update",
+                    user.audit_target(),
+                    Some(before),
+                    Some(&user),
+                )?;
             } else {
                 // Only the time of sign-in: not a change SCIM or anyone else needs to see.
                 user_rows::record_sign_in(tx, &user.id, now)?;
@@ -192,7 +199,7 @@ pub fn sign_in(
                 tx,
                 &ctx,
                 "create",
-                target(&user),
+                user.audit_target(),
                 None::<&User>,
                 Some(&user),
             )?;
@@ -235,7 +242,7 @@ pub fn sign_in(
             tx,
             &ctx,
             "sign_in",
-            target(&user),
+            user.audit_target(),
             None::<&()>,
             Some(&record),
         )?;
@@ -245,14 +252,6 @@ pub fn sign_in(
             created,
         }))
     })
-}
-
-fn target(user: &User) -> Target<'_> {
-    Target {
-        kind: "user",
-        id: user.id.as_str(),
-        name: &user.name,
-    }
 }
 
 /// Did anything but the sign-in bookkeeping change?

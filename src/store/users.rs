@@ -60,6 +60,15 @@ pub struct User {
 }
 
 impl User {
+    /// The user as the audit trail names a change's target.
+    pub fn audit_target(&self) -> crate::store::audit::Target<'_> {
+        crate::store::audit::Target {
+            kind: "user",
+            id: self.id.as_str(),
+            name: &self.name,
+        }
+    }
+
     /// A new, active user with no Entra identity yet, in UTC, with the `user` role; callers
     /// set what they know with struct update syntax.
     pub fn new(user_name: &str, name: String, provisioned_by: &str, now: NaiveDateTime) -> User {

@@ -7,7 +7,7 @@ use crate::domain::role::Role;
 use crate::domain::user as rules;
 use crate::error::{AppError, AppResult};
 use crate::http::AppState;
-use crate::store::audit::{self, Target};
+use crate::store::audit;
 use crate::store::users::{self, User, UserCard, UserQuery};
 use crate::store::{self, DbConnection};
 use actix_web::{HttpResponse, web};
@@ -290,7 +290,7 @@ pub async fn create(
                     tx,
                     &audit_ctx,
                     "create",
-                    target(&user),
+                    user.audit_target(),
                     None::<&User>,
                     Some(&user),
                 )?;
@@ -301,14 +301,6 @@ pub async fn create(
     Ok(HttpResponse::Created()
         .insert_header(("Location", object.self_url.clone()))
         .json(UserResponse { user: object }))
-}
-
-fn target(user: &User) -> Target<'_> {
-    Target {
-        kind: "user",
-        id: user.id.as_str(),
-        name: &user.name,
-    }
 }
 
 /// Get a user
@@ -325,7 +317,11 @@ pub async fn show(
         &Resource::Account,
         "read the directory",
     )?;
-    let id = UserId(id.into_inner());
+    user_response(&state, UserId(id.into_inner())).await
+}
+
+/// `{"user": …}` for the user with this id.
+async fn user_response(state: &web::Data<AppState>, id: UserId) -> ApiResult<HttpResponse> {
     let base = state.public_url.clone();
     let user = state
         .db
@@ -350,15 +346,7 @@ pub async fn me(state: web::Data<AppState>, caller: ApiCaller) -> ApiResult<Http
             "is a service token, which is nobody: /users/me needs a signed-in person or a personal token (rota token create --kind api --user USERNAME)",
         )
     })?;
-    let base = state.public_url.clone();
-    let user = state
-        .db
-        .run(move |conn| {
-            let user = users::find(conn, &id)?;
-            render_one(conn, &base, user)
-        })
-        .await?;
-    Ok(HttpResponse::Ok().json(UserResponse { user }))
+    user_response(&state, id).await
 }
 
 /// A signed-in browser session, as PagerDuty lists them.
@@ -519,7 +507,7 @@ async fn end_sessions(
                     tx,
                     &ctx,
                     "end_sessions",
-                    target(&user),
+                    user.audit_target(),
                     None::<&()>,
                     Some(&details),
                 )
@@ -607,7 +595,7 @@ pub async fn update(
                         tx,
                         &caller.audit(),
                         "update",
-                        target(&user),
+                        user.audit_target(),
                         Some(&before),
                         Some(&user),
                     )?;
@@ -642,7 +630,7 @@ pub async fn remove(
                     tx,
                     &caller.audit(),
                     "delete",
-                    target(&user),
+                    user.audit_target(),
                     Some(&user),
                     None::<&User>,
                 )

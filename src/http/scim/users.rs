@@ -12,7 +12,7 @@ use crate::domain::scim_patch::{self, ENTERPRISE_USER, get};
 use crate::domain::user as rules;
 use crate::error::{AppError, AppResult};
 use crate::http::AppState;
-use crate::store::audit::{self, Target};
+use crate::store::audit;
 use crate::store::scim::{self as search, Resource};
 use crate::store::users::{self, ContactMethod, User};
 use crate::store::{self, DbConnection};
@@ -408,14 +408,6 @@ fn assign(user: &mut User, f: Fields) -> AppResult<ContactLists> {
     Ok((f.emails, f.phones))
 }
 
-fn target(user: &User) -> Target<'_> {
-    Target {
-        kind: "user",
-        id: user.id.as_str(),
-        name: &user.name,
-    }
-}
-
 /// Renders users with their contact methods (one query for all).
 fn render(conn: &mut DbConnection, public_url: &str, rows: &[User]) -> AppResult<Vec<Value>> {
     let ids: Vec<UserId> = rows.iter().map(|u| u.id.clone()).collect();
@@ -480,7 +472,7 @@ fn save(
         conn,
         &caller.audit(),
         "update",
-        target(&user),
+        user.audit_target(),
         Some(&strip_meta(&old)),
         Some(&strip_meta(&new)),
     )?;
@@ -519,7 +511,7 @@ async fn create(
                     tx,
                     &caller.audit(),
                     "create",
-                    target(&user),
+                    user.audit_target(),
                     None::<&Value>,
                     Some(&strip_meta(&out)),
                 )?;
@@ -656,7 +648,7 @@ async fn remove(
                     tx,
                     &caller.audit(),
                     "delete",
-                    target(&user),
+                    user.audit_target(),
                     Some(&user),
                     None::<&User>,
                 )

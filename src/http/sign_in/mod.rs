@@ -538,11 +538,7 @@ async fn break_glass_session(
                         lifetime,
                     )?;
                     break_glass::record_use(tx, &user.id, stored_now)?;
-                    let target = store::audit::Target {
-                        kind: "user",
-                        id: user.id.as_str(),
-                        name: &user.name,
-                    };
+                    let target = user.audit_target();
                     let details = serde_json::json!({
                         "method": session.method,
                         "session_id": session.id,
