@@ -80,3 +80,490 @@ proptest! {
         prop_assert_eq!(retry::next_attempt(attempts, chrono::DateTime::UNIX_EPOCH).is_none(), attempts >= retry::MAX_ATTEMPTS);
     }
 }
+
+// Seats: the pure engine in `rota::domain::seats`, driven by random sequences of need and cap
+// changes over a handful of people, the way the store drives it.
+
+use rota::domain::seat_policy::Licence;
+use rota::domain::seats::{Book, Holding, Pool, events, settle, warning};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Everyone's queue key is (clock tick, person), so newer entries sort after older ones.
+type QueueKey = (u32, u32);
+type People = BTreeMap<u32, Holding<QueueKey>>;
+
+const PEOPLE: u32 = 8;
+
+#[derive(Debug, Clone)]
+enum SeatStep {
+    /// New targets for a few distinct people, settled in one call.
+    Targets(Vec<(u32, Option<Licence>)>),
+    /// New caps (outer `None`: unchanged, `Some(None)`: unlimited), then the queue is served.
+    /// A cap below what is held is refused by callers, so it is raised to `held`.
+    Caps {
+        full: Option<Option<i64>>,
+        stakeholder: Option<Option<i64>>,
+    },
+}
+
+#[derive(Debug, Clone)]
+struct SeatScenario {
+    full_cap: Option<i64>,
+    stakeholder_cap: Option<i64>,
+    steps: Vec<SeatStep>,
+}
+
+fn target_licence() -> impl Strategy<Value = Option<Licence>> {
+    prop_oneof![
+        Just(None),
+        Just(Some(Licence::Full)),
+        Just(Some(Licence::Stakeholder))
+    ]
+}
+
+fn initial_cap() -> impl Strategy<Value = Option<i64>> {
+    prop_oneof![1 => Just(None), 4 => (0i64..4).prop_map(Some)]
+}
+
+fn cap_change() -> impl Strategy<Value = Option<Option<i64>>> {
+    prop_oneof![
+        2 => Just(None),
+        1 => Just(Some(None)),
+        4 => (0i64..6).prop_map(|c| Some(Some(c))),
+    ]
+}
+
+fn seat_step() -> impl Strategy<Value = SeatStep> {
+    prop_oneof![
+        4 => prop::collection::vec((0..PEOPLE, target_licence()), 1..4).prop_map(|mut ts| {
+            // One target per person and call; the first one given wins.
+            let mut seen = BTreeSet::new();
+            ts.retain(|(k, _)| seen.insert(*k));
+            SeatStep::Targets(ts)
+        }),
+        1 => (cap_change(), cap_change())
+            .prop_map(|(full, stakeholder)| SeatStep::Caps { full, stakeholder }),
+    ]
+}
+
+fn seat_scenario() -> impl Strategy<Value = SeatScenario> {
+    (
+        initial_cap(),
+        initial_cap(),
+        prop::collection::vec(seat_step(), 0..40),
+    )
+        .prop_map(|(full_cap, stakeholder_cap, steps)| SeatScenario {
+            full_cap,
+            stakeholder_cap,
+            steps,
+        })
+}
+
+/// One `settle` call and what surrounded it.
+struct Settled<'a> {
+    tick: u32,
+    book_before: &'a Book,
+    people_before: &'a People,
+    /// Everyone's target before the call (absent: never targeted, so no seat).
+    model_before: &'a BTreeMap<u32, Option<Licence>>,
+    targets: &'a [(u32, Option<Licence>)],
+    book: &'a Book,
+    people: &'a People,
+    model: &'a BTreeMap<u32, Option<Licence>>,
+    changed: &'a [u32],
+}
+
+fn apply_cap(pool: &mut Pool, change: Option<Option<i64>>) {
+    match change {
+        None => {}
+        Some(None) => pool.cap = None,
+        Some(Some(cap)) => pool.cap = Some(cap.max(pool.held)),
+    }
+}
+
+/// Plays the scenario through `settle`, calling `check` after every call.
+fn play_seats(
+    scenario: &SeatScenario,
+    mut check: impl FnMut(&Settled<'_>) -> Result<(), TestCaseError>,
+) -> Result<(), TestCaseError> {
+    let mut book = Book {
+        full: Pool {
+            cap: scenario.full_cap,
+            held: 0,
+        },
+        stakeholder: Pool {
+            cap: scenario.stakeholder_cap,
+            held: 0,
+        },
+    };
+    let mut people = People::new();
+    let mut model: BTreeMap<u32, Option<Licence>> = BTreeMap::new();
+    for (i, step) in scenario.steps.iter().enumerate() {
+        let tick = 2 * i as u32 + 1;
+        let targets: Vec<(u32, Option<Licence>)> = match step {
+            SeatStep::Targets(ts) => ts.clone(),
+            SeatStep::Caps { full, stakeholder } => {
+                apply_cap(&mut book.full, *full);
+                apply_cap(&mut book.stakeholder, *stakeholder);
+                Vec::new()
+            }
+        };
+        let book_before = book;
+        let people_before = people.clone();
+        let model_before = model.clone();
+        let changed = settle(&mut book, &mut people, &targets, |k| (tick, *k));
+        model.extend(targets.iter().copied());
+        check(&Settled {
+            tick,
+            book_before: &book_before,
+            people_before: &people_before,
+            model_before: &model_before,
+            targets: &targets,
+            book: &book,
+            people: &people,
+            model: &model,
+            changed: &changed,
+        })?;
+    }
+    Ok(())
+}
+
+fn holding_of(people: &People, k: u32) -> Holding<QueueKey> {
+    people.get(&k).cloned().unwrap_or_default()
+}
+
+/// Everyone who appears before or after the call, or in its targets.
+fn everyone(s: &Settled<'_>) -> BTreeSet<u32> {
+    s.people_before
+        .keys()
+        .chain(s.people.keys())
+        .chain(s.targets.iter().map(|(k, _)| k))
+        .copied()
+        .collect()
+}
+
+fn target_in_call(s: &Settled<'_>, k: u32) -> Option<Option<Licence>> {
+    s.targets.iter().find(|(t, _)| *t == k).map(|(_, l)| *l)
+}
+
+/// A holding the engine can produce: a seat, a place in the queue, or a stakeholder seat
+/// while waiting for a full one; with a queue key exactly when waiting.
+fn valid_holding() -> impl Strategy<Value = Holding<u8>> {
+    use Licence::{Full, Stakeholder};
+    prop_oneof![
+        Just((None, None)),
+        Just((Some(Full), None)),
+        Just((Some(Stakeholder), None)),
+        Just((None, Some(Full))),
+        Just((None, Some(Stakeholder))),
+        Just((Some(Stakeholder), Some(Full))),
+    ]
+    .prop_flat_map(|(held, wanted)| {
+        (0u8..3).prop_map(move |q| Holding {
+            held,
+            wanted,
+            queued_at: wanted.map(|_| q),
+        })
+    })
+}
+
+fn thresholds() -> impl Strategy<Value = Vec<u8>> {
+    prop::collection::btree_set(1u8..=100, 0..4).prop_map(|s| s.into_iter().collect())
+}
+
+proptest! {
+    #[test]
+    fn seats_no_cap_is_ever_exceeded_and_held_counts_the_holders_under_any_event_sequence(
+        scenario in seat_scenario()
+    ) {
+        play_seats(&scenario, |s| {
+            for l in Licence::ALL {
+                let pool = s.book.pool(l);
+                if let Some(cap) = pool.cap {
+                    prop_assert!(pool.held <= cap, "{l:?} held {} over cap {cap}", pool.held);
+                }
+                let holders = s.people.values().filter(|h| h.held == Some(l)).count() as i64;
+                prop_assert_eq!(pool.held, holders, "{:?} held count", l);
+            }
+            Ok(())
+        })?;
+    }
+
+    #[test]
+    fn seats_everyone_holds_their_target_or_waits_for_it_after_every_settle(
+        scenario in seat_scenario()
+    ) {
+        play_seats(&scenario, |s| {
+            for (k, target) in s.model {
+                let h = holding_of(s.people, *k);
+                prop_assert!(h.satisfies(*target), "person {k}: {h:?} for target {target:?}");
+                prop_assert_eq!(h.wanted.is_some(), h.queued_at.is_some(), "person {}: {:?}", k, h);
+            }
+            for (k, h) in s.people {
+                prop_assert!(s.model.contains_key(k), "person {k} was never targeted: {h:?}");
+            }
+            Ok(())
+        })?;
+    }
+
+    #[test]
+    fn seats_no_seat_stays_free_while_someone_eligible_waits(scenario in seat_scenario()) {
+        play_seats(&scenario, |s| {
+            if s.book.full.free() > 0 {
+                let waiting: Vec<_> = s.people.iter()
+                    .filter(|(_, h)| h.wanted == Some(Licence::Full)).collect();
+                prop_assert!(waiting.is_empty(), "a full seat is free but {waiting:?} wait");
+            }
+            if s.book.stakeholder.free() > 0 {
+                let waiting: Vec<_> = s.people.iter()
+                    .filter(|(_, h)| {
+                        h.wanted == Some(Licence::Stakeholder)
+                            || (h.wanted == Some(Licence::Full) && h.held.is_none())
+                    })
+                    .collect();
+                prop_assert!(waiting.is_empty(), "a stakeholder seat is free but {waiting:?} wait");
+            }
+            Ok(())
+        })?;
+    }
+
+    #[test]
+    fn seats_the_queue_is_served_first_come_first_served(scenario in seat_scenario()) {
+        play_seats(&scenario, |s| {
+            let before = |k: u32| holding_of(s.people_before, k);
+            let after = |k: u32| holding_of(s.people, k);
+            let moved_on = |k: u32, l: Licence| target_in_call(s, k).is_some_and(|t| t != Some(l));
+            for l in Licence::ALL {
+                // Whoever waited for `l` and got it: everyone ahead of them got it too, unless
+                // their own need changed in this call.
+                let waiting: Vec<u32> = s.people_before.iter()
+                    .filter(|(_, h)| h.wanted == Some(l))
+                    .map(|(k, _)| *k)
+                    .collect();
+                for &b in &waiting {
+                    if after(b).held != Some(l) || before(b).held == Some(l) {
+                        continue;
+                    }
+                    for &a in &waiting {
+                        if before(a).queued_at < before(b).queued_at {
+                            prop_assert!(
+                                after(a).held == Some(l) || moved_on(a, l),
+                                "{b} ({:?}) got {l:?} ahead of {a} ({:?}, now {:?})",
+                                before(b), before(a), after(a)
+                            );
+                        }
+                    }
+                }
+            }
+            // Stakeholder seats go to those waiting for one and to those waiting for a full
+            // seat without any seat, in one queue: whoever of them got one, everyone ahead of
+            // them got some seat.
+            let eligible = |h: &Holding<QueueKey>| {
+                h.wanted == Some(Licence::Stakeholder)
+                    || (h.wanted == Some(Licence::Full) && h.held.is_none())
+            };
+            let waiting: Vec<u32> = s.people_before.iter()
+                .filter(|(_, h)| eligible(h))
+                .map(|(k, _)| *k)
+                .collect();
+            for &b in &waiting {
+                if after(b).held != Some(Licence::Stakeholder) {
+                    continue;
+                }
+                for &a in &waiting {
+                    let own_need = before(a).wanted.expect("waiting");
+                    if before(a).queued_at < before(b).queued_at {
+                        prop_assert!(
+                            after(a).held.is_some() || moved_on(a, own_need),
+                            "{b} ({:?}) got a stakeholder seat ahead of {a} ({:?}, now {:?})",
+                            before(b), before(a), after(a)
+                        );
+                    }
+                }
+            }
+            Ok(())
+        })?;
+    }
+
+    #[test]
+    fn seats_a_changed_need_joins_the_end_of_the_queue_and_an_unchanged_one_keeps_its_place(
+        scenario in seat_scenario()
+    ) {
+        play_seats(&scenario, |s| {
+            let last_before = s.people_before.values().filter_map(|h| h.queued_at).max();
+            for k in everyone(s) {
+                let (before, after) = (holding_of(s.people_before, k), holding_of(s.people, k));
+                let Some(place) = after.queued_at else { continue };
+                if after.wanted == before.wanted {
+                    prop_assert_eq!(after.queued_at, before.queued_at, "person {}", k);
+                } else {
+                    prop_assert!(
+                        last_before.is_none_or(|last| place > last),
+                        "person {k} joined at {place:?}, ahead of {last_before:?}"
+                    );
+                }
+            }
+            Ok(())
+        })?;
+    }
+
+    #[test]
+    fn seats_nobody_loses_a_seat_their_target_still_needs(scenario in seat_scenario()) {
+        play_seats(&scenario, |s| {
+            for (k, target) in s.model {
+                let (before, after) = (holding_of(s.people_before, *k), holding_of(s.people, *k));
+                match (before.held, *target) {
+                    (Some(held), Some(t)) if held == t => {
+                        prop_assert_eq!(after.held, Some(held), "person {}: {:?}", k, before);
+                    }
+                    // Waiting for a full seat keeps the stakeholder seat meanwhile.
+                    (Some(Licence::Stakeholder), Some(Licence::Full)) => {
+                        prop_assert!(after.held.is_some(), "person {k}: {before:?} -> {after:?}");
+                    }
+                    _ => {}
+                }
+            }
+            Ok(())
+        })?;
+    }
+
+    #[test]
+    fn seats_settling_again_with_the_same_targets_and_caps_changes_nothing(
+        scenario in seat_scenario()
+    ) {
+        play_seats(&scenario, |s| {
+            let mut book = *s.book;
+            let mut people = s.people.clone();
+            let tick = s.tick + 1;
+            let again = settle(&mut book, &mut people, s.targets, |k| (tick, *k));
+            prop_assert!(again.is_empty(), "settling again changed {:?}", again);
+            prop_assert_eq!(&book, s.book);
+            prop_assert_eq!(&people, s.people);
+            Ok(())
+        })?;
+    }
+
+    #[test]
+    fn seats_settle_reports_exactly_the_people_whose_holding_changed(
+        scenario in seat_scenario()
+    ) {
+        play_seats(&scenario, |s| {
+            let reported: BTreeSet<u32> = s.changed.iter().copied().collect();
+            prop_assert_eq!(reported.len(), s.changed.len(), "reported twice: {:?}", s.changed);
+            let changed: BTreeSet<u32> = everyone(s)
+                .into_iter()
+                .filter(|k| holding_of(s.people_before, *k) != holding_of(s.people, *k))
+                .collect();
+            prop_assert_eq!(reported, changed);
+            Ok(())
+        })?;
+    }
+
+    #[test]
+    fn seats_settling_with_only_the_targeted_people_and_the_queue_loaded_gives_the_same_result(
+        scenario in seat_scenario()
+    ) {
+        // The store loads only the people concerned and everyone waiting; the others must not
+        // matter.
+        play_seats(&scenario, |s| {
+            let mut book = *s.book_before;
+            let mut loaded: People = s.people_before.iter()
+                .filter(|(k, h)| h.wanted.is_some() || target_in_call(s, **k).is_some())
+                .map(|(k, h)| (*k, h.clone()))
+                .collect();
+            let tick = s.tick;
+            let mut changed = settle(&mut book, &mut loaded, s.targets, |k| (tick, *k));
+            let mut merged = s.people_before.clone();
+            merged.extend(loaded);
+            changed.sort_unstable();
+            let mut expected = s.changed.to_vec();
+            expected.sort_unstable();
+            prop_assert_eq!(&book, s.book);
+            prop_assert_eq!(&merged, s.people);
+            prop_assert_eq!(changed, expected);
+            Ok(())
+        })?;
+    }
+
+    #[test]
+    fn seats_a_target_change_never_touches_people_outside_the_call_and_the_queue(
+        scenario in seat_scenario()
+    ) {
+        play_seats(&scenario, |s| {
+            for k in everyone(s) {
+                let before = holding_of(s.people_before, k);
+                if before.wanted.is_none() && target_in_call(s, k).is_none() {
+                    prop_assert_eq!(&holding_of(s.people, k), &before, "person {}", k);
+                    prop_assert_eq!(s.model.get(&k), s.model_before.get(&k));
+                }
+            }
+            Ok(())
+        })?;
+    }
+
+    #[test]
+    fn seat_events_are_empty_exactly_when_held_and_wanted_stay_the_same_after_settle(
+        scenario in seat_scenario()
+    ) {
+        play_seats(&scenario, |s| {
+            for k in everyone(s) {
+                let (before, after) = (holding_of(s.people_before, k), holding_of(s.people, k));
+                let same = before.held == after.held && before.wanted == after.wanted;
+                let evs = events(&before, &after);
+                prop_assert_eq!(
+                    evs.is_empty(), same,
+                    "person {}: {:?} -> {:?} gave {:?}", k, before, after, evs
+                );
+            }
+            Ok(())
+        })?;
+    }
+
+    #[test]
+    fn seat_events_are_empty_exactly_when_the_holding_and_queue_place_stay_the_same(
+        before in valid_holding(),
+        after in valid_holding(),
+    ) {
+        let evs = events(&before, &after);
+        prop_assert_eq!(
+            evs.is_empty(),
+            before == after,
+            "{:?} -> {:?} gave {:?}", before, after, evs
+        );
+    }
+
+    #[test]
+    fn cap_warnings_fire_only_when_a_threshold_is_newly_reached_and_once_per_crossing(
+        thresholds in thresholds(),
+        (cap, helds) in (0i64..=20).prop_flat_map(|cap| {
+            (Just(cap), prop::collection::vec(0..=cap, 0..40))
+        }),
+    ) {
+        let pool = |held| Pool { cap: Some(cap), held };
+        let reached_at = |held: i64| {
+            thresholds.iter().copied().filter(|t| held * 100 >= i64::from(*t) * cap).max()
+        };
+        // The store keeps what was reached last time as `warned`.
+        let mut warned: Option<u8> = None;
+        // Thresholds reported and not fallen below since.
+        let mut disarmed: BTreeSet<u8> = BTreeSet::new();
+        for held in helds {
+            let (reached, crossed) = warning(&thresholds, warned, &pool(held));
+            prop_assert_eq!(reached, reached_at(held), "held {}", held);
+            if let Some(c) = crossed {
+                prop_assert_eq!(Some(c), reached, "held {}", held);
+                prop_assert!(warned.is_none_or(|w| w < c), "{c} reported again after {warned:?}");
+                prop_assert!(disarmed.insert(c), "{c} reported twice without falling below it");
+            } else {
+                prop_assert!(
+                    reached.is_none() || reached <= warned,
+                    "{reached:?} newly reached after {warned:?} at held {held} but not reported"
+                );
+            }
+            disarmed.retain(|t| reached.is_some_and(|r| r >= *t));
+            warned = reached;
+        }
+        let unlimited = Pool { cap: None, held: 1_000 };
+        prop_assert_eq!(warning(&thresholds, warned, &unlimited), (None, None));
+    }
+}

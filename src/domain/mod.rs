@@ -9,6 +9,7 @@ pub mod role;
 pub mod scim_filter;
 pub mod scim_patch;
 pub mod seat_policy;
+pub mod seats;
 pub mod sign_in;
 pub mod token;
 pub mod user;
