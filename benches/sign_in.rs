@@ -122,6 +122,7 @@ fn run(
     let mut validate = Histogram::<u64>::new(3).unwrap();
     let mut transaction = Histogram::<u64>::new(3).unwrap();
     let mut total = Histogram::<u64>::new(3).unwrap();
+    let owners = std::sync::Arc::new(Vec::new());
     let started = Instant::now();
     for minted in tokens {
         let t0 = Instant::now();
@@ -138,7 +139,7 @@ fn run(
         let request = sign_in::SignInRequest {
             identity,
             policy: policy.clone(),
-            bootstrap_owner: false,
+            bootstrap_owners: owners.clone(),
             user_agent: Some("bench".into()),
             request_id: None,
             now: Utc::now(),

@@ -6,6 +6,7 @@
 
 use crate::authz::{Policies, PolicyError};
 use crate::clock::{Clock, SharedClock, SystemClock};
+use crate::config::SeatCaps;
 use crate::config::{Config, ConfigError, LogFormat, PolicySource};
 use crate::domain::audit::{Actor, ActorKind};
 use crate::domain::role::Role;
@@ -15,6 +16,7 @@ use crate::error::AppError;
 use crate::http::sign_in::{SignInConfig, SignInSettings};
 use crate::http::{self, AppState};
 use crate::jobs::email_delivery::{Delivery, Wakeup};
+use crate::jobs::seat_reconcile::{Reconciler, policy_key};
 use crate::notify::email::Mailer;
 use crate::store::audit::AuditContext;
 use crate::store::{self, Db, ServeLock};
@@ -233,13 +235,12 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 None => config.policies,
             };
             let policies = load_policies(source.clone(), 1)?;
-            let seats = seat_policy(&source, 1)?;
+            let (seats, _) = seat_policy(&source, 1)?;
             println!(
-                "policies OK: {} policies in {} files and a seat policy with {} app roles and {} group rules ({source})",
+                "policies OK: {} policies in {} files and a seat policy with {} rules ({source})",
                 policies.policy_count(),
                 policies.file_count(),
-                seats.app_roles.len(),
-                seats.groups.len()
+                seats.rules.len()
             );
             Ok(())
         }
@@ -424,7 +425,7 @@ fn list_tokens(conn: &mut store::DbConnection) -> Result<(), Failure> {
 
 /// The seat policy, `seats.toml` beside the authorization policies (or the built-in copy);
 /// a mistake fails with `status` and names the file and line.
-fn seat_policy(source: &PolicySource, status: u8) -> Result<SeatPolicy, Failure> {
+fn seat_policy(source: &PolicySource, status: u8) -> Result<(SeatPolicy, String), Failure> {
     let (shown, text) = match source {
         PolicySource::Builtin => (
             "seats.toml (built in)".to_string(),
@@ -443,20 +444,66 @@ fn seat_policy(source: &PolicySource, status: u8) -> Result<SeatPolicy, Failure>
             (path.display().to_string(), text)
         }
     };
-    SeatPolicy::parse(&text).map_err(|reason| {
+    let policy = SeatPolicy::parse(&text).map_err(|reason| {
         let msg = format!("{shown}: {reason}");
         if status == 2 {
             Failure::Usage(msg)
         } else {
             Failure::Runtime(msg)
         }
-    })
+    })?;
+    Ok((policy, text))
+}
+
+/// Applies the seat caps from configuration where they differ from those applied last (a
+/// licence owner's change through the API stands until the configuration changes). A cap
+/// below the seats held stops start-up, naming the key.
+fn apply_seat_caps(
+    conn: &mut store::DbConnection,
+    caps: crate::config::SeatCaps,
+    rules: store::seats::SeatRules<'_>,
+) -> Result<usize, Failure> {
+    use crate::domain::seat_policy::Licence;
+    let current = store::seats::licences(conn)?;
+    let mut emails = 0;
+    for (licence, cap) in [
+        (Licence::Full, caps.full),
+        (Licence::Stakeholder, caps.stakeholder),
+    ] {
+        let configured = cap.map_or("unlimited".to_string(), |c| c.to_string());
+        let row = current.iter().find(|r| r.id == licence.as_str());
+        if row.and_then(|r| r.configured_cap.as_deref()) == Some(configured.as_str()) {
+            continue;
+        }
+        let ctx = AuditContext {
+            actor: Actor {
+                kind: ActorKind::Cli,
+                id: None,
+                name: format!("configuration ({})", SeatCaps::key(licence)),
+            },
+            request_id: None,
+            at: SystemClock.now(),
+        };
+        let settled = store::write(conn, |tx| {
+            store::seats::set_cap(tx, rules, &ctx, licence, cap, Some(configured.clone()))
+        })
+        .map_err(|e| match e.kind {
+            crate::error::ErrorKind::Invalid { reason, .. } => Failure::Config(ConfigError {
+                key: SeatCaps::key(licence),
+                reason,
+            }),
+            _ => Failure::from(e),
+        })?;
+        emails += settled.emails;
+        tracing::info!(licence = licence.as_str(), cap = %configured, "applied the configured seat cap");
+    }
+    Ok(emails)
 }
 
 fn serve(config: Config) -> Result<(), Failure> {
     // Broken policies are a configuration problem: refuse to start before touching anything.
     let policies = load_policies(config.policies.clone(), 2)?;
-    let seats = seat_policy(&config.policies, 2)?;
+    let (seats, seats_text) = seat_policy(&config.policies, 2)?;
     tracing::info!(
         source = %config.policies,
         policies = policies.policy_count(),
@@ -528,6 +575,20 @@ fn serve(config: Config) -> Result<(), Failure> {
         );
     }
     let wakeup = Wakeup::default();
+    let rules = store::seats::SeatRules {
+        policy: &sign_in.seat_policy,
+        bootstrap_owners: &sign_in.bootstrap_owners,
+    };
+    if apply_seat_caps(&mut *db.get()?, config.seats, rules)? > 0 {
+        wakeup.poke();
+    }
+    let reconciler = Reconciler {
+        db: db.clone(),
+        policy: sign_in.seat_policy.clone(),
+        bootstrap_owners: sign_in.bootstrap_owners.clone(),
+        clock: clock.clone(),
+        emails: wakeup.clone(),
+    };
     let state = actix_web::web::Data::new(AppState {
         db: db.clone(),
         clock: clock.clone(),
@@ -549,9 +610,15 @@ fn serve(config: Config) -> Result<(), Failure> {
     println!("API documentation: {}/api/docs/", config.public_url);
     actix_web::rt::System::new()
         .block_on(async move {
+            // A changed seat policy is applied to everyone before the first request.
+            if let Err(e) = reconciler.run_once(&policy_key(&seats_text)).await {
+                tracing::error!(error = %e, "could not apply the seat policy to everyone; the daily reconcile will try again");
+            }
+            let reconcile = reconciler.start();
             let delivery = mailer.map(|m| Delivery::start(db, m, clock, wakeup));
             let server = http::server(state, listener, None)?;
             let stopped = server.await;
+            reconcile.stop().await;
             if let Some(delivery) = delivery {
                 delivery.stop().await;
             }

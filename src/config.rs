@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use url::Url;
 
 /// The keys we read; `ROTA_` plus the upper-cased key is the environment variable.
-const KEYS: [&str; 16] = [
+const KEYS: [&str; 18] = [
     "database_url",
     "listen",
     "public_url",
@@ -29,6 +29,8 @@ const KEYS: [&str; 16] = [
     "bootstrap_owners",
     "session_idle_minutes",
     "session_max_hours",
+    "seats_full",
+    "seats_stakeholder",
 ];
 
 #[derive(Debug, Default, Deserialize)]
@@ -50,6 +52,8 @@ struct RawConfig {
     bootstrap_owners: Option<String>,
     session_idle_minutes: Option<u32>,
     session_max_hours: Option<u32>,
+    seats_full: Option<i64>,
+    seats_stakeholder: Option<i64>,
 }
 
 #[derive(Debug, Clone)]
@@ -70,6 +74,29 @@ pub struct Config {
     /// userNames that are made owners when they sign in: how the first people get in.
     pub bootstrap_owners: Vec<String>,
     pub sessions: SessionLimits,
+    pub seats: SeatCaps,
+}
+
+/// The licences bought: how many full and stakeholder seats (`None`: unlimited). Applied at
+/// start when they differ from the values applied last; licence owners may change the caps
+/// through the API in between.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SeatCaps {
+    pub full: Option<i64>,
+    pub stakeholder: Option<i64>,
+}
+
+impl SeatCaps {
+    /// The configuration key of a licence's cap, as the operator set it.
+    pub fn key(licence: crate::domain::seat_policy::Licence) -> String {
+        let key = format!("seats_{}", licence.as_str());
+        let var = format!("ROTA_{}", key.to_ascii_uppercase());
+        if std::env::var_os(&var).is_some() {
+            var
+        } else {
+            key
+        }
+    }
 }
 
 /// Where the authorization policies come from: `policy_dir` when set, else `./policies` when
@@ -436,7 +463,21 @@ impl Config {
                 ),
             ));
         }
+        let cap = |key: &str, v: Option<i64>| match v {
+            Some(n) if !(0..=10_000_000).contains(&n) => Err(bad(
+                key,
+                format!(
+                    "is {n}; give the number of seats bought (0 to 10000000), or leave it out for unlimited"
+                ),
+            )),
+            other => Ok(other),
+        };
+        let seats = SeatCaps {
+            full: cap("seats_full", raw.seats_full)?,
+            stakeholder: cap("seats_stakeholder", raw.seats_stakeholder)?,
+        };
         Ok(Config {
+            seats,
             database,
             listen,
             public_url,
@@ -632,6 +673,24 @@ mod tests {
         assert_eq!(config.smtp_from.to_string(), "Rota <rota@localhost>");
         assert!(config.oidc.is_none());
         assert_eq!(config.sessions, SessionLimits::default());
+        assert_eq!(config.seats, SeatCaps::default());
+    }
+
+    #[test]
+    fn seat_caps_are_counts() {
+        let raw = RawConfig {
+            seats_full: Some(50),
+            ..RawConfig::default()
+        };
+        let c = Config::from_raw(raw, Path::new("rota.toml")).unwrap();
+        assert_eq!(c.seats.full, Some(50));
+        assert_eq!(c.seats.stakeholder, None);
+        let raw = RawConfig {
+            seats_stakeholder: Some(-1),
+            ..RawConfig::default()
+        };
+        let e = Config::from_raw(raw, Path::new("rota.toml")).unwrap_err();
+        assert_eq!(e.key, "seats_stakeholder (in rota.toml)");
     }
 
     #[test]

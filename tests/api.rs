@@ -171,7 +171,8 @@ on_both_backends! {
         let (_, body) = app.get(&format!("/api/v2/users/{bob}")).await;
         assert_eq!(body["user"]["name"], "Bob", "a refused update changes nothing");
         let (_, audit) = app.get(&format!("/api/v2/users/{bob}/audit/records")).await;
-        assert_eq!(audit["records"].as_array().unwrap().len(), 1, "only the create is recorded: {audit}");
+        let actions: Vec<&str> = audit["records"].as_array().unwrap().iter().map(|r| r["action"].as_str().unwrap()).collect();
+        assert_eq!(actions, ["allocate_seat", "create"], "only the create and its seat are recorded: {audit}");
     }
 
     async fn a_write_based_on_a_stale_read_is_refused_not_lost(app) {
@@ -279,7 +280,7 @@ on_both_backends! {
         let records = all["records"].as_array().unwrap();
         let actions: Vec<_> = records.iter().map(|r| r["action"].as_str().unwrap()).collect();
         // newest first; the owner token's own creation (by the CLI) is the oldest
-        assert_eq!(actions, ["add_member", "create", "update", "create", "create"]);
+        assert_eq!(actions, ["add_member", "create", "update", "allocate_seat", "create", "create"]);
         let update = &records[2];
         assert_eq!(update["root_resource"]["id"], ada.as_str());
         assert_eq!(update["actors"][0]["summary"], "owner");
@@ -298,7 +299,7 @@ on_both_backends! {
         let (_, page) = app.get("/api/v2/audit/records?since=2026-01-05T09:01:00Z").await;
         assert_eq!(page["records"].as_array().unwrap().len(), 3, "{page}");
         let (_, page) = app.get("/api/v2/audit/records?until=2026-01-05T09:01:00Z&actor_type=api_token").await;
-        assert_eq!(page["records"].as_array().unwrap().len(), 1);
+        assert_eq!(page["records"].as_array().unwrap().len(), 2, "the create and its seat");
         let (status, body) = app.get("/api/v2/audit/records?since=yesterday").await;
         assert_eq!(status, 400);
         assert_pd_error(&body, 2001, "since must be an ISO 8601 time");

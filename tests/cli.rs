@@ -578,8 +578,7 @@ fn policy_check_passes_the_repository_policies_and_names_file_and_line_of_a_mist
     );
     let stdout = String::from_utf8_lossy(&ok.stdout);
     assert!(
-        stdout.starts_with("policies OK: ")
-            && stdout.trim_end().ends_with("group rules (policies/)"),
+        stdout.starts_with("policies OK: ") && stdout.trim_end().ends_with("5 rules (policies/)"),
         "{stdout}"
     );
 
@@ -622,14 +621,16 @@ fn policy_check_passes_the_repository_policies_and_names_file_and_line_of_a_mist
     .unwrap();
     std::fs::write(
         dir.path().join("policies/seats.toml"),
-        "[default]\nrole = \"boss\"\n",
+        std::fs::read_to_string(support::policy_dir().join("seats.toml"))
+            .unwrap()
+            .replace("role = \"user\"\n\n# Rules", "role = \"boss\"\n\n# Rules"),
     )
     .unwrap();
     let bad = run(dir.path(), &[], &["policy", "check"]);
     assert_eq!(bad.status.code(), Some(1));
     let err = String::from_utf8_lossy(&bad.stderr);
     assert!(
-        err.contains("policies/seats.toml: default: 'boss' is not a role"),
+        err.contains("policies/seats.toml: line 18: 'boss' is not a role"),
         "{err}"
     );
 

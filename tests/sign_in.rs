@@ -212,12 +212,46 @@ async fn member_names(app: &TestApp, team_id: &str) -> Vec<String> {
 }
 
 sign_in_tests! {
+    async fn without_a_free_seat_sign_in_queues_the_person_and_a_freed_seat_lets_them_in(app) {
+        assert_eq!(app.put("/api/v2/licenses/full", json!({"license": {"cap": 1}})).await.0, 200);
+        assert_eq!(app.put("/api/v2/licenses/stakeholder", json!({"license": {"cap": 0}})).await.0, 200);
+        let alice = Browser::new(&app);
+        assert_eq!(alice.sign_in("alice@contoso.example").await.status, 200);
+        let alice_id = alice.me().await.1["user"]["id"].as_str().unwrap().to_string();
+        // Bob needs a full seat too: his account is made and he waits, with a clear page.
+        let bob = Browser::new(&app);
+        let landing = bob.sign_in("bob@contoso.example").await;
+        assert_eq!(landing.status, 403, "{}", landing.body);
+        assert!(landing.body.contains("No Rota seat is free for you yet"), "{}", landing.body);
+        assert!(landing.body.contains("number 1 in the queue for a full seat"), "{}", landing.body);
+        assert_eq!(bob.me().await.0, 401, "no session was opened");
+        assert_eq!(user_count(&app).await, 2);
+        let refused = audit_actions(&app, "sign_in_refused").await;
+        assert_eq!(refused[0]["details"]["after"]["reason"], "no_seat");
+        // A stakeholder seat frees up: bob holds it, read-only, while he waits for full.
+        assert_eq!(app.put("/api/v2/licenses/stakeholder", json!({"license": {"cap": 1}})).await.0, 200);
+        let landing = bob.sign_in("bob@contoso.example").await;
+        assert_eq!(landing.status, 200, "{}", landing.body);
+        assert!(landing.body.contains("role <strong>read_only_user</strong> on a stakeholder seat (read-only) while you wait for a full one"), "{}", landing.body);
+        let (_, me) = bob.me().await;
+        assert_eq!(me["user"]["license"]["id"], "stakeholder");
+        let csrf = bob.csrf().await;
+        let (status, body) = support::send(
+            bob.http.post(app.url("/api/v2/teams")).header("X-CSRF-Token", &csrf).json(&json!({"team": {"name": "Bob's"}})),
+        ).await;
+        assert_eq!(status, 403, "a stakeholder seat is read-only: {body}");
+        // Alice leaves: bob gets her full seat, and acts with his own role again.
+        assert_eq!(app.delete(&format!("/api/v2/users/{alice_id}")).await.0, 204);
+        assert_eq!(bob.me().await.1["user"]["license"]["id"], "full");
+        assert!(bob.get("/").await.body.contains("role <strong>user</strong>, full seat"));
+    }
+
     async fn first_sign_in_creates_the_user_and_the_next_reuses_it(app) {
         let browser = Browser::new(&app);
         let landing = browser.sign_in("alice@contoso.example").await;
         assert_eq!(landing.status, 200, "{}", landing.body);
         assert_eq!(landing.url, app.url("/"));
-        assert!(landing.body.contains("Signed in as <strong>Alice Example</strong>"), "{}", landing.body);
+        assert!(landing.body.contains("Signed in as <strong>Alice Example</strong> (alice@contoso.example), role <strong>admin</strong>, full seat"), "{}", landing.body);
         let (status, me) = browser.me().await;
         assert_eq!(status, 200, "{me}");
         let alice = me["user"]["id"].as_str().unwrap().to_string();

@@ -55,6 +55,11 @@ pub enum Refusal {
     IdentityConflict { user_name: String },
     /// Sign-in with Entra ID is not configured on this server.
     NotConfigured,
+    /// Every seat the person could use is taken: their account exists and they wait in the
+    /// queue (for this licence, at this place), but they cannot sign in yet.
+    NoSeat {
+        waiting: Option<(crate::domain::seat_policy::Licence, usize)>,
+    },
 }
 
 impl Refusal {
@@ -68,6 +73,7 @@ impl Refusal {
             Refusal::InvalidToken(_) => "invalid_token",
             Refusal::IdentityConflict { .. } => "identity_conflict",
             Refusal::NotConfigured => "not_configured",
+            Refusal::NoSeat { .. } => "no_seat",
         }
     }
 
@@ -92,6 +98,7 @@ impl Refusal {
             Refusal::InvalidToken(_) => "The sign-in could not be verified",
             Refusal::IdentityConflict { .. } => "Your account needs an administrator",
             Refusal::NotConfigured => "Sign-in with Microsoft is not set up",
+            Refusal::NoSeat { .. } => "No Rota seat is free for you yet",
         }
     }
 
@@ -105,6 +112,13 @@ impl Refusal {
             Refusal::InvalidToken(_) => "The identity token did not pass Rota's checks, so nobody was signed in. Try again; if it keeps failing, tell your Rota administrator (the audit trail has the details).".into(),
             Refusal::IdentityConflict { user_name } => format!("The Rota account {user_name} is already linked to a different Microsoft identity. Ask your Rota administrator to check the account."),
             Refusal::NotConfigured => "This Rota server has no Microsoft Entra ID sign-in configured. Ask your Rota administrator (owners can use break-glass sign-in).".into(),
+            Refusal::NoSeat { waiting } => {
+                let place = match waiting {
+                    Some((licence, n)) => format!(" You are number {n} in the queue for a {} seat, and get one as soon as it is freed.", licence.as_str()),
+                    None => String::new(),
+                };
+                format!("Your Rota account is ready, but every licence your company bought for Rota is in use.{place} Rota's licence owners have been told; you do not need to do anything but sign in again later.")
+            }
         }
     }
 }

@@ -35,6 +35,16 @@ pub struct AppState {
     pub policies: Policies,
 }
 
+impl AppState {
+    /// The seat policy and bootstrap owners, as the seat store takes them.
+    pub fn seat_rules(&self) -> crate::store::seats::SeatRules<'_> {
+        crate::store::seats::SeatRules {
+            policy: &self.sign_in.seat_policy,
+            bootstrap_owners: &self.sign_in.bootstrap_owners,
+        }
+    }
+}
+
 /// Routes of the whole service.
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/api/docs").route(web::get().to(to_docs)))

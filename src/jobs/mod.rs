@@ -3,3 +3,4 @@
 //! (tests do that instead of waiting for a tick).
 
 pub mod email_delivery;
+pub mod seat_reconcile;

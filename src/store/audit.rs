@@ -53,7 +53,22 @@ pub fn record<B: Serialize, A: Serialize>(
     before: Option<&B>,
     after: Option<&A>,
 ) -> AppResult<()> {
-    let event = AuditEvent {
+    let event = event(ctx, action, target, before, after)?;
+    diesel::insert_into(audit_events::table)
+        .values(&event)
+        .execute(conn)?;
+    Ok(())
+}
+
+/// One audit event, to write with others through `record_all`.
+pub fn event<B: Serialize, A: Serialize>(
+    ctx: &AuditContext,
+    action: &str,
+    target: Target<'_>,
+    before: Option<&B>,
+    after: Option<&A>,
+) -> AppResult<AuditEvent> {
+    Ok(AuditEvent {
         id: AuditEventId::generate(),
         occurred_at: crate::clock::stored(ctx.at),
         actor_type: ctx.actor.kind.as_str().to_string(),
@@ -66,10 +81,15 @@ pub fn record<B: Serialize, A: Serialize>(
         before_state: before.map(serde_json::to_string).transpose()?,
         after_state: after.map(serde_json::to_string).transpose()?,
         request_id: ctx.request_id.clone(),
-    };
-    diesel::insert_into(audit_events::table)
-        .values(&event)
-        .execute(conn)?;
+    })
+}
+
+/// Writes many events with multi-row inserts (a seat reconcile may make thousands).
+pub fn record_all(conn: &mut DbConnection, events: &[AuditEvent]) -> AppResult<()> {
+    // 12 columns a row: well below both backends' limits on bound values.
+    for chunk in events.chunks(1_000) {
+        super::on_backend!(conn, c => diesel::insert_into(audit_events::table).values(chunk).execute(c))?;
+    }
     Ok(())
 }
 

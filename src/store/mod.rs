@@ -7,6 +7,7 @@ pub mod break_glass;
 pub mod emails;
 pub mod schema;
 pub mod scim;
+pub mod seats;
 pub mod sessions;
 pub mod sign_in;
 pub mod teams;

@@ -42,6 +42,7 @@ diesel::table! {
         manager_id -> Nullable<Text>,
         deleted_at -> Nullable<Timestamp>,
         scim_document -> Nullable<Text>,
+        app_roles -> Text,
     }
 }
 
@@ -78,6 +79,7 @@ diesel::table! {
         role -> Text,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        demoted_role -> Nullable<Text>,
     }
 }
 
@@ -172,6 +174,53 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    licences (id) {
+        id -> Text,
+        cap -> Nullable<BigInt>,
+        held -> BigInt,
+        warned_percent -> Nullable<Integer>,
+        configured_cap -> Nullable<Text>,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    seats (user_id) {
+        user_id -> Text,
+        since -> Nullable<Timestamp>,
+        reason -> Nullable<Text>,
+        allocated_by -> Nullable<Text>,
+        wanted -> Nullable<Text>,
+        queued_at -> Nullable<Timestamp>,
+        queue_reason -> Nullable<Text>,
+        pinned -> Nullable<Text>,
+        ruled_role -> Nullable<Text>,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    licence_usage_days (day, licence) {
+        day -> Text,
+        licence -> Text,
+        cap -> Nullable<BigInt>,
+        held -> BigInt,
+        peak_held -> BigInt,
+        queued -> BigInt,
+    }
+}
+
+diesel::table! {
+    job_runs (job, run_key) {
+        job -> Text,
+        run_key -> Text,
+        started_at -> Timestamp,
+        summary -> Nullable<Text>,
+    }
+}
+
+diesel::joinable!(seats -> users (user_id));
 diesel::joinable!(contact_methods -> users (user_id));
 diesel::joinable!(sessions -> users (user_id));
 diesel::joinable!(break_glass_accounts -> users (user_id));
@@ -189,5 +238,9 @@ diesel::allow_tables_to_appear_in_same_query!(
     sign_in_attempts,
     break_glass_accounts,
     server_keys,
-    emails
+    emails,
+    licences,
+    seats,
+    licence_usage_days,
+    job_runs
 );

@@ -4,11 +4,11 @@
 
 use super::schema::{sign_in_attempts, team_members, teams, users};
 use super::users::{self as user_rows, User};
-use super::{DbConnection, audit, sessions, write};
+use super::{DbConnection, audit, seats, sessions, write};
 use crate::domain::audit::{Actor, ActorKind};
 use crate::domain::ids::{TeamId, UserId};
-use crate::domain::role::{Role, TeamRole};
-use crate::domain::seat_policy::{self, Claims, SeatPolicy};
+use crate::domain::role::TeamRole;
+use crate::domain::seat_policy::SeatPolicy;
 use crate::domain::sign_in::{EntraIdentity, GroupsClaim, Refusal};
 use crate::error::AppResult;
 use crate::store::audit::{AuditContext, Target};
@@ -67,8 +67,8 @@ pub fn take(
 pub struct SignInRequest {
     pub identity: EntraIdentity,
     pub policy: std::sync::Arc<SeatPolicy>,
-    /// Listed in `bootstrap_owners`.
-    pub bootstrap_owner: bool,
+    /// Case-folded user names made owners when they sign in.
+    pub bootstrap_owners: std::sync::Arc<Vec<String>>,
     pub user_agent: Option<String>,
     pub request_id: Option<String>,
     pub now: chrono::DateTime<chrono::Utc>,
@@ -81,6 +81,8 @@ pub struct SignedIn {
     pub secret: String,
     /// The account was made by this sign-in.
     pub created: bool,
+    /// Seat warnings were e-mailed: poke the delivery job.
+    pub emails: usize,
 }
 
 /// What the audit trail keeps of a sign-in.
@@ -120,19 +122,11 @@ pub fn sign_in(
             refuse(tx, req, &refusal)?;
             return Ok(Err(refusal));
         }
-        let current = found.as_ref().and_then(|u| Role::parse(&u.role));
-        let access = req.policy.decide(
-            &Claims {
-                app_roles: &id.app_roles,
-                groups: id.groups.complete(),
-                bootstrap_owner: req.bootstrap_owner,
-            },
-            current,
-        );
         let created = found.is_none();
         let before = found.clone();
-        let mut user = found.unwrap_or_else(|| {
-            User::new(
+        let mut user = found.unwrap_or_else(|| User {
+            role: req.policy.default_role.as_str().to_string(),
+            ..User::new(
                 &id.user_name,
                 id.name.clone().unwrap_or_else(|| id.user_name.clone()),
                 "sign_in",
@@ -171,8 +165,8 @@ pub fn sign_in(
             user.user_name = id.user_name.clone();
             user.user_name_key = crate::domain::user::name_key(&id.user_name);
         }
-        user.role = access.role.as_str().to_string();
-        user.licence = Some(access.licence.as_str().to_string());
+        // The role and the seat follow from the app roles and teams: the seat store decides.
+        user.app_roles = serde_json::to_string(&id.app_roles)?;
         user.last_sign_in_at = Some(now);
         if let Some(before) = &before {
             if changed_profile(before, &user) {
@@ -211,17 +205,35 @@ pub fn sign_in(
         {
             user_rows::set_primary_email(tx, &user.id, email, now)?;
         }
-        let team_role = if seat_policy::is_stakeholder_role(access.role) {
-            TeamRole::Observer
-        } else {
-            TeamRole::Responder
-        };
+        // Members join as responders; the seat store makes those without a full seat observers.
         let (joined, left) = match &id.groups {
             GroupsClaim::Complete(groups) => {
-                sync_teams(tx, &ctx, &user.id, groups, team_role, now)?
+                sync_teams(tx, &ctx, &user.id, groups, TeamRole::Responder, now)?
             }
             GroupsClaim::Incomplete => (Vec::new(), Vec::new()),
         };
+        let rules = seats::SeatRules {
+            policy: &req.policy,
+            bootstrap_owners: &req.bootstrap_owners,
+        };
+        let settled = seats::settle(
+            tx,
+            rules,
+            &ctx,
+            seats::Scope::Users(std::slice::from_ref(&user.id)),
+        )?;
+        let (held, waiting) = settled
+            .outcome
+            .get(&user.id)
+            .copied()
+            .unwrap_or((None, None));
+        if held.is_none() {
+            // The account and its place in the queue stay; only the session is refused.
+            let refusal = Refusal::NoSeat { waiting };
+            refuse(tx, req, &refusal)?;
+            return Ok(Err(refusal));
+        }
+        let user = user_rows::find(tx, &user.id)?;
         let (session, secret) = sessions::open(
             tx,
             &user.id,
@@ -250,6 +262,7 @@ pub fn sign_in(
             user,
             secret,
             created,
+            emails: settled.emails,
         }))
     })
 }

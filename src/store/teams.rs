@@ -118,11 +118,13 @@ pub fn membership(
         .optional()?)
 }
 
-/// Adds the user to the team with `role`, or changes their role if already a member.
+/// Adds the user to the team with `role`, or changes their role if already a member (a role
+/// given explicitly replaces one kept while they had no full seat).
 pub fn put_member(conn: &mut DbConnection, member: &TeamMember) -> AppResult<()> {
     let updated = diesel::update(team_members::table.find((&member.team_id, &member.user_id)))
         .set((
             team_members::role.eq(&member.role),
+            team_members::demoted_role.eq(None::<String>),
             team_members::updated_at.eq(member.updated_at),
         ))
         .execute(conn)?;

@@ -27,6 +27,9 @@ pub struct User {
     pub time_zone: String,
     pub locale: Option<String>,
     pub role: String,
+    /// The seat held (`full`, `stakeholder`), `None` without one. Written only by the seat
+    /// store (`store::seats`), never by a profile update, so a stale read cannot undo it.
+    #[diesel(skip_update)]
     pub licence: Option<String>,
     pub active: bool,
     pub provisioned_by: String,
@@ -57,6 +60,8 @@ pub struct User {
     /// The SCIM resource as Entra last sent it (without id and meta): SCIM reads echo it, so
     /// attributes Rota does not use (display values, a Windows time-zone name) round-trip.
     pub scim_document: Option<String>,
+    /// Entra app role values (JSON array), from sign-in's `roles` claim or SCIM `roles`.
+    pub app_roles: String,
 }
 
 impl User {
@@ -112,7 +117,13 @@ impl User {
             manager_id: None,
             deleted_at: None,
             scim_document: None,
+            app_roles: "[]".into(),
         }
+    }
+
+    /// The app role values, as the seat policy matches them.
+    pub fn app_role_values(&self) -> Vec<String> {
+        serde_json::from_str(&self.app_roles).unwrap_or_default()
     }
 }
 
@@ -129,6 +140,7 @@ pub struct UserCard {
     pub time_zone: String,
     pub locale: Option<String>,
     pub role: String,
+    pub licence: Option<String>,
     pub active: bool,
     pub provisioned_by: String,
     pub created_at: NaiveDateTime,
@@ -147,6 +159,7 @@ impl From<User> for UserCard {
             time_zone: u.time_zone,
             locale: u.locale,
             role: u.role,
+            licence: u.licence,
             active: u.active,
             provisioned_by: u.provisioned_by,
             created_at: u.created_at,

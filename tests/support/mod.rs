@@ -14,6 +14,7 @@ use rota::domain::token::TokenKind;
 use rota::http::sign_in::{SignInConfig, SignInSettings};
 use rota::http::{AppState, metrics::Metrics};
 use rota::jobs::email_delivery::{self, DeliveryReport, Wakeup};
+use rota::jobs::seat_reconcile::Reconciler;
 use rota::store::{self, Db, audit::AuditContext, tokens};
 use serde_json::Value;
 use std::net::TcpListener;
@@ -143,6 +144,8 @@ pub struct TestApp {
     /// The app's handle for poking email delivery; no loop runs unless a test starts one
     /// (`email_delivery::Delivery::start`) or runs a pass (`deliver_emails`).
     pub email_delivery: Wakeup,
+    /// Runs the seat reconcile on demand (`run_once(key)`), as the daily loop would.
+    pub reconciler: Reconciler,
     server: actix_web::dev::ServerHandle,
 }
 
@@ -160,6 +163,12 @@ impl TestApp {
         Self::start_with(database, listener, None, Vec::new()).await
     }
 
+    /// The app with this seat policy (the text of a `seats.toml`) instead of the shipped one.
+    pub async fn with_seat_policy(database: TestDatabase, seat_policy: &str) -> TestApp {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        Self::start_full(database, listener, None, Vec::new(), seat_policy).await
+    }
+
     /// The app on `listener`, with sign-in through `oidc` when given (its client registered
     /// for this listener's callback URL) and these bootstrap owners.
     pub async fn start_with(
@@ -167,6 +176,17 @@ impl TestApp {
         listener: TcpListener,
         oidc: Option<rota::config::OidcConfig>,
         bootstrap_owners: Vec<String>,
+    ) -> TestApp {
+        let shipped = include_str!("../../policies/seats.toml");
+        Self::start_full(database, listener, oidc, bootstrap_owners, shipped).await
+    }
+
+    pub async fn start_full(
+        database: TestDatabase,
+        listener: TcpListener,
+        oidc: Option<rota::config::OidcConfig>,
+        bootstrap_owners: Vec<String>,
+        seat_policy: &str,
     ) -> TestApp {
         let db = Db::connect(database.url(), 4).expect("connect");
         store::migrate(&mut db.get().expect("conn")).expect("migrate");
@@ -189,11 +209,18 @@ impl TestApp {
                 sessions: rota::config::SessionLimits::default(),
                 bootstrap_owners,
             },
-            SeatPolicy::parse(include_str!("../../policies/seats.toml")).expect("seat policy"),
+            SeatPolicy::parse(seat_policy).expect("seat policy"),
             &cookie_key,
         )
         .expect("sign-in settings");
         let email_delivery = Wakeup::default();
+        let reconciler = Reconciler {
+            db: db.clone(),
+            policy: sign_in.seat_policy.clone(),
+            bootstrap_owners: sign_in.bootstrap_owners.clone(),
+            clock: clock.clone(),
+            emails: email_delivery.clone(),
+        };
         let state = actix_web::web::Data::new(AppState {
             db: db.clone(),
             clock: clock.clone(),
@@ -214,6 +241,7 @@ impl TestApp {
             token: String::new(),
             database,
             email_delivery,
+            reconciler,
             server: handle,
         };
         app.token = app.issue_token(TokenKind::Api, "owner", Some(Role::Owner));

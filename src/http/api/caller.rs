@@ -152,9 +152,25 @@ impl FromRequest for ApiCaller {
     }
 }
 
-fn role_of(user: &users::User) -> AppResult<Role> {
-    Role::parse(&user.role)
-        .ok_or_else(|| AppError::internal(format!("user {} has no valid role", user.id)))
+/// The role a person acts with: their account role as far as the seat they hold allows
+/// (a stakeholder seat is read-only); without a seat, nothing.
+fn role_of(state: &AppState, user: &users::User) -> AppResult<Role> {
+    let role = Role::parse(&user.role)
+        .ok_or_else(|| AppError::internal(format!("user {} has no valid role", user.id)))?;
+    let held = user
+        .licence
+        .as_deref()
+        .and_then(crate::domain::seat_policy::Licence::parse);
+    state
+        .sign_in
+        .seat_policy
+        .effective_role(role, held)
+        .ok_or_else(|| {
+            AppError::forbidden(format!(
+                "{} holds no Rota seat yet (every licence is in use; they wait in the queue), so cannot use Rota until one is freed",
+                user.name
+            ))
+        })
 }
 
 /// Who is calling: the session (when no Authorization header is sent; state changes need the
@@ -170,7 +186,7 @@ async fn identify(
         if !is_safe(req.method()) {
             current.check_csrf(req, None, &state.public_url)?;
         }
-        let role = role_of(&current.user)?;
+        let role = role_of(state, &current.user)?;
         let principal = Principal::User {
             id: current.user.id,
             name: current.user.name,
@@ -192,7 +208,7 @@ async fn identify(
                     token.name
                 ))
             })?;
-        let role = role_of(&user)?;
+        let role = role_of(state, &user)?;
         let principal = Principal::User {
             id: user.id,
             name: user.name,

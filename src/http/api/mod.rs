@@ -4,6 +4,7 @@
 
 pub mod audit;
 mod caller;
+pub mod licences;
 pub mod openapi;
 mod params;
 pub mod teams;
@@ -32,6 +33,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .configure(users::routes)
             .configure(teams::routes)
             .configure(audit::routes)
+            .configure(licences::routes)
             .default_service(web::to(unknown_route)),
     );
 }

@@ -14,9 +14,12 @@ use utoipa_swagger_ui::SwaggerUi;
         super::teams::list, super::teams::create, super::teams::show, super::teams::update, super::teams::remove,
         super::teams::members, super::teams::put_member, super::teams::remove_member,
         super::audit::list, super::audit::for_user, super::audit::for_team,
+        super::licences::list, super::licences::update, super::licences::allocations,
+        super::licences::allocations_csv, super::licences::allocate, super::licences::reclaim,
+        super::licences::queue, super::licences::usage_by_team, super::licences::usage_history,
     ),
     modifiers(&Security),
-    tags((name = "Users"), (name = "Teams"), (name = "Audit"))
+    tags((name = "Users"), (name = "Teams"), (name = "Audit"), (name = "Licenses"))
 )]
 pub struct ApiDoc;
 

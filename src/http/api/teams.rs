@@ -1,9 +1,12 @@
 //! `/api/v2/teams`: teams and their members, for organisations that do not provision by SCIM.
 
+use super::users::{poke_if, settle_user};
 use super::{ApiCaller, ApiResult, Links, Pagination, Params, Reference, resource};
 use crate::authz::{Action, Resource};
 use crate::domain::ids::{TeamId, UserId};
 use crate::domain::role::TeamRole;
+use crate::domain::seat_policy::Licence;
+use crate::domain::seats::may_be_on_call;
 use crate::domain::user as rules;
 use crate::error::{AppError, AppResult};
 use crate::http::AppState;
@@ -252,7 +255,8 @@ pub async fn update(
         .as_deref()
         .map(|d| description(Some(d)))
         .transpose()?;
-    let team = state
+    let app = state.clone();
+    let (team, emails) = state
         .db
         .run(move |conn| {
             store::write(conn, |tx| {
@@ -278,10 +282,17 @@ pub async fn update(
                         Some(&team),
                     )?;
                 }
-                Ok(team)
+                // Seat rules match team names: its members are decided again.
+                let mut emails = 0;
+                if team.name_key != before.name_key {
+                    let members = teams::member_ids(tx, &team.id)?;
+                    emails = settle_members(tx, &app, &caller, &members)?;
+                }
+                Ok((team, emails))
             })
         })
         .await?;
+    poke_if(&state, emails);
     Ok(HttpResponse::Ok().json(TeamResponse {
         team: render(&state.public_url, team),
     }))
@@ -301,11 +312,13 @@ pub async fn remove(
         &Resource::Team(id.clone()),
         "delete teams",
     )?;
-    state
+    let app = state.clone();
+    let emails = state
         .db
         .run(move |conn| {
             store::write(conn, |tx| {
                 let team = teams::find(tx, &id)?;
+                let members = teams::member_ids(tx, &id)?;
                 teams::delete(tx, &id)?;
                 audit::record(
                     tx,
@@ -314,10 +327,12 @@ pub async fn remove(
                     target(&team),
                     Some(&team),
                     None::<&Team>,
-                )
+                )?;
+                settle_members(tx, &app, &caller, &members)
             })
         })
         .await?;
+    poke_if(&state, emails);
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -391,15 +406,32 @@ pub async fn put_member(
             format!("is '{raw_role}'; use observer, responder or manager"),
         )
     })?;
-    state
+    let app = state.clone();
+    let emails = state
         .db
         .run(move |conn| {
             store::write(conn, |tx| {
                 let team = teams::find(tx, &team_id)?;
                 let user = users::find(tx, &user_id)?;
+                if role != TeamRole::Observer {
+                    let held = user.licence.as_deref().and_then(Licence::parse);
+                    may_be_on_call(user.active, held).map_err(|why| {
+                        AppError::invalid(
+                            "role",
+                            format!(
+                                "{} for {} ({}): {} {}",
+                                role.as_str(),
+                                user.name,
+                                user.user_name,
+                                user.name,
+                                why.explain()
+                            ),
+                        )
+                    })?;
+                }
                 let before = teams::membership(tx, &team_id, &user_id)?;
                 if before.as_ref().is_some_and(|m| m.role == role.as_str()) {
-                    return Ok(());
+                    return Ok(0);
                 }
                 let now = crate::clock::stored(caller.at);
                 let member = TeamMember {
@@ -422,10 +454,13 @@ pub async fn put_member(
                     target(&team),
                     before.as_ref(),
                     Some(&member),
-                )
+                )?;
+                // Seat rules may match the team.
+                Ok(settle_user(tx, &app, &caller.audit(), &user.id)?.emails)
             })
         })
         .await?;
+    poke_if(&state, emails);
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -445,7 +480,8 @@ pub async fn remove_member(
         &Resource::Team(team_id.clone()),
         "change this team's members",
     )?;
-    state
+    let app = state.clone();
+    let emails = state
         .db
         .run(move |conn| {
             store::write(conn, |tx| {
@@ -460,9 +496,28 @@ pub async fn remove_member(
                     target(&team),
                     Some(&member),
                     None::<&TeamMember>,
-                )
+                )?;
+                Ok(settle_user(tx, &app, &caller.audit(), &user_id)?.emails)
             })
         })
         .await?;
+    poke_if(&state, emails);
     Ok(HttpResponse::NoContent().finish())
+}
+
+/// Decides again the seats of these members (in the same transaction); returns the warning
+/// e-mails queued.
+fn settle_members(
+    tx: &mut store::DbConnection,
+    state: &AppState,
+    caller: &ApiCaller,
+    members: &[UserId],
+) -> AppResult<usize> {
+    Ok(store::seats::settle(
+        tx,
+        state.seat_rules(),
+        &caller.audit(),
+        store::seats::Scope::Users(members),
+    )?
+    .emails)
 }

@@ -58,6 +58,9 @@ pub struct UserObject {
     pub time_zone: String,
     pub locale: Option<String>,
     pub role: Role,
+    /// The seat held (`full` or `stakeholder`), or null while waiting for one (see
+    /// `/api/v2/license_queue`).
+    pub license: Option<Reference>,
     pub job_title: Option<String>,
     pub description: Option<String>,
     /// False once deactivated (for example by Entra provisioning): never paged.
@@ -170,6 +173,11 @@ pub fn render(
             contact_methods: contacts.remove(&u.id).unwrap_or_default(),
             notification_rules: Vec::new(),
             role: Role::parse(&u.role).unwrap_or(Role::ReadOnlyUser),
+            license: u
+                .licence
+                .as_deref()
+                .and_then(crate::domain::seat_policy::Licence::parse)
+                .map(|l| links.reference("licenses", "license_reference", l.as_str(), l.title())),
             invitation_sent: false,
             created_at: u.created_at.and_utc(),
             updated_at: u.updated_at.and_utc(),
@@ -280,7 +288,8 @@ pub async fn create(
     };
     let audit_ctx = caller.audit();
     let base = state.public_url.clone();
-    let object = state
+    let app = state.clone();
+    let (object, emails) = state
         .db
         .run(move |conn| {
             store::write(conn, |tx| {
@@ -294,10 +303,13 @@ pub async fn create(
                     None::<&User>,
                     Some(&user),
                 )?;
-                render_one(tx, &base, user)
+                let emails = settle_user(tx, &app, &audit_ctx, &user.id)?.emails;
+                let user = users::find(tx, &user.id)?;
+                Ok((render_one(tx, &base, user)?, emails))
             })
         })
         .await?;
+    poke_if(&state, emails);
     Ok(HttpResponse::Created()
         .insert_header(("Location", object.self_url.clone()))
         .json(UserResponse { user: object }))
@@ -568,7 +580,8 @@ pub async fn update(
     let id = UserId(id.into_inner());
     let changes = body.into_inner().user;
     let base = state.public_url.clone();
-    let user = state
+    let app = state.clone();
+    let (user, emails) = state
         .db
         .run(move |conn| {
             store::write(conn, |tx| {
@@ -600,10 +613,23 @@ pub async fn update(
                         Some(&user),
                     )?;
                 }
-                render_one(tx, &base, user)
+                let wanted = user.role.clone();
+                let emails = settle_user(tx, &app, &caller.audit(), &user.id)?.emails;
+                let user = users::find(tx, &user.id)?;
+                if user.role != wanted {
+                    return Err(AppError::invalid(
+                        "role",
+                        format!(
+                            "of {} is decided by the seat policy (policies/seats.toml), which gives them {}: change the rule or their Entra app role or team instead",
+                            user.name, user.role
+                        ),
+                    ));
+                }
+                Ok((render_one(tx, &base, user)?, emails))
             })
         })
         .await?;
+    poke_if(&state, emails);
     Ok(HttpResponse::Ok().json(UserResponse { user }))
 }
 
@@ -619,7 +645,8 @@ pub async fn remove(
     id: web::Path<String>,
 ) -> ApiResult<HttpResponse> {
     let id = UserId(id.into_inner());
-    state
+    let app = state.clone();
+    let emails = state
         .db
         .run(move |conn| {
             store::write(conn, |tx| {
@@ -633,9 +660,33 @@ pub async fn remove(
                     user.audit_target(),
                     Some(&user),
                     None::<&User>,
-                )
+                )?;
+                Ok(settle_user(tx, &app, &caller.audit(), &id)?.emails)
             })
         })
         .await?;
+    poke_if(&state, emails);
     Ok(HttpResponse::NoContent().finish())
+}
+
+/// Decides one person's role and seat again after a change to them (in the same transaction).
+pub fn settle_user(
+    tx: &mut DbConnection,
+    state: &AppState,
+    ctx: &crate::store::audit::AuditContext,
+    id: &UserId,
+) -> AppResult<crate::store::seats::Settlement> {
+    crate::store::seats::settle(
+        tx,
+        state.seat_rules(),
+        ctx,
+        crate::store::seats::Scope::Users(std::slice::from_ref(id)),
+    )
+}
+
+/// Pokes e-mail delivery when seat warnings were queued.
+pub fn poke_if(state: &AppState, emails: usize) {
+    if emails > 0 {
+        state.email_delivery.poke();
+    }
 }

@@ -161,7 +161,8 @@ async fn create(
     let (name, external_id) = read(&body)?;
     let members = member_ids(get(&body, "members"))?;
     let public_url = state.public_url.clone();
-    let out = state
+    let app = state.clone();
+    let (out, emails) = state
         .db
         .run(move |conn| {
             store::write(conn, |tx| {
@@ -186,10 +187,15 @@ async fn create(
                     None::<&Team>,
                     Some(&json!({"team": team, "members": added})),
                 )?;
-                Ok(render(tx, &public_url, std::slice::from_ref(&team), true)?.remove(0))
+                let emails = settle_members(tx, &app, &caller, &added)?;
+                Ok((
+                    render(tx, &public_url, std::slice::from_ref(&team), true)?.remove(0),
+                    emails,
+                ))
             })
         })
         .await?;
+    crate::http::api::users::poke_if(&state, emails);
     Ok(resource_response(StatusCode::CREATED, out))
 }
 
@@ -412,7 +418,8 @@ where
 {
     let public_url = state.public_url.clone();
     let with_members = wants_members(&params);
-    let out = state
+    let app = state.clone();
+    let (out, emails) = state
         .db
         .run(move |conn| {
             store::write(conn, |tx| {
@@ -425,6 +432,12 @@ where
                 team.name = name;
                 team.external_id = external_id;
                 let (added, removed) = apply_members(tx, &team.id, change, now)?;
+                // Seat rules match team names and group ids: a renamed team's members are
+                // decided again, as are those who joined or left.
+                let mut concerned: Vec<UserId> = added.iter().chain(&removed).cloned().collect();
+                if team.name_key != before.name_key || team.external_id != before.external_id {
+                    concerned.extend(teams::member_ids(tx, &team.id)?);
+                }
                 if team != before || !added.is_empty() || !removed.is_empty() {
                     team.version += 1;
                     team.updated_at = now;
@@ -438,10 +451,12 @@ where
                         Some(&json!({"team": team, "members_added": added, "members_removed": removed})),
                     )?;
                 }
-                Ok(render(tx, &public_url, std::slice::from_ref(&team), with_members)?.remove(0))
+                let emails = settle_members(tx, &app, &caller, &concerned)?;
+                Ok((render(tx, &public_url, std::slice::from_ref(&team), with_members)?.remove(0), emails))
             })
         })
         .await?;
+    crate::http::api::users::poke_if(&state, emails);
     Ok(projected_response(out, &params))
 }
 
@@ -453,12 +468,14 @@ async fn remove(
 ) -> ScimResult<HttpResponse> {
     let id = TeamId(id.into_inner());
     let expected = if_match(&req);
-    state
+    let app = state.clone();
+    let emails = state
         .db
         .run(move |conn| {
             store::write(conn, |tx| {
                 let team = teams::find(tx, &id)?;
                 check_if_match(expected.as_deref(), team.version)?;
+                let members = teams::member_ids(tx, &id)?;
                 teams::delete(tx, &id)?;
                 audit::record(
                     tx,
@@ -467,11 +484,30 @@ async fn remove(
                     target(&team),
                     Some(&team),
                     None::<&Team>,
-                )
+                )?;
+                settle_members(tx, &app, &caller, &members)
             })
         })
         .await?;
+    crate::http::api::users::poke_if(&state, emails);
     Ok(HttpResponse::NoContent().finish())
+}
+
+/// Decides the seats of members who joined or left (a shortage queues them, never fails the
+/// request); returns the warning e-mails queued.
+fn settle_members(
+    tx: &mut DbConnection,
+    state: &AppState,
+    caller: &ScimCaller,
+    members: &[UserId],
+) -> AppResult<usize> {
+    let settled = store::seats::settle(
+        tx,
+        state.seat_rules(),
+        &caller.audit(),
+        store::seats::Scope::Users(members),
+    )?;
+    Ok(settled.emails)
 }
 
 /// One page of groups matching `q`, rendered (members only when asked for), and the number of

@@ -398,6 +398,7 @@ fn assign(user: &mut User, f: Fields) -> AppResult<ContactLists> {
         .map(|e| e.1.clone());
     user.email = email;
     user.addresses = f.addresses;
+    user.app_roles = app_role_values(&f.roles);
     user.scim_roles = f.roles;
     user.employee_number = f.employee_number;
     user.cost_center = f.cost_center;
@@ -406,6 +407,48 @@ fn assign(user: &mut User, f: Fields) -> AppResult<ContactLists> {
     user.department = f.department;
     user.manager_id = f.manager;
     Ok((f.emails, f.phones))
+}
+
+/// The app role values in SCIM `roles` (Entra sends `value`, and `display` as well), as the
+/// JSON array the seat policy matches.
+fn app_role_values(roles: &str) -> String {
+    let items: Vec<Value> = serde_json::from_str(roles).unwrap_or_default();
+    let values: Vec<&str> = items
+        .iter()
+        .filter_map(|r| match r {
+            Value::String(s) => Some(s.as_str()),
+            other => get(other, "value")
+                .or_else(|| get(other, "display"))
+                .and_then(Value::as_str),
+        })
+        .collect();
+    serde_json::to_string(&values).unwrap_or_else(|_| "[]".into())
+}
+
+/// Settles the user's seat after a SCIM change (a shortage queues them, never fails the
+/// request). Returns the resource as stored now (`rendered` unless the policy changed the
+/// user's role, and so their version) and the number of warning e-mails queued.
+fn settle_and_render(
+    tx: &mut DbConnection,
+    state: &AppState,
+    caller: &ScimCaller,
+    id: &UserId,
+    rendered: Value,
+) -> AppResult<(Value, usize)> {
+    let settled = store::seats::settle(
+        tx,
+        state.seat_rules(),
+        &caller.audit(),
+        store::seats::Scope::Users(std::slice::from_ref(id)),
+    )?;
+    if settled.roles_changed == 0 {
+        return Ok((rendered, settled.emails));
+    }
+    let user = users::find(tx, id)?;
+    Ok((
+        render(tx, &state.public_url, std::slice::from_ref(&user))?.remove(0),
+        settled.emails,
+    ))
 }
 
 /// Renders users with their contact methods (one query for all).
@@ -495,12 +538,16 @@ async fn create(
     let fields = read(&body)?;
     let document = echo_document(&body);
     let public_url = state.public_url.clone();
-    let resource = state
+    let app = state.clone();
+    let (resource, emails) = state
         .db
         .run(move |conn| {
             store::write(conn, |tx| {
                 let now = crate::clock::stored(caller.at);
-                let mut user = User::new(&fields.user_name, fields.user_name.clone(), "scim", now);
+                let mut user = User {
+                    role: app.sign_in.seat_policy.default_role.as_str().to_string(),
+                    ..User::new(&fields.user_name, fields.user_name.clone(), "scim", now)
+                };
                 let lists = assign(&mut user, fields)?;
                 user.scim_document = document;
                 users::insert(tx, &user)?;
@@ -515,10 +562,11 @@ async fn create(
                     None::<&Value>,
                     Some(&strip_meta(&out)),
                 )?;
-                Ok(out)
+                settle_and_render(tx, &app, &caller, &user.id, out)
             })
         })
         .await?;
+    crate::http::api::users::poke_if(&state, emails);
     Ok(resource_response(StatusCode::CREATED, resource))
 }
 
@@ -617,15 +665,19 @@ async fn change<F>(
 where
     F: FnOnce(&mut DbConnection) -> AppResult<Prepared> + Send + 'static,
 {
-    let resource = state
+    let app = state.clone();
+    let (resource, emails) = state
         .db
         .run(move |conn| {
             store::write(conn, |tx| {
                 let (before, user, lists, public_url) = prepare(tx)?;
-                save(tx, &caller, &public_url, &before, user, lists)
+                let id = user.id.clone();
+                let saved = save(tx, &caller, &public_url, &before, user, lists)?;
+                settle_and_render(tx, &app, &caller, &id, saved)
             })
         })
         .await?;
+    crate::http::api::users::poke_if(&state, emails);
     Ok(resource_response(StatusCode::OK, resource))
 }
 
@@ -637,7 +689,8 @@ async fn remove(
 ) -> ScimResult<HttpResponse> {
     let id = UserId(id.into_inner());
     let expected = if_match(&req);
-    state
+    let app = state.clone();
+    let emails = state
         .db
         .run(move |conn| {
             store::write(conn, |tx| {
@@ -651,10 +704,19 @@ async fn remove(
                     user.audit_target(),
                     Some(&user),
                     None::<&User>,
-                )
+                )?;
+                // Their seat goes to whoever waits for it.
+                let settled = store::seats::settle(
+                    tx,
+                    app.seat_rules(),
+                    &caller.audit(),
+                    store::seats::Scope::Users(std::slice::from_ref(&id)),
+                )?;
+                Ok(settled.emails)
             })
         })
         .await?;
+    crate::http::api::users::poke_if(&state, emails);
     Ok(HttpResponse::NoContent().finish())
 }
 

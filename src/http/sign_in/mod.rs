@@ -32,7 +32,7 @@ pub struct SignInSettings {
     pub sessions: SessionLimits,
     pub seat_policy: std::sync::Arc<SeatPolicy>,
     /// userNames (case-folded) made owners when they sign in.
-    pub bootstrap_owners: Vec<String>,
+    pub bootstrap_owners: std::sync::Arc<Vec<String>>,
 }
 
 /// What sign-in is configured with (from `Config`, or a test).
@@ -60,11 +60,13 @@ impl SignInSettings {
             cookies: Cookies::new(cookie_key, &config.public_url),
             sessions: config.sessions,
             seat_policy: std::sync::Arc::new(seat_policy),
-            bootstrap_owners: config
-                .bootstrap_owners
-                .iter()
-                .map(|n| crate::domain::user::name_key(n))
-                .collect(),
+            bootstrap_owners: std::sync::Arc::new(
+                config
+                    .bootstrap_owners
+                    .iter()
+                    .map(|n| crate::domain::user::name_key(n))
+                    .collect(),
+            ),
         })
     }
 }
@@ -241,9 +243,8 @@ async fn finish_sign_in(
         .validate(&raw, &attempt.nonce, now)
         .await
         .map_err(|r| Ok((r, None)))?;
-    let key = crate::domain::user::name_key(&identity.user_name);
     let request = sign_in::SignInRequest {
-        bootstrap_owner: state.sign_in.bootstrap_owners.contains(&key),
+        bootstrap_owners: state.sign_in.bootstrap_owners.clone(),
         identity,
         policy: state.sign_in.seat_policy.clone(),
         user_agent: user_agent(req),
@@ -257,9 +258,19 @@ async fn finish_sign_in(
         .await
         .map_err(Err)?;
     match outcome {
-        Ok(signed_in) => Ok((signed_in.secret, attempt.return_to)),
-        // Already audited inside the sign-in transaction.
-        Err(refusal) => Err(Ok((refusal, None))),
+        Ok(signed_in) => {
+            if signed_in.emails > 0 {
+                state.email_delivery.poke();
+            }
+            Ok((signed_in.secret, attempt.return_to))
+        }
+        // Already audited inside the sign-in transaction (a queued person was e-mailed about).
+        Err(refusal) => {
+            if matches!(refusal, Refusal::NoSeat { .. }) {
+                state.email_delivery.poke();
+            }
+            Err(Ok((refusal, None)))
+        }
     }
 }
 
@@ -272,7 +283,7 @@ async fn refused(
 ) -> HttpResponse {
     let already_audited = matches!(
         refusal,
-        Refusal::Deactivated | Refusal::IdentityConflict { .. }
+        Refusal::Deactivated | Refusal::IdentityConflict { .. } | Refusal::NoSeat { .. }
     );
     let now = state.clock.now();
     let rid = request_id(req);
@@ -381,7 +392,7 @@ async fn home(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
         Some(Current { ref user, .. }) => {
             let csrf = current.as_ref().map(Current::csrf).unwrap_or_default();
             format!(
-                "<p>Signed in as <strong>{}</strong> ({}), role <strong>{}</strong>.</p>\
+                "<p>Signed in as <strong>{}</strong> ({}), {}.</p>\
                  <ul><li><a href=\"/api/v2/users/me\">Your account (JSON)</a></li>\
                  <li><a href=\"/api/docs/\">API documentation</a></li></ul>\
                  <form method=\"post\" action=\"/auth/logout\">\
@@ -389,7 +400,7 @@ async fn home(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
                  <button type=\"submit\">Sign out</button></form>",
                 escape(&user.name),
                 escape(&user.user_name),
-                escape(&user.role),
+                seat_line(&state.sign_in.seat_policy, user),
                 escape(&csrf)
             )
         }
@@ -405,6 +416,29 @@ async fn home(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
             .to_string(),
     };
     page::layout(StatusCode::OK, "Rota", &body)
+}
+
+/// "role X, full seat" (HTML): the role a person acts with, given the seat they hold.
+fn seat_line(policy: &SeatPolicy, user: &crate::store::users::User) -> String {
+    use crate::domain::seat_policy::Licence;
+    let role = crate::domain::role::Role::parse(&user.role);
+    let held = user.licence.as_deref().and_then(Licence::parse);
+    match (role.and_then(|r| policy.effective_role(r, held)), held) {
+        (Some(acting), Some(l)) if Some(acting) != role => format!(
+            "role <strong>{}</strong> on a {} seat (read-only) while you wait for a full one",
+            acting.as_str(),
+            l.as_str()
+        ),
+        (Some(acting), Some(l)) => {
+            format!(
+                "role <strong>{}</strong>, {} seat",
+                acting.as_str(),
+                l.as_str()
+            )
+        }
+        _ => "with no seat yet: every licence is in use, and you are in the queue for the next one"
+            .to_string(),
+    }
 }
 
 /// The break-glass form, with a double-submit token against login CSRF.

@@ -1,0 +1,120 @@
+//! The seat reconcile: once a UTC day (at the first tick after midnight, or at start if the
+//! day's run has not happened), and at once when the seat policy changed, every person's role
+//! and seat is decided again from the policy (`store::seats::reconcile`): idle seats are
+//! downgraded, drift is healed, the queue is served, the day's usage is recorded. Each run has
+//! a key (`day-2026-12-01`, `policy-<hash>`) claimed in the database, so with several
+//! instances on one PostgreSQL each run happens once.
+
+use crate::clock::SharedClock;
+use crate::domain::audit::{Actor, ActorKind};
+use crate::domain::seat_policy::SeatPolicy;
+use crate::error::AppResult;
+use crate::jobs::email_delivery::Wakeup;
+use crate::store::audit::AuditContext;
+use crate::store::seats::{self, SeatRules, Settlement};
+use crate::store::{self, Db};
+use chrono::{DateTime, Utc};
+use sha2::{Digest, Sha256};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
+
+/// How often the loop looks whether the day's run is due.
+const TICK: Duration = Duration::from_secs(60);
+
+/// The key of the day's run.
+pub fn day_key(now: DateTime<Utc>) -> String {
+    format!("day-{}", now.date_naive())
+}
+
+/// The key of the run for this policy text: a changed policy is applied once.
+pub fn policy_key(policy_text: &str) -> String {
+    let digest = Sha256::digest(policy_text.as_bytes());
+    format!("policy-{}", &hex::encode(digest)[..16])
+}
+
+/// What the reconcile needs, shared with the loop.
+#[derive(Clone)]
+pub struct Reconciler {
+    pub db: Db,
+    pub policy: Arc<SeatPolicy>,
+    pub bootstrap_owners: Arc<Vec<String>>,
+    pub clock: SharedClock,
+    pub emails: Wakeup,
+}
+
+impl Reconciler {
+    /// Runs the reconcile under `key` unless some instance already did; `None` then.
+    pub async fn run_once(&self, key: &str) -> AppResult<Option<Settlement>> {
+        let at = self.clock.now();
+        let ctx = AuditContext {
+            actor: Actor {
+                kind: ActorKind::Job,
+                id: None,
+                name: "seat reconcile".into(),
+            },
+            request_id: None,
+            at,
+        };
+        let key = key.to_string();
+        let (policy, owners) = (self.policy.clone(), self.bootstrap_owners.clone());
+        let started = std::time::Instant::now();
+        let done = self
+            .db
+            .run(move |conn| {
+                if seats::reconciled(conn, &key)? {
+                    return Ok(None);
+                }
+                let rules = SeatRules {
+                    policy: &policy,
+                    bootstrap_owners: &owners,
+                };
+                store::write(conn, |tx| seats::reconcile(tx, rules, &ctx, &key))
+            })
+            .await?;
+        if let Some(s) = &done {
+            tracing::info!(
+                seats_changed = s.seats_changed,
+                roles_changed = s.roles_changed,
+                elapsed_ms = started.elapsed().as_millis() as u64,
+                "reconciled seats"
+            );
+            if s.emails > 0 {
+                self.emails.poke();
+            }
+        }
+        Ok(done)
+    }
+
+    /// Starts the daily loop on the current runtime.
+    pub fn start(self) -> ReconcileLoop {
+        let (stop, mut stopped) = watch::channel(false);
+        let task = actix_web::rt::spawn(async move {
+            while !*stopped.borrow() {
+                let key = day_key(self.clock.now());
+                if let Err(e) = self.run_once(&key).await {
+                    tracing::error!(error = %e, "seat reconcile failed; trying again in a minute");
+                }
+                tokio::select! {
+                    _ = tokio::time::sleep(TICK) => {}
+                    _ = stopped.changed() => {}
+                }
+            }
+        });
+        ReconcileLoop { stop, task }
+    }
+}
+
+/// The running loop of `rota serve`.
+pub struct ReconcileLoop {
+    stop: watch::Sender<bool>,
+    task: actix_web::rt::task::JoinHandle<()>,
+}
+
+impl ReconcileLoop {
+    /// Ends the loop; a run in progress finishes (its transaction commits or rolls back).
+    pub async fn stop(self) {
+        let _ = self.stop.send(true);
+        let _ = self.task.await;
+    }
+}

@@ -1,0 +1,685 @@
+//! Licence seats end to end over HTTP, on SQLite and PostgreSQL: caps reached through SCIM
+//! provisioning queue people instead of failing, freed seats go to the queue in order, team
+//! rules move people between licences (and their team roles with them), stakeholders are
+//! refused as responders, warnings reach a real SMTP server once per crossing, licence owners'
+//! reports and CSV, manual pins, the reconcile (idle seats, idempotence), and on PostgreSQL two
+//! pools racing for the last seat.
+
+mod support;
+
+use chrono::Duration;
+use reqwest::Method;
+use rota::clock::Clock;
+use rota::domain::audit::{Actor, ActorKind};
+use rota::domain::role::Role;
+use rota::domain::seat_policy::SeatPolicy;
+use rota::domain::token::TokenKind;
+use rota::store::audit::AuditContext;
+use serde_json::{Value, json};
+use support::smtp::SmtpServer;
+use support::{TestApp, TestDatabase, send};
+
+const USER: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
+const GROUP: &str = "urn:ietf:params:scim:schemas:core:2.0:Group";
+const PATCH: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
+const WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// The shipped policy with a team rule: members of "Support Leads" are stakeholders; idle full
+/// seats are flagged after 30 days and downgraded after 90.
+fn team_rule_policy() -> String {
+    include_str!("../policies/seats.toml")
+        .replace(
+            "# Example: members of this Entra group are stakeholders.",
+            "[[rules]]\nteam = \"Support Leads\"\nlicence = \"stakeholder\"\n",
+        )
+        .replace("# downgrade_after_days = 90", "downgrade_after_days = 90")
+}
+
+struct Scim<'a> {
+    app: &'a TestApp,
+    token: String,
+}
+
+impl<'a> Scim<'a> {
+    fn new(app: &'a TestApp) -> Self {
+        Scim {
+            token: app.issue_token(TokenKind::Scim, "entra", None),
+            app,
+        }
+    }
+
+    async fn send(&self, method: Method, path: &str, body: Value) -> (u16, Value) {
+        send(
+            self.app
+                .http
+                .request(method, self.app.url(&format!("/scim/v2{path}")))
+                .bearer_auth(&self.token)
+                .header("Content-Type", "application/scim+json")
+                .body(body.to_string()),
+        )
+        .await
+    }
+
+    /// Provisions a user as Entra does; the request must succeed whatever the seats.
+    async fn user(&self, name: &str) -> String {
+        let (status, body) = self
+            .send(
+                Method::POST,
+                "/Users",
+                json!({
+                    "schemas": [USER], "userName": format!("{name}@contoso.example"),
+                    "externalId": uuid::Uuid::now_v7().to_string(), "active": true,
+                    "displayName": name,
+                    "emails": [{"value": format!("{name}@contoso.example"), "type": "work", "primary": true}],
+                }),
+            )
+            .await;
+        assert_eq!(status, 201, "{body}");
+        body["id"].as_str().unwrap().to_string()
+    }
+
+    async fn deactivate(&self, id: &str) {
+        let (status, body) = self
+            .send(
+                Method::PATCH,
+                &format!("/Users/{id}"),
+                json!({"schemas": [PATCH], "Operations": [{"op": "Replace", "path": "active", "value": "False"}]}),
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+    }
+
+    async fn group(&self, name: &str, members: &[&str]) -> String {
+        let members: Vec<Value> = members.iter().map(|m| json!({"value": m})).collect();
+        let (status, body) = self
+            .send(
+                Method::POST,
+                "/Groups",
+                json!({"schemas": [GROUP], "displayName": name, "externalId": uuid::Uuid::now_v7().to_string(), "members": members}),
+            )
+            .await;
+        assert_eq!(status, 201, "{body}");
+        body["id"].as_str().unwrap().to_string()
+    }
+
+    async fn members(&self, group: &str, op: &str, user: &str) {
+        let (status, body) = self
+            .send(
+                Method::PATCH,
+                &format!("/Groups/{group}"),
+                json!({"schemas": [PATCH], "Operations": [{"op": op, "path": "members", "value": [{"value": user}]}]}),
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+    }
+}
+
+async fn set_cap(app: &TestApp, licence: &str, cap: Option<i64>) -> (u16, Value) {
+    app.put(
+        &format!("/api/v2/licenses/{licence}"),
+        json!({"license": {"cap": cap}}),
+    )
+    .await
+}
+
+/// (held, free, queued) of a licence.
+async fn usage(app: &TestApp, licence: &str) -> (i64, Option<i64>, i64) {
+    let (status, body) = app.get("/api/v2/licenses").await;
+    assert_eq!(status, 200, "{body}");
+    let l = body["licenses"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["id"] == licence)
+        .unwrap()
+        .clone();
+    (
+        l["current_value"].as_i64().unwrap(),
+        l["allocations_available"].as_i64(),
+        l["queued"].as_i64().unwrap(),
+    )
+}
+
+/// The seat a user holds, from their PagerDuty user object.
+async fn seat(app: &TestApp, id: &str) -> Option<String> {
+    let (status, body) = app.get(&format!("/api/v2/users/{id}")).await;
+    assert_eq!(status, 200, "{body}");
+    body["user"]["license"]["id"].as_str().map(str::to_owned)
+}
+
+/// (user id, waiting for, holds) in queue order.
+async fn queue(app: &TestApp) -> Vec<(String, String, Option<String>)> {
+    let (status, body) = app.get("/api/v2/license_queue").await;
+    assert_eq!(status, 200, "{body}");
+    body["queue"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["user"]["id"].as_str().unwrap().to_string(),
+                e["waiting_for"].as_str().unwrap().to_string(),
+                e["holds"].as_str().map(str::to_owned),
+            )
+        })
+        .collect()
+}
+
+async fn audit(app: &TestApp, action: &str) -> Vec<Value> {
+    let (status, body) = app
+        .get(&format!(
+            "/api/v2/audit/records?limit=100&actions[]={action}"
+        ))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    body["records"].as_array().cloned().unwrap_or_default()
+}
+
+async fn team_role(app: &TestApp, team: &str, user: &str) -> Option<String> {
+    let (_, body) = app.get(&format!("/api/v2/teams/{team}/members")).await;
+    body["members"]
+        .as_array()?
+        .iter()
+        .find(|m| m["user"]["id"] == user)
+        .map(|m| m["role"].as_str().unwrap().to_string())
+}
+
+/// A person to receive warnings: a licence owner with an e-mail address.
+async fn licence_owner(app: &TestApp) -> String {
+    let (status, body) = app
+        .post(
+            "/api/v2/users",
+            json!({"user": {"name": "Lin Owner", "email": "lin@contoso.example", "role": "license_owner"}}),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    body["user"]["id"].as_str().unwrap().to_string()
+}
+
+on_both_backends! {
+    async fn provisioning_at_the_cap_queues_people_and_never_fails(app) {
+        let scim = Scim::new(&app);
+        assert_eq!(set_cap(&app, "full", Some(2)).await.0, 200);
+        assert_eq!(set_cap(&app, "stakeholder", Some(1)).await.0, 200);
+        let ids = [scim.user("ann").await, scim.user("ben").await, scim.user("cal").await, scim.user("dan").await];
+        assert_eq!(seat(&app, &ids[0]).await.as_deref(), Some("full"));
+        assert_eq!(seat(&app, &ids[1]).await.as_deref(), Some("full"));
+        // A full-seat request falls back to a free stakeholder seat and stays queued for full.
+        assert_eq!(seat(&app, &ids[2]).await.as_deref(), Some("stakeholder"));
+        assert_eq!(seat(&app, &ids[3]).await, None);
+        assert_eq!(usage(&app, "full").await, (2, Some(0), 2));
+        assert_eq!(usage(&app, "stakeholder").await, (1, Some(0), 0));
+        assert_eq!(
+            queue(&app).await,
+            vec![
+                (ids[2].clone(), "full".into(), Some("stakeholder".into())),
+                (ids[3].clone(), "full".into(), None),
+            ]
+        );
+        let queued = audit(&app, "queue_for_seat").await;
+        assert_eq!(queued.len(), 2, "{queued:?}");
+
+        // Deactivation frees a full seat at once: the first in the queue gets it, and the
+        // stakeholder seat they held goes to the next.
+        scim.deactivate(&ids[0]).await;
+        assert_eq!(seat(&app, &ids[0]).await, None);
+        assert_eq!(seat(&app, &ids[2]).await.as_deref(), Some("full"));
+        assert_eq!(seat(&app, &ids[3]).await.as_deref(), Some("stakeholder"));
+        assert_eq!(queue(&app).await, vec![(ids[3].clone(), "full".into(), Some("stakeholder".into()))]);
+        let upgraded = audit(&app, "upgrade_seat").await;
+        assert_eq!(upgraded.len(), 1, "{upgraded:?}");
+        assert_eq!(upgraded[0]["root_resource"]["id"], ids[2].as_str());
+        assert_eq!(audit(&app, "release_seat").await[0]["details"]["after"]["reason"], "deactivated");
+
+        // A SCIM delete frees the next one; raising a cap serves the queue too.
+        let (status, _) = scim.send(Method::DELETE, &format!("/Users/{}", ids[1]), Value::Null).await;
+        assert_eq!(status, 204);
+        assert_eq!(seat(&app, &ids[3]).await.as_deref(), Some("full"));
+        assert!(queue(&app).await.is_empty());
+        assert_eq!(usage(&app, "full").await, (2, Some(0), 0));
+        assert_eq!(usage(&app, "stakeholder").await, (0, Some(1), 0));
+    }
+
+    async fn a_cap_below_use_is_refused_and_cap_changes_are_audited(app) {
+        let scim = Scim::new(&app);
+        scim.user("ann").await;
+        scim.user("ben").await;
+        let (status, body) = set_cap(&app, "full", Some(1)).await;
+        assert_eq!(status, 400, "{body}");
+        let msg = body["error"]["errors"][0].as_str().unwrap();
+        assert!(msg.contains("2 full seats are held now") && msg.contains("free 1"), "{msg}");
+        let (status, body) = set_cap(&app, "full", Some(2)).await;
+        assert_eq!((status, body["license"]["allocations_available"].as_i64()), (200, Some(0)), "{body}");
+        assert_eq!(body["license"]["role_group"], "FullUser");
+        assert!(body["license"]["valid_roles"].as_array().unwrap().contains(&json!("restricted_access")));
+        let changes = audit(&app, "change_cap").await;
+        assert_eq!(changes.len(), 1);
+        assert_eq!(changes[0]["details"]["after"]["cap"], 2);
+        assert_eq!(set_cap(&app, "gold", Some(2)).await.0, 404);
+        assert_eq!(set_cap(&app, "full", Some(-1)).await.0, 400);
+        // Back to unlimited.
+        let (status, body) = set_cap(&app, "full", None).await;
+        assert_eq!((status, body["license"]["allocations_available"].clone()), (200, Value::Null));
+    }
+
+    async fn stakeholders_are_refused_as_team_responders(app) {
+        let watcher = {
+            let (status, body) = app.post("/api/v2/users", json!({"user": {"name": "Wes Watcher", "email": "wes@contoso.example", "role": "read_only_user"}})).await;
+            assert_eq!(status, 201, "{body}");
+            assert_eq!(body["user"]["license"]["id"], "stakeholder");
+            body["user"]["id"].as_str().unwrap().to_string()
+        };
+        let team = app.team("Platform").await;
+        for role in ["responder", "manager"] {
+            let (status, body) = app.put(&format!("/api/v2/teams/{team}/users/{watcher}"), json!({"role": role})).await;
+            assert_eq!(status, 400, "{body}");
+            let msg = body["error"]["errors"][0].as_str().unwrap();
+            assert!(msg.contains("Wes Watcher") && msg.contains("stakeholder"), "{msg}");
+        }
+        assert_eq!(team_role(&app, &team, &watcher).await, None, "nothing was stored");
+        let (status, _) = app.put(&format!("/api/v2/teams/{team}/users/{watcher}"), json!({"role": "observer"})).await;
+        assert_eq!(status, 204);
+        assert_eq!(team_role(&app, &team, &watcher).await.as_deref(), Some("observer"));
+        // A stakeholder added through SCIM becomes an observer, never failing the request.
+        let scim = Scim::new(&app);
+        let group = scim.group("Watchers", &[&watcher]).await;
+        assert_eq!(team_role(&app, &group, &watcher).await.as_deref(), Some("observer"));
+    }
+
+    async fn reports_show_use_by_team_history_idle_seats_and_a_csv(app) {
+        let scim = Scim::new(&app);
+        let ann = scim.user("ann").await;
+        let ben = scim.user("ben").await;
+        let sre = scim.group("SRE", &[&ann, &ben]).await;
+        let (_, body) = app.get("/api/v2/licenses/usage_by_team").await;
+        let row = body["teams"].as_array().unwrap().iter().find(|t| t["team"]["id"] == sre.as_str()).unwrap().clone();
+        assert_eq!((row["full"].as_i64(), row["stakeholder"].as_i64(), row["waiting"].as_i64()), (Some(2), Some(0), Some(0)));
+
+        let (status, body) = app.get("/api/v2/license_allocations?total=true&limit=1").await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!((body["total"].as_i64(), body["more"].as_bool()), (Some(2), Some(true)));
+        let a = &body["license_allocations"][0];
+        assert_eq!(a["user"]["id"], ann.as_str());
+        assert_eq!(a["license"]["id"], "full");
+        assert_eq!(a["reason"], "role user");
+        assert_eq!(a["allocated_by"], "entra");
+        assert_eq!(a["idle"], false);
+
+        // Nobody signed in: after the policy's 30 days both full seats are idle.
+        app.clock.advance(Duration::days(31));
+        let (_, body) = app.get("/api/v2/license_allocations?idle=true&total=true").await;
+        assert_eq!(body["total"].as_i64(), Some(2), "{body}");
+        assert_eq!(body["license_allocations"][0]["idle_days"], 31);
+
+        let res = app.req(Method::GET, "/api/v2/license_allocations.csv").send().await.unwrap();
+        assert_eq!(res.status(), 200);
+        assert!(res.headers()["content-type"].to_str().unwrap().starts_with("text/csv"));
+        let text = res.text().await.unwrap();
+        let mut reader = csv::Reader::from_reader(text.as_bytes());
+        let headers = reader.headers().unwrap().clone();
+        assert_eq!(&headers[0], "user_id");
+        let rows: Vec<csv::StringRecord> = reader.records().map(|r| r.unwrap()).collect();
+        assert_eq!(rows.len(), 2);
+        assert_eq!((&rows[0][1], &rows[0][5], &rows[0][13]), ("ann", "full", "true"));
+
+        let day = rota::clock::stored(app.clock.now() - Duration::days(31)).date().to_string();
+        let (status, body) = app.get(&format!("/api/v2/licenses/usage_history?since={day}")).await;
+        assert_eq!(status, 200, "{body}");
+        let full = body["days"].as_array().unwrap().iter().find(|d| d["license_id"] == "full" && d["date"] == day.as_str()).unwrap().clone();
+        assert_eq!((full["current_value"].as_i64(), full["peak_value"].as_i64()), (Some(2), Some(2)));
+        assert_eq!(app.get("/api/v2/licenses/usage_history?since=yesterday").await.0, 400);
+    }
+
+    async fn licence_owners_pin_seats_and_a_seat_that_is_not_free_is_refused(app) {
+        let scim = Scim::new(&app);
+        let ann = scim.user("ann").await;
+        let ben = scim.user("ben").await;
+        // Reclaim: the seat goes back, the account stays, and policy changes don't undo it.
+        let (status, body) = app.delete(&format!("/api/v2/license_allocations/{ann}")).await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["license_allocation"]["license"], Value::Null);
+        assert_eq!(body["license_allocation"]["pinned"], "none");
+        assert_eq!(seat(&app, &ann).await, None);
+        assert!(app.reconciler.run_once("test-1").await.unwrap().is_some());
+        assert_eq!(seat(&app, &ann).await, None);
+        assert_eq!(set_cap(&app, "full", Some(1)).await.0, 200);
+        // The full seat is ben's: pinning ann to full is refused, and nothing changes.
+        let (status, body) = app.put(&format!("/api/v2/license_allocations/{ann}"), json!({"license_allocation": {"license": {"id": "full"}}})).await;
+        assert_eq!(status, 400, "{body}");
+        assert!(body["error"]["errors"][0].as_str().unwrap().contains("no full seat is free"), "{body}");
+        assert_eq!(seat(&app, &ann).await, None);
+        let (status, body) = app.put(&format!("/api/v2/license_allocations/{ann}"), json!({"license_allocation": {"license": {"id": "stakeholder"}}})).await;
+        assert_eq!((status, body["license_allocation"]["license"]["id"].as_str()), (200, Some("stakeholder")), "{body}");
+        // Following the policy again: ann wants full, holds stakeholder meanwhile, queued.
+        let (status, body) = app.put(&format!("/api/v2/license_allocations/{ann}"), json!({"license_allocation": {"follow_policy": true}})).await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["license_allocation"]["waiting_for"], "full");
+        assert_eq!(body["license_allocation"]["queue_position"], 1);
+        assert_eq!(app.put(&format!("/api/v2/license_allocations/{ann}"), json!({"license_allocation": {}})).await.0, 400);
+        assert_eq!(audit(&app, "pin_seat").await.len(), 3);
+        let _ = ben;
+    }
+
+    async fn only_owners_and_licence_owners_manage_seats(app) {
+        let lin = licence_owner(&app).await;
+        // Lin's personal token: she acts as a licence owner on a stakeholder seat.
+        let lin_token = rota::store::tokens::issue(
+            &mut app.db.get().unwrap(),
+            &AuditContext { actor: Actor { kind: ActorKind::Cli, id: None, name: "test".into() }, request_id: None, at: app.clock.now() },
+            TokenKind::Api,
+            "lin",
+            rota::store::tokens::Holder::User(rota::domain::ids::UserId(lin.clone())),
+        )
+        .unwrap();
+        assert_eq!(seat(&app, &lin).await.as_deref(), Some("stakeholder"));
+        let observer = app.issue_token(TokenKind::Api, "observer", Some(Role::Observer));
+        let admin = app.issue_token(TokenKind::Api, "admin", Some(Role::Admin));
+        let manager = app.issue_token(TokenKind::Api, "licences", Some(Role::LicenseOwner));
+        let get = |t: &str| send(app.as_token(t, Method::GET, "/api/v2/licenses"));
+        let put = |t: &str| send(app.as_token(t, Method::PUT, "/api/v2/licenses/full").json(&json!({"license": {"cap": 10}})));
+        assert_eq!(get(&observer).await.0, 403);
+        assert_eq!(get(&admin).await.0, 200);
+        assert_eq!(put(&admin).await.0, 403);
+        assert_eq!(put(&manager).await.0, 200);
+        assert_eq!(send(app.as_token(&lin_token, Method::GET, "/api/v2/license_queue")).await.0, 200);
+        assert_eq!(put(&lin_token).await.0, 200);
+        // Without a seat, her token does nothing at all.
+        assert_eq!(app.delete(&format!("/api/v2/license_allocations/{lin}")).await.0, 200);
+        let (status, body) = send(app.as_token(&lin_token, Method::GET, "/api/v2/licenses")).await;
+        assert_eq!(status, 403, "{body}");
+        assert!(body["error"]["errors"][0].as_str().unwrap().contains("holds no Rota seat"), "{body}");
+    }
+
+    async fn warnings_reach_licence_owners_once_per_crossing(app) {
+        let smtp = SmtpServer::start();
+        licence_owner(&app).await; // holds 1 of the 2 stakeholder seats
+        let scim = Scim::new(&app);
+        assert_eq!(set_cap(&app, "full", Some(5)).await.0, 200);
+        assert_eq!(set_cap(&app, "stakeholder", Some(2)).await.0, 200);
+        for name in ["ann", "ben", "cal"] {
+            scim.user(name).await;
+        }
+        assert_eq!(app.deliver_emails(&smtp).await.sent, 0, "60 % warns nobody");
+        let dan = scim.user("dan").await; // 4 of 5: 80 %
+        assert_eq!(app.deliver_emails(&smtp).await.sent, 1);
+        let got = smtp.messages(1, WAIT);
+        assert_eq!(got[0].subject, "Rota: 80% of the full seats are taken");
+        assert_eq!(got[0].rcpt_to, ["lin@contoso.example"]);
+        assert!(got[0].body.contains("4 of 5 full (Full User) seats are held"), "{}", got[0].body);
+        // Entra re-sends the user: no second warning.
+        let (status, _) = scim.send(Method::PATCH, &format!("/Users/{dan}"), json!({"schemas": [PATCH], "Operations": [{"op": "Replace", "path": "displayName", "value": "Dan D"}]})).await;
+        assert_eq!(status, 200);
+        assert_eq!(app.deliver_emails(&smtp).await.sent, 0);
+        // 5 of 5 jumps past 90 % to 100 %: one warning. Fay then waits for a full seat on the
+        // last stakeholder seat (100 % of those), and Gus waits with no seat.
+        scim.user("eve").await;
+        scim.user("fay").await;
+        scim.user("gus").await;
+        assert_eq!(app.deliver_emails(&smtp).await.sent, 4);
+        let got = smtp.messages(5, WAIT);
+        let mut subjects: Vec<&str> = got[1..].iter().map(|m| m.subject.as_str()).collect();
+        subjects.sort();
+        assert_eq!(
+            subjects,
+            [
+                "Rota: all 2 stakeholder seats are taken",
+                "Rota: all 5 full seats are taken",
+                "Rota: fay is waiting for a full seat",
+                "Rota: gus is waiting for a full seat",
+            ],
+            "{got:?}"
+        );
+        let gus = got.iter().find(|m| m.subject.contains("gus")).unwrap();
+        assert!(gus.body.contains("- gus: full seat") && gus.body.contains("Full seats: 5 held of 5"), "{}", gus.body);
+    }
+}
+
+/// Both tests need their own seat policy.
+mod with_team_rule {
+    use super::*;
+
+    async fn team_rules(app: TestApp) {
+        let scim = Scim::new(&app);
+        let ann = scim.user("ann").await;
+        let sre = scim.group("SRE", &[&ann]).await;
+        assert_eq!(
+            team_role(&app, &sre, &ann).await.as_deref(),
+            Some("responder")
+        );
+        // Joining the stakeholders' group makes ann a stakeholder, observer on every team.
+        let leads = scim.group("Support Leads", &[]).await;
+        scim.members(&leads, "add", &ann).await;
+        assert_eq!(seat(&app, &ann).await.as_deref(), Some("stakeholder"));
+        let (_, body) = app.get(&format!("/api/v2/users/{ann}")).await;
+        assert_eq!(body["user"]["role"], "read_only_user");
+        assert_eq!(
+            team_role(&app, &sre, &ann).await.as_deref(),
+            Some("observer")
+        );
+        assert_eq!(audit(&app, "downgrade_seat").await.len(), 1);
+        // Leaving it gives the full seat back, and the team role with it.
+        scim.members(&leads, "remove", &ann).await;
+        assert_eq!(
+            team_role(&app, &sre, &ann).await.as_deref(),
+            Some("responder")
+        );
+        // The rule gave her the stakeholder role; with the rule gone, so is the role.
+        assert_eq!(seat(&app, &ann).await.as_deref(), Some("full"));
+        let (_, body) = app.get(&format!("/api/v2/users/{ann}")).await;
+        assert_eq!(body["user"]["role"], "user");
+        assert_eq!(audit(&app, "upgrade_seat").await.len(), 1);
+        // While she is in the stakeholders' group, the role is the policy's.
+        scim.members(&leads, "add", &ann).await;
+        let (status, body) = app
+            .put(
+                &format!("/api/v2/users/{ann}"),
+                json!({"user": {"role": "user"}}),
+            )
+            .await;
+        assert_eq!(status, 400, "{body}");
+        assert!(
+            body["error"]["errors"][0]
+                .as_str()
+                .unwrap()
+                .contains("seat policy"),
+            "{body}"
+        );
+    }
+
+    async fn reconcile(app: TestApp) {
+        let scim = Scim::new(&app);
+        let ann = scim.user("ann").await;
+        let ben = scim.user("ben").await;
+        let owner = {
+            let (status, body) = app.post("/api/v2/users", json!({"user": {"name": "Olga Owner", "email": "olga@contoso.example", "role": "owner"}})).await;
+            assert_eq!(status, 201, "{body}");
+            body["user"]["id"].as_str().unwrap().to_string()
+        };
+        let first = app
+            .reconciler
+            .run_once("day-1")
+            .await
+            .unwrap()
+            .expect("ran");
+        assert_eq!(
+            (first.seats_changed, first.roles_changed),
+            (0, 0),
+            "everything was settled already"
+        );
+        assert!(
+            app.reconciler.run_once("day-1").await.unwrap().is_none(),
+            "a run key runs once"
+        );
+        // 91 days later, nobody signed in: full seats are downgraded, but never an owner's.
+        app.clock.advance(Duration::days(91));
+        let idle = app
+            .reconciler
+            .run_once("day-92")
+            .await
+            .unwrap()
+            .expect("ran");
+        assert_eq!(idle.seats_changed, 2);
+        assert_eq!(seat(&app, &ann).await.as_deref(), Some("stakeholder"));
+        assert_eq!(seat(&app, &ben).await.as_deref(), Some("stakeholder"));
+        assert_eq!(seat(&app, &owner).await.as_deref(), Some("full"));
+        let reasons: Vec<Value> = audit(&app, "downgrade_seat")
+            .await
+            .iter()
+            .map(|r| r["details"]["after"]["reason"].clone())
+            .collect();
+        assert_eq!(reasons, [json!("idle"), json!("idle")]);
+        let again = app
+            .reconciler
+            .run_once("day-93")
+            .await
+            .unwrap()
+            .expect("ran");
+        assert_eq!(
+            (again.seats_changed, again.roles_changed),
+            (0, 0),
+            "idempotent"
+        );
+        // The counters are healed from what is held.
+        assert_eq!(usage(&app, "full").await.0, 1);
+        assert_eq!(usage(&app, "stakeholder").await.0, 2);
+    }
+
+    #[actix_web::test]
+    async fn sqlite_team_rules_move_people_between_licences_and_their_team_roles_follow() {
+        team_rules(TestApp::with_seat_policy(TestDatabase::sqlite(), &team_rule_policy()).await)
+            .await;
+    }
+
+    #[actix_web::test]
+    async fn postgres_team_rules_move_people_between_licences_and_their_team_roles_follow() {
+        team_rules(TestApp::with_seat_policy(TestDatabase::postgres(), &team_rule_policy()).await)
+            .await;
+    }
+
+    #[actix_web::test]
+    async fn sqlite_the_reconcile_is_idempotent_and_downgrades_idle_seats_but_not_owners() {
+        reconcile(TestApp::with_seat_policy(TestDatabase::sqlite(), &team_rule_policy()).await)
+            .await;
+    }
+
+    #[actix_web::test]
+    async fn postgres_the_reconcile_is_idempotent_and_downgrades_idle_seats_but_not_owners() {
+        reconcile(TestApp::with_seat_policy(TestDatabase::postgres(), &team_rule_policy()).await)
+            .await;
+    }
+}
+
+/// Two pools on one PostgreSQL database (as two `rota serve` instances have) race for the
+/// last full seat, many times: exactly one wins each time, and the cap holds.
+#[test]
+fn postgres_two_pools_racing_for_the_last_seat_give_it_to_exactly_one() {
+    use rota::store::{self, Db, seats, users::User};
+    let database = TestDatabase::postgres();
+    let a = Db::connect(database.url(), 2).unwrap();
+    let b = Db::connect(database.url(), 2).unwrap();
+    store::migrate(&mut a.get().unwrap()).unwrap();
+    let policy = SeatPolicy::parse(include_str!("../policies/seats.toml")).unwrap();
+    let owners: Vec<String> = Vec::new();
+    let rules = seats::SeatRules {
+        policy: &policy,
+        bootstrap_owners: &owners,
+    };
+    let ctx = |name: &str| AuditContext {
+        actor: Actor {
+            kind: ActorKind::Cli,
+            id: None,
+            name: name.into(),
+        },
+        request_id: None,
+        at: chrono::Utc::now(),
+    };
+    // No stakeholder seats, so a loser holds nothing and waits.
+    store::write(&mut a.get().unwrap(), |tx| {
+        seats::set_cap(
+            tx,
+            rules,
+            &ctx("setup"),
+            rota::domain::seat_policy::Licence::Stakeholder,
+            Some(0),
+            None,
+        )
+    })
+    .unwrap();
+    for round in 0..25i64 {
+        store::write(&mut a.get().unwrap(), |tx| {
+            seats::set_cap(
+                tx,
+                rules,
+                &ctx("setup"),
+                rota::domain::seat_policy::Licence::Full,
+                Some(round + 1),
+                None,
+            )
+        })
+        .unwrap();
+        let now = rota::clock::stored(chrono::Utc::now());
+        let people: Vec<User> = (0..2)
+            .map(|i| {
+                User::new(
+                    &format!("r{round}-{i}@x.example"),
+                    format!("R{round} {i}"),
+                    "api",
+                    now,
+                )
+            })
+            .collect();
+        for p in &people {
+            // Made without a seat, as if the seat engine had not run yet.
+            store::write(&mut a.get().unwrap(), |tx| store::users::insert(tx, p)).unwrap();
+        }
+        let barrier = std::sync::Barrier::new(2);
+        let results: Vec<Option<rota::domain::seat_policy::Licence>> = std::thread::scope(|s| {
+            let handles: Vec<_> = [(&a, &people[0]), (&b, &people[1])]
+                .into_iter()
+                .map(|(db, p)| {
+                    let barrier = &barrier;
+                    let ctx = ctx("racer");
+                    s.spawn(move || {
+                        let mut conn = db.get().unwrap();
+                        barrier.wait();
+                        let out = store::write(&mut conn, |tx| {
+                            seats::settle(
+                                tx,
+                                rules,
+                                &ctx,
+                                seats::Scope::Users(std::slice::from_ref(&p.id)),
+                            )
+                        })
+                        .unwrap();
+                        out.outcome[&p.id].0
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        let winners = results.iter().filter(|r| r.is_some()).count();
+        assert_eq!(winners, 1, "round {round}: {results:?}");
+        // The loser waits; take them out of the queue (deactivated) for the next round.
+        let loser = &people[results.iter().position(|r| r.is_none()).unwrap()];
+        store::write(&mut a.get().unwrap(), |tx| {
+            use diesel::prelude::*;
+            diesel::update(rota::store::schema::users::table.find(&loser.id))
+                .set(rota::store::schema::users::active.eq(false))
+                .execute(tx)?;
+            seats::settle(
+                tx,
+                rules,
+                &ctx("setup"),
+                seats::Scope::Users(std::slice::from_ref(&loser.id)),
+            )
+        })
+        .unwrap();
+        let rows = seats::licences(&mut a.get().unwrap()).unwrap();
+        let full = rows.iter().find(|r| r.id == "full").unwrap();
+        assert_eq!(
+            (full.held, full.cap),
+            (round + 1, Some(round + 1)),
+            "round {round}"
+        );
+    }
+}
