@@ -127,6 +127,26 @@ impl Drop for Server {
 
 /// Minimal blocking HTTP for these tests, on a throwaway runtime.
 mod reqwest {
+    /// Sends JSON with a token; returns the status and the JSON answer.
+    pub fn blocking_json(
+        method: ::reqwest::Method,
+        url: &str,
+        token: &str,
+        body: Option<serde_json::Value>,
+    ) -> (u16, serde_json::Value) {
+        runtime().block_on(async {
+            let mut req = ::reqwest::Client::new()
+                .request(method, url)
+                .header("Authorization", format!("Token token={token}"));
+            if let Some(b) = body {
+                req = req.json(&b);
+            }
+            let res = req.send().await.unwrap();
+            let status = res.status().as_u16();
+            (status, res.json().await.unwrap_or_default())
+        })
+    }
+
     pub fn blocking_get(url: &str) -> Result<u16, ::reqwest::Error> {
         runtime().block_on(async { Ok(::reqwest::get(url).await?.status().as_u16()) })
     }
@@ -408,6 +428,18 @@ fn bad_configuration_stops_start_up_naming_the_key() {
             None,
             "ROTA_ENTRA_ALLOWED_TENANTS",
             "not a tenant id",
+        ),
+        (
+            vec![("ROTA_SEATS_FULL", "lots")],
+            None,
+            "ROTA_SEATS_FULL",
+            "is invalid",
+        ),
+        (
+            vec![("ROTA_SEATS_STAKEHOLDER", "-5")],
+            None,
+            "ROTA_SEATS_STAKEHOLDER",
+            "give the number of seats bought",
         ),
         (
             vec![("ROTA_SESSION_IDLE_MINUTES", "1")],
@@ -781,4 +813,86 @@ fn owner_break_glass_turns_password_sign_in_on_and_off_for_owners_only() {
     );
     assert_eq!(unknown.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&unknown.stderr).contains("ghost@example.com"));
+}
+
+#[test]
+fn seat_caps_come_from_the_configuration_and_a_cap_below_use_stops_start_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let token = run(
+        dir.path(),
+        &[],
+        &[
+            "token", "create", "--kind", "api", "--name", "admin", "--role", "owner",
+        ],
+    );
+    let token = String::from_utf8_lossy(&token.stdout).trim().to_string();
+    let server = Server::start(dir.path(), &[("ROTA_SEATS_FULL", "1")]);
+    let url = |path: &str| format!("{}{path}", server.base);
+    for (name, email) in [("Ann", "ann@x.example"), ("Ben", "ben@x.example")] {
+        let (status, body) = reqwest::blocking_json(
+            ::reqwest::Method::POST,
+            &url("/api/v2/users"),
+            &token,
+            Some(serde_json::json!({"user": {"name": name, "email": email}})),
+        );
+        assert_eq!(status, 201, "{body}");
+    }
+    let (_, body) = reqwest::blocking_json(
+        ::reqwest::Method::GET,
+        &url("/api/v2/licenses"),
+        &token,
+        None,
+    );
+    let full = body["licenses"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["id"] == "full")
+        .unwrap()
+        .clone();
+    assert_eq!(
+        (
+            full["cap"].as_i64(),
+            full["current_value"].as_i64(),
+            full["queued"].as_i64()
+        ),
+        (Some(1), Some(1), Some(1)),
+        "{body}"
+    );
+    // A licence owner raises the cap through the API; a restart with the same configuration
+    // keeps it.
+    let (status, _) = reqwest::blocking_json(
+        ::reqwest::Method::PUT,
+        &url("/api/v2/licenses/full"),
+        &token,
+        Some(serde_json::json!({"license": {"cap": 3}})),
+    );
+    assert_eq!(status, 200);
+    assert!(server.terminate().success());
+    let server = Server::start(dir.path(), &[("ROTA_SEATS_FULL", "1")]);
+    let (_, body) = reqwest::blocking_json(
+        ::reqwest::Method::GET,
+        &format!("{}/api/v2/licenses", server.base),
+        &token,
+        None,
+    );
+    assert_eq!(body["licenses"][0]["cap"].as_i64(), Some(3), "{body}");
+    assert_eq!(
+        body["licenses"][0]["current_value"].as_i64(),
+        Some(2),
+        "{body}"
+    );
+    assert!(server.terminate().success());
+    // A new configured cap below the seats held: start-up stops, naming the key.
+    let out = run(
+        dir.path(),
+        &[("ROTA_SEATS_FULL", "0"), ("ROTA_LISTEN", "127.0.0.1:0")],
+        &["serve"],
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("ROTA_SEATS_FULL is 0, but 2 full seats are held now"),
+        "{err}"
+    );
 }
