@@ -16,7 +16,7 @@ use crate::error::AppError;
 use crate::http::sign_in::{SignInConfig, SignInSettings};
 use crate::http::{self, AppState};
 use crate::jobs::email_delivery::{Delivery, Wakeup};
-use crate::jobs::seat_reconcile::{Reconciler, policy_key};
+use crate::jobs::seat_reconcile::Reconciler;
 use crate::notify::email::Mailer;
 use crate::store::audit::AuditContext;
 use crate::store::{self, Db, ServeLock};
@@ -484,7 +484,7 @@ fn apply_seat_caps(
             request_id: None,
             at: SystemClock.now(),
         };
-        let settled = store::write(conn, |tx| {
+        let settled = store::seats::write(conn, |tx| {
             store::seats::set_cap(tx, rules, &ctx, licence, cap, Some(configured.clone()))
         })
         .map_err(|e| match e.kind {
@@ -503,7 +503,7 @@ fn apply_seat_caps(
 fn serve(config: Config) -> Result<(), Failure> {
     // Broken policies are a configuration problem: refuse to start before touching anything.
     let policies = load_policies(config.policies.clone(), 2)?;
-    let (seats, seats_text) = seat_policy(&config.policies, 2)?;
+    let (seats, _) = seat_policy(&config.policies, 2)?;
     tracing::info!(
         source = %config.policies,
         policies = policies.policy_count(),
@@ -610,8 +610,10 @@ fn serve(config: Config) -> Result<(), Failure> {
     println!("API documentation: {}/api/docs/", config.public_url);
     actix_web::rt::System::new()
         .block_on(async move {
-            // A changed seat policy is applied to everyone before the first request.
-            if let Err(e) = reconciler.run_once(&policy_key(&seats_text)).await {
+            // The seat policy (changed or not: applying it again changes nothing) is applied
+            // to everyone before the first request.
+            let run = format!("start-{}", uuid::Uuid::now_v7());
+            if let Err(e) = reconciler.run_once(&run).await {
                 tracing::error!(error = %e, "could not apply the seat policy to everyone; the daily reconcile will try again");
             }
             let reconcile = reconciler.start();

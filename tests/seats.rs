@@ -383,11 +383,33 @@ on_both_backends! {
         assert_eq!(put(&manager).await.0, 200);
         assert_eq!(send(app.as_token(&lin_token, Method::GET, "/api/v2/license_queue")).await.0, 200);
         assert_eq!(put(&lin_token).await.0, 200);
-        // Without a seat, her token does nothing at all.
+        // Without a seat she still acts as a licence owner, so a shortage can be fixed...
         assert_eq!(app.delete(&format!("/api/v2/license_allocations/{lin}")).await.0, 200);
-        let (status, body) = send(app.as_token(&lin_token, Method::GET, "/api/v2/licenses")).await;
+        assert_eq!(send(app.as_token(&lin_token, Method::GET, "/api/v2/licenses")).await.0, 200);
+        // ... but anybody else without a seat can do nothing at all.
+        let uma = app.user("Uma User", "uma@contoso.example").await;
+        let uma_token = rota::store::tokens::issue(
+            &mut app.db.get().unwrap(),
+            &AuditContext { actor: Actor { kind: ActorKind::Cli, id: None, name: "test".into() }, request_id: None, at: app.clock.now() },
+            TokenKind::Api,
+            "uma",
+            rota::store::tokens::Holder::User(rota::domain::ids::UserId(uma.clone())),
+        )
+        .unwrap();
+        assert_eq!(send(app.as_token(&uma_token, Method::GET, "/api/v2/users/me")).await.0, 200);
+        assert_eq!(app.delete(&format!("/api/v2/license_allocations/{uma}")).await.0, 200);
+        let (status, body) = send(app.as_token(&uma_token, Method::GET, "/api/v2/users/me")).await;
         assert_eq!(status, 403, "{body}");
         assert!(body["error"]["errors"][0].as_str().unwrap().contains("holds no Rota seat"), "{body}");
+        // Owners keep their full seat: a pin that would take it is refused.
+        let owner = {
+            let (status, body) = app.post("/api/v2/users", json!({"user": {"name": "Olga Owner", "email": "olga@contoso.example", "role": "owner"}})).await;
+            assert_eq!(status, 201, "{body}");
+            body["user"]["id"].as_str().unwrap().to_string()
+        };
+        let (status, body) = app.delete(&format!("/api/v2/license_allocations/{owner}")).await;
+        assert_eq!(status, 400, "{body}");
+        assert_eq!(seat(&app, &owner).await.as_deref(), Some("full"));
     }
 
     async fn warnings_reach_licence_owners_once_per_crossing(app) {
@@ -446,6 +468,12 @@ mod with_team_rule {
             team_role(&app, &sre, &ann).await.as_deref(),
             Some("responder")
         );
+        // A team made in Rota under a rule's team name does not count: only Entra's groups do.
+        let local = app.team("Support Leads").await;
+        let (status, _) = app.put(&format!("/api/v2/teams/{local}/users/{ann}"), json!({"role": "responder"})).await;
+        assert_eq!(status, 204);
+        assert_eq!(seat(&app, &ann).await.as_deref(), Some("full"));
+        assert_eq!(app.delete(&format!("/api/v2/teams/{local}")).await.0, 204);
         // Joining the stakeholders' group makes ann a stakeholder, observer on every team.
         let leads = scim.group("Support Leads", &[]).await;
         scim.members(&leads, "add", &ann).await;

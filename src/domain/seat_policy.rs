@@ -375,9 +375,14 @@ impl SeatPolicy {
 
     /// The role a person acts with, given the seat they hold: their own role when the seat
     /// fits it, the read-only role while a stakeholder seat stands in for a full one, and
-    /// nothing without a seat.
+    /// nothing without a seat. Owners and licence owners without the seat their role needs
+    /// still act as licence owners, so a shortage can always be fixed by someone.
     pub fn effective_role(&self, role: Role, held: Option<Licence>) -> Option<Role> {
+        let fits = held == Some(self.licence_of(role));
         match held {
+            _ if !fits && matches!(role, Role::Owner | Role::LicenseOwner) => {
+                Some(Role::LicenseOwner)
+            }
             None => None,
             Some(Licence::Stakeholder) if self.licence_of(role) == Licence::Full => {
                 Some(Licence::Stakeholder.implied_role())
@@ -520,6 +525,18 @@ mod tests {
         assert_eq!(
             p.effective_role(Role::User, Some(Licence::Full)),
             Some(Role::User)
+        );
+        assert_eq!(
+            p.effective_role(Role::Owner, None),
+            Some(Role::LicenseOwner)
+        );
+        assert_eq!(
+            p.effective_role(Role::Owner, Some(Licence::Stakeholder)),
+            Some(Role::LicenseOwner)
+        );
+        assert_eq!(
+            p.effective_role(Role::LicenseOwner, None),
+            Some(Role::LicenseOwner)
         );
     }
 

@@ -5,7 +5,8 @@
 //! The rules:
 //! - a cap is never exceeded;
 //! - people who need a seat they cannot get wait in one queue, first come first served;
-//!   someone waiting for a full seat holds a stakeholder seat meanwhile when one is free;
+//!   someone waiting for a full seat holds a stakeholder seat meanwhile when one is free, and
+//!   someone moving down to a stakeholder seat keeps their full seat until one is free;
 //! - a newcomer never jumps the queue: everyone whose need changed joins the queue's end, and
 //!   then the queue is served;
 //! - after settling, no seat is free while somebody waits for it;
@@ -89,11 +90,8 @@ impl<T> Holding<T> {
         match target {
             None => self.held.is_none() && self.wanted.is_none(),
             Some(t) if self.held == Some(t) => self.wanted.is_none(),
-            Some(t) => {
-                self.wanted == Some(t)
-                    && (self.held.is_none()
-                        || (t == Licence::Full && self.held == Some(Licence::Stakeholder)))
-            }
+            // Waiting, with nothing or the other seat held meanwhile.
+            Some(t) => self.wanted == Some(t),
         }
     }
 }
@@ -133,9 +131,9 @@ where
                 h.queued_at = None;
                 continue;
             }
-            // Keep the stakeholder seat while waiting for a full one.
-            (Some(Licence::Stakeholder), Some(Licence::Full)) => {}
-            (Some(held), _) => {
+            // Keep the seat held while waiting for the other one: nobody is left without.
+            (Some(_), Some(_)) => {}
+            (Some(held), None) => {
                 book.give_back(held);
                 h.held = None;
             }
@@ -154,44 +152,58 @@ where
 
 /// Gives free seats to the people waiting, in queue order: full seats to those waiting for
 /// one (whose stakeholder seat goes back), then stakeholder seats to those waiting for one
-/// and to those waiting for a full seat with no seat at all. One pass of each suffices: the
-/// first can only free stakeholder seats, which the second then hands out, and the second
-/// frees nothing.
+/// (whose full seat goes back) and to those waiting for a full seat with no seat at all;
+/// again until nothing changes, as each kind of hand-over can free a seat of the other kind.
 fn serve<K: Ord + Clone, T: Ord + Clone>(book: &mut Book, people: &mut BTreeMap<K, Holding<T>>) {
     let mut queue: Vec<(T, K)> = people
         .iter()
         .filter_map(|(k, h)| h.wanted.and(h.queued_at.clone()).map(|t| (t, k.clone())))
         .collect();
     queue.sort();
-    for (_, key) in &queue {
-        if book.full.free() == 0 {
-            break;
-        }
-        let h = people.get_mut(key).expect("queued people are loaded");
-        if h.wanted == Some(Licence::Full) {
-            if let Some(held) = h.held {
-                book.give_back(held);
+    loop {
+        let mut changed = false;
+        for (_, key) in &queue {
+            if book.full.free() == 0 {
+                break;
             }
-            book.take(Licence::Full);
-            h.held = Some(Licence::Full);
-            h.wanted = None;
-            h.queued_at = None;
-        }
-    }
-    for (_, key) in &queue {
-        if book.stakeholder.free() == 0 {
-            break;
-        }
-        let h = people.get_mut(key).expect("queued people are loaded");
-        let eligible = h.wanted == Some(Licence::Stakeholder)
-            || (h.wanted == Some(Licence::Full) && h.held.is_none());
-        if eligible {
-            book.take(Licence::Stakeholder);
-            h.held = Some(Licence::Stakeholder);
-            if h.wanted == Some(Licence::Stakeholder) {
+            let h = people.get_mut(key).expect("queued people are loaded");
+            if h.wanted == Some(Licence::Full) {
+                if let Some(held) = h.held {
+                    book.give_back(held);
+                }
+                book.take(Licence::Full);
+                h.held = Some(Licence::Full);
                 h.wanted = None;
                 h.queued_at = None;
+                changed = true;
             }
+        }
+        for (_, key) in &queue {
+            if book.stakeholder.free() == 0 {
+                break;
+            }
+            let h = people.get_mut(key).expect("queued people are loaded");
+            match (h.wanted, h.held) {
+                (Some(Licence::Stakeholder), held) => {
+                    if let Some(held) = held {
+                        book.give_back(held);
+                    }
+                    book.take(Licence::Stakeholder);
+                    h.held = Some(Licence::Stakeholder);
+                    h.wanted = None;
+                    h.queued_at = None;
+                    changed = true;
+                }
+                (Some(Licence::Full), None) => {
+                    book.take(Licence::Stakeholder);
+                    h.held = Some(Licence::Stakeholder);
+                    changed = true;
+                }
+                _ => {}
+            }
+        }
+        if !changed {
+            return;
         }
     }
 }
@@ -474,6 +486,24 @@ mod tests {
         run(&mut b, &mut p, 2, &[(1, Some(Stakeholder))]);
         assert_eq!(p[&1].held, Some(Stakeholder));
         assert_eq!((p[&2].held, p[&2].wanted), (Some(Full), None));
+        assert_eq!((b.full.held, b.stakeholder.held), (1, 1));
+    }
+
+    #[test]
+    fn moving_down_keeps_the_full_seat_until_a_stakeholder_seat_is_free() {
+        let mut b = book(Some(2), Some(1));
+        let mut p = BTreeMap::new();
+        run(
+            &mut b,
+            &mut p,
+            1,
+            &[(1, Some(Stakeholder)), (2, Some(Full)), (3, Some(Full))],
+        );
+        run(&mut b, &mut p, 2, &[(3, Some(Stakeholder))]);
+        assert_eq!((p[&3].held, p[&3].wanted), (Some(Full), Some(Stakeholder)));
+        // The stakeholder seat frees up: 3 takes it and their full seat goes back.
+        run(&mut b, &mut p, 3, &[(1, None)]);
+        assert_eq!((p[&3].held, p[&3].wanted), (Some(Stakeholder), None));
         assert_eq!((b.full.held, b.stakeholder.held), (1, 1));
     }
 

@@ -113,11 +113,10 @@ impl Refusal {
             Refusal::IdentityConflict { user_name } => format!("The Rota account {user_name} is already linked to a different Microsoft identity. Ask your Rota administrator to check the account."),
             Refusal::NotConfigured => "This Rota server has no Microsoft Entra ID sign-in configured. Ask your Rota administrator (owners can use break-glass sign-in).".into(),
             Refusal::NoSeat { waiting } => {
-                let place = match waiting {
-                    Some((licence, n)) => format!(" You are number {n} in the queue for a {} seat, and get one as soon as it is freed.", licence.as_str()),
-                    None => String::new(),
-                };
-                format!("Your Rota account is ready, but every licence your company bought for Rota is in use.{place} Rota's licence owners have been told; you do not need to do anything but sign in again later.")
+                match waiting {
+                    Some((licence, n)) => format!("Your Rota account is ready, but every licence your company bought for Rota is in use. You are number {n} in the queue for a {} seat, and get one as soon as it is freed. Rota's licence owners have been told; you do not need to do anything but sign in again later.", licence.as_str()),
+                    None => "A licence owner has taken back your Rota seat. Ask Rota's licence owners if you need it again.".into(),
+                }
             }
         }
     }

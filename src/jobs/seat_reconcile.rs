@@ -1,9 +1,9 @@
 //! The seat reconcile: once a UTC day (at the first tick after midnight, or at start if the
-//! day's run has not happened), and at once when the seat policy changed, every person's role
-//! and seat is decided again from the policy (`store::seats::reconcile`): idle seats are
-//! downgraded, drift is healed, the queue is served, the day's usage is recorded. Each run has
-//! a key (`day-2026-12-01`, `policy-<hash>`) claimed in the database, so with several
-//! instances on one PostgreSQL each run happens once.
+//! day's run has not happened), and when `rota serve` starts (so a changed seat policy is
+//! applied to everyone at once), every person's role and seat is decided again from the policy
+//! (`store::seats::reconcile`): idle seats are downgraded, drift is healed, the queue is served,
+//! the day's usage is recorded. Each run has a key (`day-2026-12-01`, `start-<id>`) claimed in
+//! the database, so with several instances on one PostgreSQL each day's run happens once.
 
 use crate::clock::SharedClock;
 use crate::domain::audit::{Actor, ActorKind};
@@ -14,7 +14,6 @@ use crate::store::audit::AuditContext;
 use crate::store::seats::{self, SeatRules, Settlement};
 use crate::store::{self, Db};
 use chrono::{DateTime, Utc};
-use sha2::{Digest, Sha256};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
@@ -25,12 +24,6 @@ const TICK: Duration = Duration::from_secs(60);
 /// The key of the day's run.
 pub fn day_key(now: DateTime<Utc>) -> String {
     format!("day-{}", now.date_naive())
-}
-
-/// The key of the run for this policy text: a changed policy is applied once.
-pub fn policy_key(policy_text: &str) -> String {
-    let digest = Sha256::digest(policy_text.as_bytes());
-    format!("policy-{}", &hex::encode(digest)[..16])
 }
 
 /// What the reconcile needs, shared with the loop.
@@ -69,7 +62,7 @@ impl Reconciler {
                     policy: &policy,
                     bootstrap_owners: &owners,
                 };
-                store::write(conn, |tx| seats::reconcile(tx, rules, &ctx, &key))
+                store::seats::write(conn, |tx| seats::reconcile(tx, rules, &ctx, &key))
             })
             .await?;
         if let Some(s) = &done {

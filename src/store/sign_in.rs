@@ -107,7 +107,7 @@ pub fn sign_in(
 ) -> AppResult<Result<SignedIn, Refusal>> {
     let id = &req.identity;
     let now = crate::clock::stored(req.now);
-    write(conn, |tx| {
+    seats::write(conn, |tx| {
         let found = match find_account(tx, id)? {
             Ok(found) => found,
             Err(refusal) => {

@@ -173,7 +173,7 @@ pub async fn update(
     let emails = state
         .db
         .run(move |conn| {
-            store::write(conn, |tx| {
+            store::seats::write(conn, |tx| {
                 Ok(
                     seats::set_cap(tx, app.seat_rules(), &caller.audit(), licence, cap, None)?
                         .emails,
@@ -285,7 +285,14 @@ fn allocation_query(
     params: &Params,
     now: NaiveDateTime,
 ) -> AppResult<AllocationQuery> {
-    let licence = params.one("license_id").map(licence_param).transpose()?;
+    let licence = params
+        .one("license_id")
+        .map(|id| {
+            Licence::parse(id).ok_or_else(|| {
+                AppError::invalid("license_id", format!("is '{id}'; use full or stakeholder"))
+            })
+        })
+        .transpose()?;
     let idle_before = if params.flag("idle")? {
         let days = state
             .sign_in
@@ -377,8 +384,12 @@ pub async fn allocations_csv(
     let policy = &state.sign_in.seat_policy;
     let mut out = csv::Writer::from_writer(Vec::with_capacity(rows.len() * 160));
     let write = |out: &mut csv::Writer<Vec<u8>>, record: &[&str]| {
-        out.write_record(record)
-            .map_err(|e| AppError::internal(format!("writing CSV: {e}")))
+        out.write_record(
+            record
+                .iter()
+                .map(|cell| spreadsheet_safe(cell).into_owned()),
+        )
+        .map_err(|e| AppError::internal(format!("writing CSV: {e}")))
     };
     write(
         &mut out,
@@ -436,6 +447,16 @@ pub async fn allocations_csv(
             "attachment; filename=\"rota-license-allocations.csv\"",
         ))
         .body(body))
+}
+
+/// A cell a spreadsheet will not run as a formula: anyone can name themselves `=HYPERLINK(…)`,
+/// and licence owners open this file in a spreadsheet, so such cells get a leading `'`.
+fn spreadsheet_safe(cell: &str) -> std::borrow::Cow<'_, str> {
+    if cell.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{cell}").into()
+    } else {
+        cell.into()
+    }
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -501,7 +522,7 @@ async fn set_pin(
     let (user, settled, pinned) = state
         .db
         .run(move |conn| {
-            store::write(conn, |tx| {
+            store::seats::write(conn, |tx| {
                 let user = users::find(tx, &id)?;
                 let settled = seats::pin(tx, app.seat_rules(), &caller.audit(), &user, choice)?;
                 Ok((user, settled, choice.map(|p| p.as_str().to_string())))
@@ -696,9 +717,12 @@ pub struct UsageHistory {
 fn day(params: &Params, key: &str, default: chrono::NaiveDate) -> AppResult<chrono::NaiveDate> {
     match params.one(key) {
         None => Ok(default),
-        Some(v) => chrono::NaiveDate::parse_from_str(v, "%Y-%m-%d").map_err(|_| {
-            AppError::invalid(key, format!("must be a day such as 2026-01-31, not '{v}'"))
-        }),
+        Some(v) => chrono::NaiveDate::parse_from_str(v, "%Y-%m-%d")
+            .ok()
+            .filter(|d| (1970..=9999).contains(&chrono::Datelike::year(d)))
+            .ok_or_else(|| {
+                AppError::invalid(key, format!("must be a day such as 2026-01-31, not '{v}'"))
+            }),
     }
 }
 
@@ -718,7 +742,10 @@ pub async fn usage_history(
     caller.may(Action::ReadLicences, &Resource::Account, "see licences")?;
     let today = caller.at.date_naive();
     let until = day(&params, "until", today)?;
-    let since = day(&params, "since", until - Duration::days(29))?;
+    let month_before = until
+        .checked_sub_days(chrono::Days::new(29))
+        .unwrap_or(chrono::NaiveDate::MIN);
+    let since = day(&params, "since", month_before)?;
     if since > until || (until - since).num_days() > 3660 {
         return Err(AppError::invalid(
             "since",

@@ -259,7 +259,7 @@ pub async fn update(
     let (team, emails) = state
         .db
         .run(move |conn| {
-            store::write(conn, |tx| {
+            store::seats::write(conn, |tx| {
                 let before = teams::find(tx, &id)?;
                 let mut team = before.clone();
                 if let Some(n) = new_name {
@@ -316,7 +316,7 @@ pub async fn remove(
     let emails = state
         .db
         .run(move |conn| {
-            store::write(conn, |tx| {
+            store::seats::write(conn, |tx| {
                 let team = teams::find(tx, &id)?;
                 let members = teams::member_ids(tx, &id)?;
                 teams::delete(tx, &id)?;
@@ -410,25 +410,9 @@ pub async fn put_member(
     let emails = state
         .db
         .run(move |conn| {
-            store::write(conn, |tx| {
+            store::seats::write(conn, |tx| {
                 let team = teams::find(tx, &team_id)?;
                 let user = users::find(tx, &user_id)?;
-                if role != TeamRole::Observer {
-                    let held = user.licence.as_deref().and_then(Licence::parse);
-                    may_be_on_call(user.active, held).map_err(|why| {
-                        AppError::invalid(
-                            "role",
-                            format!(
-                                "{} for {} ({}): {} {}",
-                                role.as_str(),
-                                user.name,
-                                user.user_name,
-                                user.name,
-                                why.explain()
-                            ),
-                        )
-                    })?;
-                }
                 let before = teams::membership(tx, &team_id, &user_id)?;
                 if before.as_ref().is_some_and(|m| m.role == role.as_str()) {
                     return Ok(0);
@@ -455,8 +439,26 @@ pub async fn put_member(
                     before.as_ref(),
                     Some(&member),
                 )?;
-                // Seat rules may match the team.
-                Ok(settle_user(tx, &app, &caller.audit(), &user.id)?.emails)
+                // Seat rules may match the team: settle first, then check the seat.
+                let emails = settle_user(tx, &app, &caller.audit(), &user.id)?.emails;
+                let user = users::find(tx, &user.id)?;
+                if role != TeamRole::Observer {
+                    let held = user.licence.as_deref().and_then(Licence::parse);
+                    may_be_on_call(user.active, held).map_err(|why| {
+                        AppError::invalid(
+                            "role",
+                            format!(
+                                "{} for {} ({}): {} {}",
+                                role.as_str(),
+                                user.name,
+                                user.user_name,
+                                user.name,
+                                why.explain()
+                            ),
+                        )
+                    })?;
+                }
+                Ok(emails)
             })
         })
         .await?;
@@ -484,7 +486,7 @@ pub async fn remove_member(
     let emails = state
         .db
         .run(move |conn| {
-            store::write(conn, |tx| {
+            store::seats::write(conn, |tx| {
                 let team = teams::find(tx, &team_id)?;
                 let member = teams::membership(tx, &team_id, &user_id)?
                     .ok_or_else(|| AppError::not_found("team member", user_id.as_str()))?;

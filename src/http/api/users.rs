@@ -292,7 +292,7 @@ pub async fn create(
     let (object, emails) = state
         .db
         .run(move |conn| {
-            store::write(conn, |tx| {
+            store::seats::write(conn, |tx| {
                 users::insert(tx, &user)?;
                 users::set_primary_email(tx, &user.id, &email, now)?;
                 audit::record(
@@ -584,7 +584,7 @@ pub async fn update(
     let (user, emails) = state
         .db
         .run(move |conn| {
-            store::write(conn, |tx| {
+            store::seats::write(conn, |tx| {
                 let before = users::find(tx, &id)?;
                 caller.may(
                     Action::UpdateUser,
@@ -649,7 +649,7 @@ pub async fn remove(
     let emails = state
         .db
         .run(move |conn| {
-            store::write(conn, |tx| {
+            store::seats::write(conn, |tx| {
                 let user = users::find(tx, &id)?;
                 caller.may(Action::DeleteUser, &as_resource(&user), "delete this user")?;
                 users::delete(tx, &user, crate::clock::stored(caller.at))?;

@@ -165,7 +165,7 @@ async fn create(
     let (out, emails) = state
         .db
         .run(move |conn| {
-            store::write(conn, |tx| {
+            store::seats::write(conn, |tx| {
                 let now = crate::clock::stored(caller.at);
                 let team = Team {
                     id: TeamId::generate(),
@@ -422,7 +422,7 @@ where
     let (out, emails) = state
         .db
         .run(move |conn| {
-            store::write(conn, |tx| {
+            store::seats::write(conn, |tx| {
                 let before = teams::find(tx, &id)?;
                 check_if_match(expected.as_deref(), before.version)?;
                 let ((name, external_id), change) = decide(&before)?;
@@ -472,7 +472,7 @@ async fn remove(
     let emails = state
         .db
         .run(move |conn| {
-            store::write(conn, |tx| {
+            store::seats::write(conn, |tx| {
                 let team = teams::find(tx, &id)?;
                 check_if_match(expected.as_deref(), team.version)?;
                 let members = teams::member_ids(tx, &id)?;

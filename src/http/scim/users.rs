@@ -542,7 +542,7 @@ async fn create(
     let (resource, emails) = state
         .db
         .run(move |conn| {
-            store::write(conn, |tx| {
+            store::seats::write(conn, |tx| {
                 let now = crate::clock::stored(caller.at);
                 let mut user = User {
                     role: app.sign_in.seat_policy.default_role.as_str().to_string(),
@@ -669,7 +669,7 @@ where
     let (resource, emails) = state
         .db
         .run(move |conn| {
-            store::write(conn, |tx| {
+            store::seats::write(conn, |tx| {
                 let (before, user, lists, public_url) = prepare(tx)?;
                 let id = user.id.clone();
                 let saved = save(tx, &caller, &public_url, &before, user, lists)?;
@@ -693,7 +693,7 @@ async fn remove(
     let emails = state
         .db
         .run(move |conn| {
-            store::write(conn, |tx| {
+            store::seats::write(conn, |tx| {
                 let user = users::find(tx, &id)?;
                 check_if_match(expected.as_deref(), user.version)?;
                 users::delete(tx, &user, crate::clock::stored(caller.at))?;
