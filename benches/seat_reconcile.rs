@@ -51,11 +51,16 @@ fn main() {
     println!(
         "machine: {}, {n} users, {TEAMS} teams of {} members, full cap {} (80%), stakeholder cap {} (30%)",
         common::machine(),
-        MEMBERS_PER_TEAM.min(n),
+        members_per_team(n),
         full_cap(n),
         stakeholder_cap(n),
     );
     common::for_each_backend(|label, url| run(label, url, n));
+}
+
+/// 500, or fewer with fewer users: on average each person is in one team.
+fn members_per_team(n: usize) -> usize {
+    (n / TEAMS).clamp(1, MEMBERS_PER_TEAM)
 }
 
 fn full_cap(n: usize) -> i64 {
@@ -125,7 +130,7 @@ fn reconcile_once(db: &Db, policy: &SeatPolicy, run: &mut usize, what: &str) -> 
     (started.elapsed().as_secs_f64(), out)
 }
 
-/// Seats held per licence and people waiting, read back from the database.
+/// Seats held per licence, people waiting and team roles demoted, read back from the database.
 fn book(db: &Db) -> String {
     let mut conn = db.get().unwrap();
     let rows = seats::licences(&mut conn).unwrap();
@@ -143,9 +148,14 @@ fn book(db: &Db) -> String {
         .count()
         .get_result(&mut *conn)
         .unwrap();
+    let demoted: i64 = team_members::table
+        .filter(team_members::demoted_role.is_not_null())
+        .count()
+        .get_result(&mut *conn)
+        .unwrap();
     let audit: i64 = audit_events::table.count().get_result(&mut *conn).unwrap();
     format!(
-        "{}, {}, {waiting} waiting, {audit} audit events in all",
+        "{}, {}, {waiting} waiting, {demoted} memberships demoted to observer, {audit} audit events in all",
         held(Licence::Full),
         held(Licence::Stakeholder)
     )
@@ -168,8 +178,13 @@ fn row(label: &str, n: usize, phase: &str, time: &str, out: Option<&Settlement>)
     println!("{label:<9} {n:>7}  {phase:<34} {time:<36} {seats:>8} {roles:>8} {mails:>6}");
 }
 
-fn verdict(secs: f64) -> &'static str {
-    if secs < TARGET_SECS { "ok" } else { "OVER" }
+/// Against the target (set for SQLite; PostgreSQL's figures are printed without one).
+fn verdict(label: &str, secs: f64) -> &'static str {
+    match label {
+        "sqlite" if secs < TARGET_SECS => "  [< 2 s: ok]",
+        "sqlite" => "  [< 2 s: OVER]",
+        _ => "",
+    }
 }
 
 fn run(label: &str, url: DatabaseUrl, n: usize) {
@@ -216,7 +231,7 @@ fn run(label: &str, url: DatabaseUrl, n: usize) {
         label,
         n,
         "first reconcile (allocate all)",
-        &format!("{first:.3} s  [{}]", verdict(first)),
+        &format!("{first:.3} s{}", verdict(label, first)),
         Some(&out),
     );
     let after_first = book(&db);
@@ -243,7 +258,7 @@ fn run(label: &str, url: DatabaseUrl, n: usize) {
         label,
         n,
         &format!("steady reconcile ×{STEADY_RUNS}"),
-        &format!("{min:.3} / {median:.3} / {max:.3} s  [{}]", verdict(max)),
+        &format!("{min:.3} / {median:.3} / {max:.3} s{}", verdict(label, max)),
         Some(last),
     );
     let changes: usize = steady_out
@@ -364,7 +379,8 @@ fn build(db: &Db, policy: &SeatPolicy, n: usize) {
                 name_key: name.to_lowercase(),
                 name,
                 description: None,
-                // Most teams are Entra groups provisioned over SCIM.
+                // Most teams are Entra groups provisioned over SCIM (the policy's team rules
+                // match only those: team-007 and the changed teams are among them).
                 external_id: (t % 10 != 9 || CHANGED_TEAMS.contains(&t)).then(|| team_group_id(t)),
                 version: 1,
                 created_at: ago(200),
@@ -372,7 +388,7 @@ fn build(db: &Db, policy: &SeatPolicy, n: usize) {
             }
         })
         .collect();
-    let per_team = MEMBERS_PER_TEAM.min(n);
+    let per_team = members_per_team(n);
     let mut members: Vec<TeamMember> = Vec::with_capacity(TEAMS * per_team);
     for team in &teams {
         for (k, i) in rand::seq::index::sample(&mut rng, n, per_team)

@@ -470,7 +470,12 @@ mod with_team_rule {
         );
         // A team made in Rota under a rule's team name does not count: only Entra's groups do.
         let local = app.team("Support Leads").await;
-        let (status, _) = app.put(&format!("/api/v2/teams/{local}/users/{ann}"), json!({"role": "responder"})).await;
+        let (status, _) = app
+            .put(
+                &format!("/api/v2/teams/{local}/users/{ann}"),
+                json!({"role": "responder"}),
+            )
+            .await;
         assert_eq!(status, 204);
         assert_eq!(seat(&app, &ann).await.as_deref(), Some("full"));
         assert_eq!(app.delete(&format!("/api/v2/teams/{local}")).await.0, 204);

@@ -10,8 +10,11 @@ use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
 use serde::Serialize;
 
+// `treat_none_as_default_value = false`: a `None` is bound as NULL, not written as DEFAULT,
+// so `record_all` is one multi-row INSERT a chunk on SQLite too (diesel inserts rows holding
+// DEFAULT one at a time there). No column of `audit_events` has another default.
 #[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable)]
-#[diesel(table_name = audit_events)]
+#[diesel(table_name = audit_events, treat_none_as_default_value = false)]
 pub struct AuditEvent {
     pub id: AuditEventId,
     pub occurred_at: NaiveDateTime,
