@@ -674,16 +674,32 @@ fn apply(
         let full = holdings.get(id).and_then(|h| h.held) == Some(Licence::Full);
         (!full && teams.responding.contains(id)) || (full && teams.demoted.contains(id))
     };
-    if !everyone || teams.responding.iter().chain(&teams.demoted).any(misfits) {
-        fix_team_roles(tx, scope, now)?;
-    }
-    // Also those the queue moved; with everyone in scope they were all fitted just now (and
-    // the chunked pass cost 5 s when everyone changed: each chunk's statements scan `users`).
-    if !changed.is_empty() && !everyone {
-        fix_team_roles(tx, Scope::Users(&changed), now)?;
+    if everyone {
+        if teams.responding.iter().chain(&teams.demoted).any(misfits) {
+            fix_team_roles(tx, scope, now)?;
+        }
+    } else if let Scope::Users(ids) = scope {
+        // Those in scope and those the queue moved, in one pass.
+        let mut concerned: Vec<UserId> = ids.iter().chain(&changed).cloned().collect();
+        concerned.sort();
+        concerned.dedup();
+        fix_team_roles(tx, Scope::Users(&concerned), now)?;
     }
     audit::record_all(tx, &events)?;
-    record_day(tx, &book, now)?;
+    // Everyone waiting is in `holdings`: count the queues here rather than in the database.
+    let queued = |h: &BTreeMap<UserId, Holding<QueueKey>>, l: Licence| {
+        h.values().filter(|x| x.wanted == Some(l)).count() as i64
+    };
+    let day_changed: Vec<(Licence, i64)> = Licence::ALL
+        .into_iter()
+        .filter(|l| {
+            everyone
+                || book.pool(*l).held != stored_held(l.as_str())
+                || queued(&holdings, *l) != queued(&before, *l)
+        })
+        .map(|l| (l, queued(&holdings, l)))
+        .collect();
+    record_day(tx, &book, &day_changed, now)?;
     out.emails += warn(tx, r.policy, &licence_rows, &book, &newly_queued, ctx)?;
     let waiting: Vec<(UserId, Licence)> = {
         let mut w: Vec<(&QueueKey, &UserId, Licence)> = holdings
@@ -724,70 +740,96 @@ fn write_rows(tx: &mut DbConnection, rows: &[SeatRow]) -> AppResult<()> {
 /// (remembering their team role), and get it back with a full seat.
 fn fix_team_roles(tx: &mut DbConnection, scope: Scope<'_>, now: NaiveDateTime) -> AppResult<()> {
     let observer = TeamRole::Observer.as_str();
-    let without_full = || {
-        users::table
-            .filter(users::licence.is_null().or(users::licence.ne("full")))
-            .select(users::id)
-    };
-    let with_full = || {
-        users::table
-            .filter(users::licence.eq("full"))
-            .select(users::id)
-    };
-    let ids: Vec<&[UserId]> = match scope {
-        Scope::Everyone => vec![],
-        Scope::Users(ids) => ids.chunks(CHUNK).collect(),
-    };
-    let demote = |tx: &mut DbConnection, only: Option<&[UserId]>| -> AppResult<()> {
-        let mut q = diesel::update(team_members::table)
+    let demote = |tx: &mut DbConnection, ids: &[UserId]| -> AppResult<()> {
+        diesel::update(team_members::table)
             .filter(team_members::role.ne(observer))
-            .filter(team_members::user_id.eq_any(without_full()))
-            .into_boxed();
-        if let Some(only) = only {
-            q = q.filter(team_members::user_id.eq_any(only));
-        }
-        q.set((
-            team_members::demoted_role.eq(team_members::role.nullable()),
-            team_members::role.eq(observer),
-            team_members::updated_at.eq(now),
-        ))
-        .execute(tx)?;
-        let mut q = diesel::update(team_members::table)
-            .filter(team_members::demoted_role.is_not_null())
-            .filter(team_members::user_id.eq_any(with_full()))
-            .into_boxed();
-        if let Some(only) = only {
-            q = q.filter(team_members::user_id.eq_any(only));
-        }
-        q.set((
-            team_members::role.eq(team_members::demoted_role.assume_not_null()),
-            team_members::demoted_role.eq(None::<String>),
-            team_members::updated_at.eq(now),
-        ))
-        .execute(tx)?;
+            .filter(team_members::user_id.eq_any(ids))
+            .set((
+                team_members::demoted_role.eq(team_members::role.nullable()),
+                team_members::role.eq(observer),
+                team_members::updated_at.eq(now),
+            ))
+            .execute(tx)?;
         Ok(())
     };
-    if ids.is_empty() {
-        if matches!(scope, Scope::Everyone) {
-            demote(tx, None)?;
+    let restore = |tx: &mut DbConnection, ids: &[UserId]| -> AppResult<()> {
+        diesel::update(team_members::table)
+            .filter(team_members::demoted_role.is_not_null())
+            .filter(team_members::user_id.eq_any(ids))
+            .set((
+                team_members::role.eq(team_members::demoted_role.assume_not_null()),
+                team_members::demoted_role.eq(None::<String>),
+                team_members::updated_at.eq(now),
+            ))
+            .execute(tx)?;
+        Ok(())
+    };
+    match scope {
+        Scope::Everyone => {
+            // Everyone: let the database join (one statement each way).
+            let without_full = users::table
+                .filter(users::licence.is_null().or(users::licence.ne("full")))
+                .select(users::id);
+            diesel::update(team_members::table)
+                .filter(team_members::role.ne(observer))
+                .filter(team_members::user_id.eq_any(without_full))
+                .set((
+                    team_members::demoted_role.eq(team_members::role.nullable()),
+                    team_members::role.eq(observer),
+                    team_members::updated_at.eq(now),
+                ))
+                .execute(tx)?;
+            let with_full = users::table
+                .filter(users::licence.eq("full"))
+                .select(users::id);
+            diesel::update(team_members::table)
+                .filter(team_members::demoted_role.is_not_null())
+                .filter(team_members::user_id.eq_any(with_full))
+                .set((
+                    team_members::role.eq(team_members::demoted_role.assume_not_null()),
+                    team_members::demoted_role.eq(None::<String>),
+                    team_members::updated_at.eq(now),
+                ))
+                .execute(tx)?;
         }
-        return Ok(());
-    }
-    for chunk in ids {
-        demote(tx, Some(chunk))?;
+        Scope::Users(ids) => {
+            // A few people: read their seats by primary key rather than have the database
+            // match them against every user's (PostgreSQL scanned `users` for each request).
+            for chunk in ids.chunks(CHUNK) {
+                let seats: Vec<(UserId, Option<String>)> = users::table
+                    .filter(users::id.eq_any(chunk))
+                    .select((users::id, users::licence))
+                    .load(tx)?;
+                let (full, other): (Vec<_>, Vec<_>) = seats
+                    .into_iter()
+                    .partition(|(_, l)| l.as_deref() == Some(Licence::Full.as_str()));
+                let ids = |v: Vec<(UserId, Option<String>)>| -> Vec<UserId> {
+                    v.into_iter().map(|(id, _)| id).collect()
+                };
+                let (full, other) = (ids(full), ids(other));
+                if !other.is_empty() {
+                    demote(tx, &other)?;
+                }
+                if !full.is_empty() {
+                    restore(tx, &full)?;
+                }
+            }
+        }
     }
     Ok(())
 }
 
-/// Today's row of the usage history: use now, the day's peak, the cap, the queue.
-fn record_day(tx: &mut DbConnection, book: &Book, now: NaiveDateTime) -> AppResult<()> {
+/// Today's row of the usage history for the licences whose use or queue changed (with the
+/// queue's length now): use now, the day's peak, the cap, the queue.
+fn record_day(
+    tx: &mut DbConnection,
+    book: &Book,
+    changed: &[(Licence, i64)],
+    now: NaiveDateTime,
+) -> AppResult<()> {
     let day = now.date().to_string();
-    for l in Licence::ALL {
+    for &(l, queued) in changed {
         let pool = book.pool(l);
-        let queued: i64 = seats::table
-            .filter(seats::wanted.eq(l.as_str()))
-            .count()
-            .get_result(tx)?;
         let peak: Option<i64> = licence_usage_days::table
             .find((&day, l.as_str()))
             .select(licence_usage_days::peak_held)

@@ -292,7 +292,9 @@ pub async fn create(
     let (object, emails) = state
         .db
         .run(move |conn| {
-            store::seats::write(conn, |tx| {
+            // A new person: nobody else can hold a lock on their rows, so the seat lock can
+            // wait until their seat is settled (the shorter the lock, the more run at once).
+            store::write(conn, |tx| {
                 users::insert(tx, &user)?;
                 users::set_primary_email(tx, &user.id, &email, now)?;
                 audit::record(

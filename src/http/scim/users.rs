@@ -542,7 +542,9 @@ async fn create(
     let (resource, emails) = state
         .db
         .run(move |conn| {
-            store::seats::write(conn, |tx| {
+            // A new person: nobody else can hold a lock on their rows, so the seat lock can
+            // wait until their seat is settled (the shorter the lock, the more run at once).
+            store::write(conn, |tx| {
                 let now = crate::clock::stored(caller.at);
                 let mut user = User {
                     role: app.sign_in.seat_policy.default_role.as_str().to_string(),
