@@ -165,16 +165,6 @@ async fn queue(app: &TestApp) -> Vec<(String, String, Option<String>)> {
         .collect()
 }
 
-async fn audit(app: &TestApp, action: &str) -> Vec<Value> {
-    let (status, body) = app
-        .get(&format!(
-            "/api/v2/audit/records?limit=100&actions[]={action}"
-        ))
-        .await;
-    assert_eq!(status, 200, "{body}");
-    body["records"].as_array().cloned().unwrap_or_default()
-}
-
 async fn team_role(app: &TestApp, team: &str, user: &str) -> Option<String> {
     let (_, body) = app.get(&format!("/api/v2/teams/{team}/members")).await;
     body["members"]
@@ -216,7 +206,7 @@ on_both_backends! {
                 (ids[3].clone(), "full".into(), None),
             ]
         );
-        let queued = audit(&app, "queue_for_seat").await;
+        let queued = app.audit_records("queue_for_seat").await;
         assert_eq!(queued.len(), 2, "{queued:?}");
 
         // Deactivation frees a full seat at once: the first in the queue gets it, and the
@@ -226,10 +216,10 @@ on_both_backends! {
         assert_eq!(seat(&app, &ids[2]).await.as_deref(), Some("full"));
         assert_eq!(seat(&app, &ids[3]).await.as_deref(), Some("stakeholder"));
         assert_eq!(queue(&app).await, vec![(ids[3].clone(), "full".into(), Some("stakeholder".into()))]);
-        let upgraded = audit(&app, "upgrade_seat").await;
+        let upgraded = app.audit_records("upgrade_seat").await;
         assert_eq!(upgraded.len(), 1, "{upgraded:?}");
         assert_eq!(upgraded[0]["root_resource"]["id"], ids[2].as_str());
-        assert_eq!(audit(&app, "release_seat").await[0]["details"]["after"]["reason"], "deactivated");
+        assert_eq!(app.audit_records("release_seat").await[0]["details"]["after"]["reason"], "deactivated");
 
         // A SCIM delete frees the next one; raising a cap serves the queue too.
         let (status, _) = scim.send(Method::DELETE, &format!("/Users/{}", ids[1]), Value::Null).await;
@@ -252,7 +242,7 @@ on_both_backends! {
         assert_eq!((status, body["license"]["allocations_available"].as_i64()), (200, Some(0)), "{body}");
         assert_eq!(body["license"]["role_group"], "FullUser");
         assert!(body["license"]["valid_roles"].as_array().unwrap().contains(&json!("restricted_access")));
-        let changes = audit(&app, "change_cap").await;
+        let changes = app.audit_records("change_cap").await;
         assert_eq!(changes.len(), 1);
         assert_eq!(changes[0]["details"]["after"]["cap"], 2);
         assert_eq!(set_cap(&app, "gold", Some(2)).await.0, 404);
@@ -356,7 +346,7 @@ on_both_backends! {
         assert_eq!(body["license_allocation"]["waiting_for"], "full");
         assert_eq!(body["license_allocation"]["queue_position"], 1);
         assert_eq!(app.put(&format!("/api/v2/license_allocations/{ann}"), json!({"license_allocation": {}})).await.0, 400);
-        assert_eq!(audit(&app, "pin_seat").await.len(), 3);
+        assert_eq!(app.audit_records("pin_seat").await.len(), 3);
         let _ = ben;
     }
 
@@ -489,7 +479,7 @@ mod with_team_rule {
             team_role(&app, &sre, &ann).await.as_deref(),
             Some("observer")
         );
-        assert_eq!(audit(&app, "downgrade_seat").await.len(), 1);
+        assert_eq!(app.audit_records("downgrade_seat").await.len(), 1);
         // Leaving it gives the full seat back, and the team role with it.
         scim.members(&leads, "remove", &ann).await;
         assert_eq!(
@@ -500,7 +490,7 @@ mod with_team_rule {
         assert_eq!(seat(&app, &ann).await.as_deref(), Some("full"));
         let (_, body) = app.get(&format!("/api/v2/users/{ann}")).await;
         assert_eq!(body["user"]["role"], "user");
-        assert_eq!(audit(&app, "upgrade_seat").await.len(), 1);
+        assert_eq!(app.audit_records("upgrade_seat").await.len(), 1);
         // While she is in the stakeholders' group, the role is the policy's.
         scim.members(&leads, "add", &ann).await;
         let (status, body) = app
@@ -555,7 +545,8 @@ mod with_team_rule {
         assert_eq!(seat(&app, &ann).await.as_deref(), Some("stakeholder"));
         assert_eq!(seat(&app, &ben).await.as_deref(), Some("stakeholder"));
         assert_eq!(seat(&app, &owner).await.as_deref(), Some("full"));
-        let reasons: Vec<Value> = audit(&app, "downgrade_seat")
+        let reasons: Vec<Value> = app
+            .audit_records("downgrade_seat")
             .await
             .iter()
             .map(|r| r["details"]["after"]["reason"].clone())

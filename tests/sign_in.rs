@@ -157,16 +157,6 @@ impl Browser {
     }
 }
 
-async fn audit_actions(app: &TestApp, action: &str) -> Vec<Value> {
-    let (status, body) = app
-        .get(&format!(
-            "/api/v2/audit/records?limit=100&actions[]={action}"
-        ))
-        .await;
-    assert_eq!(status, 200, "{body}");
-    body["records"].as_array().cloned().unwrap_or_default()
-}
-
 async fn user_count(app: &TestApp) -> u64 {
     let (_, body) = app.get("/api/v2/users?total=true").await;
     body["total"].as_u64().unwrap()
@@ -226,7 +216,7 @@ sign_in_tests! {
         assert!(landing.body.contains("number 1 in the queue for a full seat"), "{}", landing.body);
         assert_eq!(bob.me().await.0, 401, "no session was opened");
         assert_eq!(user_count(&app).await, 2);
-        let refused = audit_actions(&app, "sign_in_refused").await;
+        let refused = app.audit_records("sign_in_refused").await;
         assert_eq!(refused[0]["details"]["after"]["reason"], "no_seat");
         // A stakeholder seat frees up: bob holds it, read-only, while he waits for full.
         assert_eq!(app.put("/api/v2/licenses/stakeholder", json!({"license": {"cap": 1}})).await.0, 200);
@@ -261,14 +251,14 @@ sign_in_tests! {
         assert_eq!(me["user"]["role"], "admin");
         assert_eq!(me["user"]["provisioned_by"], "sign_in");
         assert_eq!(me["user"]["contact_methods"].as_array().unwrap().len(), 1);
-        let created = audit_actions(&app, "create").await;
+        let created = app.audit_records("create").await;
         assert!(created.iter().any(|r| r["root_resource"]["id"] == alice.as_str()), "{created:?}");
 
         let again = Browser::new(&app);
         assert_eq!(again.sign_in("alice@contoso.example").await.status, 200);
         assert_eq!(again.me().await.1["user"]["id"], alice.as_str());
         assert_eq!(user_count(&app).await, 1);
-        assert_eq!(audit_actions(&app, "sign_in").await.len(), 2);
+        assert_eq!(app.audit_records("sign_in").await.len(), 2);
     }
 
     async fn a_scim_user_is_linked_by_object_id_or_by_user_name(app) {
@@ -362,7 +352,7 @@ sign_in_tests! {
             assert!(!landing.body.contains("owners can help"), "strangers are not told who the owners are");
         }
         assert_eq!(user_count(&app).await, 0, "nobody was signed in or created");
-        let refused = audit_actions(&app, "sign_in_refused").await;
+        let refused = app.audit_records("sign_in_refused").await;
         assert_eq!(refused.len(), cases.len(), "{refused:#?}");
         let wrong_tenant = refused.iter().find(|r| r["details"]["after"]["reason"] == "wrong_tenant").unwrap();
         assert!(wrong_tenant["details"]["after"]["detail"].as_str().unwrap().contains("b4d5e6f7"), "{wrong_tenant}");
@@ -403,7 +393,7 @@ sign_in_tests! {
         assert_eq!(reused.status, 502, "{}", reused.body);
         assert!(reused.body.contains("Reason: provider_error"), "{}", reused.body);
         assert_eq!(user_count(&app).await, 1);
-        let refused = audit_actions(&app, "sign_in_refused").await;
+        let refused = app.audit_records("sign_in_refused").await;
         assert_eq!(refused.len(), 4, "{refused:#?}");
     }
 
@@ -452,7 +442,7 @@ sign_in_tests! {
         assert_eq!(landing.status, 403);
         assert!(landing.body.contains("Reason: deactivated"), "{}", landing.body);
         assert!(landing.body.contains("Rota&#39;s owners can help: Dave Example (dave@contoso.example)"), "who to ask: {}", landing.body);
-        let refused = audit_actions(&app, "sign_in_refused").await;
+        let refused = app.audit_records("sign_in_refused").await;
         assert_eq!(refused[0]["details"]["after"]["reason"], "deactivated");
     }
 
@@ -470,7 +460,7 @@ sign_in_tests! {
         assert_eq!(status, 403, "foreign origin: {body}");
         let (status, body) = support::send(browser.http.put(&path).header("X-CSRF-Token", &csrf).json(&change)).await;
         assert_eq!(status, 200, "{body}");
-        let records = audit_actions(&app, "update").await;
+        let records = app.audit_records("update").await;
         assert_eq!(records[0]["actors"][0]["id"], alice.as_str(), "audited as the person: {:?}", records[0]);
 
         // Sign out without the token: refused; with it: the session ends, and the browser goes on
@@ -547,9 +537,9 @@ sign_in_tests! {
         let (_, list) = app.get(&format!("/api/v2/users/{dave}/sessions")).await;
         let kinds: Vec<&str> = list["user_sessions"].as_array().unwrap().iter().map(|s| s["type"].as_str().unwrap()).collect();
         assert!(kinds.contains(&"break_glass") && kinds.contains(&"browser"), "{kinds:?}");
-        let signed_in = audit_actions(&app, "sign_in").await;
+        let signed_in = app.audit_records("sign_in").await;
         assert_eq!(signed_in[0]["details"]["after"]["method"], "break_glass");
-        let refused = audit_actions(&app, "sign_in_refused").await;
+        let refused = app.audit_records("sign_in_refused").await;
         assert_eq!(refused[0]["details"]["after"]["reason"], "bad_credentials");
 
         // Every owner hears of it by e-mail (through a real SMTP server).

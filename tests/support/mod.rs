@@ -324,6 +324,17 @@ impl TestApp {
         body["user"]["id"].as_str().unwrap().to_string()
     }
 
+    /// The newest audit records (up to 100) with this action.
+    pub async fn audit_records(&self, action: &str) -> Vec<Value> {
+        let (status, body) = self
+            .get(&format!(
+                "/api/v2/audit/records?limit=100&actions[]={action}"
+            ))
+            .await;
+        assert_eq!(status, 200, "{body}");
+        body["records"].as_array().cloned().unwrap_or_default()
+    }
+
     pub async fn team(&self, name: &str) -> String {
         let (status, body) = self
             .post("/api/v2/teams", serde_json::json!({"team": {"name": name}}))
