@@ -5,8 +5,8 @@
 mod support;
 
 use reqwest::Method;
-use rota::domain::token::TokenKind;
 use serde_json::{Value, json};
+use support::scim::Scim;
 use support::{TestApp, send};
 
 const USER: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
@@ -15,39 +15,7 @@ const GROUP: &str = "urn:ietf:params:scim:schemas:core:2.0:Group";
 const PATCH: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
 const ERROR: &str = "urn:ietf:params:scim:api:messages:2.0:Error";
 
-struct Scim<'a> {
-    app: &'a TestApp,
-    token: String,
-}
-
-impl<'a> Scim<'a> {
-    fn new(app: &'a TestApp) -> Self {
-        Scim {
-            token: app.issue_token(TokenKind::Scim, "entra", None),
-            app,
-        }
-    }
-
-    fn req(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
-        self.app
-            .http
-            .request(method, self.app.url(&format!("/scim/v2{path}")))
-            .bearer_auth(&self.token)
-    }
-
-    async fn get(&self, path: &str) -> (u16, Value) {
-        send(self.req(Method::GET, path)).await
-    }
-
-    async fn send_json(&self, method: Method, path: &str, body: Value) -> (u16, Value) {
-        send(
-            self.req(method, path)
-                .header("Content-Type", "application/scim+json")
-                .body(body.to_string()),
-        )
-        .await
-    }
-
+impl Scim<'_> {
     async fn filter(&self, filter: &str) -> (u16, Value) {
         self.get(&format!("/Users?filter={}", urlencode(filter)))
             .await

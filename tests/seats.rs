@@ -16,6 +16,7 @@ use rota::domain::seat_policy::SeatPolicy;
 use rota::domain::token::TokenKind;
 use rota::store::audit::AuditContext;
 use serde_json::{Value, json};
+use support::scim::Scim;
 use support::smtp::SmtpServer;
 use support::{TestApp, TestDatabase, send};
 
@@ -35,35 +36,11 @@ fn team_rule_policy() -> String {
         .replace("# downgrade_after_days = 90", "downgrade_after_days = 90")
 }
 
-struct Scim<'a> {
-    app: &'a TestApp,
-    token: String,
-}
-
-impl<'a> Scim<'a> {
-    fn new(app: &'a TestApp) -> Self {
-        Scim {
-            token: app.issue_token(TokenKind::Scim, "entra", None),
-            app,
-        }
-    }
-
-    async fn send(&self, method: Method, path: &str, body: Value) -> (u16, Value) {
-        send(
-            self.app
-                .http
-                .request(method, self.app.url(&format!("/scim/v2{path}")))
-                .bearer_auth(&self.token)
-                .header("Content-Type", "application/scim+json")
-                .body(body.to_string()),
-        )
-        .await
-    }
-
+impl Scim<'_> {
     /// Provisions a user as Entra does; the request must succeed whatever the seats.
     async fn user(&self, name: &str) -> String {
         let (status, body) = self
-            .send(
+            .send_json(
                 Method::POST,
                 "/Users",
                 json!({
@@ -80,7 +57,7 @@ impl<'a> Scim<'a> {
 
     async fn deactivate(&self, id: &str) {
         let (status, body) = self
-            .send(
+            .send_json(
                 Method::PATCH,
                 &format!("/Users/{id}"),
                 json!({"schemas": [PATCH], "Operations": [{"op": "Replace", "path": "active", "value": "False"}]}),
@@ -92,7 +69,7 @@ impl<'a> Scim<'a> {
     async fn group(&self, name: &str, members: &[&str]) -> String {
         let members: Vec<Value> = members.iter().map(|m| json!({"value": m})).collect();
         let (status, body) = self
-            .send(
+            .send_json(
                 Method::POST,
                 "/Groups",
                 json!({"schemas": [GROUP], "displayName": name, "externalId": uuid::Uuid::now_v7().to_string(), "members": members}),
@@ -104,7 +81,7 @@ impl<'a> Scim<'a> {
 
     async fn members(&self, group: &str, op: &str, user: &str) {
         let (status, body) = self
-            .send(
+            .send_json(
                 Method::PATCH,
                 &format!("/Groups/{group}"),
                 json!({"schemas": [PATCH], "Operations": [{"op": op, "path": "members", "value": [{"value": user}]}]}),
@@ -222,7 +199,7 @@ on_both_backends! {
         assert_eq!(app.audit_records("release_seat").await[0]["details"]["after"]["reason"], "deactivated");
 
         // A SCIM delete frees the next one; raising a cap serves the queue too.
-        let (status, _) = scim.send(Method::DELETE, &format!("/Users/{}", ids[1]), Value::Null).await;
+        let (status, _) = scim.send_json(Method::DELETE, &format!("/Users/{}", ids[1]), Value::Null).await;
         assert_eq!(status, 204);
         assert_eq!(seat(&app, &ids[3]).await.as_deref(), Some("full"));
         assert!(queue(&app).await.is_empty());
@@ -419,7 +396,7 @@ on_both_backends! {
         assert_eq!(got[0].rcpt_to, ["lin@contoso.example"]);
         assert!(got[0].body.contains("4 of 5 full (Full User) seats are held"), "{}", got[0].body);
         // Entra re-sends the user: no second warning.
-        let (status, _) = scim.send(Method::PATCH, &format!("/Users/{dan}"), json!({"schemas": [PATCH], "Operations": [{"op": "Replace", "path": "displayName", "value": "Dan D"}]})).await;
+        let (status, _) = scim.send_json(Method::PATCH, &format!("/Users/{dan}"), json!({"schemas": [PATCH], "Operations": [{"op": "Replace", "path": "displayName", "value": "Dan D"}]})).await;
         assert_eq!(status, 200);
         assert_eq!(app.deliver_emails(&smtp).await.sent, 0);
         // 5 of 5 jumps past 90 % to 100 %: one warning. Fay then waits for a full seat on the

@@ -22,6 +22,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
 pub mod oidc_provider;
+pub mod scim;
 pub mod smtp;
 
 /// Runs each listed test against SQLite and against PostgreSQL:
