@@ -7,7 +7,7 @@
 use crate::authz::{Policies, PolicyError};
 use crate::clock::{Clock, SharedClock, SystemClock};
 use crate::config::SeatCaps;
-use crate::config::{Config, ConfigError, LogFormat, PolicySource};
+use crate::config::{Config, ConfigError, PolicySource};
 use crate::domain::audit::{Actor, ActorKind};
 use crate::domain::role::Role;
 use crate::domain::seat_policy::SeatPolicy;
@@ -177,7 +177,7 @@ pub fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<(), Failure> {
     let config = Config::load(cli.config.as_deref())?;
-    init_logging(config.log_format);
+    crate::logging::init(config.log_format);
     match cli.command {
         Command::Serve => serve(config),
         Command::Migrate => {
@@ -280,25 +280,6 @@ fn owner_command(conn: &mut store::DbConnection, command: OwnerCommand) -> Resul
         }
     }
     Ok(())
-}
-
-fn init_logging(format: LogFormat) {
-    let filter =
-        tracing_subscriber::EnvFilter::try_from_env("ROTA_LOG").unwrap_or_else(|_| "info".into());
-    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(ansi);
-    let _ = match format {
-        LogFormat::Json => builder
-            .json()
-            .flatten_event(true)
-            .with_current_span(true)
-            .with_span_list(false)
-            .try_init(),
-        LogFormat::Text => builder.try_init(),
-    };
 }
 
 /// Connects, naming the configuration key when the database cannot be reached.
@@ -597,6 +578,7 @@ fn serve(config: Config) -> Result<(), Failure> {
         sign_in,
         email_delivery: wakeup.clone(),
         policies,
+        throttle: Default::default(),
     });
     println!(
         "Rota is listening on http://{} (public URL {}), database {}",

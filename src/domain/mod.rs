@@ -1,6 +1,7 @@
 //! The pure core: rules and decisions over plain values. Nothing here touches the database, the
 //! network or the clock; callers pass in what they read and act on what comes back.
 
+pub mod attempts;
 pub mod audit;
 pub mod ids;
 pub mod paging;
@@ -11,5 +12,6 @@ pub mod scim_patch;
 pub mod seat_policy;
 pub mod seats;
 pub mod sign_in;
+pub mod text;
 pub mod token;
 pub mod user;
