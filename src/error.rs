@@ -26,6 +26,11 @@ pub enum ErrorKind {
     MethodNotAllowed { method: String, path: String },
     /// The request body is larger than we accept.
     PayloadTooLarge { limit: usize },
+    /// Too many attempts from this caller, or at this name: try again after `retry_after_secs`.
+    TooManyRequests {
+        reason: String,
+        retry_after_secs: u64,
+    },
     /// A dependency (the database) is down or overloaded; try again.
     Unavailable(String),
     /// A fault on our side.
@@ -84,6 +89,16 @@ impl AppError {
         Self::new(ErrorKind::Forbidden(reason.into()))
     }
 
+    /// Too many attempts: wait `wait` (rounded up to whole seconds) before the next.
+    #[track_caller]
+    pub fn too_many(reason: impl Into<String>, wait: chrono::Duration) -> Self {
+        let millis = wait.num_milliseconds().max(0) as u64;
+        Self::new(ErrorKind::TooManyRequests {
+            reason: reason.into(),
+            retry_after_secs: millis.div_ceil(1000).max(1),
+        })
+    }
+
     #[track_caller]
     pub fn unavailable(reason: impl Into<String>) -> Self {
         Self::new(ErrorKind::Unavailable(reason.into()))
@@ -114,8 +129,20 @@ impl AppError {
             ErrorKind::MethodNotAllowed { .. } => 405,
             ErrorKind::PreconditionFailed(_) => 412,
             ErrorKind::PayloadTooLarge { .. } => 413,
+            ErrorKind::TooManyRequests { .. } => 429,
             ErrorKind::Unavailable(_) => 503,
             ErrorKind::Internal => 500,
+        }
+    }
+
+    /// Seconds the caller should wait before trying again (the `Retry-After` header).
+    pub fn retry_after(&self) -> Option<u64> {
+        match self.kind {
+            ErrorKind::TooManyRequests {
+                retry_after_secs, ..
+            } => Some(retry_after_secs.max(1)),
+            ErrorKind::Unavailable(_) => Some(1),
+            _ => None,
         }
     }
 
@@ -127,6 +154,7 @@ impl AppError {
                 format!("{field} {reason}")
             }
             ErrorKind::Unauthorized(reason)
+            | ErrorKind::TooManyRequests { reason, .. }
             | ErrorKind::Forbidden(reason)
             | ErrorKind::Unavailable(reason)
             | ErrorKind::PreconditionFailed(reason) => {

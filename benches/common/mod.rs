@@ -123,6 +123,7 @@ impl Server {
             sign_in,
             email_delivery: Default::default(),
             policies: Policies::builtin(),
+            throttle: Default::default(),
         });
         let (tx, rx) = std::sync::mpsc::channel();
         let thread = std::thread::spawn(move || {

@@ -204,6 +204,40 @@ pub fn break_glass_alert(
     (subject, body)
 }
 
+/// The e-mail to every owner when wrong break-glass passwords start arriving for an owner's
+/// account: once per burst of attempts (`previous`: how many came in the burst before).
+pub fn break_glass_failures_alert(
+    who: &str,
+    user_name: &str,
+    at: DateTime<Utc>,
+    from_address: Option<&str>,
+    previous: Option<(u32, DateTime<Utc>, DateTime<Utc>)>,
+    public_url: &str,
+) -> (String, String) {
+    let subject = format!("Rota: wrong break-glass passwords for {who}");
+    let earlier = match previous {
+        Some((n, from, to)) => format!(
+            "The burst before this one had {n} wrong passwords, from {} to {} UTC.\n",
+            from.format("%Y-%m-%d %H:%M"),
+            to.format("%Y-%m-%d %H:%M")
+        ),
+        None => String::new(),
+    };
+    let body = format!(
+        "Someone is trying break-glass passwords for {who} ({user_name}).\n\n\
+         First attempt: {} UTC\n\
+         From:          {}\n\
+         {earlier}\n\
+         Further wrong passwords in this burst (attempts less than 15 minutes apart) are not\n\
+         e-mailed one by one; each makes the next wait longer. If this is not one of you:\n\
+         1. turn break-glass sign-in off:  rota owner break-glass {user_name} --disable\n\
+         2. look at the audit trail:       {public_url}/api/v2/audit/records\n",
+        at.format("%Y-%m-%d %H:%M:%S"),
+        from_address.unwrap_or("unknown address"),
+    );
+    (subject, body)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

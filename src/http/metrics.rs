@@ -10,6 +10,7 @@ pub struct Metrics {
     requests: IntCounterVec,
     latency: HistogramVec,
     pool: IntGaugeVec,
+    refusals: IntCounterVec,
 }
 
 impl Metrics {
@@ -42,10 +43,19 @@ impl Metrics {
             &["state"],
         )
         .expect("static metric definition");
+        let refusals = IntCounterVec::new(
+            Opts::new(
+                "rota_sign_in_refusals_total",
+                "Refused sign-ins and wrong break-glass passwords, by reason (every one, also those the audit trail records once per burst).",
+            ),
+            &["reason"],
+        )
+        .expect("static metric definition");
         for c in [
             Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(latency.clone()),
             Box::new(pool.clone()),
+            Box::new(refusals.clone()),
         ] {
             registry.register(c).expect("metric names are unique");
         }
@@ -54,7 +64,13 @@ impl Metrics {
             requests,
             latency,
             pool,
+            refusals,
         }
+    }
+
+    /// Counts a refused sign-in (`reason` is one of a fixed set of words).
+    pub fn sign_in_refused(&self, reason: &str) {
+        self.refusals.with_label_values(&[reason]).inc();
     }
 
     pub fn observe(&self, method: &str, route: &str, status: u16, seconds: f64) {

@@ -3,12 +3,14 @@
 
 pub mod api;
 pub mod auth;
+pub mod edge;
 pub mod health;
 pub mod metrics;
 pub mod observe;
 pub mod page;
 pub mod scim;
 pub mod sign_in;
+pub mod throttle;
 
 use crate::authz::Policies;
 use crate::clock::SharedClock;
@@ -33,6 +35,8 @@ pub struct AppState {
     pub email_delivery: email_delivery::Wakeup,
     /// The authorization policies, loaded and validated at start-up.
     pub policies: Policies,
+    /// Limits on attempts at what can be guessed or flooded without signing in.
+    pub throttle: throttle::Throttle,
 }
 
 impl AppState {
@@ -48,6 +52,7 @@ impl AppState {
 /// Routes of the whole service.
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/api/docs").route(web::get().to(to_docs)))
+        .route(page::STYLESHEET, web::get().to(page::stylesheet))
         .configure(sign_in::routes)
         .configure(health::routes)
         .configure(api::routes)
@@ -72,6 +77,7 @@ pub fn server(
         App::new()
             .app_data(state.clone())
             .app_data(web::PayloadConfig::new(MAX_BODY_BYTES))
+            .wrap(actix_web::middleware::from_fn(edge::edge))
             .wrap(actix_web::middleware::from_fn(observe::observe))
             .configure(routes)
     })

@@ -1,7 +1,19 @@
-//! Plain HTML pages for people who reach a URL in a browser: errors outside the APIs.
+//! Plain HTML pages for people who reach a URL in a browser: errors outside the APIs, and the
+//! one stylesheet (served from the binary: the Content-Security-Policy allows no inline style).
 
+use crate::error::{AppError, ErrorKind};
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse};
+
+/// Where the stylesheet is served.
+pub const STYLESHEET: &str = "/assets/rota.css";
+
+pub async fn stylesheet() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/css; charset=utf-8")
+        .insert_header(("Cache-Control", "public, max-age=3600"))
+        .body(include_str!("rota.css"))
+}
 
 /// Escapes text for HTML element content and attribute values.
 pub fn escape(text: &str) -> String {
@@ -23,9 +35,9 @@ pub fn escape(text: &str) -> String {
 pub fn layout(status: StatusCode, title: &str, inner_html: &str) -> HttpResponse {
     let body = format!(
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
-         <meta name=\"viewport\" content=\"width=device-width\"><title>{t} · Rota</title></head>\
-         <body style=\"font-family:system-ui,sans-serif;max-width:40rem;margin:4rem auto;padding:0 1rem\">\
-         <h1>{t}</h1>{inner_html}</body></html>",
+         <meta name=\"viewport\" content=\"width=device-width\"><title>{t} · Rota</title>\
+         <link rel=\"stylesheet\" href=\"{STYLESHEET}\"></head>\
+         <body><main><h1>{t}</h1>{inner_html}</main></body></html>",
         t = escape(title),
     );
     HttpResponse::build(status)
@@ -46,6 +58,28 @@ pub fn error_page(status: StatusCode, title: &str, detail: &str) -> HttpResponse
             escape(detail)
         ),
     )
+}
+
+/// An error on a browser page, in words for a person; faults are logged with the request id.
+pub fn app_error_page(e: AppError) -> HttpResponse {
+    e.log();
+    let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let title = match e.kind {
+        ErrorKind::Invalid { .. } | ErrorKind::Conflict { .. } => "That did not work",
+        ErrorKind::TooManyRequests { .. } => "Too many attempts",
+        ErrorKind::NotFound { .. } => "Page not found",
+        ErrorKind::Unauthorized(_) => "Not signed in",
+        ErrorKind::Forbidden(_) => "Not allowed",
+        _ => "Something went wrong",
+    };
+    let mut res = error_page(status, title, &e.message());
+    if let Some(secs) = e.retry_after()
+        && let Ok(v) = actix_web::http::header::HeaderValue::from_str(&secs.to_string())
+    {
+        res.headers_mut()
+            .insert(actix_web::http::header::RETRY_AFTER, v);
+    }
+    res
 }
 
 pub async fn not_found(req: HttpRequest) -> HttpResponse {

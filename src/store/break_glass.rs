@@ -101,24 +101,47 @@ pub fn disable(conn: &mut DbConnection, ctx: &AuditContext, user_name: &str) -> 
     })
 }
 
-/// The owner with break-glass enabled whose password this is; `None` for any mismatch
-/// (unknown name, not enabled, no longer an owner, deactivated, wrong password).
-pub fn check(conn: &mut DbConnection, user_name: &str, password: &str) -> AppResult<Option<User>> {
+/// An account that may sign in with a break-glass password, and its stored hash.
+pub struct Candidate {
+    pub user: User,
+    password_hash: String,
+}
+
+/// The live account with break-glass enabled under this user name, if any. Read, then let the
+/// connection go: the password check (`verify`) takes tens of milliseconds of a core and must
+/// not hold a pooled connection meanwhile.
+pub fn candidate(conn: &mut DbConnection, user_name: &str) -> AppResult<Option<Candidate>> {
     let key = crate::domain::user::name_key(user_name);
-    let found: Option<(User, String)> = super::schema::users::table
+    let found = super::schema::users::table
         .inner_join(break_glass_accounts::table)
         .filter(super::schema::users::user_name_key.eq(&key))
         .select((User::as_select(), break_glass_accounts::password_hash))
-        .load(conn)?
+        .load::<(User, String)>(conn)?
         .into_iter()
-        .find(|(u, _): &(User, String)| u.deleted_at.is_none());
-    let Some((user, stored)) = found else {
+        .find(|(u, _)| u.deleted_at.is_none())
+        .map(|(user, password_hash)| Candidate {
+            user,
+            password_hash,
+        });
+    Ok(found)
+}
+
+/// Checks the password (argon2id: run it on the blocking pool). The account must still be an
+/// active owner. Without a candidate it checks a decoy, so a wrong name costs as long as a
+/// wrong password.
+pub fn verify(candidate: Option<Candidate>, password: &str) -> Option<User> {
+    let Some(Candidate {
+        user,
+        password_hash,
+    }) = candidate
+    else {
         verifies(password, &DECOY_HASH);
-        return Ok(None);
+        return None;
     };
-    let ok =
-        verifies(password, &stored) && user.active && Role::parse(&user.role) == Some(Role::Owner);
-    Ok(ok.then_some(user))
+    let ok = verifies(password, &password_hash)
+        && user.active
+        && Role::parse(&user.role) == Some(Role::Owner);
+    ok.then_some(user)
 }
 
 pub fn record_use(conn: &mut DbConnection, user_id: &UserId, now: NaiveDateTime) -> AppResult<()> {

@@ -409,6 +409,7 @@ fn refuse(tx: &mut DbConnection, req: &SignInRequest, refusal: &Refusal) -> AppR
         tx,
         refusal,
         Some(&req.identity),
+        None,
         req.request_id.clone(),
         req.now,
     )
@@ -419,36 +420,45 @@ pub fn record_refusal(
     tx: &mut DbConnection,
     refusal: &Refusal,
     identity: Option<&EntraIdentity>,
+    previous_burst: Option<&crate::domain::attempts::Burst>,
     request_id: Option<String>,
     now: chrono::DateTime<chrono::Utc>,
 ) -> AppResult<()> {
-    let name = identity.map(|i| i.user_name.as_str()).unwrap_or("unknown");
+    use crate::domain::text::clean;
+    // Whatever a stranger sent (an error description, a token's claims) is cut down first.
+    let name = identity.map_or_else(|| "unknown".to_string(), |i| clean(&i.user_name, 256));
     let ctx = AuditContext {
         actor: Actor {
             kind: ActorKind::User,
             id: None,
-            name: name.to_string(),
+            name: name.clone(),
         },
         request_id,
         at: now,
     };
     let details = serde_json::json!({
         "reason": refusal.code(),
-        "detail": refusal.detail(),
-        "tenant_id": identity.map(|i| &i.tenant_id),
-        "object_id": identity.map(|i| &i.object_id),
+        "detail": clean(&refusal.detail(), MAX_REFUSAL_DETAIL_CHARS),
+        "tenant_id": identity.map(|i| clean(&i.tenant_id, 64)),
+        "object_id": identity.map(|i| clean(&i.object_id, 64)),
+        "previous_burst": previous_burst.map(|b| serde_json::json!({
+            "refusals": b.failures, "from": b.started, "to": b.last,
+        })),
     });
-    let target_id = identity.map(|i| i.object_id.as_str()).unwrap_or("unknown");
+    let target_id = identity.map_or_else(|| "unknown".to_string(), |i| clean(&i.object_id, 64));
     audit::record(
         tx,
         &ctx,
         "sign_in_refused",
         Target {
             kind: "sign_in",
-            id: target_id,
-            name,
+            id: &target_id,
+            name: &name,
         },
         None::<&()>,
         Some(&details),
     )
 }
+
+/// The most of a refusal's detail the audit trail keeps.
+pub const MAX_REFUSAL_DETAIL_CHARS: usize = 300;

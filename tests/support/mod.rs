@@ -230,6 +230,7 @@ impl TestApp {
             sign_in,
             email_delivery: email_delivery.clone(),
             policies: repo_policies(),
+            throttle: Default::default(),
         });
         let server = rota::http::server(state, listener, Some(1)).expect("server");
         let handle = server.handle();

@@ -41,7 +41,6 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 fn json_config() -> web::JsonConfig {
     web::JsonConfig::default()
         .limit(MAX_BODY_BYTES)
-        .content_type_required(false)
         .error_handler(|e, _| {
             use actix_web::error::JsonPayloadError as J;
             let err = match e {
@@ -59,9 +58,10 @@ fn json_config() -> web::JsonConfig {
         })
 }
 
-/// Reads a JSON body that may be absent (then `T::default()`), with the same size limit and
-/// error format as `web::Json`.
+/// Reads a JSON body that may be absent (then `T::default()`), with the same size limit,
+/// content type and error format as `web::Json`.
 pub async fn optional_json<T: serde::de::DeserializeOwned + Default>(
+    req: &HttpRequest,
     payload: web::Payload,
 ) -> Result<T, AppError> {
     let bytes = payload
@@ -75,6 +75,16 @@ pub async fn optional_json<T: serde::de::DeserializeOwned + Default>(
         .map_err(|e| AppError::invalid("request body", format!("could not be read: {e}")))?;
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Ok(T::default());
+    }
+    let json = actix_web::HttpMessage::mime_type(req)
+        .ok()
+        .flatten()
+        .is_some_and(|m| m.subtype() == actix_web::mime::JSON);
+    if !json {
+        return Err(AppError::invalid(
+            "Content-Type",
+            "must be application/json",
+        ));
     }
     serde_json::from_slice(&bytes).map_err(|e| {
         AppError::invalid(
@@ -161,6 +171,9 @@ impl ApiError {
                 "Request Entity Too Large",
                 2001,
             ),
+            ErrorKind::TooManyRequests { .. } => {
+                (StatusCode::TOO_MANY_REQUESTS, "Too Many Requests", 2020)
+            }
             ErrorKind::Unavailable(_) => {
                 (StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable", 2000)
             }
@@ -184,8 +197,8 @@ impl ResponseError for ApiError {
                 HeaderValue::from_static("Token realm=\"rota\", Bearer realm=\"rota\""),
             ));
         }
-        if status == StatusCode::SERVICE_UNAVAILABLE {
-            res.insert_header((header::RETRY_AFTER, HeaderValue::from_static("1")));
+        if let Some(secs) = self.0.retry_after() {
+            res.insert_header((header::RETRY_AFTER, secs));
         }
         res.json(ErrorBody {
             error: ErrorDetail {

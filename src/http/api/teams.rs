@@ -14,7 +14,7 @@ use crate::store;
 use crate::store::audit::{self, Target};
 use crate::store::teams::{self, Team, TeamMember};
 use crate::store::users;
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -388,6 +388,7 @@ pub async fn put_member(
     state: web::Data<AppState>,
     caller: ApiCaller,
     path: web::Path<(String, String)>,
+    req: HttpRequest,
     body: web::Payload,
 ) -> ApiResult<HttpResponse> {
     let (team_id, user_id) = path.into_inner();
@@ -398,7 +399,7 @@ pub async fn put_member(
         "change this team's members",
     )?;
     // The body is optional (PagerDuty clients often send none), but when sent it must parse.
-    let request: MembershipRequest = super::optional_json(body).await?;
+    let request: MembershipRequest = super::optional_json(&req, body).await?;
     let raw_role = request.role.unwrap_or_else(|| "responder".into());
     let role = TeamRole::parse(&raw_role).ok_or_else(|| {
         AppError::invalid(

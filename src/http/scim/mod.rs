@@ -224,6 +224,9 @@ impl ResponseError for ScimError {
                 HeaderValue::from_static("Bearer realm=\"rota-scim\""),
             ));
         }
+        if let Some(secs) = self.error.retry_after() {
+            res.insert_header((header::RETRY_AFTER, secs));
+        }
         res.content_type(SCIM_JSON).body(body.to_string())
     }
 }

@@ -8,13 +8,17 @@ pub mod provider;
 pub mod session;
 
 use crate::config::SessionLimits;
+use crate::domain::attempts::{Admission, describe_wait};
 use crate::domain::seat_policy::SeatPolicy;
-use crate::domain::sign_in::{EntraIdentity, Refusal, break_glass_alert, safe_return_to};
+use crate::domain::sign_in::{
+    EntraIdentity, Refusal, break_glass_alert, break_glass_failures_alert, safe_return_to,
+};
 use crate::domain::token::hash_secret;
 use crate::error::{AppError, AppResult};
 use crate::http::AppState;
 use crate::http::observe::RequestId;
 use crate::http::page::{self, escape};
+use crate::http::throttle;
 use crate::store::emails::{self, NewEmail};
 use crate::store::{self, break_glass, sessions, sign_in};
 use actix_web::http::StatusCode;
@@ -125,6 +129,18 @@ async fn login(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
     let params = web::Query::<LoginParams>::from_query(req.query_string())
         .map(web::Query::into_inner)
         .unwrap_or_default();
+    if let Admission::Wait(wait) = state
+        .throttle
+        .admit_login(&client_address(&req), state.clock.now())
+    {
+        return page::app_error_page(AppError::too_many(
+            format!(
+                "Too many sign-ins were started from your address. Try again in {}.",
+                describe_wait(wait)
+            ),
+            wait,
+        ));
+    }
     let Some(provider) = &state.sign_in.provider else {
         return refused(&state, &req, Refusal::NotConfigured, None).await;
     };
@@ -170,6 +186,18 @@ struct CallbackParams {
 }
 
 async fn callback(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+    if let Admission::Wait(wait) = state
+        .throttle
+        .admit_callback(&client_address(&req), state.clock.now())
+    {
+        return page::app_error_page(AppError::too_many(
+            format!(
+                "Too many sign-ins from your address were refused. Try again in {}.",
+                describe_wait(wait)
+            ),
+            wait,
+        ));
+    }
     let params = web::Query::<CallbackParams>::from_query(req.query_string())
         .map(web::Query::into_inner)
         .unwrap_or_default();
@@ -228,7 +256,10 @@ async fn finish_sign_in(
     if let Some(error) = params.error {
         let detail = params.error_description.unwrap_or_default();
         return Err(Ok((
-            Refusal::ProviderError(format!("{error} {detail}").trim().to_string()),
+            Refusal::ProviderError(crate::domain::text::clean(
+                &format!("{error} {detail}"),
+                store::sign_in::MAX_REFUSAL_DETAIL_CHARS,
+            )),
             None,
         )));
     }
@@ -275,6 +306,11 @@ async fn finish_sign_in(
 }
 
 /// The refusal page, after auditing the refusal (unless the sign-in transaction did).
+///
+/// A refusal before anybody was identified (a junk or replayed callback, a provider error, a
+/// foreign tenant) is anyone's to cause: those are counted per client address, and the audit
+/// trail gets one record when a burst of them starts (with the size of the burst before), not
+/// one per request; past the limit the address waits (429) before anything is looked at.
 async fn refused(
     state: &web::Data<AppState>,
     req: &HttpRequest,
@@ -286,14 +322,23 @@ async fn refused(
         Refusal::Deactivated | Refusal::IdentityConflict { .. } | Refusal::NoSeat { .. }
     );
     let now = state.clock.now();
+    state.metrics.sign_in_refused(refusal.code());
+    let burst = (!already_audited).then(|| state.throttle.refused(&client_address(req), now));
+    let record = burst.as_ref().is_some_and(|b| b.opened);
+    if record || already_audited {
+        tracing::info!(reason = refusal.code(), detail = %refusal.detail(), "sign-in refused");
+    } else {
+        tracing::debug!(reason = refusal.code(), detail = %refusal.detail(), "sign-in refused (in a burst already recorded)");
+    }
     let rid = request_id(req);
     let r = refusal.clone();
+    let previous = burst.and_then(|b| b.previous);
     let owners = state
         .db
         .run(move |conn| {
-            if !already_audited {
+            if record {
                 store::write(conn, |tx| {
-                    sign_in::record_refusal(tx, &r, identity.as_ref(), rid, now)
+                    sign_in::record_refusal(tx, &r, identity.as_ref(), previous.as_ref(), rid, now)
                 })?;
             }
             // Only someone Entra vouched for as one of ours sees who the owners are; anybody
@@ -309,7 +354,6 @@ async fn refused(
         Ok(o) => o,
         Err(e) => return failure_page(e),
     };
-    tracing::info!(reason = refusal.code(), detail = %refusal.detail(), "sign-in refused");
     let who = if owners.is_empty() {
         "Ask whoever runs Rota in your organisation (Rota's owners and admins).".to_string()
     } else {
@@ -404,11 +448,13 @@ async fn home(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
                 escape(&csrf)
             )
         }
-        None if state.sign_in.provider.is_some() => "<p>Rota is your team's on-call and access service.</p>\
-             <p><a href=\"/auth/oidc/login\" style=\"font-size:1.2rem\">Sign in with Microsoft</a></p>\
+        None if state.sign_in.provider.is_some() => {
+            "<p>Rota is your team's on-call and access service.</p>\
+             <p><a class=\"lead\" href=\"/auth/oidc/login\">Sign in with Microsoft</a></p>\
              <p><small>Entra ID down during an incident? Owners can use \
              <a href=\"/auth/break-glass\">break-glass sign-in</a>.</small></p>"
-            .to_string(),
+                .to_string()
+        }
         None => "<p>Sign-in with Microsoft Entra ID is not configured on this server \
              (set ROTA_OIDC_ISSUER, ROTA_OIDC_CLIENT_ID and ROTA_OIDC_CLIENT_SECRET).</p>\
              <p><a href=\"/api/docs/\">API documentation</a> · \
@@ -512,106 +558,216 @@ async fn break_glass_sign_in(
             "Not signed in",
             "The user name or break-glass password is wrong, or break-glass sign-in is not enabled for this owner (rota owner break-glass USERNAME).",
         ),
-        Err(e) => failure_page(e),
+        Err(e) => page::app_error_page(e),
     }
 }
 
-/// Checks the password (argon2, on the blocking pool) and opens a session, audited either way.
+/// The client's address as the limits count it: the peer's, not X-Forwarded-For (a header the
+/// caller writes proves nothing).
+fn client_address(req: &HttpRequest) -> String {
+    req.peer_addr()
+        .map(|a| a.ip().to_string())
+        .unwrap_or_else(|| "unknown".into())
+}
+
+/// Waits for a turn among the password checks running at once, then checks the password on
+/// the blocking pool, with no database connection held.
+async fn verify_break_glass(
+    state: &web::Data<AppState>,
+    candidate: Option<break_glass::Candidate>,
+    password: String,
+) -> AppResult<Option<crate::store::users::User>> {
+    let busy = || {
+        AppError::too_many(
+            "too many sign-in attempts are being checked right now; try again in a few seconds",
+            Duration::seconds(5),
+        )
+    };
+    let _turn = tokio::time::timeout(
+        throttle::VERIFICATION_QUEUE,
+        state.throttle.verifications.acquire(),
+    )
+    .await
+    .map_err(|_| busy())?
+    .map_err(|_| busy())?;
+    Ok(web::block(move || break_glass::verify(candidate, &password)).await?)
+}
+
+/// Checks the password and opens a session, audited. Attempts are limited per user name and
+/// per address with a growing wait; a wrong password for a break-glass account is audited and
+/// e-mailed to the owners once per burst of attempts, not once per attempt, and a wrong name
+/// is not audited at all (anonymous noise: counted in the metrics and the limits).
 async fn break_glass_session(
     req: &HttpRequest,
     state: &web::Data<AppState>,
     form: BreakGlassForm,
 ) -> AppResult<Option<String>> {
     let now = state.clock.now();
+    let address = client_address(req);
+    let name_key = crate::domain::user::name_key(&form.username);
+    if let Admission::Wait(wait) = state.throttle.admit_break_glass(&name_key, &address, now) {
+        return Err(AppError::too_many(
+            format!(
+                "Too many wrong break-glass passwords for this name or from this address. Try again in {}.",
+                describe_wait(wait)
+            ),
+            wait,
+        ));
+    }
+    let user_name = form.username.clone();
+    let candidate = state
+        .db
+        .run(move |conn| break_glass::candidate(conn, &user_name))
+        .await?;
+    let account = candidate.as_ref().map(|c| c.user.clone());
+    let Some(user) = verify_break_glass(state, candidate, form.password).await? else {
+        let failure = state.throttle.break_glass_failed(&name_key, &address, now);
+        state.metrics.sign_in_refused("break_glass_bad_credentials");
+        if let Some(account) = account
+            && failure.opened
+        {
+            record_break_glass_failures(req, state, account, failure, address).await?;
+        }
+        return Ok(None);
+    };
+    let earlier = state.throttle.break_glass_succeeded(&name_key, &address);
     let rid = request_id(req);
     let ua = user_agent(req);
     let lifetime = state.sign_in.sessions.max;
-    // The peer's address, not X-Forwarded-For: a header the caller writes proves nothing.
-    let address = req.peer_addr().map(|a| a.ip().to_string());
     let public_url = state.public_url.clone();
     let secret = state
         .db
         .run(move |conn| {
-            let user = break_glass::check(conn, &form.username, &form.password)?;
-            let ctx = |name: &str, id: Option<String>| store::audit::AuditContext {
+            let ctx = store::audit::AuditContext {
                 actor: crate::domain::audit::Actor {
                     kind: crate::domain::audit::ActorKind::User,
-                    id,
-                    name: name.to_string(),
+                    id: Some(user.id.0.clone()),
+                    name: user.name.clone(),
                 },
-                request_id: rid.clone(),
+                request_id: rid,
                 at: now,
             };
             let stored_now = crate::clock::stored(now);
-            store::write(conn, |tx| match &user {
-                None => {
-                    let target = store::audit::Target {
-                        kind: "sign_in",
-                        id: "break_glass",
-                        name: &form.username,
-                    };
-                    let details =
-                        serde_json::json!({"reason": "bad_credentials", "method": "break_glass"});
-                    store::audit::record(
-                        tx,
-                        &ctx(&form.username, None),
-                        "sign_in_refused",
-                        target,
-                        None::<&()>,
-                        Some(&details),
-                    )?;
-                    Ok(None)
-                }
-                Some(user) => {
-                    let (session, secret) = sessions::open(
-                        tx,
-                        &user.id,
-                        sessions::METHOD_BREAK_GLASS,
-                        ua.as_deref(),
-                        stored_now,
-                        lifetime,
-                    )?;
-                    break_glass::record_use(tx, &user.id, stored_now)?;
-                    let target = user.audit_target();
-                    let details = serde_json::json!({
-                        "method": session.method,
-                        "session_id": session.id,
-                        "address": address,
-                    });
-                    store::audit::record(
-                        tx,
-                        &ctx(&user.name, Some(user.id.0.clone())),
-                        "sign_in",
-                        target,
-                        None::<&()>,
-                        Some(&details),
-                    )?;
-                    let (subject, body) = break_glass_alert(
-                        &user.name,
-                        &user.user_name,
-                        now,
-                        address.as_deref(),
-                        ua.as_deref(),
-                        &public_url,
-                    );
-                    let alerts: Vec<NewEmail> = break_glass::owners(tx)?
-                        .into_iter()
-                        .filter_map(|owner| owner.email)
-                        .map(|to| NewEmail {
-                            to,
-                            subject: subject.clone(),
-                            body: body.clone(),
-                            reason: "break_glass_sign_in",
-                        })
-                        .collect();
-                    emails::enqueue(tx, &alerts, now)?;
-                    Ok(Some(secret))
-                }
+            store::write(conn, |tx| {
+                let (session, secret) = sessions::open(
+                    tx,
+                    &user.id,
+                    sessions::METHOD_BREAK_GLASS,
+                    ua.as_deref(),
+                    stored_now,
+                    lifetime,
+                )?;
+                break_glass::record_use(tx, &user.id, stored_now)?;
+                let details = serde_json::json!({
+                    "method": session.method,
+                    "session_id": session.id,
+                    "address": address,
+                    "failed_attempts_before": earlier.map(|b| b.failures),
+                });
+                store::audit::record(
+                    tx,
+                    &ctx,
+                    "sign_in",
+                    user.audit_target(),
+                    None::<&()>,
+                    Some(&details),
+                )?;
+                let (subject, body) = break_glass_alert(
+                    &user.name,
+                    &user.user_name,
+                    now,
+                    Some(&address),
+                    ua.as_deref(),
+                    &public_url,
+                );
+                alert_owners(tx, subject, body, "break_glass_sign_in", now)?;
+                Ok(secret)
             })
         })
         .await?;
-    if secret.is_some() {
-        state.email_delivery.poke();
-    }
-    Ok(secret)
+    state.email_delivery.poke();
+    Ok(Some(secret))
+}
+
+/// The first wrong password of a burst for a break-glass account: one audit record and one
+/// e-mail to the owners, carrying how many came in the burst before.
+async fn record_break_glass_failures(
+    req: &HttpRequest,
+    state: &web::Data<AppState>,
+    account: crate::store::users::User,
+    failure: crate::domain::attempts::Failure,
+    address: String,
+) -> AppResult<()> {
+    let rid = request_id(req);
+    let public_url = state.public_url.clone();
+    let now = failure.burst.started;
+    state
+        .db
+        .run(move |conn| {
+            let ctx = store::audit::AuditContext {
+                actor: crate::domain::audit::Actor {
+                    kind: crate::domain::audit::ActorKind::User,
+                    id: None,
+                    name: "unknown (break-glass form)".into(),
+                },
+                request_id: rid,
+                at: now,
+            };
+            let previous = failure
+                .previous
+                .as_ref()
+                .map(|b| (b.failures, b.started, b.last));
+            let details = serde_json::json!({
+                "reason": "bad_credentials",
+                "method": "break_glass",
+                "address": address,
+                "burst": "further wrong passwords less than 15 minutes apart are counted, not recorded one by one",
+                "previous_burst": previous.map(|(n, from, to)| serde_json::json!({"attempts": n, "from": from, "to": to})),
+            });
+            store::write(conn, |tx| {
+                store::audit::record(
+                    tx,
+                    &ctx,
+                    "sign_in_refused",
+                    account.audit_target(),
+                    None::<&()>,
+                    Some(&details),
+                )?;
+                let (subject, body) = break_glass_failures_alert(
+                    &account.name,
+                    &account.user_name,
+                    now,
+                    Some(&address),
+                    previous,
+                    &public_url,
+                );
+                alert_owners(tx, subject, body, "break_glass_failures", now)?;
+                Ok(())
+            })
+        })
+        .await?;
+    state.email_delivery.poke();
+    Ok(())
+}
+
+/// Queues one e-mail to every owner who has an address.
+fn alert_owners(
+    tx: &mut store::DbConnection,
+    subject: String,
+    body: String,
+    reason: &'static str,
+    now: chrono::DateTime<chrono::Utc>,
+) -> AppResult<()> {
+    let alerts: Vec<NewEmail> = break_glass::owners(tx)?
+        .into_iter()
+        .filter_map(|owner| owner.email)
+        .map(|to| NewEmail {
+            to,
+            subject: subject.clone(),
+            body: body.clone(),
+            reason,
+        })
+        .collect();
+    emails::enqueue(tx, &alerts, now)?;
+    Ok(())
 }

@@ -243,6 +243,14 @@ impl Provider {
         }
     }
 
+    /// The issuer's origin (`https://login.microsoftonline.com`), where sign-out continues: our
+    /// pages' Content-Security-Policy lets forms go there.
+    pub fn issuer_origin(&self) -> String {
+        url::Url::parse(&self.config.issuer)
+            .map(|u| u.origin().ascii_serialization())
+            .unwrap_or_default()
+    }
+
     /// Where to send the browser after the local session ended: the provider's end-session
     /// endpoint (RP-initiated logout), back to our home page. `None` if it has none.
     pub async fn end_session_url(&self) -> Option<url::Url> {
