@@ -15,7 +15,7 @@ use super::schema::{job_runs, licence_usage_days, licences, seats, team_members,
 use super::{DbConnection, on_backend};
 use crate::domain::ids::{TeamId, UserId};
 use crate::domain::role::{Role, TeamRole};
-use crate::domain::seat_policy::{Facts, Licence, SeatPolicy};
+use crate::domain::seat_policy::{EntraTeams, Facts, Licence, SeatPolicy, group_id_key};
 use crate::domain::seats::{self as rules, Book, Holding, Pin, Pool, SeatEvent, SeatFacts};
 use crate::error::{AppError, AppResult};
 use chrono::NaiveDateTime;
@@ -153,11 +153,11 @@ fn load_people(tx: &mut DbConnection, scope: Scope<'_>) -> AppResult<Vec<Person>
     }
 }
 
-/// Each person's Entra teams as the policy matches them (names and group ids, lower case),
-/// and whether any of their memberships breaks "only full seats respond" as their seat stands
+/// Each person's Entra teams as the policy matches them (group ids and names apart), and
+/// whether any of their memberships breaks "only full seats respond" as their seat stands
 /// (a responder without a full seat, or a kept team role with one).
 struct Teams {
-    keys: HashMap<UserId, HashSet<String>>,
+    keys: HashMap<UserId, EntraTeams>,
     responding: HashSet<UserId>,
     demoted: HashSet<UserId>,
 }
@@ -196,11 +196,12 @@ fn team_keys(tx: &mut DbConnection, scope: Scope<'_>) -> AppResult<Teams> {
             out.demoted.insert(user.clone());
         }
         // Only teams from Entra (SCIM groups) count: a team anyone made in Rota with a rule's
-        // name must not hand out that rule's role.
+        // name must not hand out that rule's role. Their names are Entra's: the REST API
+        // cannot rename them.
         if let Some(x) = external {
             let keys = out.keys.entry(user).or_default();
-            keys.insert(name);
-            keys.insert(x.to_lowercase());
+            keys.names.insert(name);
+            keys.group_ids.insert(group_id_key(&x));
         }
     }
     Ok(out)
@@ -247,7 +248,7 @@ struct Decision {
 fn decide(
     r: SeatRules<'_>,
     p: &Person,
-    teams: &HashSet<String>,
+    teams: &EntraTeams,
     row: Option<&SeatRow>,
     now: NaiveDateTime,
 ) -> Decision {
@@ -311,7 +312,7 @@ pub fn settle(
         let people = load_people(tx, scope)?;
         let teams = team_keys(tx, scope)?;
         let rows = seat_rows(tx, scope)?;
-        let no_teams = HashSet::new();
+        let no_teams = EntraTeams::default();
         let settled = people.iter().all(|p| {
             let row = rows.get(&p.id);
             let d = decide(r, p, teams.keys.get(&p.id).unwrap_or(&no_teams), row, now);
@@ -438,7 +439,7 @@ fn apply(
     let people = load_people(tx, scope)?;
     let teams = team_keys(tx, scope)?;
     let mut rows = seat_rows(tx, scope)?;
-    let no_teams = HashSet::new();
+    let no_teams = EntraTeams::default();
     let decisions: Vec<(usize, Decision)> = people
         .iter()
         .enumerate()

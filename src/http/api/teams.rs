@@ -234,6 +234,9 @@ pub async fn show(
 }
 
 /// Update a team
+///
+/// The name of a team provisioned by Microsoft Entra ID (SCIM) is Entra's: renaming it here
+/// is refused (400).
 #[utoipa::path(put, path = "/api/v2/teams/{id}", tag = "Teams", params(("id" = String, Path)), request_body = TeamRequest,
     responses((status = 200, body = TeamResponse), (status = 400, body = super::ErrorBody), (status = 404, body = super::ErrorBody)), security(("api_token" = [])))]
 pub async fn update(
@@ -255,14 +258,26 @@ pub async fn update(
         .as_deref()
         .map(|d| description(Some(d)))
         .transpose()?;
-    let app = state.clone();
-    let (team, emails) = state
+    let team = state
         .db
         .run(move |conn| {
-            store::seats::write(conn, |tx| {
+            store::write(conn, |tx| {
                 let before = teams::find(tx, &id)?;
                 let mut team = before.clone();
-                if let Some(n) = new_name {
+                if let Some(n) = new_name
+                    && n != before.name
+                {
+                    // Seat rules match the names Entra gives its groups: a name set here
+                    // could otherwise make a team's members admins.
+                    if let Some(group) = &before.external_id {
+                        return Err(AppError::invalid(
+                            "name",
+                            format!(
+                                "of {} comes from Microsoft Entra ID (SCIM group {group}), which is its source of truth: rename the group in Entra",
+                                before.name
+                            ),
+                        ));
+                    }
                     team.name_key = rules::name_key(&n);
                     team.name = n;
                 }
@@ -282,17 +297,12 @@ pub async fn update(
                         Some(&team),
                     )?;
                 }
-                // Seat rules match team names: its members are decided again.
-                let mut emails = 0;
-                if team.name_key != before.name_key {
-                    let members = teams::member_ids(tx, &team.id)?;
-                    emails = settle_members(tx, &app, &caller, &members)?;
-                }
-                Ok((team, emails))
+                // Seats need no second look: only teams from Entra count for seat rules,
+                // and those keep the name Entra gave them.
+                Ok(team)
             })
         })
         .await?;
-    poke_if(&state, emails);
     Ok(HttpResponse::Ok().json(TeamResponse {
         team: render(&state.public_url, team),
     }))
