@@ -342,7 +342,8 @@ sign_in_tests! {
             ("mangle-alg-none@contoso.example", "invalid_token", 403),
             ("mangle-hs256-public-key@contoso.example", "invalid_token", 403),
             ("mangle-nonce-mismatch@contoso.example", "invalid_token", 403),
-            ("nobody@contoso.example", "provider_error", 502),
+            // The provider refuses an account it does not know: its decision, not a fault.
+            ("nobody@contoso.example", "provider_denied", 403),
         ];
         for (login, reason, status) in cases {
             let landing = Browser::new(&app).sign_in(login).await;
@@ -390,11 +391,72 @@ sign_in_tests! {
         let reused = other
             .get(&format!("/auth/oidc/callback?code={}&state={}", param(&callback, "code"), param(&own, "state")))
             .await;
-        assert_eq!(reused.status, 502, "{}", reused.body);
-        assert!(reused.body.contains("Reason: provider_error"), "{}", reused.body);
+        // The provider answers invalid_grant: a refused sign-in (4xx), not a fault (502).
+        assert_eq!(reused.status, 400, "{}", reused.body);
+        assert!(reused.body.contains("Reason: code_refused"), "{}", reused.body);
+        assert!(reused.body.contains("This sign-in link has expired"), "{}", reused.body);
         assert_eq!(user_count(&app).await, 1);
         let refused = app.audit_records("sign_in_refused").await;
         assert_eq!(refused.len(), 4, "{refused:#?}");
+        assert_eq!(refused[0]["details"]["after"]["reason"], "code_refused");
+        assert!(refused[0]["details"]["after"]["detail"].as_str().unwrap().contains("invalid_grant"), "{refused:#?}");
+    }
+
+    async fn the_providers_error_answers_are_refusals_and_only_its_own_trouble_is_a_502(app) {
+        // What the provider sends back on the callback instead of a code.
+        let browser = Browser::stopping_at_callback(&app);
+        let answer = async |error: &str| {
+            let callback = browser.callback_url("bob@contoso.example").await;
+            let state = url::Url::parse(&callback).unwrap().query_pairs().find(|(k, _)| k == "state").unwrap().1.to_string();
+            browser.get(&format!("/auth/oidc/callback?state={state}&error={error}&error_description=because")).await
+        };
+        for (error, status, reason) in [
+            ("access_denied", 403, "provider_denied"),
+            ("consent_required", 403, "provider_denied"),
+            ("server_error", 502, "provider_error"),
+            ("temporarily_unavailable", 502, "provider_error"),
+        ] {
+            let landing = answer(error).await;
+            assert_eq!(landing.status.as_u16(), status, "{error}: {}", landing.body);
+            assert!(landing.body.contains(&format!("Reason: {reason}")), "{error}: {}", landing.body);
+        }
+        let refused = app.audit_records("sign_in_refused").await;
+        assert_eq!(refused.len(), 4, "each is audited: {refused:#?}");
+        assert_eq!(refused[3]["details"]["after"]["detail"], "access_denied because");
+        assert_eq!(user_count(&app).await, 0);
+    }
+
+    async fn names_with_control_characters_or_bidi_overrides_are_refused_at_sign_in(app) {
+        let provider = OidcProvider::shared();
+        let forged_names = [
+            ("newline-name@contoso.example", json!({"name": "Eve\n2026-01-01T00:00:00Z INFO rota: owner signed in"}), "name"),
+            ("ansi-name@contoso.example", json!({"name": "\u{1b}[31mEve\u{1b}[0m"}), "name"),
+            ("c1-name@contoso.example", json!({"name": "Eve\u{85}Admin"}), "name"),
+            ("bidi-name@contoso.example", json!({"name": "Eve \u{202E}nimdA"}), "name"),
+            ("isolate-upn@contoso.example", json!({"preferred_username": "eve\u{2066}@contoso.example"}), "preferred_username"),
+            ("newline-upn@contoso.example", json!({"preferred_username": "eve@contoso.example\nowner@contoso.example"}), "preferred_username"),
+        ];
+        for (login, claims, _) in &forged_names {
+            let mut account = claims.clone();
+            account["login"] = json!(login);
+            provider.upsert_account(account).await;
+        }
+        for (login, _, claim) in &forged_names {
+            let landing = Browser::new(&app).sign_in(login).await;
+            assert_eq!(landing.status, 403, "{login}: {}", landing.body);
+            assert!(landing.body.contains("Reason: unsafe_name"), "{login}: {}", landing.body);
+            assert!(landing.body.contains(&format!("Your {claim} in Microsoft Entra ID")), "{login}: {}", landing.body);
+        }
+        assert_eq!(user_count(&app).await, 0, "nobody was created");
+        let refused = app.audit_records("sign_in_refused").await;
+        assert_eq!(refused.len(), forged_names.len(), "{refused:#?}");
+        for record in &refused {
+            let details = &record["details"]["after"];
+            assert_eq!(details["reason"], "unsafe_name", "{record}");
+            let detail = details["detail"].as_str().unwrap();
+            assert!(detail.contains("U+"), "the code point, not the raw text: {detail}");
+            assert!(!detail.contains('\n') && !detail.contains('\u{1b}'), "{detail:?}");
+        }
     }
 
     async fn an_email_claim_never_links_accounts(app) {
@@ -552,6 +614,39 @@ sign_in_tests! {
         assert!(mail[0].body.contains("rota owner break-glass dave@contoso.example --disable"), "{}", mail[0].body);
         assert!(mail[0].body.contains("127.0.0.1"), "{}", mail[0].body);
     }
+}
+
+/// A provider that cannot be reached is the one sign-in failure that is ours to report as a
+/// fault (502), not a refusal.
+async fn an_unreachable_provider_is_a_502(database: TestDatabase) {
+    let closed = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let issuer = format!("http://{}/tenant/v2.0", closed.local_addr().unwrap());
+    drop(closed);
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let oidc = OidcConfig {
+        issuer,
+        client_id: "rota".into(),
+        client_secret: Secret("secret".into()),
+        tenants: vec![OidcProvider::shared().tenant.clone()],
+    };
+    let app = TestApp::start_with(database, listener, Some(oidc), Vec::new()).await;
+    let landing = Browser::new(&app).get("/auth/oidc/login").await;
+    assert_eq!(landing.status, 502, "{}", landing.body);
+    assert!(
+        landing.body.contains("Reason: provider_error"),
+        "{}",
+        landing.body
+    );
+}
+
+#[actix_web::test]
+async fn sqlite_an_unreachable_provider_is_a_502() {
+    an_unreachable_provider_is_a_502(TestDatabase::sqlite()).await;
+}
+
+#[actix_web::test]
+async fn postgres_an_unreachable_provider_is_a_502() {
+    an_unreachable_provider_is_a_502(TestDatabase::postgres()).await;
 }
 
 fn cli() -> AuditContext {

@@ -1,5 +1,6 @@
-//! What makes a valid user and team record: names, e-mail addresses, time zones, and the
-//! case-folded keys that make user names and team names unique regardless of case.
+//! What makes a valid user and team record: names, e-mail addresses, time zones, the
+//! case-folded keys that make user names and team names unique regardless of case, and the
+//! one rule for which characters a name may hold (sign-in, REST and SCIM all ask it).
 
 /// Longest display name we accept (PagerDuty's limit is 100 characters).
 pub const MAX_NAME_CHARS: usize = 100;
@@ -9,7 +10,30 @@ pub fn name_key(name: &str) -> String {
     name.trim().to_lowercase()
 }
 
-/// A person's or a team's display name: trimmed, not empty, no control characters.
+/// Whether a name is safe to store, show and log: no control character (C0, DEL or C1: a
+/// newline or an ANSI escape forges log lines and garbles pages) and no bidirectional
+/// embedding, override or isolate (U+202A–U+202E, U+2066–U+2069), which makes text display
+/// in another order than it is stored. Sign-in, the REST API and SCIM all ask this one rule.
+pub fn safe_name(name: &str) -> Result<(), String> {
+    let unsafe_char = |c: &char| c.is_control() || is_bidi_control(*c);
+    match name.chars().find(unsafe_char) {
+        None => Ok(()),
+        Some(c) if c.is_control() => Err(format!(
+            "must not contain control characters (it has U+{:04X})",
+            c as u32
+        )),
+        Some(c) => Err(format!(
+            "must not contain bidirectional override characters (it has U+{:04X})",
+            c as u32
+        )),
+    }
+}
+
+fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+}
+
+/// A person's or a team's display name: trimmed, not empty, safe (see [`safe_name`]).
 pub fn display_name(raw: &str) -> Result<String, String> {
     let name = raw.trim();
     if name.is_empty() {
@@ -18,9 +42,7 @@ pub fn display_name(raw: &str) -> Result<String, String> {
     if name.chars().count() > MAX_NAME_CHARS {
         return Err(format!("is longer than {MAX_NAME_CHARS} characters"));
     }
-    if name.chars().any(char::is_control) {
-        return Err("must not contain control characters".into());
-    }
+    safe_name(name)?;
     Ok(name.to_string())
 }
 
@@ -82,5 +104,35 @@ mod tests {
         assert_eq!(time_zone("Asia/Tokyo").unwrap(), "Asia/Tokyo");
         assert_eq!(optional_text(Some("  "), 10).unwrap(), None);
         assert!(optional_text(Some("abcdefghijk"), 10).is_err());
+    }
+
+    #[test]
+    fn names_with_controls_or_bidi_overrides_are_unsafe() {
+        for bad in [
+            "Eve\nAdmin",
+            "Eve\r\n2026-01-01 INFO forged",
+            "\u{1b}[31mred",
+            "tab\there",
+            "del\u{7f}",
+            "c1\u{85}next-line",
+            "c1\u{9b}31m",
+            "evil\u{202E}moc.elpmaxe",
+            "lre\u{202A}x",
+            "isolate\u{2066}x\u{2069}",
+            "fsi\u{2068}x",
+        ] {
+            assert!(safe_name(bad).is_err(), "{bad:?}");
+            assert!(display_name(bad).is_err(), "{bad:?}");
+        }
+        assert!(safe_name("evil\u{202E}x").unwrap_err().contains("U+202E"));
+        for good in [
+            "Åsa Öberg",
+            "山田 太郎",
+            "Jürgen Groß",
+            "עברית",
+            "O'Brien-Smith",
+        ] {
+            assert_eq!(safe_name(good), Ok(()), "{good:?}");
+        }
     }
 }

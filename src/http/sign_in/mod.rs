@@ -227,10 +227,7 @@ async fn finish_sign_in(
         .ok_or_else(expired)?;
     if let Some(error) = params.error {
         let detail = params.error_description.unwrap_or_default();
-        return Err(Ok((
-            Refusal::ProviderError(format!("{error} {detail}").trim().to_string()),
-            None,
-        )));
+        return Err(Ok((Refusal::from_provider_answer(&error, &detail), None)));
     }
     let code = params
         .code
@@ -323,8 +320,9 @@ async fn refused(
             .collect();
         format!("Rota's owners can help: {}.", names.join(", "))
     };
+    // Refusals are the caller's 4xx; only trouble reaching or reading the provider is a 502.
     let status = match refusal {
-        Refusal::ExpiredOrReplayed => StatusCode::BAD_REQUEST,
+        Refusal::ExpiredOrReplayed | Refusal::CodeRefused(_) => StatusCode::BAD_REQUEST,
         Refusal::ProviderError(_) => StatusCode::BAD_GATEWAY,
         Refusal::NotConfigured => StatusCode::NOT_FOUND,
         _ => StatusCode::FORBIDDEN,
