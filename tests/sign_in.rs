@@ -459,6 +459,90 @@ sign_in_tests! {
         }
     }
 
+    async fn a_person_cannot_move_their_sign_in_name_onto_a_colleagues_before_their_first_sign_in(app) {
+        // Mallory, a plain user made through the API, with a personal token.
+        let mallory = app.user("Mallory", "mallory@contoso.example").await;
+        let token = app.personal_token(&mallory);
+        let own = format!("/api/v2/users/{mallory}");
+        // She changes her e-mail to Alice's UPN: mail goes there, her sign-in name stays.
+        let (status, body) = support::send(app.as_token(&token, reqwest::Method::PUT, &own).json(&json!({"user": {"email": "alice@contoso.example"}}))).await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["user"]["email"], "alice@contoso.example");
+        assert_eq!(body["user"]["user_name"], "mallory@contoso.example", "{body}");
+        // And she may not set it herself.
+        let (status, body) = support::send(app.as_token(&token, reqwest::Method::PUT, &own).json(&json!({"user": {"user_name": "alice@contoso.example"}}))).await;
+        assert_eq!(status, 403, "{body}");
+        // Alice's first sign-in makes her own account, with her own role.
+        let alice = Browser::new(&app);
+        assert_eq!(alice.sign_in("alice@contoso.example").await.status, 200);
+        let me = alice.me().await.1;
+        assert_ne!(me["user"]["id"], mallory.as_str(), "Alice must not land in Mallory's account");
+        assert_eq!(me["user"]["role"], "admin");
+        assert_eq!(me["user"]["user_name_source"], "entra_sign_in");
+        let (status, mine) = support::send(app.as_token(&token, reqwest::Method::GET, "/api/v2/users/me")).await;
+        assert_eq!(status, 200, "{mine}");
+        assert_eq!(mine["user"]["role"], "user", "Mallory's token gained nothing: {mine}");
+        assert_eq!(mine["user"]["user_name"], "mallory@contoso.example");
+    }
+
+    async fn an_account_whose_name_nobody_vouched_for_is_not_handed_over_at_sign_in(app) {
+        // From before the rule: Mallory moved her account's name to Alice's UPN herself.
+        let now = rota::clock::stored(chrono::Utc::now());
+        let squatted = rota::store::users::User {
+            email: Some("alice@contoso.example".into()),
+            user_name_source: rota::domain::user::UserNameSource::Unverified,
+            ..rota::store::users::User::new("alice@contoso.example", "Mallory".into(), "api", now)
+        };
+        rota::store::users::insert(&mut app.db.get().unwrap(), &squatted).unwrap();
+        let (_, listed) = app.get(&format!("/api/v2/users/{}", squatted.id)).await;
+        assert_eq!(listed["user"]["user_name_source"], "unverified", "{listed}");
+        let landing = Browser::new(&app).sign_in("alice@contoso.example").await;
+        assert_eq!(landing.status, 403, "{}", landing.body);
+        assert!(landing.body.contains("Reason: unverified_user_name"), "{}", landing.body);
+        assert!(landing.body.contains("Your account needs an administrator"), "{}", landing.body);
+        assert!(landing.body.contains("set neither by Microsoft Entra ID nor by a Rota administrator"), "{}", landing.body);
+        let refused = app.audit_records("sign_in_refused").await;
+        assert_eq!(refused.len(), 1, "{refused:#?}");
+        assert_eq!(refused[0]["details"]["after"]["reason"], "unverified_user_name");
+        let untouched = rota::store::users::find(&mut app.db.get().unwrap(), &squatted.id).unwrap();
+        assert_eq!(untouched.object_id, None, "not linked to Alice");
+        assert_eq!(untouched.role, "user");
+        assert_eq!(user_count(&app).await, 1);
+        // An owner who checked confirms the name: the account is hers at her next sign-in.
+        let (status, body) = app.put(&format!("/api/v2/users/{}", squatted.id), json!({"user": {"user_name": "alice@contoso.example"}})).await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["user"]["user_name_source"], "admin");
+        let alice = Browser::new(&app);
+        assert_eq!(alice.sign_in("alice@contoso.example").await.status, 200);
+        assert_eq!(alice.me().await.1["user"]["id"], squatted.id.as_str());
+    }
+
+    async fn an_entra_object_id_on_two_live_accounts_refuses_the_sign_in(app) {
+        // From before externalIds were unique: two live accounts carry Bob's object id.
+        let now = rota::clock::stored(chrono::Utc::now());
+        let bob_oid = "9f9eb965-adfb-4a58-9eee-7cde24e5035f";
+        let mut conn = app.db.get().unwrap();
+        for (n, user_name) in ["robert@contoso.example", "bobby@contoso.example"].iter().enumerate() {
+            let user = rota::store::users::User {
+                external_id: Some(bob_oid.into()),
+                external_id_shared: n > 0,
+                ..rota::store::users::User::new(user_name, format!("Bob {n}"), "scim", now)
+            };
+            rota::store::users::insert(&mut conn, &user).unwrap();
+        }
+        drop(conn);
+        let bob = Browser::new(&app);
+        let landing = bob.sign_in("bob@contoso.example").await;
+        assert_eq!(landing.status, 403, "{}", landing.body);
+        assert!(landing.body.contains("Reason: duplicate_external_id"), "{}", landing.body);
+        assert!(landing.body.contains("More than one Rota account carries your Microsoft Entra object id"), "{}", landing.body);
+        assert_eq!(bob.me().await.0, 401, "no session");
+        let refused = app.audit_records("sign_in_refused").await;
+        assert_eq!(refused[0]["details"]["after"]["reason"], "duplicate_external_id");
+        assert!(refused[0]["details"]["after"]["detail"].as_str().unwrap().contains(bob_oid));
+        assert_eq!(user_count(&app).await, 2, "neither was linked, no third was made");
+    }
+
     async fn an_email_claim_never_links_accounts(app) {
         // Someone in our directory with an address that a stranger can put in their token.
         let victim = app.user("Eve Victim", "eve@fabrikam.example").await;

@@ -87,6 +87,12 @@ pub enum Refusal {
     },
     /// The userName belongs to an account linked to another Entra identity.
     IdentityConflict { user_name: String },
+    /// The userName belongs to an account whose name neither Entra nor an administrator set:
+    /// whoever holds it may have chosen it to catch this person's first sign-in.
+    UnverifiedUserName { user_name: String },
+    /// Several live accounts carry the person's object id as their externalId (left from
+    /// before externalIds were unique): which one is theirs is not ours to guess.
+    DuplicateExternalId { external_id: String },
     /// Sign-in with Entra ID is not configured on this server.
     NotConfigured,
     /// Every seat the person could use is taken: their account exists and they wait in the
@@ -120,6 +126,8 @@ impl Refusal {
             Refusal::InvalidToken(_) => "invalid_token",
             Refusal::UnsafeName { .. } => "unsafe_name",
             Refusal::IdentityConflict { .. } => "identity_conflict",
+            Refusal::UnverifiedUserName { .. } => "unverified_user_name",
+            Refusal::DuplicateExternalId { .. } => "duplicate_external_id",
             Refusal::NotConfigured => "not_configured",
             Refusal::NoSeat { .. } => "no_seat",
         }
@@ -141,6 +149,12 @@ impl Refusal {
             Refusal::IdentityConflict { user_name } => {
                 format!("{user_name} is linked to another Entra identity")
             }
+            Refusal::UnverifiedUserName { user_name } => format!(
+                "the account {user_name} has a user name that neither Entra nor an administrator set (user_name_source unverified)"
+            ),
+            Refusal::DuplicateExternalId { external_id } => {
+                format!("several live accounts have the externalId {external_id}")
+            }
             other => other.title().to_string(),
         }
     }
@@ -154,7 +168,9 @@ impl Refusal {
             Refusal::ExpiredOrReplayed | Refusal::CodeRefused(_) => "This sign-in link has expired",
             Refusal::InvalidToken(_) => "The sign-in could not be verified",
             Refusal::UnsafeName { .. } => "Your name in Microsoft Entra ID cannot be used",
-            Refusal::IdentityConflict { .. } => "Your account needs an administrator",
+            Refusal::IdentityConflict { .. }
+            | Refusal::UnverifiedUserName { .. }
+            | Refusal::DuplicateExternalId { .. } => "Your account needs an administrator",
             Refusal::NotConfigured => "Sign-in with Microsoft is not set up",
             Refusal::NoSeat { .. } => "No Rota seat is free for you yet",
         }
@@ -171,6 +187,8 @@ impl Refusal {
             Refusal::InvalidToken(_) => "The identity token did not pass Rota's checks, so nobody was signed in. Try again; if it keeps failing, tell your Rota administrator (the audit trail has the details).".into(),
             Refusal::UnsafeName { claim, .. } => format!("Your {claim} in Microsoft Entra ID contains a control character or a text-direction override, which could disguise who you are on Rota's pages and in its logs, so Rota does not sign you in with it. Ask your identity administrator to correct it."),
             Refusal::IdentityConflict { user_name } => format!("The Rota account {user_name} is already linked to a different Microsoft identity. Ask your Rota administrator to check the account."),
+            Refusal::UnverifiedUserName { user_name } => format!("A Rota account named {user_name} exists, but its sign-in name was set neither by Microsoft Entra ID nor by a Rota administrator, so Rota does not hand it to you. Ask a Rota administrator to confirm that the account is yours (by setting its user name) or to remove it, then sign in again."),
+            Refusal::DuplicateExternalId { .. } => "More than one Rota account carries your Microsoft Entra object id, so Rota cannot tell which one is yours and signs nobody in. Ask a Rota administrator to remove the duplicate, then sign in again.".into(),
             Refusal::NotConfigured => "This Rota server has no Microsoft Entra ID sign-in configured. Ask your Rota administrator (owners can use break-glass sign-in).".into(),
             Refusal::NoSeat { waiting } => {
                 match waiting {

@@ -280,7 +280,11 @@ async fn refused(
 ) -> HttpResponse {
     let already_audited = matches!(
         refusal,
-        Refusal::Deactivated | Refusal::IdentityConflict { .. } | Refusal::NoSeat { .. }
+        Refusal::Deactivated
+            | Refusal::IdentityConflict { .. }
+            | Refusal::UnverifiedUserName { .. }
+            | Refusal::DuplicateExternalId { .. }
+            | Refusal::NoSeat { .. }
     );
     let now = state.clock.now();
     let rid = request_id(req);
