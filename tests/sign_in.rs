@@ -517,6 +517,24 @@ sign_in_tests! {
         assert_eq!(alice.me().await.1["user"]["id"], squatted.id.as_str());
     }
 
+    async fn an_account_whose_name_nobody_vouched_for_is_never_made_a_bootstrap_owner(app) {
+        // Dave is a bootstrap owner (by user name). An account that took his name before the
+        // rule is not him.
+        let now = rota::clock::stored(chrono::Utc::now());
+        let squatted = rota::store::users::User {
+            user_name_source: rota::domain::user::UserNameSource::Unverified,
+            ..rota::store::users::User::new("dave@contoso.example", "Mallory".into(), "api", now)
+        };
+        rota::store::users::insert(&mut app.db.get().unwrap(), &squatted).unwrap();
+        let id = squatted.id.as_str();
+        // Any change settles the account's role and seat again.
+        let (status, body) = app.put(&format!("/api/v2/users/{id}"), json!({"user": {"job_title": "Ops"}})).await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["user"]["role"], "user", "{body}");
+        app.reconciler.run_once("day-1").await.unwrap();
+        assert_eq!(app.get(&format!("/api/v2/users/{id}")).await.1["user"]["role"], "user");
+    }
+
     async fn an_entra_object_id_on_two_live_accounts_refuses_the_sign_in(app) {
         // From before externalIds were unique: two live accounts carry Bob's object id.
         let now = rota::clock::stored(chrono::Utc::now());

@@ -17,6 +17,7 @@ use crate::domain::ids::{TeamId, UserId};
 use crate::domain::role::{Role, TeamRole};
 use crate::domain::seat_policy::{EntraTeams, Facts, Licence, SeatPolicy, group_id_key};
 use crate::domain::seats::{self as rules, Book, Holding, Pin, Pool, SeatEvent, SeatFacts};
+use crate::domain::user::UserNameSource;
 use crate::error::{AppError, AppResult};
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
@@ -85,6 +86,7 @@ struct Person {
     id: UserId,
     name: String,
     user_name_key: String,
+    user_name_source: UserNameSource,
     role: String,
     licence: Option<String>,
     active: bool,
@@ -258,7 +260,9 @@ fn decide(
     let facts = Facts {
         app_roles: &app_roles,
         teams,
-        bootstrap_owner: r.bootstrap_owners.contains(&p.user_name_key),
+        // A bootstrap owner is named by user name: only a name Entra or an admin set counts.
+        bootstrap_owner: p.user_name_source.vouched()
+            && r.bootstrap_owners.contains(&p.user_name_key),
     };
     let current = Role::parse(&p.role);
     let access = r.policy.decide(&facts, current, from_rule);
