@@ -185,6 +185,10 @@ fn the_sign_in_key_migration_takes_databases_with_duplicate_external_ids(databas
     };
     let err = users::insert(&mut conn, &newcomer).unwrap_err();
     assert!(err.message().contains("externalId"), "{err}");
+    // When the holder goes, the next duplicate holds the externalId under the index.
+    users::delete(&mut conn, &row("first"), now).unwrap();
+    let err = users::insert(&mut conn, &newcomer).unwrap_err();
+    assert!(err.message().contains("externalId"), "{err}");
     let elsewhere = User {
         external_id: Some("x-3".into()),
         ..newcomer

@@ -335,6 +335,31 @@ pub fn delete(conn: &mut DbConnection, user: &User, now: NaiveDateTime) -> AppRe
         return Err(super::changed_meanwhile("user", user.id.as_str()));
     }
     super::sessions::revoke_all_of(conn, &user.id, "deleted", now)?;
+    if !user.external_id_shared
+        && let Some(external_id) = &user.external_id
+    {
+        hand_on_external_id(conn, external_id)?;
+    }
+    Ok(())
+}
+
+/// When the holder of an externalId under the unique index is deleted, the oldest live
+/// duplicate kept from before the index (see `external_id_shared`) takes its place, so the
+/// index goes on refusing newcomers with that externalId.
+fn hand_on_external_id(conn: &mut DbConnection, external_id: &str) -> AppResult<()> {
+    let heir: Option<UserId> = users::table
+        .filter(users::external_id.eq(external_id))
+        .filter(users::deleted_at.is_null())
+        .filter(users::external_id_shared.eq(true))
+        .order((users::created_at.asc(), users::id.asc()))
+        .select(users::id)
+        .first(conn)
+        .optional()?;
+    if let Some(heir) = heir {
+        diesel::update(users::table.find(heir))
+            .set(users::external_id_shared.eq(false))
+            .execute(conn)?;
+    }
     Ok(())
 }
 
