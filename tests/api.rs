@@ -160,6 +160,22 @@ on_both_backends! {
         assert_eq!(total, 200);
     }
 
+    async fn names_with_control_characters_or_bidi_overrides_are_refused(app) {
+        // The same rule for names as sign-in and SCIM apply.
+        for bad in ["Eve\u{202E}nimdA", "Eve\nforged line", "\u{1b}[31mEve", "Eve\u{2066}x", "Eve\u{85}x"] {
+            let (status, res) = app.post("/api/v2/users", json!({"user": {"name": bad, "email": "eve@example.com"}})).await;
+            assert_eq!(status, 400, "{bad:?} -> {res}");
+            assert_pd_error(&res, 2001, "name must not contain");
+            let (status, res) = app.post("/api/v2/teams", json!({"team": {"name": bad}})).await;
+            assert_eq!(status, 400, "{bad:?} -> {res}");
+            assert_pd_error(&res, 2001, "name must not contain");
+        }
+        let ada = app.user("Ada", "ada@example.com").await;
+        let (status, res) = app.put(&format!("/api/v2/users/{ada}"), json!({"user": {"name": "Ada\u{202D}"}})).await;
+        assert_eq!(status, 400, "{res}");
+        assert_pd_error(&res, 2001, "U+202D");
+    }
+
     async fn duplicate_email_is_refused_and_nothing_changes(app) {
         app.user("Ada", "ada@example.com").await;
         let bob = app.user("Bob", "bob@example.com").await;

@@ -230,6 +230,42 @@ on_both_backends! {
         assert!(wrong.is_empty(), "not as the table says:\n{}", wrong.join("\n"));
     }
 
+    async fn the_sign_in_name_is_set_by_owners_and_admins_for_others_and_never_by_oneself(app) {
+        let sam = app.user("Sam Self", "sam@example.com").await;
+        let token = personal_token(&app, &sam);
+        let put = |token: &str, id: &str, user: Value| {
+            support::send(app.as_token(token, Method::PUT, &format!("/api/v2/users/{id}")).json(&json!({"user": user})))
+        };
+        // Changing one's own e-mail only changes where mail goes.
+        let (status, body) = put(&token, &sam, json!({"email": "sam.new@example.com"})).await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["user"]["email"], "sam.new@example.com");
+        assert_eq!(body["user"]["user_name"], "sam@example.com", "{body}");
+        assert_eq!(body["user"]["user_name_source"], "admin", "made by an owner");
+        let (status, body) = put(&token, &sam, json!({"user_name": "sam.new@example.com"})).await;
+        assert_eq!(status, 403, "{body}");
+        assert!(body["error"]["errors"][0].as_str().unwrap().contains("sign-in name comes from Microsoft Entra ID"), "{body}");
+        // Not even an admin sets their own.
+        let ada = app.user("Ada Admin", "ada@example.com").await;
+        assert_eq!(app.put(&format!("/api/v2/users/{ada}"), json!({"user": {"role": "admin"}})).await.0, 200);
+        let admin = personal_token(&app, &ada);
+        let (status, body) = put(&admin, &ada, json!({"user_name": "owner@example.com"})).await;
+        assert_eq!(status, 403, "{body}");
+        // An admin sets (and so vouches for) someone else's; a bad one is a 400.
+        let (status, body) = put(&admin, &sam, json!({"user_name": "sam.new@example.com"})).await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["user"]["user_name"], "sam.new@example.com");
+        assert_eq!(body["user"]["user_name_source"], "admin");
+        let (status, body) = put(&admin, &sam, json!({"user_name": "sam\u{202E}@example.com"})).await;
+        assert_eq!(status, 400, "{body}");
+        // An admin changing the e-mail a user made here signs in with moves both together.
+        let (status, body) = put(&admin, &sam, json!({"email": "s@example.com"})).await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["user"]["user_name"], "s@example.com");
+        let records = app.audit_records("update").await;
+        assert_eq!(records[0]["details"]["after"]["user_name_source"], "admin", "{:?}", records[0]);
+    }
+
     async fn people_edit_their_own_profile_but_not_their_own_role(app) {
         let me = app.user("Sam Self", "sam@example.com").await;
         let token = personal_token(&app, &me);

@@ -101,6 +101,111 @@ fn migrations_match_schema(database: TestDatabase) {
         .unwrap();
 }
 
+/// Runs migrations up to (not including) the one whose name contains `name`.
+fn migrate_up_to(conn: &mut DbConnection, name: &str) {
+    loop {
+        let next = match &mut *conn {
+            DbConnection::Sqlite(c) => c
+                .pending_migrations(SQLITE_MIGRATIONS)
+                .unwrap()
+                .first()
+                .map(|m| m.name().to_string()),
+            DbConnection::Postgres(c) => c
+                .pending_migrations(POSTGRES_MIGRATIONS)
+                .unwrap()
+                .first()
+                .map(|m| m.name().to_string()),
+        }
+        .unwrap_or_else(|| panic!("no pending migration named {name}"));
+        if next.contains(name) {
+            return;
+        }
+        run_next(conn);
+    }
+}
+
+fn run_next(conn: &mut DbConnection) {
+    match conn {
+        DbConnection::Sqlite(c) => drop(c.run_next_migration(SQLITE_MIGRATIONS).unwrap()),
+        DbConnection::Postgres(c) => drop(c.run_next_migration(POSTGRES_MIGRATIONS).unwrap()),
+    }
+}
+
+/// A database from before externalIds were unique may hold duplicates: the migration that
+/// makes them unique still runs (a plain unique index would fail to build), the oldest live
+/// holder keeps the externalId under the index and the others are marked shared; a new
+/// duplicate is refused. Names of accounts made through the REST API become unverified
+/// (their holders could move them), those from SCIM and sign-in are Entra's.
+fn the_sign_in_key_migration_takes_databases_with_duplicate_external_ids(database: TestDatabase) {
+    use rota::domain::user::UserNameSource;
+    use rota::store::users::{self, User};
+    let db = store::Db::connect(database.url(), 1).expect("connect");
+    let mut conn = db.get().unwrap();
+    migrate_up_to(&mut conn, "sign_in_key");
+    let insert = |id: &str, external_id: &str, provisioned_by: &str, minute: u32, deleted: bool| {
+        format!(
+            "INSERT INTO users (id, user_name, user_name_key, external_id, name, time_zone, role, provisioned_by, created_at, updated_at, deleted_at) \
+             VALUES ('{id}', '{id}@contoso.example', '{id}@contoso.example', '{external_id}', '{id}', 'Etc/UTC', 'user', '{provisioned_by}', \
+             '2026-01-01 09:{minute:02}:00', '2026-01-01 09:{minute:02}:00', {})",
+            if deleted {
+                "'2026-01-02 00:00:00'"
+            } else {
+                "NULL"
+            }
+        )
+    };
+    for sql in [
+        insert("gone", "x-1", "scim", 0, true),
+        insert("first", "x-1", "scim", 1, false),
+        insert("second", "x-1", "sign_in", 2, false),
+        insert("third", "x-1", "api", 3, false),
+        insert("alone", "x-2", "api", 4, false),
+    ] {
+        diesel::sql_query(sql).execute(&mut *conn).unwrap();
+    }
+    run_next(&mut conn);
+    let rows: Vec<User> = rota::store::schema::users::table
+        .select(User::as_select())
+        .load(&mut *conn)
+        .unwrap();
+    let row = |id: &str| rows.iter().find(|u| u.id.as_str() == id).unwrap().clone();
+    let shared: Vec<bool> = ["gone", "first", "second", "third", "alone"]
+        .iter()
+        .map(|id| row(id).external_id_shared)
+        .collect();
+    assert_eq!(shared, [false, false, true, true, false]);
+    assert_eq!(row("first").user_name_source, UserNameSource::EntraScim);
+    assert_eq!(row("second").user_name_source, UserNameSource::EntraSignIn);
+    assert_eq!(row("third").user_name_source, UserNameSource::Unverified);
+    // From now on the externalId is unique among live users.
+    let now = row("first").created_at;
+    let newcomer = User {
+        external_id: Some("x-1".into()),
+        ..User::new("fourth@contoso.example", "Fourth".into(), "scim", now)
+    };
+    let err = users::insert(&mut conn, &newcomer).unwrap_err();
+    assert!(err.message().contains("externalId"), "{err}");
+    // When the holder goes, the next duplicate holds the externalId under the index.
+    users::delete(&mut conn, &row("first"), now).unwrap();
+    let err = users::insert(&mut conn, &newcomer).unwrap_err();
+    assert!(err.message().contains("externalId"), "{err}");
+    let elsewhere = User {
+        external_id: Some("x-3".into()),
+        ..newcomer
+    };
+    users::insert(&mut conn, &elsewhere).unwrap();
+}
+
+#[test]
+fn sqlite_the_sign_in_key_migration_takes_databases_with_duplicate_external_ids() {
+    the_sign_in_key_migration_takes_databases_with_duplicate_external_ids(TestDatabase::sqlite());
+}
+
+#[test]
+fn postgres_the_sign_in_key_migration_takes_databases_with_duplicate_external_ids() {
+    the_sign_in_key_migration_takes_databases_with_duplicate_external_ids(TestDatabase::postgres());
+}
+
 #[test]
 fn sqlite_down_reverts_up() {
     down_reverts_up(TestDatabase::sqlite());

@@ -28,6 +28,31 @@ impl Scim<'_> {
         body
     }
 
+    /// What Entra's provisioning service does for a user assigned to the app with an app role:
+    /// match by userName, then PATCH the match (giving it the role) or, with none, create.
+    async fn provision(&self, user_name: &str, app_role: &str) -> (u16, Value) {
+        let roles = json!([{"primary": false, "type": "WindowsAzureActiveDirectoryRole", "value": app_role}]);
+        let found = self.find_user(user_name).await;
+        match found["Resources"][0]["id"].as_str() {
+            Some(id) => {
+                self.send_json(
+                    Method::PATCH,
+                    &format!("/Users/{id}"),
+                    json!({
+                        "schemas": [PATCH],
+                        "Operations": [{"op": "replace", "path": "roles", "value": roles}],
+                    }),
+                )
+                .await
+            }
+            None => {
+                let mut user = entra_user(user_name, &uuid::Uuid::now_v7().to_string());
+                user["roles"] = roles;
+                self.send_json(Method::POST, "/Users", user).await
+            }
+        }
+    }
+
     async fn create_user(&self, user_name: &str, external_id: &str) -> String {
         let (status, body) = self
             .send_json(Method::POST, "/Users", entra_user(user_name, external_id))
@@ -450,6 +475,83 @@ on_both_backends! {
         assert_eq!(status, 404);
         assert_scim_error(&body, "404", None);
     }
+    async fn entras_matching_never_gives_a_persons_app_roles_to_a_colleague_who_took_their_name(app) {
+        let scim = Scim::new(&app);
+        // Mallory, a plain user made through the REST API, puts Alice's UPN in her profile.
+        let mallory = app.user("Mallory", "mallory@contoso.example").await;
+        let token = app.personal_token(&mallory);
+        let (status, body) = send(app.as_token(&token, Method::PUT, &format!("/api/v2/users/{mallory}")).json(&json!({"user": {"email": "alice@contoso.example"}}))).await;
+        assert_eq!(status, 200, "{body}");
+        // Entra provisions Alice, an admin by app role: it matches by userName, finds nobody,
+        // and creates her; Mallory's account is not touched.
+        let (status, alice) = scim.provision("alice@contoso.example", "Rota.Admin").await;
+        assert_eq!(status, 201, "{alice}");
+        assert_ne!(alice["id"], mallory.as_str());
+        let (_, body) = app.get(&format!("/api/v2/users/{mallory}")).await;
+        assert_eq!(body["user"]["role"], "user", "{body}");
+        assert_eq!(body["user"]["user_name"], "mallory@contoso.example");
+        let (_, body) = app.get(&format!("/api/v2/users/{}", alice["id"].as_str().unwrap())).await;
+        assert_eq!(body["user"]["role"], "admin", "{body}");
+        assert_eq!(body["user"]["user_name_source"], "entra_scim");
+    }
+
+    async fn a_name_nobody_vouched_for_is_never_matched_and_a_create_with_it_is_a_conflict(app) {
+        let scim = Scim::new(&app);
+        // From before the rule: Mallory moved her account's name to Alice's UPN herself.
+        let now = rota::clock::stored(chrono::Utc::now());
+        let squatted = rota::store::users::User {
+            user_name_source: rota::domain::user::UserNameSource::Unverified,
+            ..rota::store::users::User::new("alice@contoso.example", "Mallory".into(), "api", now)
+        };
+        rota::store::users::insert(&mut app.db.get().unwrap(), &squatted).unwrap();
+        let id = squatted.id.as_str();
+        assert_eq!(scim.find_user("alice@contoso.example").await["totalResults"], 0, "not matched as Alice");
+        assert_eq!(scim.get("/Users").await.1["totalResults"], 0, "not listed at all");
+        assert_eq!(scim.get(&format!("/Users/{id}")).await.0, 200, "still readable by its id");
+        // Entra then creates Alice: refused as a duplicate, not merged into Mallory's account.
+        let (status, body) = scim.provision("alice@contoso.example", "Rota.Admin").await;
+        assert_eq!(status, 409, "{body}");
+        assert_scim_error(&body, "409", Some("uniqueness"));
+        assert!(body["detail"].as_str().unwrap().contains("confirm"), "says how it gets resolved: {body}");
+        let (_, body) = app.get(&format!("/api/v2/users/{id}")).await;
+        assert_eq!(body["user"]["role"], "user", "no app role reached it: {body}");
+        assert_eq!(app.get("/api/v2/users?total=true").await.1["total"], 1);
+        // An owner who checked confirms the account is Alice's: Entra's next cycle matches it.
+        let (status, body) = app.put(&format!("/api/v2/users/{id}"), json!({"user": {"user_name": "alice@contoso.example"}})).await;
+        assert_eq!(status, 200, "{body}");
+        let (status, body) = scim.provision("alice@contoso.example", "Rota.Admin").await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["id"], id);
+        let (_, body) = app.get(&format!("/api/v2/users/{id}")).await;
+        assert_eq!(body["user"]["role"], "admin", "{body}");
+        assert_eq!(body["user"]["user_name_source"], "entra_scim");
+    }
+
+    async fn an_external_id_belongs_to_one_live_user(app) {
+        let scim = Scim::new(&app);
+        let taken = "6a1f52ee-0a52-4d4e-9a3a-2b1e4f0c0d11";
+        let first = scim.create_user("first@contoso.example", taken).await;
+        let (status, body) = scim.send_json(Method::POST, "/Users", entra_user("second@contoso.example", taken)).await;
+        assert_eq!(status, 409, "{body}");
+        assert_scim_error(&body, "409", Some("uniqueness"));
+        assert!(body["detail"].as_str().unwrap().contains("externalId"), "{body}");
+        let second = scim.create_user("second@contoso.example", "6a1f52ee-0a52-4d4e-9a3a-2b1e4f0c0d12").await;
+        let (status, body) = scim.send_json(Method::PATCH, &format!("/Users/{second}"), json!({
+            "schemas": [PATCH], "Operations": [{"op": "replace", "path": "externalId", "value": taken}]
+        })).await;
+        assert_eq!(status, 409, "{body}");
+        assert_scim_error(&body, "409", Some("uniqueness"));
+        let (status, body) = scim.send_json(Method::PUT, &format!("/Users/{second}"), entra_user("second@contoso.example", taken)).await;
+        assert_eq!(status, 409, "{body}");
+        // Unique among live users: once the first is deleted, the id is free.
+        assert_eq!(scim.send_json(Method::DELETE, &format!("/Users/{first}"), json!({})).await.0, 204);
+        let (status, body) = scim.send_json(Method::PATCH, &format!("/Users/{second}"), json!({
+            "schemas": [PATCH], "Operations": [{"op": "replace", "path": "externalId", "value": taken}]
+        })).await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["externalId"], taken);
+    }
+
 }
 
 /// Arbitrary JSON bodies, filters and paths: every answer is a SCIM response below 500.

@@ -79,6 +79,20 @@ impl Scim<'_> {
         body["id"].as_str().unwrap().to_string()
     }
 
+    /// A group as Entra provisions it, with its object id as externalId.
+    async fn group_with_id(&self, name: &str, external_id: &str, members: &[&str]) -> String {
+        let members: Vec<Value> = members.iter().map(|m| json!({"value": m})).collect();
+        let (status, body) = self
+            .send_json(
+                Method::POST,
+                "/Groups",
+                json!({"schemas": [GROUP], "displayName": name, "externalId": external_id, "members": members}),
+            )
+            .await;
+        assert_eq!(status, 201, "{body}");
+        body["id"].as_str().unwrap().to_string()
+    }
+
     async fn members(&self, group: &str, op: &str, user: &str) {
         let (status, body) = self
             .send_json(
@@ -423,9 +437,173 @@ on_both_backends! {
     }
 }
 
-/// Both tests need their own seat policy.
+/// The Entra group whose members are admins, by object id, in `admin_team_rules_policy`.
+const ADMIN_GROUP: &str = "5d1b2c7e-4a8f-4a51-9a4e-0d6a8f6d1e21";
+
+/// The shipped policy with both kinds of team rule giving `admin`: by Entra group object id
+/// and by team name.
+fn admin_team_rules_policy() -> String {
+    include_str!("../policies/seats.toml").replace(
+        "# Example: members of this Entra group are stakeholders.",
+        &format!(
+            "[[rules]]\nteam = \"{ADMIN_GROUP}\"\nrole = \"admin\"\n\n[[rules]]\nteam = \"Platform Admins\"\nrole = \"admin\"\n"
+        ),
+    )
+}
+
+/// The tests that need their own seat policy.
 mod with_team_rule {
     use super::*;
+
+    async fn role(app: &TestApp, id: &str) -> String {
+        let (status, body) = app.get(&format!("/api/v2/users/{id}")).await;
+        assert_eq!(status, 200, "{body}");
+        body["user"]["role"].as_str().unwrap().to_string()
+    }
+
+    async fn members_of_an_entra_team_come_from_entra_only(app: TestApp) {
+        let scim = Scim::new(&app);
+        let ann = scim.user("ann").await;
+        let bob = scim.user("bob").await;
+        let admins = scim.group_with_id("Admins", ADMIN_GROUP, &[&ann]).await;
+        assert_eq!(role(&app, &ann).await, "admin");
+        // Adding Bob to the Entra team the rule makes admins of, through REST: refused, even
+        // for an owner, and Bob stays what he was.
+        let (status, body) = app
+            .put(
+                &format!("/api/v2/teams/{admins}/users/{bob}"),
+                json!({"role": "responder"}),
+            )
+            .await;
+        assert_eq!(status, 400, "{body}");
+        assert!(
+            body["error"]["errors"][0]
+                .as_str()
+                .unwrap()
+                .contains("members come from Microsoft Entra ID"),
+            "{body}"
+        );
+        assert_eq!(role(&app, &bob).await, "user");
+        // Taking Ann out: refused too (Entra would only add her back).
+        let (status, _) = app
+            .delete(&format!("/api/v2/teams/{admins}/users/{ann}"))
+            .await;
+        assert_eq!(status, 400);
+        // A member's team role is Rota's to set.
+        let (status, body) = app
+            .put(
+                &format!("/api/v2/teams/{admins}/users/{ann}"),
+                json!({"role": "manager"}),
+            )
+            .await;
+        assert_eq!(status, 204, "{body}");
+    }
+
+    #[actix_web::test]
+    async fn sqlite_members_of_an_entra_team_come_from_entra_only() {
+        members_of_an_entra_team_come_from_entra_only(
+            TestApp::with_seat_policy(TestDatabase::sqlite(), &admin_team_rules_policy()).await,
+        )
+        .await;
+    }
+
+    #[actix_web::test]
+    async fn postgres_members_of_an_entra_team_come_from_entra_only() {
+        members_of_an_entra_team_come_from_entra_only(
+            TestApp::with_seat_policy(TestDatabase::postgres(), &admin_team_rules_policy()).await,
+        )
+        .await;
+    }
+
+    async fn renaming_teams_never_matches_a_team_rule(app: TestApp) {
+        let scim = Scim::new(&app);
+        let ann = scim.user("ann").await;
+        let responders = scim.group("Responders", &[&ann]).await;
+        // Ann manages the Entra team she is in, and calls with her personal token.
+        let (status, _) = app
+            .put(
+                &format!("/api/v2/teams/{responders}/users/{ann}"),
+                json!({"role": "manager"}),
+            )
+            .await;
+        assert_eq!(status, 204);
+        let token = app.personal_token(&ann);
+        let rename = |team: &str, name: &str| {
+            send(
+                app.as_token(&token, Method::PUT, &format!("/api/v2/teams/{team}"))
+                    .json(&json!({"team": {"name": name}})),
+            )
+        };
+        // Renaming it to the admins' group id, or to the admins' team name: refused, as Entra
+        // names its teams.
+        for name in [ADMIN_GROUP, "Platform Admins"] {
+            let (status, body) = rename(&responders, name).await;
+            assert_eq!(status, 400, "{name}: {body}");
+            assert!(
+                body["error"]["errors"][0]
+                    .as_str()
+                    .unwrap()
+                    .contains("comes from Microsoft Entra ID"),
+                "{body}"
+            );
+            assert_eq!(role(&app, &ann).await, "user");
+        }
+        // Its own name again, with a description: fine (Entra does not set descriptions).
+        let (status, body) = send(
+            app.as_token(&token, Method::PUT, &format!("/api/v2/teams/{responders}"))
+                .json(&json!({"team": {"name": "Responders", "description": "First line"}})),
+        )
+        .await;
+        assert_eq!(status, 200, "{body}");
+        // A team made in Rota may be named anything: it never counts for a rule.
+        let local = app.team("Ops").await;
+        let (status, _) = app
+            .put(
+                &format!("/api/v2/teams/{local}/users/{ann}"),
+                json!({"role": "manager"}),
+            )
+            .await;
+        assert_eq!(status, 204);
+        for name in [ADMIN_GROUP, "Platform Admins"] {
+            let (status, body) = rename(&local, name).await;
+            assert_eq!(status, 200, "{name}: {body}");
+            assert_eq!(role(&app, &ann).await, "user", "renamed to {name}");
+        }
+        assert_eq!(app.delete(&format!("/api/v2/teams/{local}")).await.0, 204);
+        // An Entra group named like the admins' group id is not that group.
+        let impostor = scim
+            .group_with_id(ADMIN_GROUP, "0f0e0d0c-0b0a-4009-8008-070605040302", &[&ann])
+            .await;
+        assert_eq!(role(&app, &ann).await, "user");
+        assert_eq!(
+            app.delete(&format!("/api/v2/teams/{impostor}")).await.0,
+            204
+        );
+        // What Entra says does count: the group by its id, and the team by Entra's name.
+        let ben = scim.user("ben").await;
+        scim.group_with_id("Tier 3", ADMIN_GROUP, &[&ben]).await;
+        assert_eq!(role(&app, &ben).await, "admin");
+        let cy = scim.user("cy").await;
+        scim.group("Platform Admins", &[&cy]).await;
+        assert_eq!(role(&app, &cy).await, "admin");
+        assert_eq!(role(&app, &ann).await, "user");
+    }
+
+    #[actix_web::test]
+    async fn sqlite_renaming_teams_never_matches_a_team_rule() {
+        renaming_teams_never_matches_a_team_rule(
+            TestApp::with_seat_policy(TestDatabase::sqlite(), &admin_team_rules_policy()).await,
+        )
+        .await;
+    }
+
+    #[actix_web::test]
+    async fn postgres_renaming_teams_never_matches_a_team_rule() {
+        renaming_teams_never_matches_a_team_rule(
+            TestApp::with_seat_policy(TestDatabase::postgres(), &admin_team_rules_policy()).await,
+        )
+        .await;
+    }
 
     async fn team_rules(app: TestApp) {
         let scim = Scim::new(&app);

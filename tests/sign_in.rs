@@ -319,9 +319,13 @@ sign_in_tests! {
         let bob = browser.me().await.1["user"]["id"].as_str().unwrap().to_string();
         let (status, _) = app.put(&format!("/api/v2/teams/{rota_only}/users/{bob}"), json!({"role": "responder"})).await;
         assert_eq!(status, 204);
-        // Bob was put in SRE by hand; his token says Platform only.
-        let (status, _) = app.put(&format!("/api/v2/teams/{sre}/users/{bob}"), json!({"role": "responder"})).await;
-        assert_eq!(status, 204);
+        // Entra put Bob in SRE earlier (REST may not: Entra's teams' members are Entra's); his
+        // token now says Platform only.
+        let add = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+            "Operations": [{"op": "add", "path": "members", "value": [{"value": bob}]}]});
+        let (status, body) = support::send(scim(&app, reqwest::Method::PATCH, &format!("/scim/v2/Groups/{sre}"), &token).json(&add)).await;
+        assert!(status == 204 || status == 200, "{body}");
+        assert_eq!(member_names(&app, &sre).await, vec!["Bob Example"]);
         assert_eq!(Browser::new(&app).sign_in("bob@contoso.example").await.status, 200);
         assert_eq!(member_names(&app, &platform).await, vec!["Bob Example"]);
         assert!(member_names(&app, &sre).await.is_empty(), "left the Entra group's team");
@@ -349,7 +353,8 @@ sign_in_tests! {
             ("mangle-alg-none@contoso.example", "invalid_token", 403),
             ("mangle-hs256-public-key@contoso.example", "invalid_token", 403),
             ("mangle-nonce-mismatch@contoso.example", "invalid_token", 403),
-            ("nobody@contoso.example", "provider_error", 502),
+            // The provider refuses an account it does not know: its decision, not a fault.
+            ("nobody@contoso.example", "provider_denied", 403),
         ];
         // Each from its own address: refusals from one address are recorded once per burst.
         for (i, (login, reason, status)) in cases.into_iter().enumerate() {
@@ -398,12 +403,178 @@ sign_in_tests! {
         let reused = other
             .get(&format!("/auth/oidc/callback?code={}&state={}", param(&callback, "code"), param(&own, "state")))
             .await;
-        assert_eq!(reused.status, 502, "{}", reused.body);
-        assert!(reused.body.contains("Reason: provider_error"), "{}", reused.body);
+        // The provider answers invalid_grant: a refused sign-in (4xx), not a fault (502).
+        assert_eq!(reused.status, 400, "{}", reused.body);
+        assert!(reused.body.contains("Reason: code_refused"), "{}", reused.body);
+        assert!(reused.body.contains("This sign-in link has expired"), "{}", reused.body);
         assert_eq!(user_count(&app).await, 1);
-        // Four refusals from one address are one burst: one audit record.
+        // Four refusals from one address are one burst: one audit record (the first).
         let refused = app.audit_records("sign_in_refused").await;
         assert_eq!(refused.len(), 1, "{refused:#?}");
+        assert_eq!(refused[0]["details"]["after"]["reason"], "expired_or_replayed");
+    }
+
+    async fn the_providers_error_answers_are_refusals_and_only_its_own_trouble_is_a_502(app) {
+        // What the provider sends back on the callback instead of a code; each from its own
+        // address, as refusals from one address are recorded once per burst.
+        let answer = async |error: &str, address: &str| {
+            let browser = Browser::build(&app, true, Some(address.parse().unwrap()));
+            let callback = browser.callback_url("bob@contoso.example").await;
+            let state = url::Url::parse(&callback).unwrap().query_pairs().find(|(k, _)| k == "state").unwrap().1.to_string();
+            browser.get(&format!("/auth/oidc/callback?state={state}&error={error}&error_description=because")).await
+        };
+        for (i, (error, status, reason)) in [
+            ("access_denied", 403, "provider_denied"),
+            ("consent_required", 403, "provider_denied"),
+            ("server_error", 502, "provider_error"),
+            ("temporarily_unavailable", 502, "provider_error"),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let landing = answer(error, &format!("127.0.3.{}", i + 1)).await;
+            assert_eq!(landing.status.as_u16(), status, "{error}: {}", landing.body);
+            assert!(landing.body.contains(&format!("Reason: {reason}")), "{error}: {}", landing.body);
+        }
+        let refused = app.audit_records("sign_in_refused").await;
+        assert_eq!(refused.len(), 4, "each is audited: {refused:#?}");
+        assert_eq!(refused[3]["details"]["after"]["detail"], "access_denied because");
+        assert_eq!(user_count(&app).await, 0);
+    }
+
+    async fn names_with_control_characters_or_bidi_overrides_are_refused_at_sign_in(app) {
+        let provider = OidcProvider::shared();
+        let forged_names = [
+            ("newline-name@contoso.example", json!({"name": "Eve\n2026-01-01T00:00:00Z INFO rota: owner signed in"}), "name"),
+            ("ansi-name@contoso.example", json!({"name": "\u{1b}[31mEve\u{1b}[0m"}), "name"),
+            ("c1-name@contoso.example", json!({"name": "Eve\u{85}Admin"}), "name"),
+            ("bidi-name@contoso.example", json!({"name": "Eve \u{202E}nimdA"}), "name"),
+            ("isolate-upn@contoso.example", json!({"preferred_username": "eve\u{2066}@contoso.example"}), "preferred_username"),
+            ("newline-upn@contoso.example", json!({"preferred_username": "eve@contoso.example\nowner@contoso.example"}), "preferred_username"),
+        ];
+        for (login, claims, _) in &forged_names {
+            let mut account = claims.clone();
+            account["login"] = json!(login);
+            provider.upsert_account(account).await;
+        }
+        for (i, (login, _, claim)) in forged_names.iter().enumerate() {
+            let landing = Browser::from_address(&app, &format!("127.0.4.{}", i + 1)).sign_in(login).await;
+            assert_eq!(landing.status, 403, "{login}: {}", landing.body);
+            assert!(landing.body.contains("Reason: unsafe_name"), "{login}: {}", landing.body);
+            assert!(landing.body.contains(&format!("Your {claim} in Microsoft Entra ID")), "{login}: {}", landing.body);
+        }
+        assert_eq!(user_count(&app).await, 0, "nobody was created");
+        let refused = app.audit_records("sign_in_refused").await;
+        assert_eq!(refused.len(), forged_names.len(), "{refused:#?}");
+        for record in &refused {
+            let details = &record["details"]["after"];
+            assert_eq!(details["reason"], "unsafe_name", "{record}");
+            let detail = details["detail"].as_str().unwrap();
+            assert!(detail.contains("U+"), "the code point, not the raw text: {detail}");
+            assert!(!detail.contains('\n') && !detail.contains('\u{1b}'), "{detail:?}");
+        }
+    }
+
+    async fn a_person_cannot_move_their_sign_in_name_onto_a_colleagues_before_their_first_sign_in(app) {
+        // Mallory, a plain user made through the API, with a personal token.
+        let mallory = app.user("Mallory", "mallory@contoso.example").await;
+        let token = app.personal_token(&mallory);
+        let own = format!("/api/v2/users/{mallory}");
+        // She changes her e-mail to Alice's UPN: mail goes there, her sign-in name stays.
+        let (status, body) = support::send(app.as_token(&token, reqwest::Method::PUT, &own).json(&json!({"user": {"email": "alice@contoso.example"}}))).await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["user"]["email"], "alice@contoso.example");
+        assert_eq!(body["user"]["user_name"], "mallory@contoso.example", "{body}");
+        // And she may not set it herself.
+        let (status, body) = support::send(app.as_token(&token, reqwest::Method::PUT, &own).json(&json!({"user": {"user_name": "alice@contoso.example"}}))).await;
+        assert_eq!(status, 403, "{body}");
+        // Alice's first sign-in makes her own account, with her own role.
+        let alice = Browser::new(&app);
+        assert_eq!(alice.sign_in("alice@contoso.example").await.status, 200);
+        let me = alice.me().await.1;
+        assert_ne!(me["user"]["id"], mallory.as_str(), "Alice must not land in Mallory's account");
+        assert_eq!(me["user"]["role"], "admin");
+        assert_eq!(me["user"]["user_name_source"], "entra_sign_in");
+        let (status, mine) = support::send(app.as_token(&token, reqwest::Method::GET, "/api/v2/users/me")).await;
+        assert_eq!(status, 200, "{mine}");
+        assert_eq!(mine["user"]["role"], "user", "Mallory's token gained nothing: {mine}");
+        assert_eq!(mine["user"]["user_name"], "mallory@contoso.example");
+    }
+
+    async fn an_account_whose_name_nobody_vouched_for_is_not_handed_over_at_sign_in(app) {
+        // From before the rule: Mallory moved her account's name to Alice's UPN herself.
+        let now = rota::clock::stored(chrono::Utc::now());
+        let squatted = rota::store::users::User {
+            email: Some("alice@contoso.example".into()),
+            user_name_source: rota::domain::user::UserNameSource::Unverified,
+            ..rota::store::users::User::new("alice@contoso.example", "Mallory".into(), "api", now)
+        };
+        rota::store::users::insert(&mut app.db.get().unwrap(), &squatted).unwrap();
+        let (_, listed) = app.get(&format!("/api/v2/users/{}", squatted.id)).await;
+        assert_eq!(listed["user"]["user_name_source"], "unverified", "{listed}");
+        let landing = Browser::new(&app).sign_in("alice@contoso.example").await;
+        assert_eq!(landing.status, 403, "{}", landing.body);
+        assert!(landing.body.contains("Reason: unverified_user_name"), "{}", landing.body);
+        assert!(landing.body.contains("Your account needs an administrator"), "{}", landing.body);
+        assert!(landing.body.contains("set neither by Microsoft Entra ID nor by a Rota administrator"), "{}", landing.body);
+        let refused = app.audit_records("sign_in_refused").await;
+        assert_eq!(refused.len(), 1, "{refused:#?}");
+        assert_eq!(refused[0]["details"]["after"]["reason"], "unverified_user_name");
+        let untouched = rota::store::users::find(&mut app.db.get().unwrap(), &squatted.id).unwrap();
+        assert_eq!(untouched.object_id, None, "not linked to Alice");
+        assert_eq!(untouched.role, "user");
+        assert_eq!(user_count(&app).await, 1);
+        // An owner who checked confirms the name: the account is hers at her next sign-in.
+        let (status, body) = app.put(&format!("/api/v2/users/{}", squatted.id), json!({"user": {"user_name": "alice@contoso.example"}})).await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["user"]["user_name_source"], "admin");
+        let alice = Browser::new(&app);
+        assert_eq!(alice.sign_in("alice@contoso.example").await.status, 200);
+        assert_eq!(alice.me().await.1["user"]["id"], squatted.id.as_str());
+    }
+
+    async fn an_account_whose_name_nobody_vouched_for_is_never_made_a_bootstrap_owner(app) {
+        // Dave is a bootstrap owner (by user name). An account that took his name before the
+        // rule is not him.
+        let now = rota::clock::stored(chrono::Utc::now());
+        let squatted = rota::store::users::User {
+            user_name_source: rota::domain::user::UserNameSource::Unverified,
+            ..rota::store::users::User::new("dave@contoso.example", "Mallory".into(), "api", now)
+        };
+        rota::store::users::insert(&mut app.db.get().unwrap(), &squatted).unwrap();
+        let id = squatted.id.as_str();
+        // Any change settles the account's role and seat again.
+        let (status, body) = app.put(&format!("/api/v2/users/{id}"), json!({"user": {"job_title": "Ops"}})).await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["user"]["role"], "user", "{body}");
+        app.reconciler.run_once("day-1").await.unwrap();
+        assert_eq!(app.get(&format!("/api/v2/users/{id}")).await.1["user"]["role"], "user");
+    }
+
+    async fn an_entra_object_id_on_two_live_accounts_refuses_the_sign_in(app) {
+        // From before externalIds were unique: two live accounts carry Bob's object id.
+        let now = rota::clock::stored(chrono::Utc::now());
+        let bob_oid = "9f9eb965-adfb-4a58-9eee-7cde24e5035f";
+        let mut conn = app.db.get().unwrap();
+        for (n, user_name) in ["robert@contoso.example", "bobby@contoso.example"].iter().enumerate() {
+            let user = rota::store::users::User {
+                external_id: Some(bob_oid.into()),
+                external_id_shared: n > 0,
+                ..rota::store::users::User::new(user_name, format!("Bob {n}"), "scim", now)
+            };
+            rota::store::users::insert(&mut conn, &user).unwrap();
+        }
+        drop(conn);
+        let bob = Browser::new(&app);
+        let landing = bob.sign_in("bob@contoso.example").await;
+        assert_eq!(landing.status, 403, "{}", landing.body);
+        assert!(landing.body.contains("Reason: duplicate_external_id"), "{}", landing.body);
+        assert!(landing.body.contains("More than one Rota account carries your Microsoft Entra object id"), "{}", landing.body);
+        assert_eq!(bob.me().await.0, 401, "no session");
+        let refused = app.audit_records("sign_in_refused").await;
+        assert_eq!(refused[0]["details"]["after"]["reason"], "duplicate_external_id");
+        assert!(refused[0]["details"]["after"]["detail"].as_str().unwrap().contains(bob_oid));
+        assert_eq!(user_count(&app).await, 2, "neither was linked, no third was made");
     }
 
     async fn an_email_claim_never_links_accounts(app) {
@@ -566,6 +737,39 @@ sign_in_tests! {
             assert!(m.body.contains("127.0.0.1"), "{}", m.body);
         }
     }
+}
+
+/// A provider that cannot be reached is the one sign-in failure that is ours to report as a
+/// fault (502), not a refusal.
+async fn an_unreachable_provider_is_a_502(database: TestDatabase) {
+    let closed = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let issuer = format!("http://{}/tenant/v2.0", closed.local_addr().unwrap());
+    drop(closed);
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let oidc = OidcConfig {
+        issuer,
+        client_id: "rota".into(),
+        client_secret: Secret("secret".into()),
+        tenants: vec![OidcProvider::shared().tenant.clone()],
+    };
+    let app = TestApp::start_with(database, listener, Some(oidc), Vec::new()).await;
+    let landing = Browser::new(&app).get("/auth/oidc/login").await;
+    assert_eq!(landing.status, 502, "{}", landing.body);
+    assert!(
+        landing.body.contains("Reason: provider_error"),
+        "{}",
+        landing.body
+    );
+}
+
+#[actix_web::test]
+async fn sqlite_an_unreachable_provider_is_a_502() {
+    an_unreachable_provider_is_a_502(TestDatabase::sqlite()).await;
+}
+
+#[actix_web::test]
+async fn postgres_an_unreachable_provider_is_a_502() {
+    an_unreachable_provider_is_a_502(TestDatabase::postgres()).await;
 }
 
 fn cli() -> AuditContext {

@@ -74,10 +74,39 @@ pub struct SeatPolicy {
 pub struct Rule {
     /// Line of `[[rules]]` in the file, for audit records and messages.
     pub line: usize,
-    /// A team name or Entra group object id, lower case.
-    pub team: Option<String>,
+    pub team: Option<TeamRule>,
     pub app_role: Option<String>,
     pub role: Role,
+}
+
+/// What a rule's `team` names. Each kind matches only what Entra itself says about a team,
+/// so nothing a person can set in Rota (a team's name) can make a rule match.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TeamRule {
+    /// An Entra group object id (the text is a UUID): matches only a team whose SCIM
+    /// externalId is that id, never a team that is merely named so.
+    Group(String),
+    /// A team name: matches only the name Entra gave a team it provisions (SCIM
+    /// displayName); teams made in Rota never count.
+    Named(String),
+}
+
+impl TeamRule {
+    fn parse(text: &str) -> TeamRule {
+        match uuid::Uuid::try_parse(text.trim()) {
+            Ok(id) => TeamRule::Group(id.hyphenated().to_string()),
+            Err(_) => TeamRule::Named(crate::domain::user::name_key(text)),
+        }
+    }
+}
+
+/// The object id of an Entra group as team rules compare it: a UUID in its lower-case
+/// hyphenated form; anything else folded to lower case.
+pub fn group_id_key(external_id: &str) -> String {
+    match uuid::Uuid::try_parse(external_id.trim()) {
+        Ok(id) => id.hyphenated().to_string(),
+        Err(_) => external_id.trim().to_lowercase(),
+    }
 }
 
 impl Rule {
@@ -87,8 +116,10 @@ impl Rule {
         if let Some(a) = &self.app_role {
             parts.push(format!("app role {a}"));
         }
-        if let Some(t) = &self.team {
-            parts.push(format!("team {t}"));
+        match &self.team {
+            Some(TeamRule::Group(id)) => parts.push(format!("Entra group {id}")),
+            Some(TeamRule::Named(name)) => parts.push(format!("team {name}")),
+            None => {}
         }
         format!("seats.toml line {} ({})", self.line, parts.join(" and "))
     }
@@ -161,13 +192,23 @@ impl Lines<'_> {
     }
 }
 
+/// A person's teams that came from Entra (SCIM groups with an externalId), as team rules
+/// see them: two separate sets, so a name can never pass for a group id or the other way.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EntraTeams {
+    /// The groups' object ids (the teams' externalId), as `group_id_key` gives them.
+    pub group_ids: HashSet<String>,
+    /// The names Entra gave those teams, as `user::name_key` folds them.
+    pub names: HashSet<String>,
+}
+
 /// What Entra (and the team list) says about a person, as far as the policy cares.
 #[derive(Debug, Clone)]
 pub struct Facts<'a> {
     /// Entra app role values.
     pub app_roles: &'a [String],
-    /// The person's teams: names and Entra group object ids, lower case.
-    pub teams: &'a HashSet<String>,
+    /// The person's teams from Entra.
+    pub teams: &'a EntraTeams,
     /// Listed in `bootstrap_owners`.
     pub bootstrap_owner: bool,
 }
@@ -274,8 +315,6 @@ impl SeatPolicy {
                     return Err(format!("line {line}: give the rule a role or a licence"));
                 }
             };
-            let text_of =
-                |s: &Option<Spanned<String>>| s.as_ref().map(|s| s.get_ref().trim().to_lowercase());
             if let Some(t) = &r.team
                 && t.get_ref().trim().is_empty()
             {
@@ -283,8 +322,11 @@ impl SeatPolicy {
             }
             rules.push(Rule {
                 line,
-                team: text_of(&r.team),
-                app_role: text_of(&r.app_role),
+                team: r.team.as_ref().map(|t| TeamRule::parse(t.get_ref())),
+                app_role: r
+                    .app_role
+                    .as_ref()
+                    .map(|a| a.get_ref().trim().to_lowercase()),
                 role: rule_role,
             });
         }
@@ -399,10 +441,10 @@ fn matches(rule: &Rule, facts: &Facts<'_>) -> bool {
             .iter()
             .any(|have| have.eq_ignore_ascii_case(want))
     });
-    let team = rule
-        .team
-        .as_ref()
-        .is_none_or(|want| facts.teams.contains(want));
+    let team = rule.team.as_ref().is_none_or(|want| match want {
+        TeamRule::Group(id) => facts.teams.group_ids.contains(id),
+        TeamRule::Named(name) => facts.teams.names.contains(name),
+    });
     app_role && team
 }
 
@@ -449,7 +491,7 @@ mod tests {
     fn first_matching_rule_wins_and_newcomers_get_the_default() {
         let p = shipped();
         let roles = vec!["Rota.Responder".to_string(), "Rota.Admin".to_string()];
-        let teams = HashSet::new();
+        let teams = EntraTeams::default();
         let facts = Facts {
             app_roles: &roles,
             teams: &teams,
@@ -487,14 +529,18 @@ mod tests {
     fn team_rules_match_names_and_group_ids_in_any_case() {
         let text = "[licences]\nfull = [\"owner\", \"admin\", \"user\", \"limited_user\", \"restricted_access\"]\nstakeholder = [\"observer\", \"read_only_user\", \"read_only_limited_user\", \"license_owner\"]\n[default]\nrole = \"user\"\n[[rules]]\nteam = \"Support Leads\"\nlicence = \"stakeholder\"\n[[rules]]\nteam = \"SRE\"\napp_role = \"Rota.Admin\"\nrole = \"admin\"\n";
         let p = SeatPolicy::parse(text).unwrap();
-        let teams: HashSet<String> = ["support leads".to_string()].into();
+        let named = |name: &str| EntraTeams {
+            names: [crate::domain::user::name_key(name)].into(),
+            ..EntraTeams::default()
+        };
+        let teams = named("Support LEADS");
         let f = Facts {
             teams: &teams,
             app_roles: &[],
             bootstrap_owner: false,
         };
         assert_eq!(p.decide(&f, None, false).role, Role::ReadOnlyUser);
-        let sre: HashSet<String> = ["sre".to_string()].into();
+        let sre = named("sre");
         let no_role = Facts {
             teams: &sre,
             app_roles: &[],
@@ -508,6 +554,49 @@ mod tests {
             bootstrap_owner: false,
         };
         assert_eq!(p.decide(&both, None, false).role, Role::Admin);
+    }
+
+    #[test]
+    fn a_group_id_rule_matches_only_a_group_id_and_a_name_rule_only_a_name() {
+        let admins = "5D1B2C7E-4A8F-4A51-9A4E-0D6A8F6D1E21";
+        let text = format!(
+            "[licences]\nfull = [\"owner\", \"admin\", \"user\", \"limited_user\", \"restricted_access\"]\nstakeholder = [\"observer\", \"read_only_user\", \"read_only_limited_user\", \"license_owner\"]\n[default]\nrole = \"user\"\n[[rules]]\nteam = \"{admins}\"\nrole = \"admin\"\n[[rules]]\nteam = \"Platform Admins\"\nrole = \"admin\"\n"
+        );
+        let p = SeatPolicy::parse(&text).unwrap();
+        assert_eq!(
+            p.rules[0].team,
+            Some(TeamRule::Group(admins.to_lowercase()))
+        );
+        let role = |teams: EntraTeams| {
+            let facts = Facts {
+                teams: &teams,
+                app_roles: &[],
+                bootstrap_owner: false,
+            };
+            p.decide(&facts, None, false).role
+        };
+        // A team named like the group's id, or whose id is the rule's name: no match.
+        let id_as_name = EntraTeams {
+            names: [admins.to_lowercase()].into(),
+            ..EntraTeams::default()
+        };
+        assert_eq!(role(id_as_name), Role::User);
+        let name_as_id = EntraTeams {
+            group_ids: ["platform admins".to_string()].into(),
+            ..EntraTeams::default()
+        };
+        assert_eq!(role(name_as_id), Role::User);
+        let in_group = EntraTeams {
+            group_ids: [group_id_key(admins)].into(),
+            ..EntraTeams::default()
+        };
+        assert_eq!(role(in_group), Role::Admin);
+        let named = EntraTeams {
+            names: [crate::domain::user::name_key("platform ADMINS")].into(),
+            ..EntraTeams::default()
+        };
+        assert_eq!(role(named), Role::Admin);
+        assert!(p.rules[0].describe().contains("Entra group 5d1b2c7e"));
     }
 
     #[test]

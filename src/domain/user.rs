@@ -1,5 +1,9 @@
-//! What makes a valid user and team record: names, e-mail addresses, time zones, and the
-//! case-folded keys that make user names and team names unique regardless of case.
+//! What makes a valid user and team record: names, e-mail addresses, time zones, the
+//! case-folded keys that make user names and team names unique regardless of case, the one
+//! rule for which characters a name may hold (sign-in, REST and SCIM all ask it), and who may
+//! have set a user's sign-in name.
+
+use serde::Serialize;
 
 /// Longest display name we accept (PagerDuty's limit is 100 characters).
 pub const MAX_NAME_CHARS: usize = 100;
@@ -9,7 +13,33 @@ pub fn name_key(name: &str) -> String {
     name.trim().to_lowercase()
 }
 
-/// A person's or a team's display name: trimmed, not empty, no control characters.
+/// Longest sign-in name we accept (an Entra userPrincipalName has at most 113 characters).
+pub const MAX_USER_NAME_CHARS: usize = 256;
+
+/// Whether a name is safe to store, show and log: no control character (C0, DEL or C1: a
+/// newline or an ANSI escape forges log lines and garbles pages) and no bidirectional
+/// embedding, override or isolate (U+202A–U+202E, U+2066–U+2069), which makes text display
+/// in another order than it is stored. Sign-in, the REST API and SCIM all ask this one rule.
+pub fn safe_name(name: &str) -> Result<(), String> {
+    let unsafe_char = |c: &char| c.is_control() || is_bidi_control(*c);
+    match name.chars().find(unsafe_char) {
+        None => Ok(()),
+        Some(c) if c.is_control() => Err(format!(
+            "must not contain control characters (it has U+{:04X})",
+            c as u32
+        )),
+        Some(c) => Err(format!(
+            "must not contain bidirectional override characters (it has U+{:04X})",
+            c as u32
+        )),
+    }
+}
+
+fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+}
+
+/// A person's or a team's display name: trimmed, not empty, safe (see [`safe_name`]).
 pub fn display_name(raw: &str) -> Result<String, String> {
     let name = raw.trim();
     if name.is_empty() {
@@ -18,10 +48,77 @@ pub fn display_name(raw: &str) -> Result<String, String> {
     if name.chars().count() > MAX_NAME_CHARS {
         return Err(format!("is longer than {MAX_NAME_CHARS} characters"));
     }
-    if name.chars().any(char::is_control) {
-        return Err("must not contain control characters".into());
-    }
+    safe_name(name)?;
     Ok(name.to_string())
+}
+
+/// A sign-in name (Entra's userPrincipalName): trimmed, not empty, safe.
+pub fn user_name(raw: &str) -> Result<String, String> {
+    let name = raw.trim();
+    if name.is_empty() {
+        return Err("can't be blank".into());
+    }
+    if name.chars().count() > MAX_USER_NAME_CHARS {
+        return Err(format!("is longer than {MAX_USER_NAME_CHARS} characters"));
+    }
+    safe_name(name)?;
+    Ok(name.to_string())
+}
+
+/// Who set a user's sign-in name (`user_name`, the key first sign-in and Entra's SCIM
+/// matching look people up by). Only a name that Entra or an administrator set is trusted
+/// to say whose account it is: linking by name never adopts any other.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Serialize,
+    utoipa::ToSchema,
+    diesel::AsExpression,
+    diesel::FromSqlRow,
+)]
+#[diesel(sql_type = diesel::sql_types::Text)]
+#[serde(rename_all = "snake_case")]
+pub enum UserNameSource {
+    /// Entra's provisioning service, over SCIM.
+    EntraScim,
+    /// A validated Entra ID token's `preferred_username`, at sign-in.
+    EntraSignIn,
+    /// An owner or admin, through the REST API, for someone other than themselves.
+    Admin,
+    /// Nobody we can vouch for: set before this rule existed, when a person could move their
+    /// own sign-in name by changing their e-mail address.
+    Unverified,
+}
+
+impl UserNameSource {
+    pub const ALL: [UserNameSource; 4] = [
+        UserNameSource::EntraScim,
+        UserNameSource::EntraSignIn,
+        UserNameSource::Admin,
+        UserNameSource::Unverified,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UserNameSource::EntraScim => "entra_scim",
+            UserNameSource::EntraSignIn => "entra_sign_in",
+            UserNameSource::Admin => "admin",
+            UserNameSource::Unverified => "unverified",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<UserNameSource> {
+        UserNameSource::ALL.into_iter().find(|v| v.as_str() == s)
+    }
+
+    /// May linking by name (first sign-in, Entra's SCIM matching) take this account to be the
+    /// person the identity provider names?
+    pub fn vouched(self) -> bool {
+        self != UserNameSource::Unverified
+    }
 }
 
 /// An e-mail address, as stored: trimmed, syntax checked (RFC 5322 address spec).
@@ -75,6 +172,8 @@ mod tests {
         assert!(display_name("  ").is_err());
         assert!(display_name(&"x".repeat(101)).is_err());
         assert!(display_name("a\u{0}b").is_err());
+        assert!(user_name(" ").is_err());
+        assert_eq!(user_name(" ada@example.com ").unwrap(), "ada@example.com");
         assert_eq!(display_name(" Ada ").unwrap(), "Ada");
         assert!(email("not-an-address").is_err());
         assert_eq!(email(" ada@example.com").unwrap(), "ada@example.com");
@@ -82,5 +181,45 @@ mod tests {
         assert_eq!(time_zone("Asia/Tokyo").unwrap(), "Asia/Tokyo");
         assert_eq!(optional_text(Some("  "), 10).unwrap(), None);
         assert!(optional_text(Some("abcdefghijk"), 10).is_err());
+    }
+
+    #[test]
+    fn names_with_controls_or_bidi_overrides_are_unsafe() {
+        for bad in [
+            "Eve\nAdmin",
+            "Eve\r\n2026-01-01 INFO forged",
+            "\u{1b}[31mred",
+            "tab\there",
+            "del\u{7f}",
+            "c1\u{85}next-line",
+            "c1\u{9b}31m",
+            "evil\u{202E}moc.elpmaxe",
+            "lre\u{202A}x",
+            "isolate\u{2066}x\u{2069}",
+            "fsi\u{2068}x",
+        ] {
+            assert!(safe_name(bad).is_err(), "{bad:?}");
+            assert!(display_name(bad).is_err(), "{bad:?}");
+            assert!(user_name(bad).is_err(), "{bad:?}");
+        }
+        assert!(safe_name("evil\u{202E}x").unwrap_err().contains("U+202E"));
+        for good in [
+            "Åsa Öberg",
+            "山田 太郎",
+            "Jürgen Groß",
+            "עברית",
+            "O'Brien-Smith",
+        ] {
+            assert_eq!(safe_name(good), Ok(()), "{good:?}");
+        }
+    }
+
+    #[test]
+    fn only_an_unverified_sign_in_name_is_not_vouched_for() {
+        for source in UserNameSource::ALL {
+            assert_eq!(UserNameSource::parse(source.as_str()), Some(source));
+            assert_eq!(source.vouched(), source != UserNameSource::Unverified);
+        }
+        assert_eq!(UserNameSource::parse("self"), None);
     }
 }

@@ -43,6 +43,8 @@ diesel::table! {
         deleted_at -> Nullable<Timestamp>,
         scim_document -> Nullable<Text>,
         app_roles -> Text,
+        user_name_source -> Text,
+        external_id_shared -> Bool,
     }
 }
 

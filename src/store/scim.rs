@@ -6,6 +6,7 @@
 use super::DbConnection;
 use crate::domain::scim_filter::{AttrPath, CompValue, CompareOp, Filter};
 use crate::domain::scim_patch::ENTERPRISE_USER;
+use crate::domain::user::UserNameSource;
 use crate::error::{AppError, AppResult};
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Text};
@@ -406,9 +407,18 @@ pub fn search(
         postgres,
         binds: Vec::new(),
     };
+    // Users whose userName nobody vouched for (see `UserNameSource`) are never listed: a
+    // list is how Entra matches its users to ours, and such a name may have been chosen to
+    // be matched as someone else.
     let (table, live) = match resource {
-        Resource::User => ("users", "users.deleted_at IS NULL"),
-        Resource::Group => ("teams", "1 = 1"),
+        Resource::User => (
+            "users",
+            format!(
+                "users.deleted_at IS NULL AND users.user_name_source <> '{}'",
+                UserNameSource::Unverified.as_str()
+            ),
+        ),
+        Resource::Group => ("teams", "1 = 1".to_string()),
     };
     let condition = match q.filter {
         Some(f) => sql.filter(resource, f, 0)?,

@@ -15,8 +15,9 @@ use super::schema::{job_runs, licence_usage_days, licences, seats, team_members,
 use super::{DbConnection, on_backend};
 use crate::domain::ids::{TeamId, UserId};
 use crate::domain::role::{Role, TeamRole};
-use crate::domain::seat_policy::{Facts, Licence, SeatPolicy};
+use crate::domain::seat_policy::{EntraTeams, Facts, Licence, SeatPolicy, group_id_key};
 use crate::domain::seats::{self as rules, Book, Holding, Pin, Pool, SeatEvent, SeatFacts};
+use crate::domain::user::UserNameSource;
 use crate::error::{AppError, AppResult};
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
@@ -85,6 +86,7 @@ struct Person {
     id: UserId,
     name: String,
     user_name_key: String,
+    user_name_source: UserNameSource,
     role: String,
     licence: Option<String>,
     active: bool,
@@ -153,11 +155,11 @@ fn load_people(tx: &mut DbConnection, scope: Scope<'_>) -> AppResult<Vec<Person>
     }
 }
 
-/// Each person's Entra teams as the policy matches them (names and group ids, lower case),
-/// and whether any of their memberships breaks "only full seats respond" as their seat stands
+/// Each person's Entra teams as the policy matches them (group ids and names apart), and
+/// whether any of their memberships breaks "only full seats respond" as their seat stands
 /// (a responder without a full seat, or a kept team role with one).
 struct Teams {
-    keys: HashMap<UserId, HashSet<String>>,
+    keys: HashMap<UserId, EntraTeams>,
     responding: HashSet<UserId>,
     demoted: HashSet<UserId>,
 }
@@ -196,11 +198,12 @@ fn team_keys(tx: &mut DbConnection, scope: Scope<'_>) -> AppResult<Teams> {
             out.demoted.insert(user.clone());
         }
         // Only teams from Entra (SCIM groups) count: a team anyone made in Rota with a rule's
-        // name must not hand out that rule's role.
+        // name must not hand out that rule's role. Their names are Entra's: the REST API
+        // cannot rename them.
         if let Some(x) = external {
             let keys = out.keys.entry(user).or_default();
-            keys.insert(name);
-            keys.insert(x.to_lowercase());
+            keys.names.insert(name);
+            keys.group_ids.insert(group_id_key(&x));
         }
     }
     Ok(out)
@@ -247,7 +250,7 @@ struct Decision {
 fn decide(
     r: SeatRules<'_>,
     p: &Person,
-    teams: &HashSet<String>,
+    teams: &EntraTeams,
     row: Option<&SeatRow>,
     now: NaiveDateTime,
 ) -> Decision {
@@ -257,7 +260,9 @@ fn decide(
     let facts = Facts {
         app_roles: &app_roles,
         teams,
-        bootstrap_owner: r.bootstrap_owners.contains(&p.user_name_key),
+        // A bootstrap owner is named by user name: only a name Entra or an admin set counts.
+        bootstrap_owner: p.user_name_source.vouched()
+            && r.bootstrap_owners.contains(&p.user_name_key),
     };
     let current = Role::parse(&p.role);
     let access = r.policy.decide(&facts, current, from_rule);
@@ -311,7 +316,7 @@ pub fn settle(
         let people = load_people(tx, scope)?;
         let teams = team_keys(tx, scope)?;
         let rows = seat_rows(tx, scope)?;
-        let no_teams = HashSet::new();
+        let no_teams = EntraTeams::default();
         let settled = people.iter().all(|p| {
             let row = rows.get(&p.id);
             let d = decide(r, p, teams.keys.get(&p.id).unwrap_or(&no_teams), row, now);
@@ -438,7 +443,7 @@ fn apply(
     let people = load_people(tx, scope)?;
     let teams = team_keys(tx, scope)?;
     let mut rows = seat_rows(tx, scope)?;
-    let no_teams = HashSet::new();
+    let no_teams = EntraTeams::default();
     let decisions: Vec<(usize, Decision)> = people
         .iter()
         .enumerate()

@@ -10,6 +10,7 @@ use crate::domain::ids::{TeamId, UserId};
 use crate::domain::role::TeamRole;
 use crate::domain::seat_policy::SeatPolicy;
 use crate::domain::sign_in::{EntraIdentity, GroupsClaim, Refusal};
+use crate::domain::user::UserNameSource;
 use crate::error::AppResult;
 use crate::store::audit::{AuditContext, Target};
 use crate::store::teams::TeamMember;
@@ -98,7 +99,8 @@ struct SignInRecord<'a> {
 }
 
 /// Finds the person's account (by Entra identity; else a SCIM-provisioned user by objectId =
-/// externalId; else by userName = preferred_username in the same tenant), or creates it; then
+/// externalId; else by userName = preferred_username in the same tenant, if Entra or an admin
+/// set that name), or creates it; then
 /// refreshes it from the claims, applies the seat policy and the groups claim, and opens a
 /// session. A refusal is audited (that record is all the transaction writes) and returned.
 pub fn sign_in(
@@ -159,11 +161,14 @@ pub fn sign_in(
             user.email = Some(email.clone());
         }
         // Entra renames people (a new UPN); follow it unless another account holds the name.
-        if crate::domain::user::name_key(&id.user_name) != user.user_name_key
-            && !user_name_taken(tx, &id.user_name)?
-        {
+        // A name the token confirms is Entra's from now on, whoever set it before.
+        let token_key = crate::domain::user::name_key(&id.user_name);
+        if token_key != user.user_name_key && !user_name_taken(tx, &id.user_name)? {
             user.user_name = id.user_name.clone();
-            user.user_name_key = crate::domain::user::name_key(&id.user_name);
+            user.user_name_key = token_key;
+            user.user_name_source = UserNameSource::EntraSignIn;
+        } else if token_key == user.user_name_key && !user.user_name_source.vouched() {
+            user.user_name_source = UserNameSource::EntraSignIn;
         }
         // The role and the seat follow from the app roles and teams: the seat store decides.
         user.app_roles = serde_json::to_string(&id.app_roles)?;
@@ -280,8 +285,10 @@ fn user_name_taken(tx: &mut DbConnection, user_name: &str) -> AppResult<bool> {
     Ok(user_rows::find_by_user_name(tx, user_name)?.is_some())
 }
 
-/// The account an identity belongs to, if any; a refusal when its userName belongs to an
-/// account already linked to another Entra identity (never guess between two people).
+/// The account an identity belongs to, if any. Refused rather than guessed: several live
+/// accounts with the person's object id as externalId; an account of that userName linked
+/// to another Entra identity; or one whose userName neither Entra nor an admin set (anyone
+/// could have chosen it, to be handed the next person of that name).
 fn find_account(
     tx: &mut DbConnection,
     id: &EntraIdentity,
@@ -296,12 +303,18 @@ fn find_account(
         return Ok(Ok(Some(u)));
     }
     // SCIM-provisioned, with objectId mapped to externalId, not yet signed in.
-    let by_external_id = users::table
+    let mut by_external_id: Vec<User> = users::table
         .filter(users::external_id.eq(&id.object_id))
-        .filter(users::object_id.is_null())
         .select(User::as_select())
         .load(tx)?;
-    if let Some(u) = live(by_external_id)
+    by_external_id.retain(|u| u.deleted_at.is_none());
+    if by_external_id.len() > 1 {
+        return Ok(Err(Refusal::DuplicateExternalId {
+            external_id: id.object_id.clone(),
+        }));
+    }
+    if let Some(u) = by_external_id.pop()
+        && u.object_id.is_none()
         && u.tenant_id.as_deref().is_none_or(|t| t == id.tenant_id)
     {
         return Ok(Ok(Some(u)));
@@ -316,7 +329,13 @@ fn find_account(
             if u.object_id.is_none()
                 && u.tenant_id.as_deref().is_none_or(|t| t == id.tenant_id) =>
         {
-            Ok(Ok(Some(u)))
+            if u.user_name_source.vouched() {
+                Ok(Ok(Some(u)))
+            } else {
+                Ok(Err(Refusal::UnverifiedUserName {
+                    user_name: u.user_name,
+                }))
+            }
         }
         Some(u) => Ok(Err(Refusal::IdentityConflict {
             user_name: u.user_name,

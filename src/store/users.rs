@@ -4,10 +4,36 @@ use super::schema::{contact_methods, team_members, teams, users};
 use super::{DbConnection, Page, contains_pattern, lower, unique_violation};
 use crate::domain::ids::{ContactMethodId, TeamId, UserId};
 use crate::domain::paging::PageRequest;
+use crate::domain::user::UserNameSource;
 use crate::error::{AppError, AppResult};
 use chrono::NaiveDateTime;
+use diesel::backend::Backend;
+use diesel::deserialize::{self, FromSql};
 use diesel::prelude::*;
+use diesel::serialize::{self, Output, ToSql};
+use diesel::sql_types::Text;
 use serde::Serialize;
+
+/// Stored as its name (`entra_scim`, …) on both backends.
+impl<DB: Backend> ToSql<Text, DB> for UserNameSource
+where
+    str: ToSql<Text, DB>,
+{
+    fn to_sql<'b>(&'b self, out: &mut Output<'b, '_, DB>) -> serialize::Result {
+        self.as_str().to_sql(out)
+    }
+}
+
+impl<DB: Backend> FromSql<Text, DB> for UserNameSource
+where
+    String: FromSql<Text, DB>,
+{
+    fn from_sql(bytes: DB::RawValue<'_>) -> deserialize::Result<Self> {
+        let text = String::from_sql(bytes)?;
+        UserNameSource::parse(&text)
+            .ok_or_else(|| format!("'{text}' is not a user_name_source").into())
+    }
+}
 
 #[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable, AsChangeset, Serialize)]
 #[diesel(table_name = users, treat_none_as_null = true)]
@@ -62,6 +88,12 @@ pub struct User {
     pub scim_document: Option<String>,
     /// Entra app role values (JSON array), from sign-in's `roles` claim or SCIM `roles`.
     pub app_roles: String,
+    /// Who set `user_name`: linking by name adopts the account only if Entra or an admin did.
+    pub user_name_source: UserNameSource,
+    /// Kept from before externalIds were unique: another live user had the same externalId
+    /// when that rule came, so this row is exempt from the unique index until SCIM gives it
+    /// another externalId. Sign-in by this externalId is refused while the duplicate lasts.
+    pub external_id_shared: bool,
 }
 
 impl User {
@@ -75,8 +107,16 @@ impl User {
     }
 
     /// A new, active user with no Entra identity yet, in UTC, with the `user` role; callers
-    /// set what they know with struct update syntax.
+    /// set what they know with struct update syntax. Its user name is taken to come from
+    /// what made the account (`scim`: Entra over SCIM, `sign_in`: Entra's token, `api`: an
+    /// admin); a caller that cannot vouch for it says so in `user_name_source`.
     pub fn new(user_name: &str, name: String, provisioned_by: &str, now: NaiveDateTime) -> User {
+        let user_name_source = match provisioned_by {
+            "scim" => UserNameSource::EntraScim,
+            "sign_in" => UserNameSource::EntraSignIn,
+            "api" => UserNameSource::Admin,
+            _ => UserNameSource::Unverified,
+        };
         User {
             id: UserId::generate(),
             tenant_id: None,
@@ -118,6 +158,8 @@ impl User {
             deleted_at: None,
             scim_document: None,
             app_roles: "[]".into(),
+            user_name_source,
+            external_id_shared: false,
         }
     }
 
@@ -143,6 +185,7 @@ pub struct UserCard {
     pub licence: Option<String>,
     pub active: bool,
     pub provisioned_by: String,
+    pub user_name_source: UserNameSource,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
 }
@@ -162,6 +205,7 @@ impl From<User> for UserCard {
             licence: u.licence,
             active: u.active,
             provisioned_by: u.provisioned_by,
+            user_name_source: u.user_name_source,
             created_at: u.created_at,
             updated_at: u.updated_at,
         }
@@ -190,15 +234,37 @@ pub struct UserQuery {
     pub team_ids: Vec<TeamId>,
 }
 
-fn taken(user_name: &str) -> String {
-    format!("'{user_name}' is already taken by another user")
+/// A unique index refused `user`: its externalId or its user name is another live user's.
+fn taken(user: &User) -> impl FnOnce(diesel::result::Error) -> AppError + '_ {
+    move |e| {
+        let external_id = matches!(
+            &e,
+            diesel::result::Error::DatabaseError(
+                diesel::result::DatabaseErrorKind::UniqueViolation,
+                info,
+            ) if info.message().contains("external_id")
+                || info.constraint_name().is_some_and(|c| c.contains("external_id"))
+        );
+        if external_id {
+            let value = user.external_id.as_deref().unwrap_or_default();
+            unique_violation(
+                "externalId",
+                format!("'{value}' is already another user's externalId"),
+            )(e)
+        } else {
+            unique_violation(
+                "user_name",
+                format!("'{}' is already taken by another user", user.user_name),
+            )(e)
+        }
+    }
 }
 
 pub fn insert(conn: &mut DbConnection, user: &User) -> AppResult<()> {
     diesel::insert_into(users::table)
         .values(user)
         .execute(conn)
-        .map_err(unique_violation("user_name", taken(&user.user_name)))?;
+        .map_err(taken(user))?;
     Ok(())
 }
 
@@ -228,7 +294,7 @@ pub fn update(conn: &mut DbConnection, user: &User) -> AppResult<()> {
     )
     .set(user)
     .execute(conn)
-    .map_err(unique_violation("user_name", taken(&user.user_name)))?;
+    .map_err(taken(user))?;
     if saved == 0 {
         return Err(super::changed_meanwhile("user", user.id.as_str()));
     }
@@ -269,6 +335,31 @@ pub fn delete(conn: &mut DbConnection, user: &User, now: NaiveDateTime) -> AppRe
         return Err(super::changed_meanwhile("user", user.id.as_str()));
     }
     super::sessions::revoke_all_of(conn, &user.id, "deleted", now)?;
+    if !user.external_id_shared
+        && let Some(external_id) = &user.external_id
+    {
+        hand_on_external_id(conn, external_id)?;
+    }
+    Ok(())
+}
+
+/// When the holder of an externalId under the unique index is deleted, the oldest live
+/// duplicate kept from before the index (see `external_id_shared`) takes its place, so the
+/// index goes on refusing newcomers with that externalId.
+fn hand_on_external_id(conn: &mut DbConnection, external_id: &str) -> AppResult<()> {
+    let heir: Option<UserId> = users::table
+        .filter(users::external_id.eq(external_id))
+        .filter(users::deleted_at.is_null())
+        .filter(users::external_id_shared.eq(true))
+        .order((users::created_at.asc(), users::id.asc()))
+        .select(users::id)
+        .first(conn)
+        .optional()?;
+    if let Some(heir) = heir {
+        diesel::update(users::table.find(heir))
+            .set(users::external_id_shared.eq(false))
+            .execute(conn)?;
+    }
     Ok(())
 }
 

@@ -271,6 +271,28 @@ impl TestApp {
         .expect("issue token")
     }
 
+    /// A personal API token of the user `user_id`, made in the store as `rota token create
+    /// --kind api --user` does: it acts as that person, with their role.
+    pub fn personal_token(&self, user_id: &str) -> String {
+        let ctx = AuditContext {
+            actor: Actor {
+                kind: ActorKind::Cli,
+                id: None,
+                name: "test".into(),
+            },
+            request_id: None,
+            at: rota::clock::Clock::now(&*self.clock),
+        };
+        tokens::issue(
+            &mut self.db.get().unwrap(),
+            &ctx,
+            TokenKind::Api,
+            &format!("personal {user_id}"),
+            tokens::Holder::User(rota::domain::ids::UserId(user_id.into())),
+        )
+        .expect("issue personal token")
+    }
+
     /// Runs one email delivery pass now, through `smtp`.
     pub async fn deliver_emails(&self, smtp: &smtp::SmtpServer) -> DeliveryReport {
         email_delivery::run_once(&self.db, &smtp.mailer(), &*self.clock)

@@ -99,6 +99,25 @@ impl ApiCaller {
         }
     }
 
+    /// May this caller set the sign-in name (`user_name`) of the user `resource`? That is the
+    /// power to make an account with that name, so it takes what creating users takes (owners
+    /// and admins, as the policies say) and the right to change this user; and never one's
+    /// own, or a person could claim whoever's name they liked before that person's first
+    /// sign-in.
+    pub fn may_set_sign_in_name(&self, resource: &Resource) -> bool {
+        let own = matches!(
+            (&self.principal, resource),
+            (Principal::User { id, .. }, Resource::User { id: target, .. }) if id == target
+        );
+        let principal = self.as_principal();
+        !own && self
+            .policies
+            .authorize(&principal, Action::CreateUser, &Resource::Account)
+            && self
+                .policies
+                .authorize(&principal, Action::UpdateUser, resource)
+    }
+
     /// Asks the policies whether this caller may give `resource` the account role `granted`.
     pub fn may_grant(&self, resource: &Resource, granted: Role) -> AppResult<()> {
         if self

@@ -234,6 +234,9 @@ pub async fn show(
 }
 
 /// Update a team
+///
+/// The name of a team provisioned by Microsoft Entra ID (SCIM) is Entra's: renaming it here
+/// is refused (400).
 #[utoipa::path(put, path = "/api/v2/teams/{id}", tag = "Teams", params(("id" = String, Path)), request_body = TeamRequest,
     responses((status = 200, body = TeamResponse), (status = 400, body = super::ErrorBody), (status = 404, body = super::ErrorBody)), security(("api_token" = [])))]
 pub async fn update(
@@ -255,14 +258,26 @@ pub async fn update(
         .as_deref()
         .map(|d| description(Some(d)))
         .transpose()?;
-    let app = state.clone();
-    let (team, emails) = state
+    let team = state
         .db
         .run(move |conn| {
-            store::seats::write(conn, |tx| {
+            store::write(conn, |tx| {
                 let before = teams::find(tx, &id)?;
                 let mut team = before.clone();
-                if let Some(n) = new_name {
+                if let Some(n) = new_name
+                    && n != before.name
+                {
+                    // Seat rules match the names Entra gives its groups: a name set here
+                    // could otherwise make a team's members admins.
+                    if let Some(group) = &before.external_id {
+                        return Err(AppError::invalid(
+                            "name",
+                            format!(
+                                "of {} comes from Microsoft Entra ID (SCIM group {group}), which is its source of truth: rename the group in Entra",
+                                before.name
+                            ),
+                        ));
+                    }
                     team.name_key = rules::name_key(&n);
                     team.name = n;
                 }
@@ -282,17 +297,12 @@ pub async fn update(
                         Some(&team),
                     )?;
                 }
-                // Seat rules match team names: its members are decided again.
-                let mut emails = 0;
-                if team.name_key != before.name_key {
-                    let members = teams::member_ids(tx, &team.id)?;
-                    emails = settle_members(tx, &app, &caller, &members)?;
-                }
-                Ok((team, emails))
+                // Seats need no second look: only teams from Entra count for seat rules,
+                // and those keep the name Entra gave them.
+                Ok(team)
             })
         })
         .await?;
-    poke_if(&state, emails);
     Ok(HttpResponse::Ok().json(TeamResponse {
         team: render(&state.public_url, team),
     }))
@@ -418,6 +428,9 @@ pub async fn put_member(
                 if before.as_ref().is_some_and(|m| m.role == role.as_str()) {
                     return Ok(0);
                 }
+                if before.is_none() {
+                    entra_members_only(&team)?;
+                }
                 let now = crate::clock::stored(caller.at);
                 let member = TeamMember {
                     team_id: team.id.clone(),
@@ -467,6 +480,21 @@ pub async fn put_member(
     Ok(HttpResponse::NoContent().finish())
 }
 
+/// Who is in a team that comes from Entra (a SCIM group) is Entra's to say: seat rules match
+/// such teams, so a member added here would take the rule's role. Team roles are Rota's.
+fn entra_members_only(team: &Team) -> AppResult<()> {
+    match &team.external_id {
+        Some(group) => Err(AppError::invalid(
+            "user_id",
+            format!(
+                "cannot join or leave {} here: its members come from Microsoft Entra ID (SCIM group {group}). Change the group's members in Entra; a member's team role can be changed here",
+                team.name
+            ),
+        )),
+        None => Ok(()),
+    }
+}
+
 /// Remove a user from a team
 #[utoipa::path(delete, path = "/api/v2/teams/{id}/users/{user_id}", tag = "Teams",
     params(("id" = String, Path), ("user_id" = String, Path)),
@@ -491,6 +519,7 @@ pub async fn remove_member(
                 let team = teams::find(tx, &team_id)?;
                 let member = teams::membership(tx, &team_id, &user_id)?
                     .ok_or_else(|| AppError::not_found("team member", user_id.as_str()))?;
+                entra_members_only(&team)?;
                 teams::remove_member(tx, &team_id, &user_id)?;
                 audit::record(
                     tx,

@@ -4,7 +4,7 @@ use super::{ApiCaller, ApiResult, Links, Pagination, Params, Reference, resource
 use crate::authz::{Action, Resource};
 use crate::domain::ids::{TeamId, UserId};
 use crate::domain::role::Role;
-use crate::domain::user as rules;
+use crate::domain::user::{self as rules, UserNameSource};
 use crate::error::{AppError, AppResult};
 use crate::http::AppState;
 use crate::store::audit;
@@ -53,8 +53,14 @@ pub struct UserObject {
     pub html_url: String,
     pub name: String,
     pub email: Option<String>,
-    /// The sign-in name (Entra's userPrincipalName); for users made through this API, the e-mail.
+    /// The sign-in name (Entra's userPrincipalName); for users made through this API, the
+    /// e-mail they were made with. Set only by Entra (SCIM, sign-in) or by an owner or admin
+    /// for someone else; first sign-in and Entra's matching link people to an account by it.
     pub user_name: String,
+    /// Who set `user_name`: `entra_scim`, `entra_sign_in`, `admin`, or `unverified` (from
+    /// before this rule; sign-in and SCIM do not adopt the account by its name until an
+    /// owner or admin confirms it by setting `user_name`).
+    pub user_name_source: crate::domain::user::UserNameSource,
     pub time_zone: String,
     pub locale: Option<String>,
     pub role: Role,
@@ -108,7 +114,13 @@ pub struct CreateUserRequest {
 #[derive(Debug, Default, Deserialize, ToSchema)]
 pub struct UserChanges {
     pub name: Option<String>,
+    /// Contact address. Changing it never changes `user_name`, except when an owner or admin
+    /// changes it for a user made through this API who signs in with it.
     pub email: Option<String>,
+    /// The sign-in name. Only owners and admins, and not their own: the person it names is
+    /// linked to this account at their first sign-in. Setting it (even to its current value)
+    /// confirms it (`user_name_source` becomes `admin`).
+    pub user_name: Option<String>,
     pub time_zone: Option<String>,
     pub role: Option<String>,
     pub job_title: Option<String>,
@@ -191,6 +203,7 @@ pub fn render(
             description: u.description,
             active: u.active,
             provisioned_by: u.provisioned_by,
+            user_name_source: u.user_name_source,
         })
         .collect())
 }
@@ -275,7 +288,19 @@ pub async fn create(
     let now = crate::clock::stored(caller.at);
     let email = rules::email(&input.email).map_err(field("email"))?;
     let name = rules::display_name(&input.name).map_err(field("name"))?;
+    // The e-mail becomes the sign-in name: whoever may make this account vouches for it
+    // (owners and admins, unless the policies let others create users).
+    let newcomer = Resource::User {
+        id: UserId::generate(),
+        role: Role::User,
+    };
+    let user_name_source = if caller.may_set_sign_in_name(&newcomer) {
+        UserNameSource::Admin
+    } else {
+        UserNameSource::Unverified
+    };
     let user = User {
+        user_name_source,
         email: Some(email.clone()),
         job_title: rules::optional_text(input.job_title.as_deref(), 100)
             .map_err(field("job_title"))?,
@@ -535,17 +560,30 @@ async fn end_sessions(
 fn apply(user: &mut User, changes: UserChanges, caller: &ApiCaller) -> AppResult<bool> {
     let resource = as_resource(user);
     let before = user.clone();
+    let may_set_sign_in_name = caller.may_set_sign_in_name(&resource);
     if let Some(name) = changes.name {
         user.name = rules::display_name(&name).map_err(field("name"))?;
     }
     if let Some(email) = changes.email {
         let email = rules::email(&email).map_err(field("email"))?;
-        // Users made through this API sign in with their e-mail; keep the two together.
-        if user.provisioned_by == "api" && user.email.as_deref() == Some(user.user_name.as_str()) {
-            user.user_name_key = rules::name_key(&email);
-            user.user_name = email.clone();
+        // Users made through this API sign in with their e-mail; an admin changing it keeps
+        // the two together. A person changing their own only changes where mail goes.
+        if may_set_sign_in_name
+            && user.provisioned_by == "api"
+            && user.email.as_deref() == Some(user.user_name.as_str())
+        {
+            set_sign_in_name(user, &email);
         }
         user.email = Some(email);
+    }
+    if let Some(user_name) = changes.user_name {
+        if !may_set_sign_in_name {
+            return Err(AppError::forbidden(
+                "set user_name: the sign-in name comes from Microsoft Entra ID, or from an owner or admin for someone other than themselves",
+            ));
+        }
+        let user_name = rules::user_name(&user_name).map_err(field("user_name"))?;
+        set_sign_in_name(user, &user_name);
     }
     if let Some(tz) = changes.time_zone {
         user.time_zone = rules::time_zone(&tz).map_err(field("time_zone"))?;
@@ -567,9 +605,16 @@ fn apply(user: &mut User, changes: UserChanges, caller: &ApiCaller) -> AppResult
     Ok(*user != before)
 }
 
+/// The sign-in name as an owner or admin sets (or confirms) it.
+fn set_sign_in_name(user: &mut User, user_name: &str) {
+    user.user_name = user_name.to_string();
+    user.user_name_key = rules::name_key(user_name);
+    user.user_name_source = UserNameSource::Admin;
+}
+
 /// Update a user
 ///
-/// Only the fields given change.
+/// Only the fields given change. `user_name` only by owners and admins, for someone else.
 #[utoipa::path(put, path = "/api/v2/users/{id}", tag = "Users", params(("id" = String, Path)), request_body = UpdateUserRequest,
     responses((status = 200, body = UserResponse), (status = 400, body = super::ErrorBody), (status = 403, body = super::ErrorBody), (status = 404, body = super::ErrorBody)),
     security(("api_token" = [])))]

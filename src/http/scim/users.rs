@@ -9,7 +9,7 @@ use super::{
 use crate::domain::ids::UserId;
 use crate::domain::scim_filter::{self, AttrPath};
 use crate::domain::scim_patch::{self, ENTERPRISE_USER, get};
-use crate::domain::user as rules;
+use crate::domain::user::{self as rules, UserNameSource};
 use crate::error::{AppError, AppResult};
 use crate::http::AppState;
 use crate::store::audit;
@@ -355,6 +355,12 @@ fn read(body: &Value) -> AppResult<Fields> {
 fn assign(user: &mut User, f: Fields) -> AppResult<ContactLists> {
     user.user_name_key = rules::name_key(&f.user_name);
     user.user_name = f.user_name;
+    user.user_name_source = UserNameSource::EntraScim;
+    // A duplicate kept from before externalIds were unique stays exempt only while it keeps
+    // that externalId.
+    if user.external_id != f.external_id {
+        user.external_id_shared = false;
+    }
     user.external_id = f.external_id;
     user.active = f.active;
     let joined = [f.given.as_deref(), f.family.as_deref()]
@@ -552,6 +558,7 @@ async fn create(
                 };
                 let lists = assign(&mut user, fields)?;
                 user.scim_document = document;
+                refuse_unverified_namesake(tx, &user.user_name)?;
                 users::insert(tx, &user)?;
                 users::replace_contacts(tx, &user.id, "email", &lists.0, now)?;
                 users::replace_contacts(tx, &user.id, "phone", &lists.1, now)?;
@@ -570,6 +577,26 @@ async fn create(
         .await?;
     crate::http::api::users::poke_if(&state, emails);
     Ok(resource_response(StatusCode::CREATED, resource))
+}
+
+/// Entra creates a user when its matching query found nobody, and lists never show an
+/// account whose userName neither Entra nor an admin set. When such an account holds the
+/// name, the create is a conflict (409 uniqueness), not a merge: adopting it would hand the
+/// person's app roles, and later their sign-in, to whoever chose that name; and renaming it
+/// away unasked could split a real person's history. Entra records the failure for this user
+/// and tries again each cycle, so once an admin confirms the account (setting its user_name
+/// through the REST API), renames or deletes it, the next cycle matches or creates the user.
+fn refuse_unverified_namesake(tx: &mut DbConnection, user_name: &str) -> AppResult<()> {
+    match users::find_by_user_name(tx, user_name)? {
+        Some(holder) if !holder.user_name_source.vouched() => Err(AppError::conflict(
+            "userName",
+            format!(
+                "'{user_name}' is the user name of Rota account {}, which neither Entra nor a Rota administrator named, so it is not taken to be this user: a Rota owner or admin must confirm it (PUT /api/v2/users/{} with its user_name), or rename or delete it",
+                holder.id, holder.id
+            ),
+        )),
+        _ => Ok(()),
+    }
 }
 
 async fn show(

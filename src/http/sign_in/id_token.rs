@@ -1,7 +1,7 @@
 //! Validating an Entra ID token: RS256 signature against the provider's keys, exact issuer,
 //! our client id as audience, expiry and not-before (with a small skew), the nonce of this
 //! login, and a tenant we serve. Entra's own claims (`tid`, `oid`, `groups`, `roles`, overage)
-//! are read here. No I/O: the keys are passed in (the provider module caches and refreshes
+//! are read here, and its names must pass the rule for names. No I/O: the keys are passed in (the provider module caches and refreshes
 //! them), so the benchmark measures exactly this.
 
 use crate::domain::sign_in::{EntraIdentity, GroupsClaim, Refusal};
@@ -135,7 +135,7 @@ pub fn verify(
         // The app registration may not emit groups at all: then memberships are SCIM's alone.
         (None, false) => GroupsClaim::Incomplete,
     };
-    Ok(EntraIdentity {
+    let identity = EntraIdentity {
         tenant_id: tenant,
         object_id,
         user_name,
@@ -146,5 +146,8 @@ pub fn verify(
         email: claims.email().map(|e| e.as_str().to_string()),
         groups,
         app_roles: extra.roles.clone(),
-    })
+    };
+    // A validly signed token may still carry a name we would refuse from anyone else.
+    identity.check_names().map_err(TokenError::Refused)?;
+    Ok(identity)
 }

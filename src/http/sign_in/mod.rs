@@ -255,13 +255,7 @@ async fn finish_sign_in(
         .ok_or_else(expired)?;
     if let Some(error) = params.error {
         let detail = params.error_description.unwrap_or_default();
-        return Err(Ok((
-            Refusal::ProviderError(crate::domain::text::clean(
-                &format!("{error} {detail}"),
-                store::sign_in::MAX_REFUSAL_DETAIL_CHARS,
-            )),
-            None,
-        )));
+        return Err(Ok((Refusal::from_provider_answer(&error, &detail), None)));
     }
     let code = params
         .code
@@ -319,7 +313,11 @@ async fn refused(
 ) -> HttpResponse {
     let already_audited = matches!(
         refusal,
-        Refusal::Deactivated | Refusal::IdentityConflict { .. } | Refusal::NoSeat { .. }
+        Refusal::Deactivated
+            | Refusal::IdentityConflict { .. }
+            | Refusal::UnverifiedUserName { .. }
+            | Refusal::DuplicateExternalId { .. }
+            | Refusal::NoSeat { .. }
     );
     let now = state.clock.now();
     state.metrics.sign_in_refused(refusal.code());
@@ -367,8 +365,9 @@ async fn refused(
             .collect();
         format!("Rota's owners can help: {}.", names.join(", "))
     };
+    // Refusals are the caller's 4xx; only trouble reaching or reading the provider is a 502.
     let status = match refusal {
-        Refusal::ExpiredOrReplayed => StatusCode::BAD_REQUEST,
+        Refusal::ExpiredOrReplayed | Refusal::CodeRefused(_) => StatusCode::BAD_REQUEST,
         Refusal::ProviderError(_) => StatusCode::BAD_GATEWAY,
         Refusal::NotConfigured => StatusCode::NOT_FOUND,
         _ => StatusCode::FORBIDDEN,

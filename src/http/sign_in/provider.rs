@@ -7,12 +7,14 @@ use super::id_token::{self, Expected, TokenError};
 use crate::config::OidcConfig;
 use crate::domain::sign_in::{EntraIdentity, Refusal};
 use chrono::{DateTime, Utc};
-use openidconnect::core::{CoreAuthenticationFlow, CoreClient, CoreJsonWebKeySet};
+use openidconnect::core::{
+    CoreAuthenticationFlow, CoreClient, CoreErrorResponseType, CoreJsonWebKeySet,
+};
 use openidconnect::{
     AuthorizationCode, ClientId, ClientSecret, CsrfToken, EndpointMaybeSet, EndpointNotSet,
     EndpointSet, IssuerUrl, JsonWebKeySetUrl, LogoutRequest, Nonce, PkceCodeChallenge,
-    PkceCodeVerifier, PostLogoutRedirectUrl, ProviderMetadataWithLogout, RedirectUrl, Scope,
-    TokenResponse,
+    PkceCodeVerifier, PostLogoutRedirectUrl, ProviderMetadataWithLogout, RedirectUrl,
+    RequestTokenError, Scope, TokenResponse,
 };
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -168,8 +170,18 @@ impl Provider {
             .set_pkce_verifier(PkceCodeVerifier::new(pkce_verifier.to_string()))
             .request_async(&self.http)
             .await
-            .map_err(|e| {
-                Refusal::ProviderError(format!("token request failed: {}", error_chain(&e)))
+            .map_err(|e| match &e {
+                // The code is used already or expired (or not this login's): a refusal of the
+                // person's attempt, not a fault; any other answer means we or it are broken.
+                RequestTokenError::ServerResponse(answer)
+                    if *answer.error() == CoreErrorResponseType::InvalidGrant =>
+                {
+                    Refusal::CodeRefused(format!(
+                        "the provider refused the sign-in code: invalid_grant {}",
+                        answer.error_description().map_or("", String::as_str)
+                    ))
+                }
+                _ => Refusal::ProviderError(format!("token request failed: {}", error_chain(&e))),
             })?;
         let token = response
             .id_token()
