@@ -450,6 +450,90 @@ on_both_backends! {
         assert_eq!(status, 404);
         assert_scim_error(&body, "404", None);
     }
+
+    async fn a_long_flat_or_filter_is_read_and_only_nesting_is_bounded(app) {
+        use rota::domain::scim_filter::{MAX_DEPTH, MAX_TERMS};
+        let scim = Scim::new(&app);
+        for name in ["ada", "bob", "cy"] {
+            scim.create_user(&format!("{name}@contoso.com"), &format!("o-{name}")).await;
+        }
+        // 200 terms, as a client that matches a batch of people sends them: the three who exist
+        // are found, by userName or by their work e-mail (an EXISTS per term).
+        let terms = |n: usize, term: &dyn Fn(usize) -> String| (0..n).map(term).collect::<Vec<_>>().join(" or ");
+        let by_name = terms(200, &|i| match i {
+            0 => "userName eq \"ada@contoso.com\"".into(),
+            199 => "userName eq \"CY@contoso.com\"".into(),
+            _ => format!("userName eq \"nobody-{i}@contoso.com\""),
+        });
+        let (status, body) = scim.filter(&by_name).await;
+        assert_eq!((status, body["totalResults"].clone()), (200, json!(2)), "{body}");
+        let by_mail = terms(200, &|i| format!("emails[type eq \"work\"].value eq \"{}@contoso.com\"", ["ada", "bob", "cy"].get(i % 70).copied().unwrap_or("none")));
+        let (status, body) = scim.send_json(Method::POST, "/Users/.search", json!({"filter": by_mail})).await;
+        assert_eq!((status, body["totalResults"].clone()), (200, json!(3)), "{body}");
+        // As many comparisons as allowed, each with a bound value, on both backends.
+        let most = terms(MAX_TERMS, &|i| format!("emails.value eq \"{i}@contoso.com\""));
+        let (status, body) = scim.send_json(Method::POST, "/Users/.search", json!({"filter": most})).await;
+        assert_eq!((status, body["totalResults"].clone()), (200, json!(0)), "{body}");
+        let most = terms(MAX_TERMS / 2, &|i| format!("emails[type eq \"work\"].value eq \"{i}@contoso.com\""));
+        let (status, body) = scim.send_json(Method::POST, "/Users/.search", json!({"filter": most})).await;
+        assert_eq!((status, body["totalResults"].clone()), (200, json!(0)), "{body}");
+        let (status, body) = scim.send_json(Method::POST, "/Groups/.search", json!({"filter": terms(MAX_TERMS, &|i| format!("displayName eq \"g{i}\""))})).await;
+        assert_eq!(status, 200, "{body}");
+        // One more is refused, saying why; so is nesting deeper than the limit.
+        let (status, body) = scim.send_json(Method::POST, "/Users/.search", json!({"filter": terms(MAX_TERMS + 1, &|i| format!("userName eq \"u{i}\""))})).await;
+        assert_eq!(status, 400, "{body}");
+        assert_scim_error(&body, "400", Some("invalidFilter"));
+        assert!(body["detail"].as_str().unwrap().contains("more than 500 comparisons"), "{body}");
+        let nested = |n: usize| format!("{}userName pr{}", "(".repeat(n), ")".repeat(n));
+        let (status, body) = scim.filter(&nested(MAX_DEPTH)).await;
+        assert_eq!((status, body["totalResults"].clone()), (200, json!(3)), "{body}");
+        let (status, body) = scim.filter(&nested(MAX_DEPTH + 1)).await;
+        assert_eq!(status, 400, "{body}");
+        assert!(body["detail"].as_str().unwrap().contains("nests deeper"), "{body}");
+    }
+
+
+    async fn entra_matches_a_user_on_the_work_email(app) {
+        let scim = Scim::new(&app);
+        let mut someone = entra_user("someone.upn@contoso.com", "o-1");
+        someone["emails"] = json!([
+            {"primary": true, "type": "work", "value": "someone@contoso.com"},
+            {"type": "home", "value": "home@example.com"},
+        ]);
+        let (status, created) = scim.send_json(Method::POST, "/Users", someone).await;
+        assert_eq!(status, 201, "{created}");
+        let mut other = entra_user("other@contoso.com", "o-2");
+        other["emails"] = json!([{"type": "home", "value": "someone@contoso.com"}]);
+        assert_eq!(scim.send_json(Method::POST, "/Users", other).await.0, 201);
+        // Entra's matching query on a work e-mail finds the user, and only them.
+        for filter in [
+            "emails[type eq \"work\"].value eq \"someone@contoso.com\"",
+            "emails[type eq \"work\"].value eq \"SOMEONE@contoso.com\"",
+            "emails[type eq \"WORK\"].value eq \"someone@contoso.com\" and active eq true",
+            "emails[type eq \"work\"].value pr and emails[type eq \"home\"].value ew \"@example.com\"",
+        ] {
+            let (status, found) = scim.filter(filter).await;
+            assert_eq!(status, 200, "{filter}: {found}");
+            assert_eq!(found["totalResults"], 1, "{filter}: {found}");
+            assert_eq!(found["Resources"][0]["id"], created["id"], "{filter}");
+        }
+        // No match: an empty list, which is how Entra decides to create the user.
+        for filter in [
+            "emails[type eq \"work\"].value eq \"nobody@contoso.com\"",
+            "emails[type eq \"work\"].value eq \"home@example.com\"",
+            "emails[type eq \"home\"].value eq \"nobody@contoso.com\"",
+        ] {
+            let (status, none) = scim.filter(filter).await;
+            assert_eq!(status, 200, "{filter}: {none}");
+            assert_eq!((none["totalResults"].clone(), none["Resources"].clone()), (json!(0), json!([])), "{filter}");
+        }
+        // The same through .search, and for phone numbers.
+        let (_, found) = scim.send_json(Method::POST, "/Users/.search", json!({"filter": "phoneNumbers[type eq \"mobile\"].value eq \"+81 90 1234 5678\""})).await;
+        assert_eq!(found["totalResults"], 2, "{found}");
+        let (status, body) = scim.filter("emails[type eq \"work\"].nosuch eq \"x\"").await;
+        assert_eq!(status, 400, "{body}");
+        assert_scim_error(&body, "400", Some("invalidFilter"));
+    }
 }
 
 /// Arbitrary JSON bodies, filters and paths: every answer is a SCIM response below 500.

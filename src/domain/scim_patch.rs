@@ -4,7 +4,9 @@
 //! real booleans, `members[value eq "…"]`, path-less replace with dotted keys). The caller turns
 //! the patched JSON back into a record with the same parser PUT uses, so both validate alike.
 
-use super::scim_filter::{AttrPath, CompValue, CompareOp, Filter, PatchPath, parse_path};
+use super::scim_filter::{
+    AttrPath, CompValue, CompareOp, Connective, Filter, PatchPath, parse_path,
+};
 use serde_json::{Map, Value};
 
 pub const ENTERPRISE_USER: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
@@ -306,19 +308,15 @@ fn same_element(a: &Value, b: &Value) -> bool {
 /// The attributes an `eq` filter pins down, to build a new element from.
 fn seed_from(filter: &Filter) -> Map<String, Value> {
     let mut out = Map::new();
-    match filter {
-        Filter::Compare {
+    for term in filter.operands(Connective::And) {
+        if let Filter::Compare {
             path,
             op: CompareOp::Eq,
             value,
-        } => {
+        } = term
+        {
             out.insert(path.attr.clone(), comp_to_json(value));
         }
-        Filter::And(a, b) => {
-            out.extend(seed_from(a));
-            out.extend(seed_from(b));
-        }
-        _ => {}
     }
     out
 }
@@ -336,8 +334,14 @@ fn comp_to_json(v: &CompValue) -> Value {
 /// without regard to case, booleans also as Entra's "True"/"False" strings.
 pub fn matches(filter: &Filter, element: &Value) -> bool {
     match filter {
-        Filter::And(a, b) => matches(a, element) && matches(b, element),
-        Filter::Or(a, b) => matches(a, element) || matches(b, element),
+        Filter::And(..) => filter
+            .operands(Connective::And)
+            .into_iter()
+            .all(|f| matches(f, element)),
+        Filter::Or(..) => filter
+            .operands(Connective::Or)
+            .into_iter()
+            .any(|f| matches(f, element)),
         Filter::Not(f) => !matches(f, element),
         Filter::Present(path) => get(element, &path.attr).is_some_and(|v| !v.is_null() && v != ""),
         Filter::ValuePath { .. } => false,
