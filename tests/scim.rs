@@ -493,6 +493,41 @@ on_both_backends! {
     }
 
 
+    async fn search_parameters_of_the_wrong_type_are_refused(app) {
+        let scim = Scim::new(&app);
+        scim.create_user("ada@contoso.com", "o-1").await;
+        for path in ["/Users/.search", "/Groups/.search", "/.search"] {
+            for filter in [json!(7), json!({"userName": "x"}), json!(["userName eq \"x\""]), json!(true)] {
+                let (status, body) = scim.send_json(Method::POST, path, json!({"filter": filter})).await;
+                assert_eq!(status, 400, "{path} {filter}: {body}");
+                assert_scim_error(&body, "400", Some("invalidFilter"));
+            }
+            for (key, value) in [
+                ("startIndex", json!("first")), ("startIndex", json!(1.5)), ("count", json!([10])),
+                ("count", json!({})), ("attributes", json!(5)), ("attributes", json!(["userName", 5])),
+                ("excludedAttributes", json!({"a": 1})), ("sortBy", json!(3)), ("sortOrder", json!(false)),
+            ] {
+                let (status, body) = scim.send_json(Method::POST, path, json!({key: value})).await;
+                assert_eq!(status, 400, "{path} {key}={value}: {body}");
+                assert_scim_error(&body, "400", Some("invalidValue"));
+                assert!(body["detail"].as_str().unwrap().starts_with(key), "{body}");
+            }
+            let (status, body) = scim.send_json(Method::POST, path, json!(["filter"])).await;
+            assert_eq!(status, 400, "{path}: {body}");
+            assert_scim_error(&body, "400", Some("invalidSyntax"));
+        }
+        // Well-typed parameters (and null for absent) still work.
+        let (status, body) = scim.send_json(Method::POST, "/Users/.search", json!({
+            "schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"], "filter": "userName eq \"ada@contoso.com\"",
+            "startIndex": 1, "count": "10", "attributes": ["userName"], "excludedAttributes": null, "sortBy": "userName", "sortOrder": "descending",
+        })).await;
+        assert_eq!((status, body["totalResults"].clone()), (200, json!(1)), "{body}");
+        assert_eq!(body["Resources"][0]["userName"], "ada@contoso.com");
+        assert!(body["Resources"][0].get("name").is_none());
+        let (status, body) = scim.send_json(Method::POST, "/Users/.search", json!({"filter": null})).await;
+        assert_eq!((status, body["totalResults"].clone()), (200, json!(1)), "{body}");
+    }
+
     async fn entra_matches_a_user_on_the_work_email(app) {
         let scim = Scim::new(&app);
         let mut someone = entra_user("someone.upn@contoso.com", "o-1");

@@ -762,6 +762,18 @@ fn split_attribute(raw: &str) -> (String, Option<String>) {
     }
 }
 
+/// What kind of JSON value `v` is, for messages (a wrong value itself may be long).
+fn kind_of(v: &Value) -> String {
+    match v {
+        Value::Null => "null".into(),
+        Value::Bool(b) => b.to_string(),
+        Value::Number(n) => n.to_string(),
+        Value::String(_) => "a string".into(),
+        Value::Array(_) => "a list".into(),
+        Value::Object(_) => "an object".into(),
+    }
+}
+
 /// Most resources one list response returns (advertised in ServiceProviderConfig).
 pub const MAX_RESULTS: i64 = 200;
 
@@ -773,45 +785,88 @@ impl ListParams {
         Self::from_map(&Value::Object(pairs))
     }
 
+    /// Reads the parameters from a query string's pairs (all strings) or a SearchRequest body
+    /// (RFC 7644 §3.4.3: `filter`, `sortBy`, `sortOrder` strings, `startIndex`, `count`
+    /// integers, `attributes`, `excludedAttributes` lists of names). A parameter of another
+    /// type is refused, never ignored: a filter that is not a string would otherwise match all.
     pub fn from_map(v: &Value) -> AppResult<ListParams> {
-        let s = |k: &str| {
-            get(v, k).and_then(|x| match x {
-                Value::String(s) => Some(s.clone()),
-                Value::Number(n) => Some(n.to_string()),
-                Value::Array(items) => Some(
-                    items
-                        .iter()
-                        .filter_map(Value::as_str)
-                        .collect::<Vec<_>>()
-                        .join(","),
-                ),
-                _ => None,
-            })
+        if !v.is_object() {
+            return Err(AppError::invalid(
+                "request body",
+                "must be a JSON object (a SearchRequest)",
+            ));
+        }
+        let string = |k: &str| -> AppResult<Option<String>> {
+            match get(v, k) {
+                None | Some(Value::Null) => Ok(None),
+                Some(Value::String(s)) => Ok(Some(s.clone())),
+                Some(other) => Err(AppError::invalid(
+                    k,
+                    format!("must be a string, not {}", kind_of(other)),
+                )),
+            }
         };
         let int = |k: &str, default: i64| -> AppResult<i64> {
-            s(k).map(|x| {
-                x.parse::<i64>()
-                    .map_err(|_| AppError::invalid(k, format!("must be a whole number, not '{x}'")))
-            })
-            .transpose()
-            .map(|o| o.unwrap_or(default))
+            let whole = |shown: &dyn std::fmt::Display| {
+                AppError::invalid(k, format!("must be a whole number, not {shown}"))
+            };
+            match get(v, k) {
+                None | Some(Value::Null) => Ok(default),
+                Some(Value::Number(n)) => n.as_i64().ok_or_else(|| whole(n)),
+                Some(Value::String(s)) => s.trim().parse().map_err(|_| whole(&format!("'{s}'"))),
+                Some(other) => Err(whole(&kind_of(other))),
+            }
         };
-        let filter = s("filter")
+        let names = |k: &str| -> AppResult<Vec<String>> {
+            let joined = match get(v, k) {
+                None | Some(Value::Null) => return Ok(Vec::new()),
+                Some(Value::String(s)) => s.clone(),
+                Some(Value::Array(items)) => items
+                    .iter()
+                    .map(|item| {
+                        item.as_str().map(str::to_owned).ok_or_else(|| {
+                            AppError::invalid(
+                                k,
+                                format!("must list attribute names, not {}", kind_of(item)),
+                            )
+                        })
+                    })
+                    .collect::<AppResult<Vec<_>>>()?
+                    .join(","),
+                Some(other) => {
+                    return Err(AppError::invalid(
+                        k,
+                        format!("must be a list of attribute names, not {}", kind_of(other)),
+                    ));
+                }
+            };
+            Ok(joined
+                .split(',')
+                .map(|a| a.trim().to_string())
+                .filter(|a| !a.is_empty())
+                .collect())
+        };
+        let filter = string("filter")?
             .filter(|f| !f.trim().is_empty())
             .map(|f| {
                 scim_filter::parse_filter(&f).map_err(|e| {
-                    AppError::invalid("filter", format!("'{f}' is not a SCIM filter: {e}"))
+                    // A long filter is not quoted back whole; the position says where.
+                    let shown = match f.len() {
+                        0..=200 => format!("'{f}' is"),
+                        _ => "is".to_string(),
+                    };
+                    AppError::invalid("filter", format!("{shown} not a SCIM filter: {e}"))
                 })
             })
             .transpose()?;
-        let sort_by = s("sortBy")
+        let sort_by = string("sortBy")?
             .map(|p| {
                 scim_filter::parse_path(&p)
                     .map(|p| p.attr)
                     .map_err(|e| AppError::invalid("sortBy", e.to_string()))
             })
             .transpose()?;
-        let descending = match s("sortOrder")
+        let descending = match string("sortOrder")?
             .as_deref()
             .map(str::to_ascii_lowercase)
             .as_deref()
@@ -825,23 +880,14 @@ impl ListParams {
                 ));
             }
         };
-        let split = |k: &str| {
-            s(k).map(|x| {
-                x.split(',')
-                    .map(|a| a.trim().to_string())
-                    .filter(|a| !a.is_empty())
-                    .collect()
-            })
-            .unwrap_or_default()
-        };
         Ok(ListParams {
             filter,
             sort_by,
             descending,
             start_index: int("startIndex", 1)?.max(1),
             count: int("count", 100)?.clamp(0, MAX_RESULTS),
-            attributes: split("attributes"),
-            excluded: split("excludedAttributes"),
+            attributes: names("attributes")?,
+            excluded: names("excludedAttributes")?,
         })
     }
 
