@@ -6,8 +6,8 @@ mod support;
 
 use reqwest::Method;
 use serde_json::{Value, json};
+use support::TestApp;
 use support::scim::Scim;
-use support::{TestApp, send};
 
 const USER: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
 const ENTERPRISE: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
@@ -195,12 +195,12 @@ on_both_backends! {
         assert!(body.get("title").is_none());
 
         // Delete: gone for SCIM and the REST API, history kept, repeatable.
-        let (status, _) = send(scim.req(Method::DELETE, &format!("/Users/{id}"))).await;
+        let (status, _) = scim.send(scim.req(Method::DELETE, &format!("/Users/{id}"))).await;
         assert_eq!(status, 204);
         let (status, body) = scim.get(&format!("/Users/{id}")).await;
         assert_eq!(status, 404);
         assert_scim_error(&body, "404", None);
-        let (status, _) = send(scim.req(Method::DELETE, &format!("/Users/{id}"))).await;
+        let (status, _) = scim.send(scim.req(Method::DELETE, &format!("/Users/{id}"))).await;
         assert_eq!(status, 404);
         assert_eq!(scim.find_user("Test_User_ab6490ee@contoso.com").await["totalResults"], 0);
         let (_, audit) = app.get(&format!("/api/v2/users/{id}/audit/records")).await;
@@ -261,7 +261,7 @@ on_both_backends! {
 
         // A user deleted by SCIM leaves their teams.
         scim.send_json(Method::PATCH, &format!("/Groups/{gid}"), json!({"Operations": [{"op": "add", "path": "members", "value": [{"value": ada}]}]})).await;
-        send(scim.req(Method::DELETE, &format!("/Users/{ada}"))).await;
+        scim.send(scim.req(Method::DELETE, &format!("/Users/{ada}"))).await;
         let (_, members) = app.get(&format!("/api/v2/teams/{gid}/members?total=true")).await;
         assert_eq!(members["total"], 0);
 
@@ -270,7 +270,7 @@ on_both_backends! {
         assert_eq!(status, 400);
         assert_scim_error(&body, "400", Some("invalidValue"));
 
-        let (status, _) = send(scim.req(Method::DELETE, &format!("/Groups/{gid}"))).await;
+        let (status, _) = scim.send(scim.req(Method::DELETE, &format!("/Groups/{gid}"))).await;
         assert_eq!(status, 204);
         let (status, _) = scim.get(&format!("/Groups/{gid}")).await;
         assert_eq!(status, 404);
@@ -298,7 +298,7 @@ on_both_backends! {
         let (_, g) = scim.get(&format!("/Groups/{gid}")).await;
         assert_eq!(g["meta"]["version"], version);
         // Deleting a member changes the group's version.
-        send(scim.req(Method::DELETE, &format!("/Users/{ada}"))).await;
+        scim.send(scim.req(Method::DELETE, &format!("/Users/{ada}"))).await;
         let (_, g) = scim.get(&format!("/Groups/{gid}")).await;
         assert_ne!(g["meta"]["version"], version);
         assert!(g.get("members").is_none());
@@ -418,13 +418,13 @@ on_both_backends! {
         assert_eq!(res.headers()["etag"], "W/\"1\"");
         assert!(res.headers()["content-type"].to_str().unwrap().starts_with("application/scim+json"));
         let stale = json!({"Operations": [{"op": "replace", "path": "title", "value": "x"}]});
-        let (status, body) = send(scim.req(Method::PATCH, &format!("/Users/{id}")).header("If-Match", "W/\"7\"").json(&stale)).await;
+        let (status, body) = scim.send(scim.req(Method::PATCH, &format!("/Users/{id}")).header("If-Match", "W/\"7\"").json(&stale)).await;
         assert_eq!(status, 412, "{body}");
         assert_scim_error(&body, "412", None);
-        let (status, _) = send(scim.req(Method::PATCH, &format!("/Users/{id}")).header("If-Match", "W/\"1\"").json(&stale)).await;
+        let (status, _) = scim.send(scim.req(Method::PATCH, &format!("/Users/{id}")).header("If-Match", "W/\"1\"").json(&stale)).await;
         assert_eq!(status, 200);
 
-        let (status, body) = send(scim.req(Method::POST, "/Users").header("Content-Type", "application/scim+json").body("{not json")).await;
+        let (status, body) = scim.send(scim.req(Method::POST, "/Users").header("Content-Type", "application/scim+json").body("{not json")).await;
         assert_eq!(status, 400);
         assert_scim_error(&body, "400", Some("invalidSyntax"));
         let (status, body) = scim.send_json(Method::POST, "/Users", json!({"schemas": [USER], "active": true})).await;
@@ -491,7 +491,6 @@ on_both_backends! {
         assert_eq!(status, 400, "{body}");
         assert!(body["detail"].as_str().unwrap().contains("nests deeper"), "{body}");
     }
-
 
     async fn search_parameters_of_the_wrong_type_are_refused(app) {
         let scim = Scim::new(&app);
@@ -568,6 +567,175 @@ on_both_backends! {
         let (status, body) = scim.filter("emails[type eq \"work\"].nosuch eq \"x\"").await;
         assert_eq!(status, 400, "{body}");
         assert_scim_error(&body, "400", Some("invalidFilter"));
+    }
+
+    async fn app_roles_sent_as_json_text_decide_the_role(app) {
+        let scim = Scim::new(&app);
+        let role_of = |id: String| {
+            let app = &app;
+            async move { app.get(&format!("/api/v2/users/{id}")).await.1["user"]["role"].clone() }
+        };
+        let encoded = |value: &str| json!(format!(
+            "{{\"id\":\"06b07648-ecfe-589f-9d2f-6325724a46ee\",\"value\":\"{value}\",\"displayName\":\"{value} role\"}}"
+        ));
+        let create = |user_name: &str, roles: Value| {
+            let mut body = entra_user(user_name, user_name);
+            body["roles"] = roles;
+            body
+        };
+        // SingleAppRoleAssignment: POST with the role plain, PATCH with it as JSON text, in
+        // both dialects and both path forms Entra uses.
+        let (status, single) = scim.send_json(Method::POST, "/Users", create("single@contoso.com",
+            json!([{"primary": true, "type": "WindowsAzureActiveDirectoryRole", "value": "Rota.Admin"}]))).await;
+        assert_eq!(status, 201, "{single}");
+        assert_eq!(role_of(single["id"].as_str().unwrap().into()).await, "admin");
+        for (n, ops) in [
+            json!([{"op": "Add", "path": "roles", "value": [{"value": encoded("Rota.Admin")}]}]),
+            json!([{"op": "add", "path": "roles", "value": [{"value": encoded("Rota.Admin")}]}]),
+            json!([{"op": "Add", "path": "roles[primary eq \"True\"].value", "value": encoded("Rota.Admin")}]),
+            json!([{"op": "replace", "path": "roles[primary eq \"True\"].value", "value": encoded("Rota.Admin")},
+                   {"op": "replace", "path": "roles[primary eq \"True\"].type", "value": "WindowsAzureActiveDirectoryRole"}]),
+        ].into_iter().enumerate() {
+            let id = scim.create_user(&format!("single-{n}@contoso.com"), &format!("s-{n}")).await;
+            assert_eq!(role_of(id.clone()).await, "user");
+            let (status, body) = scim.send_json(Method::PATCH, &format!("/Users/{id}"), json!({"schemas": [PATCH], "Operations": ops})).await;
+            assert_eq!(status, 200, "{ops}: {body}");
+            assert_eq!(body["roles"].as_array().unwrap().len(), 1, "{ops}: {body}");
+            assert_eq!(body["roles"][0]["value"], "Rota.Admin", "{ops}: {body}");
+            assert_eq!(body["roles"][0]["display"], "Rota.Admin role", "{ops}: {body}");
+            assert_eq!(role_of(id.clone()).await, "admin", "{ops}");
+            // Sent again (Entra re-sends each cycle), nothing changes.
+            let (_, again) = scim.send_json(Method::PATCH, &format!("/Users/{id}"), json!({"schemas": [PATCH], "Operations": ops})).await;
+            assert_eq!(again["meta"]["version"], body["meta"]["version"], "{ops}");
+        }
+        // AppRoleAssignmentsComplex: several roles, JSON text in the POST and in PATCH Add,
+        // `displayName` for `display`; AssertiveAppRoleAssignmentsComplex replaces them.
+        let (status, complex) = scim.send_json(Method::POST, "/Users", create("complex@contoso.com", json!([
+            {"primary": false, "type": "WindowsAzureActiveDirectoryRole", "displayName": "Responder", "value": encoded("Rota.Responder")},
+            {"primary": false, "type": "WindowsAzureActiveDirectoryRole", "displayName": "Admin", "value": encoded("Rota.Admin")},
+        ]))).await;
+        assert_eq!(status, 201, "{complex}");
+        let id = complex["id"].as_str().unwrap().to_string();
+        assert_eq!(complex["roles"], json!([
+            {"primary": false, "type": "WindowsAzureActiveDirectoryRole", "display": "Responder", "value": "Rota.Responder"},
+            {"primary": false, "type": "WindowsAzureActiveDirectoryRole", "display": "Admin", "value": "Rota.Admin"},
+        ]));
+        assert_eq!(role_of(id.clone()).await, "admin", "the first matching rule (Rota.Admin) decides");
+        let (status, body) = scim.send_json(Method::PATCH, &format!("/Users/{id}"), json!({"schemas": [PATCH], "Operations": [
+            {"op": "replace", "path": "roles", "value": [{"primary": false, "type": "WindowsAzureActiveDirectoryRole", "display": "Responder", "value": "Rota.Responder"}]},
+        ]})).await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(role_of(id.clone()).await, "user");
+        let (status, body) = scim.send_json(Method::PATCH, &format!("/Users/{id}"), json!({"schemas": [PATCH], "Operations": [
+            {"op": "Add", "path": "roles", "value": [{"value": encoded("Rota.Admin")}, {"value": encoded("Rota.Responder")}]},
+        ]})).await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["roles"].as_array().unwrap().len(), 2, "{body}");
+        assert_eq!(role_of(id.clone()).await, "admin");
+        // aadOptscim062020's path-less replace, and plain values next to encoded ones.
+        let id = scim.create_user("pathless@contoso.com", "p-1").await;
+        let (status, body) = scim.send_json(Method::PATCH, &format!("/Users/{id}"), json!({"schemas": [PATCH], "Operations": [
+            {"op": "replace", "value": {"roles": [{"value": encoded("Rota.Admin")}, {"value": "Rota.Admin"}, {"value": "not {json"}]}},
+        ]})).await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["roles"], json!([{"value": "Rota.Admin", "display": "Rota.Admin role"}, {"value": "not {json"}]));
+        assert_eq!(role_of(id).await, "admin");
+    }
+
+    async fn enterprise_attributes_stay_in_their_schema_after_entra_sequences(app) {
+        let scim = Scim::new(&app);
+        let id = scim.create_user("ada@contoso.com", "o-1").await;
+        let patch = |ops: Value| {
+            let (scim, path) = (&scim, format!("/Users/{id}"));
+            async move { scim.send_json(Method::PATCH, &path, json!({"schemas": [PATCH], "Operations": ops})).await }
+        };
+        // Each of Entra's ways to set an enterprise attribute lands under the extension (the
+        // client validates every answer against /Schemas, so a stray top-level attribute fails).
+        for (ops, department) in [
+            (json!([{"op": "Add", "path": "department", "value": "Ops"}]), "Ops"),
+            (json!([{"op": "Replace", "path": "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department", "value": "Ops 2"}]), "Ops 2"),
+            (json!([{"op": "replace", "value": {"department": "Ops 3", "employeeNumber": "E-7", "name.givenName": "Ada", "favouriteColour": "blue"}}]), "Ops 3"),
+            (json!([{"op": "replace", "value": {"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department": "Ops 4", "manager": "m-1"}}]), "Ops 4"),
+            (json!([{"op": "add", "value": {ENTERPRISE: {"department": "Ops 5", "costCenter": "CC"}}}]), "Ops 5"),
+        ] {
+            let (status, body) = patch(ops.clone()).await;
+            assert_eq!(status, 200, "{ops}: {body}");
+            assert_eq!(body[ENTERPRISE]["department"], department, "{ops}: {body}");
+            assert!(body.get("department").is_none() && body.get("favouriteColour").is_none(), "{ops}: {body}");
+            let filter = format!("{ENTERPRISE}:department eq \"{department}\"");
+            assert_eq!(scim.filter(&filter).await.1["totalResults"], 1, "the column follows: {ops}");
+        }
+        let (_, body) = scim.get(&format!("/Users/{id}")).await;
+        assert_eq!(body[ENTERPRISE], json!({"department": "Ops 5", "employeeNumber": "E-7", "costCenter": "CC", "manager": {"value": "m-1"}}));
+        assert_eq!(body["schemas"], json!([USER, ENTERPRISE]));
+        // Removing an unqualified enterprise attribute removes it from the extension.
+        let (_, body) = patch(json!([{"op": "remove", "path": "costCenter"}])).await;
+        assert!(body[ENTERPRISE].get("costCenter").is_none(), "{body}");
+        // A POST or PUT body: unqualified enterprise attributes move in, unknown ones are
+        // dropped, names take the schema's case, Entra's string booleans become booleans.
+        let (status, body) = scim.send_json(Method::POST, "/Users", json!({
+            "schemas": [USER], "USERNAME": "bob@contoso.com", "Active": "True", "division": "North", "ims": [{"value": "bob"}],
+            "urn:x:custom:2.0:User:shoeSize": "44", "emails": [{"value": "bob@contoso.com", "primary": "True", "kind": "x"}],
+        })).await;
+        assert_eq!(status, 201, "{body}");
+        assert_eq!(body["userName"], "bob@contoso.com");
+        assert_eq!(body["active"], true);
+        assert_eq!(body[ENTERPRISE], json!({"division": "North"}));
+        assert_eq!(body["emails"], json!([{"value": "bob@contoso.com", "primary": true}]));
+        assert!(body.get("ims").is_none() && body.get("urn:x:custom:2.0:User:shoeSize").is_none());
+        // A document stored by an older version, with enterprise attributes at the top level
+        // and attributes of no schema, is shown fitting the schemas too.
+        {
+            let mut conn = app.db.get().unwrap();
+            let mut user = rota::store::users::find(&mut conn, &rota::domain::ids::UserId(id.clone())).unwrap();
+            user.scim_document = Some(json!({
+                "userName": "ada@contoso.com", "department": "Stale", "costCenter": "CC-9", "favouriteColour": "blue",
+                "active": "True", "title": "t\u{1b}[31m", ENTERPRISE: {"department": "Ops 5"},
+            }).to_string());
+            user.version += 1;
+            rota::store::users::update(&mut conn, &user).unwrap();
+        }
+        let (_, listed) = scim.get("/Users?sortBy=userName").await;
+        let ada = &listed["Resources"][0];
+        assert_eq!(ada[ENTERPRISE], json!({"department": "Ops 5", "costCenter": "CC-9"}), "{ada}");
+        assert_eq!(ada["active"], true);
+        assert!(ada.get("title").is_none() && ada.get("favouriteColour").is_none(), "{ada}");
+    }
+
+    async fn names_with_control_characters_or_bidi_overrides_are_refused_naming_the_attribute(app) {
+        let scim = Scim::new(&app);
+        let post = |body: Value| scim.send_json(Method::POST, "/Users", body);
+        for (body, field) in [
+            (json!({"userName": "ada\u{7}@contoso.com"}), "userName"),
+            (json!({"userName": "ada\u{202E}moc.osotnoc@ada"}), "userName"),
+            (json!({"userName": "a@contoso.com", "displayName": "Ada \u{2066}Admin\u{2069}"}), "displayName"),
+            (json!({"userName": "a@contoso.com", "name": {"givenName": "\u{202D}Ada"}}), "name.givenName"),
+            (json!({"userName": "a@contoso.com", "nickName": "x\u{202A}"}), "nickName"),
+            (json!({"userName": "a@contoso.com", "timezone": "Asia/Tokyo\n2026-01-01 ERROR forged line"}), "timezone"),
+            (json!({"userName": "a@contoso.com", "title": "\u{1b}[31mSRE"}), "title"),
+            (json!({"userName": "a@contoso.com", "emails": [{"value": "a@contoso.com\r\nBcc: x"}]}), "emails.value"),
+            (json!({"userName": "a@contoso.com", ENTERPRISE: {"department": "Ops\u{8}"}}), "department"),
+            (json!({"userName": "a@contoso.com", "addresses": [{"formatted": "1 Main St\u{1b}[2J"}]}), "addresses.formatted"),
+            (json!({"userName": &"x".repeat(120)}), "userName"),
+        ] {
+            let (status, res) = post(body.clone()).await;
+            assert_eq!(status, 400, "{body}: {res}");
+            assert_scim_error(&res, "400", Some("invalidValue"));
+            let detail = res["detail"].as_str().unwrap();
+            assert!(detail.starts_with(&format!("{field} ")), "{body}: {detail}");
+        }
+        // Through PATCH too, and for groups.
+        let id = scim.create_user("ada@contoso.com", "o-1").await;
+        let (status, res) = scim.send_json(Method::PATCH, &format!("/Users/{id}"), json!({"Operations": [{"op": "replace", "path": "userName", "value": "ada\u{1b}@contoso.com"}]})).await;
+        assert_eq!(status, 400, "{res}");
+        assert!(res["detail"].as_str().unwrap().starts_with("userName "), "{res}");
+        let (status, res) = scim.send_json(Method::POST, "/Groups", json!({"displayName": "SRE \u{202E}nimda"})).await;
+        assert_eq!(status, 400, "{res}");
+        assert!(res["detail"].as_str().unwrap().starts_with("displayName "), "{res}");
+        // A mailing address may have several lines; right-to-left names are names.
+        let (status, res) = post(json!({"userName": "sara@contoso.com", "displayName": "שרה כהן", "addresses": [{"type": "work", "formatted": "1 Main St\nSpringfield"}]})).await;
+        assert_eq!(status, 201, "{res}");
+        assert_eq!(res["addresses"][0]["formatted"], "1 Main St\nSpringfield");
     }
 }
 

@@ -24,6 +24,13 @@ pub fn display_name(raw: &str) -> Result<String, String> {
     Ok(name.to_string())
 }
 
+/// Whether `s` holds a bidirectional override or isolate (U+202A–U+202E, U+2066–U+2069), which
+/// can make a name display as another ("\u{202E}nimda" reads as "admin").
+pub fn has_bidi_override(s: &str) -> bool {
+    s.chars()
+        .any(|c| matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}'))
+}
+
 /// An e-mail address, as stored: trimmed, syntax checked (RFC 5322 address spec).
 pub fn email(raw: &str) -> Result<String, String> {
     let value = raw.trim();
@@ -82,5 +89,16 @@ mod tests {
         assert_eq!(time_zone("Asia/Tokyo").unwrap(), "Asia/Tokyo");
         assert_eq!(optional_text(Some("  "), 10).unwrap(), None);
         assert!(optional_text(Some("abcdefghijk"), 10).is_err());
+    }
+
+    #[test]
+    fn bidi_overrides_and_isolates_are_found() {
+        for c in ['\u{202A}', '\u{202E}', '\u{2066}', '\u{2069}'] {
+            assert!(has_bidi_override(&format!("ad{c}min")), "{c:?}");
+        }
+        // Right-to-left text itself, and the marks that only nudge it, are names like any other.
+        assert!(!has_bidi_override("שרה כהן"));
+        assert!(!has_bidi_override("a\u{200F}b"));
+        assert!(!has_bidi_override("\u{2029}x\u{206A}"));
     }
 }
