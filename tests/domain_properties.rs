@@ -567,3 +567,175 @@ proptest! {
         prop_assert_eq!(warning(&thresholds, warned, &unlimited), (None, None));
     }
 }
+
+// SCIM filters: random well-formed filters, written out as an IdP might (any case for the
+// words, extra spaces and tabs, Entra's `attr[filter].sub op value`), read back as what they say.
+
+use rota::domain::scim_filter::{AttrPath, CompValue, CompareOp, Filter, parse_filter};
+
+/// A filter as text, and the filter it means.
+type Written = (String, Filter);
+
+fn gap() -> impl Strategy<Value = &'static str> {
+    prop::sample::select(vec![" ", "  ", "\t", " \t "])
+}
+
+/// A word in any mix of case (`eq`, `Eq`, `EQ`).
+fn any_case(word: &'static str) -> impl Strategy<Value = String> {
+    prop::collection::vec(any::<bool>(), word.len()).prop_map(move |upper| {
+        word.chars()
+            .zip(upper)
+            .map(|(c, u)| if u { c.to_ascii_uppercase() } else { c })
+            .collect()
+    })
+}
+
+fn comparison_value() -> impl Strategy<Value = (String, CompValue)> {
+    prop_oneof![
+        any::<String>().prop_map(|s| (serde_json::to_string(&s).unwrap(), CompValue::Str(s))),
+        any::<i64>().prop_map(|n| (n.to_string(), CompValue::Num(n.into()))),
+        any::<bool>().prop_map(|b| (b.to_string(), CompValue::Bool(b))),
+        Just(("null".to_string(), CompValue::Null)),
+    ]
+}
+
+/// `attr pr` or `attr op value`, over the given attribute paths.
+fn attribute_test(paths: Vec<(&'static str, AttrPath)>) -> impl Strategy<Value = Written> {
+    let ops = vec![
+        ("eq", CompareOp::Eq),
+        ("ne", CompareOp::Ne),
+        ("co", CompareOp::Co),
+        ("sw", CompareOp::Sw),
+        ("ew", CompareOp::Ew),
+        ("gt", CompareOp::Gt),
+        ("ge", CompareOp::Ge),
+        ("lt", CompareOp::Lt),
+        ("le", CompareOp::Le),
+    ];
+    let path = prop::sample::select(paths);
+    prop_oneof![
+        (path.clone(), gap(), any_case("pr")).prop_map(|((text, path), sp, pr)| {
+            (format!("{text}{sp}{pr}"), Filter::Present(path))
+        }),
+        (
+            path,
+            gap(),
+            prop::sample::select(ops),
+            gap(),
+            comparison_value()
+        )
+            .prop_flat_map(
+                |((text, path), sp1, (word, op), sp2, (value_text, value))| {
+                    any_case(word).prop_map(move |word| {
+                        let filter = Filter::Compare {
+                            path: path.clone(),
+                            op,
+                            value: value.clone(),
+                        };
+                        (format!("{text}{sp1}{word}{sp2}{value_text}"), filter)
+                    })
+                }
+            ),
+    ]
+}
+
+fn path(uri: Option<&str>, attr: &str, sub: Option<&str>) -> AttrPath {
+    AttrPath {
+        uri: uri.map(str::to_owned),
+        attr: attr.to_owned(),
+        sub_attr: sub.map(str::to_owned),
+    }
+}
+
+/// `a and b`, `a or b` (operands in parentheses, so precedence is what the AST says) and
+/// `not (a)`, over `leaf`.
+fn combined(leaf: BoxedStrategy<Written>, depth: u32) -> BoxedStrategy<Written> {
+    leaf.prop_recursive(depth, 16, 2, |inner| {
+        prop_oneof![
+            (
+                inner.clone(),
+                gap(),
+                prop::sample::select(vec!["and", "or"]),
+                gap(),
+                inner.clone()
+            )
+                .prop_flat_map(|((a, fa), sp1, word, sp2, (b, fb))| {
+                    any_case(word).prop_map(move |w| {
+                        let text = format!("({a}){sp1}{w}{sp2}({b})");
+                        let (x, y) = (Box::new(fa.clone()), Box::new(fb.clone()));
+                        let filter = if word == "and" {
+                            Filter::And(x, y)
+                        } else {
+                            Filter::Or(x, y)
+                        };
+                        (text, filter)
+                    })
+                }),
+            (any_case("not"), gap(), inner).prop_map(|(not, sp, (a, fa))| {
+                (format!("{not}{sp}({a})"), Filter::Not(Box::new(fa)))
+            }),
+        ]
+    })
+    .boxed()
+}
+
+/// `emails[filter]` and Entra's `emails[filter].value op value`, which means
+/// `emails[filter and value op value]`.
+fn value_path() -> impl Strategy<Value = Written> {
+    let element = attribute_test(vec![
+        ("type", path(None, "type", None)),
+        ("value", path(None, "value", None)),
+        ("primary", path(None, "primary", None)),
+    ]);
+    let inner = combined(element.boxed(), 2);
+    let multi = prop::sample::select(vec!["emails", "phoneNumbers", "members", "addresses"]);
+    let sub = attribute_test(vec![
+        ("value", path(None, "value", None)),
+        ("display", path(None, "display", None)),
+    ]);
+    (multi, inner, prop::option::of(sub)).prop_map(|(attr, (text, filter), sub)| match sub {
+        None => (
+            format!("{attr}[{text}]"),
+            Filter::ValuePath {
+                path: path(None, attr, None),
+                filter: Box::new(filter),
+            },
+        ),
+        Some((sub_text, sub_filter)) => (
+            format!("{attr}[{text}].{sub_text}"),
+            Filter::ValuePath {
+                path: path(None, attr, None),
+                filter: Box::new(Filter::And(Box::new(filter), Box::new(sub_filter))),
+            },
+        ),
+    })
+}
+
+fn scim_filter() -> BoxedStrategy<Written> {
+    let enterprise = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
+    let attribute = attribute_test(vec![
+        ("userName", path(None, "userName", None)),
+        ("name.familyName", path(None, "name", Some("familyName"))),
+        (
+            "meta.lastModified",
+            path(None, "meta", Some("lastModified")),
+        ),
+        (
+            "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department",
+            path(Some(enterprise), "department", None),
+        ),
+        (
+            "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager.value",
+            path(Some(enterprise), "manager", Some("value")),
+        ),
+    ]);
+    combined(prop_oneof![attribute, value_path()].boxed(), 4)
+}
+
+proptest! {
+    #[test]
+    fn scim_filters_written_any_way_an_idp_may_are_read_as_what_they_say((text, expected) in scim_filter()) {
+        let parsed = parse_filter(&text);
+        prop_assert_eq!(parsed.as_ref().ok(), Some(&expected), "{} -> {:?}", text, parsed);
+    }
+}

@@ -6,8 +6,8 @@ mod support;
 
 use reqwest::Method;
 use serde_json::{Value, json};
+use support::TestApp;
 use support::scim::Scim;
-use support::{TestApp, send};
 
 const USER: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
 const ENTERPRISE: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
@@ -220,12 +220,12 @@ on_both_backends! {
         assert!(body.get("title").is_none());
 
         // Delete: gone for SCIM and the REST API, history kept, repeatable.
-        let (status, _) = send(scim.req(Method::DELETE, &format!("/Users/{id}"))).await;
+        let (status, _) = scim.send(scim.req(Method::DELETE, &format!("/Users/{id}"))).await;
         assert_eq!(status, 204);
         let (status, body) = scim.get(&format!("/Users/{id}")).await;
         assert_eq!(status, 404);
         assert_scim_error(&body, "404", None);
-        let (status, _) = send(scim.req(Method::DELETE, &format!("/Users/{id}"))).await;
+        let (status, _) = scim.send(scim.req(Method::DELETE, &format!("/Users/{id}"))).await;
         assert_eq!(status, 404);
         assert_eq!(scim.find_user("Test_User_ab6490ee@contoso.com").await["totalResults"], 0);
         let (_, audit) = app.get(&format!("/api/v2/users/{id}/audit/records")).await;
@@ -286,7 +286,7 @@ on_both_backends! {
 
         // A user deleted by SCIM leaves their teams.
         scim.send_json(Method::PATCH, &format!("/Groups/{gid}"), json!({"Operations": [{"op": "add", "path": "members", "value": [{"value": ada}]}]})).await;
-        send(scim.req(Method::DELETE, &format!("/Users/{ada}"))).await;
+        scim.send(scim.req(Method::DELETE, &format!("/Users/{ada}"))).await;
         let (_, members) = app.get(&format!("/api/v2/teams/{gid}/members?total=true")).await;
         assert_eq!(members["total"], 0);
 
@@ -295,7 +295,7 @@ on_both_backends! {
         assert_eq!(status, 400);
         assert_scim_error(&body, "400", Some("invalidValue"));
 
-        let (status, _) = send(scim.req(Method::DELETE, &format!("/Groups/{gid}"))).await;
+        let (status, _) = scim.send(scim.req(Method::DELETE, &format!("/Groups/{gid}"))).await;
         assert_eq!(status, 204);
         let (status, _) = scim.get(&format!("/Groups/{gid}")).await;
         assert_eq!(status, 404);
@@ -323,7 +323,7 @@ on_both_backends! {
         let (_, g) = scim.get(&format!("/Groups/{gid}")).await;
         assert_eq!(g["meta"]["version"], version);
         // Deleting a member changes the group's version.
-        send(scim.req(Method::DELETE, &format!("/Users/{ada}"))).await;
+        scim.send(scim.req(Method::DELETE, &format!("/Users/{ada}"))).await;
         let (_, g) = scim.get(&format!("/Groups/{gid}")).await;
         assert_ne!(g["meta"]["version"], version);
         assert!(g.get("members").is_none());
@@ -443,13 +443,13 @@ on_both_backends! {
         assert_eq!(res.headers()["etag"], "W/\"1\"");
         assert!(res.headers()["content-type"].to_str().unwrap().starts_with("application/scim+json"));
         let stale = json!({"Operations": [{"op": "replace", "path": "title", "value": "x"}]});
-        let (status, body) = send(scim.req(Method::PATCH, &format!("/Users/{id}")).header("If-Match", "W/\"7\"").json(&stale)).await;
+        let (status, body) = scim.send(scim.req(Method::PATCH, &format!("/Users/{id}")).header("If-Match", "W/\"7\"").json(&stale)).await;
         assert_eq!(status, 412, "{body}");
         assert_scim_error(&body, "412", None);
-        let (status, _) = send(scim.req(Method::PATCH, &format!("/Users/{id}")).header("If-Match", "W/\"1\"").json(&stale)).await;
+        let (status, _) = scim.send(scim.req(Method::PATCH, &format!("/Users/{id}")).header("If-Match", "W/\"1\"").json(&stale)).await;
         assert_eq!(status, 200);
 
-        let (status, body) = send(scim.req(Method::POST, "/Users").header("Content-Type", "application/scim+json").body("{not json")).await;
+        let (status, body) = scim.send(scim.req(Method::POST, "/Users").header("Content-Type", "application/scim+json").body("{not json")).await;
         assert_eq!(status, 400);
         assert_scim_error(&body, "400", Some("invalidSyntax"));
         let (status, body) = scim.send_json(Method::POST, "/Users", json!({"schemas": [USER], "active": true})).await;
@@ -480,7 +480,7 @@ on_both_backends! {
         // Mallory, a plain user made through the REST API, puts Alice's UPN in her profile.
         let mallory = app.user("Mallory", "mallory@contoso.example").await;
         let token = app.personal_token(&mallory);
-        let (status, body) = send(app.as_token(&token, Method::PUT, &format!("/api/v2/users/{mallory}")).json(&json!({"user": {"email": "alice@contoso.example"}}))).await;
+        let (status, body) = support::send(app.as_token(&token, Method::PUT, &format!("/api/v2/users/{mallory}")).json(&json!({"user": {"email": "alice@contoso.example"}}))).await;
         assert_eq!(status, 200, "{body}");
         // Entra provisions Alice, an admin by app role: it matches by userName, finds nobody,
         // and creates her; Mallory's account is not touched.
@@ -552,6 +552,293 @@ on_both_backends! {
         assert_eq!(body["externalId"], taken);
     }
 
+
+    async fn a_long_flat_or_filter_is_read_and_only_nesting_is_bounded(app) {
+        use rota::domain::scim_filter::{MAX_DEPTH, MAX_TERMS};
+        let scim = Scim::new(&app);
+        for name in ["ada", "bob", "cy"] {
+            scim.create_user(&format!("{name}@contoso.com"), &format!("o-{name}")).await;
+        }
+        // 200 terms, as a client that matches a batch of people sends them: the three who exist
+        // are found, by userName or by their work e-mail (an EXISTS per term).
+        let terms = |n: usize, term: &dyn Fn(usize) -> String| (0..n).map(term).collect::<Vec<_>>().join(" or ");
+        let by_name = terms(200, &|i| match i {
+            0 => "userName eq \"ada@contoso.com\"".into(),
+            199 => "userName eq \"CY@contoso.com\"".into(),
+            _ => format!("userName eq \"nobody-{i}@contoso.com\""),
+        });
+        let (status, body) = scim.filter(&by_name).await;
+        assert_eq!((status, body["totalResults"].clone()), (200, json!(2)), "{body}");
+        let by_mail = terms(200, &|i| format!("emails[type eq \"work\"].value eq \"{}@contoso.com\"", ["ada", "bob", "cy"].get(i % 70).copied().unwrap_or("none")));
+        let (status, body) = scim.send_json(Method::POST, "/Users/.search", json!({"filter": by_mail})).await;
+        assert_eq!((status, body["totalResults"].clone()), (200, json!(3)), "{body}");
+        // As many comparisons as allowed, each with a bound value, on both backends.
+        let most = terms(MAX_TERMS, &|i| format!("emails.value eq \"{i}@contoso.com\""));
+        let (status, body) = scim.send_json(Method::POST, "/Users/.search", json!({"filter": most})).await;
+        assert_eq!((status, body["totalResults"].clone()), (200, json!(0)), "{body}");
+        let most = terms(MAX_TERMS / 2, &|i| format!("emails[type eq \"work\"].value eq \"{i}@contoso.com\""));
+        let (status, body) = scim.send_json(Method::POST, "/Users/.search", json!({"filter": most})).await;
+        assert_eq!((status, body["totalResults"].clone()), (200, json!(0)), "{body}");
+        let (status, body) = scim.send_json(Method::POST, "/Groups/.search", json!({"filter": terms(MAX_TERMS, &|i| format!("displayName eq \"g{i}\""))})).await;
+        assert_eq!(status, 200, "{body}");
+        // One more is refused, saying why; so is nesting deeper than the limit.
+        let (status, body) = scim.send_json(Method::POST, "/Users/.search", json!({"filter": terms(MAX_TERMS + 1, &|i| format!("userName eq \"u{i}\""))})).await;
+        assert_eq!(status, 400, "{body}");
+        assert_scim_error(&body, "400", Some("invalidFilter"));
+        assert!(body["detail"].as_str().unwrap().contains("more than 500 comparisons"), "{body}");
+        let nested = |n: usize| format!("{}userName pr{}", "(".repeat(n), ")".repeat(n));
+        let (status, body) = scim.filter(&nested(MAX_DEPTH)).await;
+        assert_eq!((status, body["totalResults"].clone()), (200, json!(3)), "{body}");
+        let (status, body) = scim.filter(&nested(MAX_DEPTH + 1)).await;
+        assert_eq!(status, 400, "{body}");
+        assert!(body["detail"].as_str().unwrap().contains("nests deeper"), "{body}");
+    }
+
+    async fn search_parameters_of_the_wrong_type_are_refused(app) {
+        let scim = Scim::new(&app);
+        scim.create_user("ada@contoso.com", "o-1").await;
+        for path in ["/Users/.search", "/Groups/.search", "/.search"] {
+            for filter in [json!(7), json!({"userName": "x"}), json!(["userName eq \"x\""]), json!(true)] {
+                let (status, body) = scim.send_json(Method::POST, path, json!({"filter": filter})).await;
+                assert_eq!(status, 400, "{path} {filter}: {body}");
+                assert_scim_error(&body, "400", Some("invalidFilter"));
+            }
+            for (key, value) in [
+                ("startIndex", json!("first")), ("startIndex", json!(1.5)), ("count", json!([10])),
+                ("count", json!({})), ("attributes", json!(5)), ("attributes", json!(["userName", 5])),
+                ("excludedAttributes", json!({"a": 1})), ("sortBy", json!(3)), ("sortOrder", json!(false)),
+            ] {
+                let (status, body) = scim.send_json(Method::POST, path, json!({key: value})).await;
+                assert_eq!(status, 400, "{path} {key}={value}: {body}");
+                assert_scim_error(&body, "400", Some("invalidValue"));
+                assert!(body["detail"].as_str().unwrap().starts_with(key), "{body}");
+            }
+            let (status, body) = scim.send_json(Method::POST, path, json!(["filter"])).await;
+            assert_eq!(status, 400, "{path}: {body}");
+            assert_scim_error(&body, "400", Some("invalidSyntax"));
+        }
+        // Well-typed parameters (and null for absent) still work.
+        let (status, body) = scim.send_json(Method::POST, "/Users/.search", json!({
+            "schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"], "filter": "userName eq \"ada@contoso.com\"",
+            "startIndex": 1, "count": "10", "attributes": ["userName"], "excludedAttributes": null, "sortBy": "userName", "sortOrder": "descending",
+        })).await;
+        assert_eq!((status, body["totalResults"].clone()), (200, json!(1)), "{body}");
+        assert_eq!(body["Resources"][0]["userName"], "ada@contoso.com");
+        assert!(body["Resources"][0].get("name").is_none());
+        let (status, body) = scim.send_json(Method::POST, "/Users/.search", json!({"filter": null})).await;
+        assert_eq!((status, body["totalResults"].clone()), (200, json!(1)), "{body}");
+    }
+
+    async fn entra_matches_a_user_on_the_work_email(app) {
+        let scim = Scim::new(&app);
+        let mut someone = entra_user("someone.upn@contoso.com", "o-1");
+        someone["emails"] = json!([
+            {"primary": true, "type": "work", "value": "someone@contoso.com"},
+            {"type": "home", "value": "home@example.com"},
+        ]);
+        let (status, created) = scim.send_json(Method::POST, "/Users", someone).await;
+        assert_eq!(status, 201, "{created}");
+        let mut other = entra_user("other@contoso.com", "o-2");
+        other["emails"] = json!([{"type": "home", "value": "someone@contoso.com"}]);
+        assert_eq!(scim.send_json(Method::POST, "/Users", other).await.0, 201);
+        // Entra's matching query on a work e-mail finds the user, and only them.
+        for filter in [
+            "emails[type eq \"work\"].value eq \"someone@contoso.com\"",
+            "emails[type eq \"work\"].value eq \"SOMEONE@contoso.com\"",
+            "emails[type eq \"WORK\"].value eq \"someone@contoso.com\" and active eq true",
+            "emails[type eq \"work\"].value pr and emails[type eq \"home\"].value ew \"@example.com\"",
+        ] {
+            let (status, found) = scim.filter(filter).await;
+            assert_eq!(status, 200, "{filter}: {found}");
+            assert_eq!(found["totalResults"], 1, "{filter}: {found}");
+            assert_eq!(found["Resources"][0]["id"], created["id"], "{filter}");
+        }
+        // No match: an empty list, which is how Entra decides to create the user.
+        for filter in [
+            "emails[type eq \"work\"].value eq \"nobody@contoso.com\"",
+            "emails[type eq \"work\"].value eq \"home@example.com\"",
+            "emails[type eq \"home\"].value eq \"nobody@contoso.com\"",
+        ] {
+            let (status, none) = scim.filter(filter).await;
+            assert_eq!(status, 200, "{filter}: {none}");
+            assert_eq!((none["totalResults"].clone(), none["Resources"].clone()), (json!(0), json!([])), "{filter}");
+        }
+        // The same through .search, and for phone numbers.
+        let (_, found) = scim.send_json(Method::POST, "/Users/.search", json!({"filter": "phoneNumbers[type eq \"mobile\"].value eq \"+81 90 1234 5678\""})).await;
+        assert_eq!(found["totalResults"], 2, "{found}");
+        let (status, body) = scim.filter("emails[type eq \"work\"].nosuch eq \"x\"").await;
+        assert_eq!(status, 400, "{body}");
+        assert_scim_error(&body, "400", Some("invalidFilter"));
+    }
+
+    async fn app_roles_sent_as_json_text_decide_the_role(app) {
+        let scim = Scim::new(&app);
+        let role_of = |id: String| {
+            let app = &app;
+            async move { app.get(&format!("/api/v2/users/{id}")).await.1["user"]["role"].clone() }
+        };
+        let encoded = |value: &str| json!(format!(
+            "{{\"id\":\"06b07648-ecfe-589f-9d2f-6325724a46ee\",\"value\":\"{value}\",\"displayName\":\"{value} role\"}}"
+        ));
+        let create = |user_name: &str, roles: Value| {
+            let mut body = entra_user(user_name, user_name);
+            body["roles"] = roles;
+            body
+        };
+        // SingleAppRoleAssignment: POST with the role plain, PATCH with it as JSON text, in
+        // both dialects and both path forms Entra uses.
+        let (status, single) = scim.send_json(Method::POST, "/Users", create("single@contoso.com",
+            json!([{"primary": true, "type": "WindowsAzureActiveDirectoryRole", "value": "Rota.Admin"}]))).await;
+        assert_eq!(status, 201, "{single}");
+        assert_eq!(role_of(single["id"].as_str().unwrap().into()).await, "admin");
+        for (n, ops) in [
+            json!([{"op": "Add", "path": "roles", "value": [{"value": encoded("Rota.Admin")}]}]),
+            json!([{"op": "add", "path": "roles", "value": [{"value": encoded("Rota.Admin")}]}]),
+            json!([{"op": "Add", "path": "roles[primary eq \"True\"].value", "value": encoded("Rota.Admin")}]),
+            json!([{"op": "replace", "path": "roles[primary eq \"True\"].value", "value": encoded("Rota.Admin")},
+                   {"op": "replace", "path": "roles[primary eq \"True\"].type", "value": "WindowsAzureActiveDirectoryRole"}]),
+        ].into_iter().enumerate() {
+            let id = scim.create_user(&format!("single-{n}@contoso.com"), &format!("s-{n}")).await;
+            assert_eq!(role_of(id.clone()).await, "user");
+            let (status, body) = scim.send_json(Method::PATCH, &format!("/Users/{id}"), json!({"schemas": [PATCH], "Operations": ops})).await;
+            assert_eq!(status, 200, "{ops}: {body}");
+            assert_eq!(body["roles"].as_array().unwrap().len(), 1, "{ops}: {body}");
+            assert_eq!(body["roles"][0]["value"], "Rota.Admin", "{ops}: {body}");
+            assert_eq!(body["roles"][0]["display"], "Rota.Admin role", "{ops}: {body}");
+            assert_eq!(role_of(id.clone()).await, "admin", "{ops}");
+            // Sent again (Entra re-sends each cycle), nothing changes.
+            let (_, again) = scim.send_json(Method::PATCH, &format!("/Users/{id}"), json!({"schemas": [PATCH], "Operations": ops})).await;
+            assert_eq!(again["meta"]["version"], body["meta"]["version"], "{ops}");
+        }
+        // AppRoleAssignmentsComplex: several roles, JSON text in the POST and in PATCH Add,
+        // `displayName` for `display`; AssertiveAppRoleAssignmentsComplex replaces them.
+        let (status, complex) = scim.send_json(Method::POST, "/Users", create("complex@contoso.com", json!([
+            {"primary": false, "type": "WindowsAzureActiveDirectoryRole", "displayName": "Responder", "value": encoded("Rota.Responder")},
+            {"primary": false, "type": "WindowsAzureActiveDirectoryRole", "displayName": "Admin", "value": encoded("Rota.Admin")},
+        ]))).await;
+        assert_eq!(status, 201, "{complex}");
+        let id = complex["id"].as_str().unwrap().to_string();
+        assert_eq!(complex["roles"], json!([
+            {"primary": false, "type": "WindowsAzureActiveDirectoryRole", "display": "Responder", "value": "Rota.Responder"},
+            {"primary": false, "type": "WindowsAzureActiveDirectoryRole", "display": "Admin", "value": "Rota.Admin"},
+        ]));
+        assert_eq!(role_of(id.clone()).await, "admin", "the first matching rule (Rota.Admin) decides");
+        let (status, body) = scim.send_json(Method::PATCH, &format!("/Users/{id}"), json!({"schemas": [PATCH], "Operations": [
+            {"op": "replace", "path": "roles", "value": [{"primary": false, "type": "WindowsAzureActiveDirectoryRole", "display": "Responder", "value": "Rota.Responder"}]},
+        ]})).await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(role_of(id.clone()).await, "user");
+        let (status, body) = scim.send_json(Method::PATCH, &format!("/Users/{id}"), json!({"schemas": [PATCH], "Operations": [
+            {"op": "Add", "path": "roles", "value": [{"value": encoded("Rota.Admin")}, {"value": encoded("Rota.Responder")}]},
+        ]})).await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["roles"].as_array().unwrap().len(), 2, "{body}");
+        assert_eq!(role_of(id.clone()).await, "admin");
+        // aadOptscim062020's path-less replace, and plain values next to encoded ones.
+        let id = scim.create_user("pathless@contoso.com", "p-1").await;
+        let (status, body) = scim.send_json(Method::PATCH, &format!("/Users/{id}"), json!({"schemas": [PATCH], "Operations": [
+            {"op": "replace", "value": {"roles": [{"value": encoded("Rota.Admin")}, {"value": "Rota.Admin"}, {"value": "not {json"}]}},
+        ]})).await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["roles"], json!([{"value": "Rota.Admin", "display": "Rota.Admin role"}, {"value": "not {json"}]));
+        assert_eq!(role_of(id).await, "admin");
+    }
+
+    async fn enterprise_attributes_stay_in_their_schema_after_entra_sequences(app) {
+        let scim = Scim::new(&app);
+        let id = scim.create_user("ada@contoso.com", "o-1").await;
+        let patch = |ops: Value| {
+            let (scim, path) = (&scim, format!("/Users/{id}"));
+            async move { scim.send_json(Method::PATCH, &path, json!({"schemas": [PATCH], "Operations": ops})).await }
+        };
+        // Each of Entra's ways to set an enterprise attribute lands under the extension (the
+        // client validates every answer against /Schemas, so a stray top-level attribute fails).
+        for (ops, department) in [
+            (json!([{"op": "Add", "path": "department", "value": "Ops"}]), "Ops"),
+            (json!([{"op": "Replace", "path": "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department", "value": "Ops 2"}]), "Ops 2"),
+            (json!([{"op": "replace", "value": {"department": "Ops 3", "employeeNumber": "E-7", "name.givenName": "Ada", "favouriteColour": "blue"}}]), "Ops 3"),
+            (json!([{"op": "replace", "value": {"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department": "Ops 4", "manager": "m-1"}}]), "Ops 4"),
+            (json!([{"op": "add", "value": {ENTERPRISE: {"department": "Ops 5", "costCenter": "CC"}}}]), "Ops 5"),
+        ] {
+            let (status, body) = patch(ops.clone()).await;
+            assert_eq!(status, 200, "{ops}: {body}");
+            assert_eq!(body[ENTERPRISE]["department"], department, "{ops}: {body}");
+            assert!(body.get("department").is_none() && body.get("favouriteColour").is_none(), "{ops}: {body}");
+            let filter = format!("{ENTERPRISE}:department eq \"{department}\"");
+            assert_eq!(scim.filter(&filter).await.1["totalResults"], 1, "the column follows: {ops}");
+        }
+        let (_, body) = scim.get(&format!("/Users/{id}")).await;
+        assert_eq!(body[ENTERPRISE], json!({"department": "Ops 5", "employeeNumber": "E-7", "costCenter": "CC", "manager": {"value": "m-1"}}));
+        assert_eq!(body["schemas"], json!([USER, ENTERPRISE]));
+        // Removing an unqualified enterprise attribute removes it from the extension.
+        let (_, body) = patch(json!([{"op": "remove", "path": "costCenter"}])).await;
+        assert!(body[ENTERPRISE].get("costCenter").is_none(), "{body}");
+        // A POST or PUT body: unqualified enterprise attributes move in, unknown ones are
+        // dropped, names take the schema's case, Entra's string booleans become booleans.
+        let (status, body) = scim.send_json(Method::POST, "/Users", json!({
+            "schemas": [USER], "USERNAME": "bob@contoso.com", "Active": "True", "division": "North", "ims": [{"value": "bob"}],
+            "urn:x:custom:2.0:User:shoeSize": "44", "emails": [{"value": "bob@contoso.com", "primary": "True", "kind": "x"}],
+        })).await;
+        assert_eq!(status, 201, "{body}");
+        assert_eq!(body["userName"], "bob@contoso.com");
+        assert_eq!(body["active"], true);
+        assert_eq!(body[ENTERPRISE], json!({"division": "North"}));
+        assert_eq!(body["emails"], json!([{"value": "bob@contoso.com", "primary": true}]));
+        assert!(body.get("ims").is_none() && body.get("urn:x:custom:2.0:User:shoeSize").is_none());
+        // A document stored by an older version, with enterprise attributes at the top level
+        // and attributes of no schema, is shown fitting the schemas too.
+        {
+            let mut conn = app.db.get().unwrap();
+            let mut user = rota::store::users::find(&mut conn, &rota::domain::ids::UserId(id.clone())).unwrap();
+            user.scim_document = Some(json!({
+                "userName": "ada@contoso.com", "department": "Stale", "costCenter": "CC-9", "favouriteColour": "blue",
+                "active": "True", "title": "t\u{1b}[31m", ENTERPRISE: {"department": "Ops 5"},
+            }).to_string());
+            user.version += 1;
+            rota::store::users::update(&mut conn, &user).unwrap();
+        }
+        let (_, listed) = scim.get("/Users?sortBy=userName").await;
+        let ada = &listed["Resources"][0];
+        assert_eq!(ada[ENTERPRISE], json!({"department": "Ops 5", "costCenter": "CC-9"}), "{ada}");
+        assert_eq!(ada["active"], true);
+        assert!(ada.get("title").is_none() && ada.get("favouriteColour").is_none(), "{ada}");
+    }
+
+    async fn names_with_control_characters_or_bidi_overrides_are_refused_naming_the_attribute(app) {
+        let scim = Scim::new(&app);
+        let post = |body: Value| scim.send_json(Method::POST, "/Users", body);
+        for (body, field) in [
+            (json!({"userName": "ada\u{7}@contoso.com"}), "userName"),
+            (json!({"userName": "ada\u{202E}moc.osotnoc@ada"}), "userName"),
+            (json!({"userName": "a@contoso.com", "displayName": "Ada \u{2066}Admin\u{2069}"}), "displayName"),
+            (json!({"userName": "a@contoso.com", "name": {"givenName": "\u{202D}Ada"}}), "name.givenName"),
+            (json!({"userName": "a@contoso.com", "nickName": "x\u{202A}"}), "nickName"),
+            (json!({"userName": "a@contoso.com", "timezone": "Asia/Tokyo\n2026-01-01 ERROR forged line"}), "timezone"),
+            (json!({"userName": "a@contoso.com", "title": "\u{1b}[31mSRE"}), "title"),
+            (json!({"userName": "a@contoso.com", "emails": [{"value": "a@contoso.com\r\nBcc: x"}]}), "emails.value"),
+            (json!({"userName": "a@contoso.com", ENTERPRISE: {"department": "Ops\u{8}"}}), "department"),
+            (json!({"userName": "a@contoso.com", "addresses": [{"formatted": "1 Main St\u{1b}[2J"}]}), "addresses.formatted"),
+            (json!({"userName": &"x".repeat(120)}), "userName"),
+        ] {
+            let (status, res) = post(body.clone()).await;
+            assert_eq!(status, 400, "{body}: {res}");
+            assert_scim_error(&res, "400", Some("invalidValue"));
+            let detail = res["detail"].as_str().unwrap();
+            assert!(detail.starts_with(&format!("{field} ")), "{body}: {detail}");
+        }
+        // Through PATCH too, and for groups.
+        let id = scim.create_user("ada@contoso.com", "o-1").await;
+        let (status, res) = scim.send_json(Method::PATCH, &format!("/Users/{id}"), json!({"Operations": [{"op": "replace", "path": "userName", "value": "ada\u{1b}@contoso.com"}]})).await;
+        assert_eq!(status, 400, "{res}");
+        assert!(res["detail"].as_str().unwrap().starts_with("userName "), "{res}");
+        let (status, res) = scim.send_json(Method::POST, "/Groups", json!({"displayName": "SRE \u{202E}nimda"})).await;
+        assert_eq!(status, 400, "{res}");
+        assert!(res["detail"].as_str().unwrap().starts_with("displayName "), "{res}");
+        // A mailing address may have several lines; right-to-left names are names.
+        let (status, res) = post(json!({"userName": "sara@contoso.com", "displayName": "שרה כהן", "addresses": [{"type": "work", "formatted": "1 Main St\nSpringfield"}]})).await;
+        assert_eq!(status, 201, "{res}");
+        assert_eq!(res["addresses"][0]["formatted"], "1 Main St\nSpringfield");
+    }
 }
 
 /// Arbitrary JSON bodies, filters and paths: every answer is a SCIM response below 500.

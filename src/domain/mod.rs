@@ -9,6 +9,7 @@ pub mod retry;
 pub mod role;
 pub mod scim_filter;
 pub mod scim_patch;
+pub mod scim_schema;
 pub mod seat_policy;
 pub mod seats;
 pub mod sign_in;

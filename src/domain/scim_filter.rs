@@ -1,6 +1,7 @@
 //! SCIM 2.0 filter expressions (RFC 7644 §3.4.2.2) and PATCH paths (§3.5.2), read into plain
 //! values. Only the syntax lives here; what a filter matches, and how it becomes a query plan,
-//! is decided elsewhere. Input length and nesting are bounded so hostile input costs little.
+//! is decided elsewhere. Input length, nesting depth and the number of comparisons are bounded
+//! so hostile input costs little; a long flat `or` chain is not nesting.
 //!
 //! Tokens are read with `nom`; the expression layer is a small hand-written precedence climb so
 //! that every failure can say what was expected and at which byte offset. nom 8.0.0's
@@ -8,6 +9,7 @@
 //! all input (rust-bakery/nom#1808, fixed upstream but unreleased), which breaks `recognize` and
 //! offsets; `take_while` does not have the bug, so it stands in for them here.
 
+use std::cell::Cell;
 use std::fmt;
 
 use nom::{
@@ -19,10 +21,16 @@ use nom::{
     multi::many0_count,
 };
 
-/// Longer filters are refused before parsing; real IdP filters are a few dozen bytes.
-pub const MAX_INPUT_BYTES: usize = 4096;
+/// Longer filters are refused before parsing. An IdP's filter is a few dozen bytes, but a
+/// client may match a few hundred users in one `or` chain (`MAX_TERMS` long user names).
+pub const MAX_INPUT_BYTES: usize = 32 * 1024;
 /// Deepest nesting of `(`, `not (` and `[` accepted; keeps recursion far from the stack limit.
+/// A chain of `and`/`or` is flat, whatever its length.
 pub const MAX_DEPTH: usize = 32;
+/// Most attribute comparisons (`pr` and operator tests, also inside `[…]`) in one filter. Each
+/// becomes one SQL predicate with at most one bound value, so the query stays far below
+/// SQLite's expression depth (1000) and both backends' bind-parameter limits.
+pub const MAX_TERMS: usize = 500;
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Filter {
@@ -36,11 +44,40 @@ pub enum Filter {
     Or(Box<Filter>, Box<Filter>),
     Not(Box<Filter>),
     /// `emails[type eq "work" and value co "@example.com"]`: the inner filter applies to the
-    /// elements of the multi-valued attribute `path` (whose sub_attr is None).
+    /// elements of the multi-valued attribute `path` (whose sub_attr is None). Entra's
+    /// `emails[type eq "work"].value eq "x"` is read as `emails[type eq "work" and value eq "x"]`:
+    /// some element is a work address and has that value.
     ValuePath {
         path: AttrPath,
         filter: Box<Filter>,
     },
+}
+
+/// `and` or `or`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Connective {
+    And,
+    Or,
+}
+
+impl Filter {
+    /// The operands of the run of `connective` at the top of this filter: `a or b or c` (read
+    /// as `(a or b) or c`) gives `[a, b, c]` for `Or`; a filter that is no such run gives itself.
+    /// Gathered without recursion, so code that walks a filter through this recurses as deep as
+    /// the filter nests, never as long as it is.
+    pub fn operands(&self, connective: Connective) -> Vec<&Filter> {
+        let mut operands = Vec::new();
+        let mut pending = vec![self];
+        while let Some(f) = pending.pop() {
+            match (f, connective) {
+                (Filter::And(a, b), Connective::And) | (Filter::Or(a, b), Connective::Or) => {
+                    pending.extend([b.as_ref(), a.as_ref()])
+                }
+                _ => operands.push(f),
+            }
+        }
+        operands
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -95,15 +132,17 @@ impl fmt::Display for FilterError {
 impl std::error::Error for FilterError {}
 
 pub fn parse_filter(input: &str) -> Result<Filter, FilterError> {
+    let terms = Cell::new(0);
     parse_whole(
         input,
         "filter",
         "`and`, `or` or the end of the filter",
-        |s| or_expr(s, Nest::default()),
+        |s| or_expr(s, Nest::top(&terms)),
     )
 }
 
 pub fn parse_path(input: &str) -> Result<PatchPath, FilterError> {
+    let terms = Cell::new(0);
     parse_whole(input, "path", "the end of the path", |s| {
         let (rest, attr) = attr_path(s)?;
         let mut path = PatchPath {
@@ -111,7 +150,7 @@ pub fn parse_path(input: &str) -> Result<PatchPath, FilterError> {
             filter: None,
             sub_attr: None,
         };
-        let Some((rest, filter)) = value_filter(&path.attr, rest, Nest::default())? else {
+        let Some((rest, filter)) = value_filter(&path.attr, rest, Nest::top(&terms))? else {
             return Ok((rest, path));
         };
         path.filter = Some(filter);
@@ -137,11 +176,35 @@ fn fail<'a>(at: &'a str, message: impl Into<String>) -> Fail<'a> {
     Fail { at, message }
 }
 
-/// How deep the parser is, and whether it is inside `[…]` (where value paths may not nest).
-#[derive(Debug, Clone, Copy, Default)]
-struct Nest {
+/// How deep the parser is, whether it is inside `[…]` (where value paths may not nest), and
+/// how many comparisons the whole input has had so far.
+#[derive(Debug, Clone, Copy)]
+struct Nest<'c> {
     depth: usize,
     in_brackets: bool,
+    terms: &'c Cell<usize>,
+}
+
+impl<'c> Nest<'c> {
+    fn top(terms: &'c Cell<usize>) -> Self {
+        Nest {
+            depth: 0,
+            in_brackets: false,
+            terms,
+        }
+    }
+
+    /// Counts one more comparison, starting at `at`.
+    fn count_term<'a>(&self, at: &'a str) -> Result<(), Fail<'a>> {
+        self.terms.set(self.terms.get() + 1);
+        if self.terms.get() > MAX_TERMS {
+            return Err(fail(
+                at,
+                format!("has more than {MAX_TERMS} comparisons; split it into several requests"),
+            ));
+        }
+        Ok(())
+    }
 }
 
 fn parse_whole<'a, T>(
@@ -174,7 +237,7 @@ fn parse_whole<'a, T>(
     Ok(value)
 }
 
-fn or_expr(input: &str, nest: Nest) -> Step<'_, Filter> {
+fn or_expr<'a>(input: &'a str, nest: Nest<'_>) -> Step<'a, Filter> {
     let (mut rest, mut left) = and_expr(input, nest)?;
     while let Some(after) = connective(input, rest, "or") {
         let (r, right) = and_expr(after, nest)?;
@@ -183,7 +246,7 @@ fn or_expr(input: &str, nest: Nest) -> Step<'_, Filter> {
     Ok((rest, left))
 }
 
-fn and_expr(input: &str, nest: Nest) -> Step<'_, Filter> {
+fn and_expr<'a>(input: &'a str, nest: Nest<'_>) -> Step<'a, Filter> {
     let (mut rest, mut left) = unary(input, nest)?;
     while let Some(after) = connective(input, rest, "and") {
         let (r, right) = unary(after, nest)?;
@@ -205,7 +268,7 @@ fn connective<'a>(start: &'a str, rest: &'a str, word: &str) -> Option<&'a str> 
     (spaced_before && spaced_after).then_some(next)
 }
 
-fn unary(input: &str, nest: Nest) -> Step<'_, Filter> {
+fn unary<'a>(input: &'a str, nest: Nest<'_>) -> Step<'a, Filter> {
     if let Some(after_not) = keyword(input, "not") {
         let open = spaces(after_not);
         if open.starts_with('(') {
@@ -220,7 +283,7 @@ fn unary(input: &str, nest: Nest) -> Step<'_, Filter> {
 }
 
 /// A filter from the opening `(` or `[` at the start of `open` up to and including `close`.
-fn enclosed(open: &str, nest: Nest, close: char) -> Step<'_, Filter> {
+fn enclosed<'a>(open: &'a str, nest: Nest<'_>, close: char) -> Step<'a, Filter> {
     if nest.depth >= MAX_DEPTH {
         return Err(fail(open, format!("nests deeper than {MAX_DEPTH} levels")));
     }
@@ -228,6 +291,7 @@ fn enclosed(open: &str, nest: Nest, close: char) -> Step<'_, Filter> {
     let inner = Nest {
         depth: nest.depth + 1,
         in_brackets,
+        terms: nest.terms,
     };
     let (rest, filter) = or_expr(spaces(&open[1..]), inner)?;
     let rest = spaces(rest);
@@ -243,12 +307,33 @@ fn enclosed(open: &str, nest: Nest, close: char) -> Step<'_, Filter> {
     }
 }
 
-fn attr_expr(input: &str, nest: Nest) -> Step<'_, Filter> {
+fn attr_expr<'a>(input: &'a str, nest: Nest<'_>) -> Step<'a, Filter> {
     let (rest, path) = attr_path(input)?;
-    if let Some((rest, filter)) = value_filter(&path, rest, nest)? {
-        let filter = Box::new(filter);
-        return Ok((rest, Filter::ValuePath { path, filter }));
+    let Some((rest, mut filter)) = value_filter(&path, rest, nest)? else {
+        nest.count_term(input)?;
+        return comparison(path, rest);
+    };
+    // `emails[type eq "work"].value eq "x"` (Entra matches on a work e-mail this way): the
+    // comparison joins the element filter, since both must hold for one element.
+    let mut rest = rest;
+    if let Some(after_dot) = rest.strip_prefix('.') {
+        nest.count_term(after_dot)?;
+        let (after_sub, sub) = sub_attr(after_dot)?;
+        let sub = AttrPath {
+            uri: None,
+            attr: sub,
+            sub_attr: None,
+        };
+        let (after_test, test) = comparison(sub, after_sub)?;
+        filter = Filter::And(Box::new(filter), Box::new(test));
+        rest = after_test;
     }
+    let filter = Box::new(filter);
+    Ok((rest, Filter::ValuePath { path, filter }))
+}
+
+/// `pr`, or an operator and a value, after the attribute `path`.
+fn comparison(path: AttrPath, rest: &str) -> Step<'_, Filter> {
     let op_at = spaces(rest);
     let Ok((after_op, word)) = take_while1::<_, _, ()>(is_name_char)(op_at) else {
         let message = format!(
@@ -288,7 +373,7 @@ fn attr_expr(input: &str, nest: Nest) -> Step<'_, Filter> {
 fn value_filter<'a>(
     path: &AttrPath,
     input: &'a str,
-    nest: Nest,
+    nest: Nest<'_>,
 ) -> Result<Option<(&'a str, Filter)>, Fail<'a>> {
     let at = spaces(input);
     if !at.starts_with('[') {
@@ -544,6 +629,10 @@ mod tests {
             members.$ref pr => (pr members.$ref)
             urn:ietf:params:scim:schemas:core:2.0:User:userName pr => (pr urn:ietf:params:scim:schemas:core:2.0:User|userName)
             urn:x:enterprise:2.0:User:manager.value eq "7" => (eq urn:x:enterprise:2.0:User|manager.value "7")
+            emails[type eq "work"].value eq "a@contoso.com" => emails[(and (eq type "work") (eq value "a@contoso.com"))]
+            emails[type eq "work" or primary eq true].VALUE co "@" and active eq true => (and emails[(and (or (eq type "work") (eq primary true)) (co VALUE "@"))] (eq active true))
+            phoneNumbers[type eq "mobile"].value pr => phoneNumbers[(and (eq type "mobile") (pr value))]
+            not (emails[type eq "work"].value ew "@x") => (not emails[(and (eq type "work") (ew value "@x"))])
             "#,
         );
     }
@@ -566,7 +655,9 @@ mod tests {
             a eq "\q" => 7 invalid string: invalid escape
             a eq 1e999 => 5 number `1e999` is out of range
             urn:x: pr => 6 expected an attribute name but found ` pr`
-            emails[type eq "work"].value eq "x" => 22 but found `.value eq "x"`
+            emails[type eq "work"].value => 28 expected an operator after the attribute
+            emails[type eq "work"]. eq "x" => 23 expected a sub-attribute name
+            emails[type eq "work"].value.x eq "x" => 28 expected an operator after the attribute
             emails.value[type eq "work"] => 12 not to the sub-attribute `value`
             emails[addresses[type pr]] => 16 value filters cannot be nested
         "#;
@@ -593,6 +684,63 @@ mod tests {
         let long = format!("a eq \"{}\"", "x".repeat(MAX_INPUT_BYTES));
         assert_eq!(parse_filter(&long).unwrap_err().position, MAX_INPUT_BYTES);
         assert!(parse_path(&long).is_err());
+    }
+
+    #[test]
+    fn a_long_flat_chain_is_not_nesting_but_its_length_is_bounded() {
+        let chain = |n: usize, word: &str| {
+            (0..n)
+                .map(|i| format!("userName eq \"u{i}\""))
+                .collect::<Vec<_>>()
+                .join(&format!(" {word} "))
+        };
+        for word in ["or", "and"] {
+            let filter = parse_filter(&chain(MAX_TERMS, word)).unwrap();
+            let connective = if word == "or" {
+                Connective::Or
+            } else {
+                Connective::And
+            };
+            let operands = filter.operands(connective);
+            assert_eq!(operands.len(), MAX_TERMS);
+            assert_eq!(show(operands[7]), r#"(eq userName "u7")"#);
+        }
+        let too_long = chain(MAX_TERMS + 1, "or");
+        let e = parse_filter(&too_long).unwrap_err();
+        assert!(e.message.contains("more than 500 comparisons"), "{e}");
+        assert_eq!(e.position, too_long.rfind("userName").unwrap());
+        // The comparisons inside brackets count, and so does one after `]`.
+        let bracketed = format!("emails[{}].value pr", chain(MAX_TERMS, "or"));
+        assert!(
+            parse_filter(&bracketed)
+                .unwrap_err()
+                .message
+                .contains("comparisons")
+        );
+        // Chains inside nesting still stop at the depth limit, not before.
+        let deep = format!(
+            "{}a pr or b pr{}",
+            "(c pr or ".repeat(MAX_DEPTH),
+            ")".repeat(MAX_DEPTH)
+        );
+        assert!(parse_filter(&deep).is_ok());
+        let deeper = format!("(c pr or {deep})");
+        assert!(
+            parse_filter(&deeper)
+                .unwrap_err()
+                .message
+                .contains("nests deeper")
+        );
+    }
+
+    #[test]
+    fn operands_of_mixed_and_nested_chains() {
+        let f = parse_filter("a pr or b pr and c pr or (d pr or e pr)").unwrap();
+        let shown: Vec<String> = f.operands(Connective::Or).iter().map(|f| show(f)).collect();
+        // `and` binds tighter, so it is one operand; a parenthesised run of the same connective
+        // means the same as without the parentheses, so it joins the list.
+        assert_eq!(shown, ["(pr a)", "(and (pr b) (pr c))", "(pr d)", "(pr e)"]);
+        assert_eq!(f.operands(Connective::And), [&f]);
     }
 
     #[test]
@@ -626,7 +774,8 @@ mod tests {
     fn filterish() -> impl Strategy<Value = String> {
         const PIECES: &[&str] = &[
             "(", ")", "[", "]", " ", "and", "OR", "not", "eq", "pr", "\"", "\\", "userName", "1",
-            "-", ".", ":", "urn:a:b", "$ref", "true", "é", "\"x\"", "\t",
+            "-", ".", ":", "urn:a:b", "$ref", "true", "é", "\"x\"", "\t", "emails[", "].value",
+            "].",
         ];
         prop::collection::vec(prop::sample::select(PIECES), 0..40).prop_map(|p| p.concat())
     }

@@ -4,10 +4,13 @@
 //! real booleans, `members[value eq "…"]`, path-less replace with dotted keys). The caller turns
 //! the patched JSON back into a record with the same parser PUT uses, so both validate alike.
 
-use super::scim_filter::{AttrPath, CompValue, CompareOp, Filter, PatchPath, parse_path};
+use super::scim_filter::{
+    AttrPath, CompValue, CompareOp, Connective, Filter, PatchPath, parse_path,
+};
+use super::scim_schema;
 use serde_json::{Map, Value};
 
-pub const ENTERPRISE_USER: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
+pub use super::scim_schema::ENTERPRISE_USER;
 pub const PATCH_OP: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -172,7 +175,12 @@ fn apply_at(
                 _ => drop(container.remove(&key)),
             },
             (Op::Add, None) => match (container.get_mut(&key), value) {
-                (Some(Value::Array(items)), Some(Value::Array(new))) => {
+                (Some(Value::Array(items)), Some(value @ (Value::Array(_) | Value::Object(_)))) => {
+                    // One element given alone is added like a list of one.
+                    let new = match value {
+                        Value::Array(new) => new,
+                        one => vec![one],
+                    };
                     for item in new {
                         if !items.iter().any(|i| same_element(i, &item)) {
                             items.push(item);
@@ -262,14 +270,7 @@ fn container_for<'a>(
         return Err(("PatchOp", "the resource is not an object".into()));
     };
     match attr.uri.as_deref() {
-        Some(uri) if uri.eq_ignore_ascii_case(ENTERPRISE_USER) => {
-            let key =
-                existing_key(root, ENTERPRISE_USER).unwrap_or_else(|| ENTERPRISE_USER.to_string());
-            match root.entry(key).or_insert_with(|| Value::Object(Map::new())) {
-                Value::Object(ext) => Ok(ext),
-                _ => Err(("path", "the enterprise extension is not an object".into())),
-            }
-        }
+        Some(uri) if uri.eq_ignore_ascii_case(ENTERPRISE_USER) => extension(root),
         Some(uri)
             if uri
                 .to_ascii_lowercase()
@@ -278,7 +279,19 @@ fn container_for<'a>(
             Ok(root)
         }
         Some(uri) => Err(("path", format!("names the unknown schema {uri}"))),
+        // Entra may name an enterprise attribute without its URN (`path: "department"`, or a
+        // `department` key in a path-less replace): it belongs in the extension all the same.
+        None if scim_schema::is_enterprise_only(&attr.attr) => extension(root),
         None => Ok(root),
+    }
+}
+
+/// The enterprise extension object of a user, made when missing.
+fn extension(root: &mut Map<String, Value>) -> Result<&mut Map<String, Value>, PatchError> {
+    let key = existing_key(root, ENTERPRISE_USER).unwrap_or_else(|| ENTERPRISE_USER.to_string());
+    match root.entry(key).or_insert_with(|| Value::Object(Map::new())) {
+        Value::Object(ext) => Ok(ext),
+        _ => Err(("path", "the enterprise extension is not an object".into())),
     }
 }
 
@@ -306,19 +319,15 @@ fn same_element(a: &Value, b: &Value) -> bool {
 /// The attributes an `eq` filter pins down, to build a new element from.
 fn seed_from(filter: &Filter) -> Map<String, Value> {
     let mut out = Map::new();
-    match filter {
-        Filter::Compare {
+    for term in filter.operands(Connective::And) {
+        if let Filter::Compare {
             path,
             op: CompareOp::Eq,
             value,
-        } => {
+        } = term
+        {
             out.insert(path.attr.clone(), comp_to_json(value));
         }
-        Filter::And(a, b) => {
-            out.extend(seed_from(a));
-            out.extend(seed_from(b));
-        }
-        _ => {}
     }
     out
 }
@@ -336,8 +345,14 @@ fn comp_to_json(v: &CompValue) -> Value {
 /// without regard to case, booleans also as Entra's "True"/"False" strings.
 pub fn matches(filter: &Filter, element: &Value) -> bool {
     match filter {
-        Filter::And(a, b) => matches(a, element) && matches(b, element),
-        Filter::Or(a, b) => matches(a, element) || matches(b, element),
+        Filter::And(..) => filter
+            .operands(Connective::And)
+            .into_iter()
+            .all(|f| matches(f, element)),
+        Filter::Or(..) => filter
+            .operands(Connective::Or)
+            .into_iter()
+            .any(|f| matches(f, element)),
         Filter::Not(f) => !matches(f, element),
         Filter::Present(path) => get(element, &path.attr).is_some_and(|v| !v.is_null() && v != ""),
         Filter::ValuePath { .. } => false,
@@ -350,6 +365,12 @@ pub fn matches(filter: &Filter, element: &Value) -> bool {
                 (Some(Value::Bool(a)), CompValue::Bool(b)) => (a == b) == (*op == CompareOp::Eq),
                 (Some(Value::String(a)), CompValue::Bool(b)) => {
                     (a.eq_ignore_ascii_case(&b.to_string())) == (*op == CompareOp::Eq)
+                }
+                // `roles[primary eq "True"]` (Entra's default dialect) on a stored `true`.
+                (Some(Value::Bool(a)), CompValue::Str(b))
+                    if b.eq_ignore_ascii_case("true") || b.eq_ignore_ascii_case("false") =>
+                {
+                    (a.to_string() == b.to_ascii_lowercase()) == (*op == CompareOp::Eq)
                 }
                 (Some(Value::Number(a)), CompValue::Num(b)) => (a == b) == (*op == CompareOp::Eq),
                 (None | Some(Value::Null), CompValue::Null) => *op == CompareOp::Eq,

@@ -3,6 +3,8 @@
 //! rule for which characters a name may hold (sign-in, REST and SCIM all ask it), and who may
 //! have set a user's sign-in name.
 
+use crate::domain::text::is_bidi_control;
+
 use serde::Serialize;
 
 /// Longest display name we accept (PagerDuty's limit is 100 characters).
@@ -33,10 +35,6 @@ pub fn safe_name(name: &str) -> Result<(), String> {
             c as u32
         )),
     }
-}
-
-fn is_bidi_control(c: char) -> bool {
-    matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
 }
 
 /// A person's or a team's display name: trimmed, not empty, safe (see [`safe_name`]).
@@ -119,6 +117,12 @@ impl UserNameSource {
     pub fn vouched(self) -> bool {
         self != UserNameSource::Unverified
     }
+}
+
+/// Whether `s` holds a bidirectional override or isolate (U+202A–U+202E, U+2066–U+2069), which
+/// can make a name display as another ("\u{202E}nimda" reads as "admin").
+pub fn has_bidi_override(s: &str) -> bool {
+    s.chars().any(is_bidi_control)
 }
 
 /// An e-mail address, as stored: trimmed, syntax checked (RFC 5322 address spec).
@@ -221,5 +225,16 @@ mod tests {
             assert_eq!(source.vouched(), source != UserNameSource::Unverified);
         }
         assert_eq!(UserNameSource::parse("self"), None);
+    }
+
+    #[test]
+    fn bidi_overrides_and_isolates_are_found() {
+        for c in ['\u{202A}', '\u{202E}', '\u{2066}', '\u{2069}'] {
+            assert!(has_bidi_override(&format!("ad{c}min")), "{c:?}");
+        }
+        // Right-to-left text itself, and the marks that only nudge it, are names like any other.
+        assert!(!has_bidi_override("שרה כהן"));
+        assert!(!has_bidi_override("a\u{200F}b"));
+        assert!(!has_bidi_override("\u{2029}x\u{206A}"));
     }
 }

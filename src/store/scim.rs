@@ -4,7 +4,7 @@
 //! attributes compare lower-cased on both sides.
 
 use super::DbConnection;
-use crate::domain::scim_filter::{AttrPath, CompValue, CompareOp, Filter};
+use crate::domain::scim_filter::{AttrPath, CompValue, CompareOp, Connective, Filter};
 use crate::domain::scim_patch::ENTERPRISE_USER;
 use crate::domain::user::UserNameSource;
 use crate::error::{AppError, AppResult};
@@ -143,22 +143,22 @@ impl Sql {
         }
     }
 
-    fn filter(&mut self, resource: Resource, f: &Filter, depth: usize) -> AppResult<String> {
-        if depth > 64 {
-            return Err(AppError::invalid("filter", "is nested too deeply"));
-        }
+    /// The parser bounds how deep a filter nests (`scim_filter::MAX_DEPTH`) and how many
+    /// comparisons it has, and a chain of one connective is written as one flat list, so this
+    /// recursion is as deep as the parentheses, and the SQL nests no deeper either.
+    fn filter(&mut self, resource: Resource, f: &Filter) -> AppResult<String> {
+        let mut chain = |connective: Connective| -> AppResult<String> {
+            let parts = f
+                .operands(connective)
+                .into_iter()
+                .map(|g| self.filter(resource, g))
+                .collect::<AppResult<Vec<_>>>()?;
+            Ok(joined(connective, &parts))
+        };
         Ok(match f {
-            Filter::And(a, b) => format!(
-                "({} AND {})",
-                self.filter(resource, a, depth + 1)?,
-                self.filter(resource, b, depth + 1)?
-            ),
-            Filter::Or(a, b) => format!(
-                "({} OR {})",
-                self.filter(resource, a, depth + 1)?,
-                self.filter(resource, b, depth + 1)?
-            ),
-            Filter::Not(a) => format!("(NOT {})", self.filter(resource, a, depth + 1)?),
+            Filter::And(..) => chain(Connective::And)?,
+            Filter::Or(..) => chain(Connective::Or)?,
+            Filter::Not(a) => format!("(NOT {})", self.filter(resource, a)?),
             Filter::Present(path) => match self.resolve(resource, path)? {
                 Target::Column(col, kind) => present(col, kind),
                 Target::Child(child) => match &path.sub_attr {
@@ -194,11 +194,9 @@ impl Sql {
                 }
             },
             Filter::ValuePath { path, filter } => match self.resolve(resource, path)? {
-                Target::Child(child) => format!(
-                    "{}{})",
-                    child.exists(),
-                    self.element(child, filter, depth + 1)?
-                ),
+                Target::Child(child) => {
+                    format!("{}{})", child.exists(), self.element(child, filter)?)
+                }
                 Target::Column(..) => {
                     return Err(AppError::invalid(
                         "filter",
@@ -210,22 +208,19 @@ impl Sql {
     }
 
     /// A filter inside `attr[…]`: its attribute names are sub-attributes of the child.
-    fn element(&mut self, child: Child, f: &Filter, depth: usize) -> AppResult<String> {
-        if depth > 64 {
-            return Err(AppError::invalid("filter", "is nested too deeply"));
-        }
+    fn element(&mut self, child: Child, f: &Filter) -> AppResult<String> {
+        let mut chain = |connective: Connective| -> AppResult<String> {
+            let parts = f
+                .operands(connective)
+                .into_iter()
+                .map(|g| self.element(child, g))
+                .collect::<AppResult<Vec<_>>>()?;
+            Ok(joined(connective, &parts))
+        };
         Ok(match f {
-            Filter::And(a, b) => format!(
-                "({} AND {})",
-                self.element(child, a, depth + 1)?,
-                self.element(child, b, depth + 1)?
-            ),
-            Filter::Or(a, b) => format!(
-                "({} OR {})",
-                self.element(child, a, depth + 1)?,
-                self.element(child, b, depth + 1)?
-            ),
-            Filter::Not(a) => format!("(NOT {})", self.element(child, a, depth + 1)?),
+            Filter::And(..) => chain(Connective::And)?,
+            Filter::Or(..) => chain(Connective::Or)?,
+            Filter::Not(a) => format!("(NOT {})", self.element(child, a)?),
             Filter::Present(p) => {
                 let (col, kind) = child_column(child, &p.attr)?;
                 present(col, kind)
@@ -346,6 +341,15 @@ impl Sql {
     }
 }
 
+/// `(a OR b OR c)`: one flat list, however long the chain.
+fn joined(connective: Connective, parts: &[String]) -> String {
+    let word = match connective {
+        Connective::And => " AND ",
+        Connective::Or => " OR ",
+    };
+    format!("({})", parts.join(word))
+}
+
 fn child_column(child: Child, sub: &str) -> AppResult<(&'static str, Kind)> {
     child.column(sub).ok_or_else(|| {
         AppError::invalid(
@@ -421,7 +425,7 @@ pub fn search(
         Resource::Group => ("teams", "1 = 1".to_string()),
     };
     let condition = match q.filter {
-        Some(f) => sql.filter(resource, f, 0)?,
+        Some(f) => sql.filter(resource, f)?,
         None => "1 = 1".into(),
     };
     let order = match q.sort_by {

@@ -1,5 +1,6 @@
 //! Discovery (RFC 7644 §4): `/ServiceProviderConfig`, `/ResourceTypes`, `/Schemas`. The
-//! documents live beside this file as JSON; `{base}` in them becomes this service's SCIM URL.
+//! documents live beside this file as JSON, but for the schemas, which `domain::scim_schema`
+//! also reads (user documents are made to fit them); `{base}` becomes this service's SCIM URL.
 //! They describe no secrets, so they are served without a token, as RFC 7644 allows.
 
 use super::{ScimError, ScimResult, base, list_response, scim_json};
@@ -11,7 +12,7 @@ use serde_json::Value;
 
 const SERVICE_PROVIDER_CONFIG: &str = include_str!("discovery/service_provider_config.json");
 const RESOURCE_TYPES: &str = include_str!("discovery/resource_types.json");
-const SCHEMAS: &str = include_str!("discovery/schemas.json");
+const SCHEMAS: &str = crate::domain::scim_schema::SCHEMAS_JSON;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     for (path, handler) in [

@@ -105,6 +105,12 @@ fn target(team: &Team) -> Target<'_> {
 /// displayName and externalId from a body.
 fn read(body: &Value) -> AppResult<(String, Option<String>)> {
     let name = match get(body, "displayName") {
+        Some(Value::String(s)) if rules::has_bidi_override(s) => {
+            return Err(AppError::invalid(
+                "displayName",
+                "must not contain bidirectional override or isolate characters (U+202A–U+202E, U+2066–U+2069)",
+            ));
+        }
         Some(Value::String(s)) => {
             rules::display_name(s).map_err(|r| AppError::invalid("displayName", r))?
         }
@@ -117,6 +123,12 @@ fn read(body: &Value) -> AppResult<(String, Option<String>)> {
         }
     };
     let external = match get(body, "externalId") {
+        Some(Value::String(s)) if s.chars().any(char::is_control) => {
+            return Err(AppError::invalid(
+                "externalId",
+                "must not contain control characters",
+            ));
+        }
         Some(Value::String(s)) if !s.trim().is_empty() => Some(s.trim().to_string()),
         None | Some(Value::Null) | Some(Value::String(_)) => None,
         Some(other) => {

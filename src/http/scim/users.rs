@@ -1,6 +1,7 @@
-//! `/scim/v2/Users`: Entra's users as Rota users. The SCIM representation is built from the
-//! user row and its contact methods, and read back with one parser for POST, PUT and the
-//! result of a PATCH, so all three validate alike.
+//! `/scim/v2/Users`: Entra's users as Rota users. What Entra sends (a POST or PUT body, or the
+//! result of a PATCH) is made to fit the User schemas (`domain::scim_schema`), read into the row
+//! with one parser, so all three validate alike, and kept to be echoed; users made elsewhere are
+//! shown from the row. Either way every answer fits `/Schemas`.
 
 use super::{
     ScimCaller, ScimResult, base, check_if_match, etag, if_match, projected_response,
@@ -8,7 +9,8 @@ use super::{
 };
 use crate::domain::ids::UserId;
 use crate::domain::scim_filter::{self, AttrPath};
-use crate::domain::scim_patch::{self, ENTERPRISE_USER, get};
+use crate::domain::scim_patch::{self, get};
+use crate::domain::scim_schema::{self, ENTERPRISE_USER, Misfits};
 use crate::domain::user::{self as rules, UserNameSource};
 use crate::error::{AppError, AppResult};
 use crate::http::AppState;
@@ -21,7 +23,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::{Map, Value, json};
 use std::collections::HashMap;
 
-pub const USER_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
+pub use crate::domain::scim_schema::USER_SCHEMA;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(
@@ -39,22 +41,6 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     );
 }
 
-fn opt(v: &Option<String>) -> Value {
-    v.as_ref().map_or(Value::Null, |s| Value::String(s.clone()))
-}
-
-/// Drops null members, so absent attributes are left out as RFC 7643 prefers.
-fn compact(mut v: Value) -> Value {
-    if let Value::Object(map) = &mut v {
-        map.retain(|_, x| !x.is_null() && x.as_object().is_none_or(|o| !o.is_empty()));
-        for x in map.values_mut() {
-            *x = compact(std::mem::take(x));
-        }
-        map.retain(|_, x| x.as_object().is_none_or(|o| !o.is_empty()));
-    }
-    v
-}
-
 fn meta(user: &User, public_url: &str) -> Value {
     json!({
         "resourceType": "User",
@@ -65,74 +51,90 @@ fn meta(user: &User, public_url: &str) -> Value {
     })
 }
 
-/// The document to keep for echoing: what the client sent, without what the server owns, and
-/// with Entra's string booleans ("True") stored as the booleans the schema declares.
-fn echo_document(body: &Value) -> Option<String> {
-    let mut doc = body.as_object()?.clone();
-    // What the server owns, and what must never be returned (RFC 7643: password is
-    // returned "never"; groups are read-only and computed by the server).
-    doc.retain(|k, _| {
-        ![
-            "id",
-            "meta",
-            "schemas",
-            "password",
-            "groups",
-            "x509Certificates",
-        ]
-        .iter()
-        .any(|dropped| k.eq_ignore_ascii_case(dropped))
-    });
-    let as_bool = |v: &mut Value| {
-        if let Value::String(s) = v
-            && (s.eq_ignore_ascii_case("true") || s.eq_ignore_ascii_case("false"))
-        {
-            *v = Value::Bool(s.eq_ignore_ascii_case("true"));
-        }
+/// What a client sent (a POST or PUT body, or the result of a PATCH), made to fit the User
+/// schemas: the document that is read into the row and kept for echoing. Misfits are refused.
+fn fitted(body: &Value) -> AppResult<Value> {
+    let mut body = body.clone();
+    decode_app_roles(&mut body);
+    let doc = scim_schema::conform_user(&body, Misfits::Refuse)
+        .map_err(|(field, reason)| AppError::invalid(field, reason))?;
+    Ok(Value::Object(doc))
+}
+
+/// Entra's `SingleAppRoleAssignment` and `AppRoleAssignmentsComplex` mappings send each role's
+/// `value` as JSON text (`"{\"id\":…,\"value\":\"Rota.Admin\",\"displayName\":…}"`), and the
+/// latter calls `display` `displayName`. Such a role becomes `{"value": "Rota.Admin",
+/// "display": …}` (keeping `type` and `primary`); a plain value stays as it is; a role given
+/// twice is kept once.
+fn decode_app_roles(body: &mut Value) {
+    let Some(obj) = body.as_object_mut() else {
+        return;
     };
-    for (key, value) in doc.iter_mut() {
-        if key.eq_ignore_ascii_case("active") {
-            as_bool(value);
-        }
-        // Entra's default dialect sets the manager by id alone: keep it as `manager.value`.
-        if key.eq_ignore_ascii_case(ENTERPRISE_USER)
-            && let Some(ext) = value.as_object_mut()
-            && let Some(k) = scim_patch::existing_key(ext, "manager")
-            && let Some(Value::String(id)) = ext.get(&k).cloned()
+    let Some(Value::Array(roles)) =
+        scim_patch::existing_key(obj, "roles").and_then(|k| obj.get_mut(&k))
+    else {
+        return;
+    };
+    for role in roles.iter_mut() {
+        let Value::Object(role) = role else { continue };
+        let decoded = get_in(role, "value")
+            .and_then(Value::as_str)
+            .and_then(|text| serde_json::from_str::<Value>(text).ok());
+        if let Some(decoded) = decoded
+            && let Some(Value::String(value)) = get(&decoded, "value")
         {
-            ext.insert(k, json!({"value": id}));
-        }
-        for item in value.as_array_mut().into_iter().flatten() {
-            for (k, v) in item.as_object_mut().into_iter().flatten() {
-                if k.eq_ignore_ascii_case("primary") {
-                    as_bool(v);
-                }
+            role.retain(|k, _| !k.eq_ignore_ascii_case("value"));
+            role.insert("value".into(), json!(value));
+            if let Some(name) = get(&decoded, "displayName") {
+                role.entry("displayName").or_insert_with(|| name.clone());
             }
         }
+        if let Some(name) =
+            scim_patch::existing_key(role, "displayName").and_then(|k| role.remove(&k))
+            && get_in(role, "display").is_none()
+        {
+            role.insert("display".into(), name);
+        }
     }
-    Some(Value::Object(doc).to_string())
+    let mut seen = Vec::new();
+    roles.retain(|role| {
+        let value = get(role, "value").cloned().unwrap_or_else(|| role.clone());
+        let first = !seen.contains(&value);
+        seen.push(value);
+        first
+    });
+}
+
+/// Case-insensitive member of a JSON object's map.
+fn get_in<'a>(obj: &'a Map<String, Value>, name: &str) -> Option<&'a Value> {
+    obj.iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v)
 }
 
 /// The SCIM representation of a user: the document Entra last sent, echoed with our id and
-/// meta; for users made elsewhere (REST API, sign-in), built from the row.
+/// meta; for users made elsewhere (REST API, sign-in), built from the row. Either way it fits
+/// `/Schemas`: a document stored before documents were made to fit loses what does not.
 pub fn resource(user: &User, contacts: &[&ContactMethod], public_url: &str) -> Value {
-    if let Some(Ok(Value::Object(mut doc))) = user
+    let body = user
         .scim_document
         .as_deref()
-        .map(serde_json::from_str::<Value>)
-    {
-        let mut schemas = vec![json!(USER_SCHEMA)];
-        if doc.keys().any(|k| k.eq_ignore_ascii_case(ENTERPRISE_USER)) {
-            schemas.push(json!(ENTERPRISE_USER));
-        }
-        doc.insert("schemas".into(), Value::Array(schemas));
-        doc.insert("id".into(), json!(user.id));
-        doc.insert("meta".into(), meta(user, public_url));
-        return Value::Object(doc);
+        .and_then(|d| serde_json::from_str::<Value>(d).ok())
+        .filter(Value::is_object)
+        .unwrap_or_else(|| built(user, contacts, public_url));
+    let mut doc = scim_schema::conform_user(&body, Misfits::Drop).unwrap_or_default();
+    let mut schemas = vec![json!(USER_SCHEMA)];
+    if doc.contains_key(ENTERPRISE_USER) {
+        schemas.push(json!(ENTERPRISE_USER));
     }
-    built(user, contacts, public_url)
+    doc.insert("schemas".into(), Value::Array(schemas));
+    doc.insert("id".into(), json!(user.id));
+    doc.insert("meta".into(), meta(user, public_url));
+    Value::Object(doc)
 }
 
+/// The attributes of a user who has no SCIM document, from the row (nulls and empty lists are
+/// left out when it is made to fit).
 fn built(user: &User, contacts: &[&ContactMethod], public_url: &str) -> Value {
     let multi = |kind: &str| -> Value {
         contacts
@@ -147,57 +149,41 @@ fn built(user: &User, contacts: &[&ContactMethod], public_url: &str) -> Value {
             })
             .collect()
     };
-    let parse_list = |s: &str| serde_json::from_str::<Value>(s).unwrap_or(Value::Array(Vec::new()));
-    let mut schemas = vec![json!(USER_SCHEMA)];
-    let enterprise = compact(json!({
-        "employeeNumber": opt(&user.employee_number),
-        "costCenter": opt(&user.cost_center),
-        "organization": opt(&user.organization),
-        "division": opt(&user.division),
-        "department": opt(&user.department),
-        "manager": user.manager_id.as_ref().map(|m| json!({"value": m, "$ref": format!("{}/Users/{m}", base(public_url))})),
-    }));
-    let has_enterprise = enterprise.as_object().is_some_and(|o| !o.is_empty());
-    if has_enterprise {
-        schemas.push(json!(ENTERPRISE_USER));
-    }
-    let mut out = compact(json!({
-        "schemas": schemas,
-        "id": user.id,
-        "externalId": opt(&user.external_id),
+    let parse_list = |s: &str| serde_json::from_str::<Value>(s).unwrap_or(Value::Null);
+    json!({
+        "externalId": user.external_id,
         "userName": user.user_name,
         "name": {
-            "formatted": opt(&user.name_formatted),
-            "familyName": opt(&user.family_name),
-            "givenName": opt(&user.given_name),
-            "middleName": opt(&user.middle_name),
-            "honorificPrefix": opt(&user.honorific_prefix),
-            "honorificSuffix": opt(&user.honorific_suffix),
+            "formatted": user.name_formatted,
+            "familyName": user.family_name,
+            "givenName": user.given_name,
+            "middleName": user.middle_name,
+            "honorificPrefix": user.honorific_prefix,
+            "honorificSuffix": user.honorific_suffix,
         },
         "displayName": user.name,
-        "nickName": opt(&user.nick_name),
-        "title": opt(&user.job_title),
-        "userType": opt(&user.user_type),
-        "preferredLanguage": opt(&user.preferred_language),
-        "locale": opt(&user.locale),
+        "nickName": user.nick_name,
+        "title": user.job_title,
+        "userType": user.user_type,
+        "preferredLanguage": user.preferred_language,
+        "locale": user.locale,
         "timezone": user.time_zone,
         "active": user.active,
-        "meta": meta(user, public_url),
-    }));
-    for (key, value) in [
-        ("emails", multi("email")),
-        ("phoneNumbers", multi("phone")),
-        ("addresses", parse_list(&user.addresses)),
-        ("roles", parse_list(&user.scim_roles)),
-    ] {
-        if value.as_array().is_some_and(|a| !a.is_empty()) {
-            out[key] = value;
-        }
-    }
-    if has_enterprise {
-        out[ENTERPRISE_USER] = enterprise;
-    }
-    out
+        "emails": multi("email"),
+        "phoneNumbers": multi("phone"),
+        "addresses": parse_list(&user.addresses),
+        "roles": parse_list(&user.scim_roles),
+        ENTERPRISE_USER: {
+            "employeeNumber": user.employee_number,
+            "costCenter": user.cost_center,
+            "organization": user.organization,
+            "division": user.division,
+            "department": user.department,
+            "manager": user.manager_id.as_ref().map(|m| json!({
+                "value": m, "$ref": format!("{}/Users/{m}", base(public_url)),
+            })),
+        },
+    })
 }
 
 /// (type, address, primary) of each e-mail or phone number, in the order sent.
@@ -306,33 +292,47 @@ fn list_json(v: Option<&Value>, field: &str) -> AppResult<String> {
     }
 }
 
+/// A name a person is shown by. A bidirectional override or isolate can make one read as
+/// another ("\u{202E}nimda" shows as "admin"), so names refuse them.
+fn name_text(v: Option<&Value>, field: &str) -> AppResult<Option<String>> {
+    let name = text(v, field)?;
+    if name.as_deref().is_some_and(rules::has_bidi_override) {
+        return Err(AppError::invalid(
+            field,
+            "must not contain bidirectional override or isolate characters (U+202A–U+202E, U+2066–U+2069)",
+        ));
+    }
+    Ok(name)
+}
+
+/// Reads a document that `fitted` made (so types are right and control characters refused).
 fn read(body: &Value) -> AppResult<Fields> {
     if !body.is_object() {
         return Err(AppError::invalid("request body", "must be a JSON object"));
     }
-    let user_name = text(get(body, "userName"), "userName")?
+    let user_name = name_text(get(body, "userName"), "userName")?
         .ok_or_else(|| AppError::invalid("userName", "is required"))?;
     let name = get(body, "name");
-    let sub = |k: &str| text(name.and_then(|n| get(n, k)), &format!("name.{k}"));
+    let sub = |k: &str| name_text(name.and_then(|n| get(n, k)), &format!("name.{k}"));
     let ext = get(body, ENTERPRISE_USER);
     let e = |k: &str| text(ext.and_then(|x| get(x, k)), k);
-    let manager = match ext.and_then(|x| get(x, "manager")) {
-        Some(Value::String(s)) => Some(s.clone()),
-        Some(m @ Value::Object(_)) => text(get(m, "value"), "manager.value")?,
-        _ => None,
-    };
+    let manager = text(
+        ext.and_then(|x| get(x, "manager"))
+            .and_then(|m| get(m, "value")),
+        "manager.value",
+    )?;
     Ok(Fields {
         user_name,
         external_id: text(get(body, "externalId"), "externalId")?,
         active: boolean(get(body, "active"), "active")?.unwrap_or(true),
-        display_name: text(get(body, "displayName"), "displayName")?,
+        display_name: name_text(get(body, "displayName"), "displayName")?,
         formatted: sub("formatted")?,
         family: sub("familyName")?,
         given: sub("givenName")?,
         middle: sub("middleName")?,
         prefix: sub("honorificPrefix")?,
         suffix: sub("honorificSuffix")?,
-        nick_name: text(get(body, "nickName"), "nickName")?,
+        nick_name: name_text(get(body, "nickName"), "nickName")?,
         title: text(get(body, "title"), "title")?,
         user_type: text(get(body, "userType"), "userType")?,
         preferred_language: text(get(body, "preferredLanguage"), "preferredLanguage")?,
@@ -368,13 +368,20 @@ fn assign(user: &mut User, f: Fields) -> AppResult<ContactLists> {
         .flatten()
         .collect::<Vec<_>>()
         .join(" ");
-    let shown = f
-        .display_name
-        .clone()
-        .or(f.formatted.clone())
-        .or((!joined.is_empty()).then_some(joined))
-        .unwrap_or_else(|| user.user_name.clone());
-    user.name = rules::display_name(&shown).map_err(|r| AppError::invalid("displayName", r))?;
+    // The name shown, and the attribute it came from (which an error names).
+    let (shown, source) = match (&f.display_name, &f.formatted) {
+        (Some(d), _) => (d.clone(), "displayName"),
+        (None, Some(formatted)) => (formatted.clone(), "name.formatted"),
+        (None, None) if !joined.is_empty() => (joined, "name.givenName"),
+        (None, None) => (user.user_name.clone(), "userName"),
+    };
+    user.name = rules::display_name(&shown).map_err(|reason| match source {
+        "displayName" => AppError::invalid(source, reason),
+        _ => AppError::invalid(
+            source,
+            format!("{reason} (with no displayName, it is the name shown)"),
+        ),
+    })?;
     user.name_formatted = f.formatted;
     user.family_name = f.family;
     user.given_name = f.given;
@@ -419,15 +426,18 @@ fn assign(user: &mut User, f: Fields) -> AppResult<ContactLists> {
 /// JSON array the seat policy matches.
 fn app_role_values(roles: &str) -> String {
     let items: Vec<Value> = serde_json::from_str(roles).unwrap_or_default();
-    let values: Vec<&str> = items
-        .iter()
-        .filter_map(|r| match r {
+    let mut values: Vec<&str> = Vec::new();
+    for role in &items {
+        let value = match role {
             Value::String(s) => Some(s.as_str()),
             other => get(other, "value")
                 .or_else(|| get(other, "display"))
                 .and_then(Value::as_str),
-        })
-        .collect();
+        };
+        if let Some(v) = value.filter(|v| !values.contains(v)) {
+            values.push(v);
+        }
+    }
     serde_json::to_string(&values).unwrap_or_else(|_| "[]".into())
 }
 
@@ -541,8 +551,8 @@ async fn create(
     caller: ScimCaller,
     body: web::Json<Value>,
 ) -> ScimResult<HttpResponse> {
-    let fields = read(&body)?;
-    let document = echo_document(&body);
+    let document = fitted(&body)?;
+    let fields = read(&document)?;
     let public_url = state.public_url.clone();
     let app = state.clone();
     let (resource, emails) = state
@@ -557,7 +567,7 @@ async fn create(
                     ..User::new(&fields.user_name, fields.user_name.clone(), "scim", now)
                 };
                 let lists = assign(&mut user, fields)?;
-                user.scim_document = document;
+                user.scim_document = Some(document.to_string());
                 refuse_unverified_namesake(tx, &user.user_name)?;
                 users::insert(tx, &user)?;
                 users::replace_contacts(tx, &user.id, "email", &lists.0, now)?;
@@ -626,7 +636,8 @@ async fn replace(
     body: web::Json<Value>,
 ) -> ScimResult<HttpResponse> {
     let id = UserId(id.into_inner());
-    let fields = read(&body)?;
+    let document = fitted(&body)?;
+    let fields = read(&document)?;
     if let Some(sent) = text(get(&body, "id"), "id")?
         && sent != id.0
     {
@@ -638,7 +649,6 @@ async fn replace(
     }
     let expected = if_match(&req);
     let public_url = state.public_url.clone();
-    let document = echo_document(&body);
     change(
         state,
         move |conn| {
@@ -646,7 +656,7 @@ async fn replace(
             check_if_match(expected.as_deref(), before.version)?;
             let mut user = before.clone();
             let lists = assign(&mut user, fields)?;
-            user.scim_document = document;
+            user.scim_document = Some(document.to_string());
             Ok((before, user, lists, public_url))
         },
         caller,
@@ -672,9 +682,10 @@ async fn patch(
             check_if_match(expected.as_deref(), before.version)?;
             let mut doc = render(conn, &public_url, std::slice::from_ref(&before))?.remove(0);
             scim_patch::apply(&mut doc, &ops).map_err(super::invalid_patch)?;
+            let doc = fitted(&doc)?;
             let mut user = before.clone();
             let lists = assign(&mut user, read(&doc)?)?;
-            user.scim_document = echo_document(&doc);
+            user.scim_document = Some(doc.to_string());
             Ok((before, user, lists, public_url))
         },
         caller,
@@ -789,6 +800,18 @@ fn split_attribute(raw: &str) -> (String, Option<String>) {
     }
 }
 
+/// What kind of JSON value `v` is, for messages (a wrong value itself may be long).
+fn kind_of(v: &Value) -> String {
+    match v {
+        Value::Null => "null".into(),
+        Value::Bool(b) => b.to_string(),
+        Value::Number(n) => n.to_string(),
+        Value::String(_) => "a string".into(),
+        Value::Array(_) => "a list".into(),
+        Value::Object(_) => "an object".into(),
+    }
+}
+
 /// Most resources one list response returns (advertised in ServiceProviderConfig).
 pub const MAX_RESULTS: i64 = 200;
 
@@ -800,45 +823,88 @@ impl ListParams {
         Self::from_map(&Value::Object(pairs))
     }
 
+    /// Reads the parameters from a query string's pairs (all strings) or a SearchRequest body
+    /// (RFC 7644 §3.4.3: `filter`, `sortBy`, `sortOrder` strings, `startIndex`, `count`
+    /// integers, `attributes`, `excludedAttributes` lists of names). A parameter of another
+    /// type is refused, never ignored: a filter that is not a string would otherwise match all.
     pub fn from_map(v: &Value) -> AppResult<ListParams> {
-        let s = |k: &str| {
-            get(v, k).and_then(|x| match x {
-                Value::String(s) => Some(s.clone()),
-                Value::Number(n) => Some(n.to_string()),
-                Value::Array(items) => Some(
-                    items
-                        .iter()
-                        .filter_map(Value::as_str)
-                        .collect::<Vec<_>>()
-                        .join(","),
-                ),
-                _ => None,
-            })
+        if !v.is_object() {
+            return Err(AppError::invalid(
+                "request body",
+                "must be a JSON object (a SearchRequest)",
+            ));
+        }
+        let string = |k: &str| -> AppResult<Option<String>> {
+            match get(v, k) {
+                None | Some(Value::Null) => Ok(None),
+                Some(Value::String(s)) => Ok(Some(s.clone())),
+                Some(other) => Err(AppError::invalid(
+                    k,
+                    format!("must be a string, not {}", kind_of(other)),
+                )),
+            }
         };
         let int = |k: &str, default: i64| -> AppResult<i64> {
-            s(k).map(|x| {
-                x.parse::<i64>()
-                    .map_err(|_| AppError::invalid(k, format!("must be a whole number, not '{x}'")))
-            })
-            .transpose()
-            .map(|o| o.unwrap_or(default))
+            let whole = |shown: &dyn std::fmt::Display| {
+                AppError::invalid(k, format!("must be a whole number, not {shown}"))
+            };
+            match get(v, k) {
+                None | Some(Value::Null) => Ok(default),
+                Some(Value::Number(n)) => n.as_i64().ok_or_else(|| whole(n)),
+                Some(Value::String(s)) => s.trim().parse().map_err(|_| whole(&format!("'{s}'"))),
+                Some(other) => Err(whole(&kind_of(other))),
+            }
         };
-        let filter = s("filter")
+        let names = |k: &str| -> AppResult<Vec<String>> {
+            let joined = match get(v, k) {
+                None | Some(Value::Null) => return Ok(Vec::new()),
+                Some(Value::String(s)) => s.clone(),
+                Some(Value::Array(items)) => items
+                    .iter()
+                    .map(|item| {
+                        item.as_str().map(str::to_owned).ok_or_else(|| {
+                            AppError::invalid(
+                                k,
+                                format!("must list attribute names, not {}", kind_of(item)),
+                            )
+                        })
+                    })
+                    .collect::<AppResult<Vec<_>>>()?
+                    .join(","),
+                Some(other) => {
+                    return Err(AppError::invalid(
+                        k,
+                        format!("must be a list of attribute names, not {}", kind_of(other)),
+                    ));
+                }
+            };
+            Ok(joined
+                .split(',')
+                .map(|a| a.trim().to_string())
+                .filter(|a| !a.is_empty())
+                .collect())
+        };
+        let filter = string("filter")?
             .filter(|f| !f.trim().is_empty())
             .map(|f| {
                 scim_filter::parse_filter(&f).map_err(|e| {
-                    AppError::invalid("filter", format!("'{f}' is not a SCIM filter: {e}"))
+                    // A long filter is not quoted back whole; the position says where.
+                    let shown = match f.len() {
+                        0..=200 => format!("'{f}' is"),
+                        _ => "is".to_string(),
+                    };
+                    AppError::invalid("filter", format!("{shown} not a SCIM filter: {e}"))
                 })
             })
             .transpose()?;
-        let sort_by = s("sortBy")
+        let sort_by = string("sortBy")?
             .map(|p| {
                 scim_filter::parse_path(&p)
                     .map(|p| p.attr)
                     .map_err(|e| AppError::invalid("sortBy", e.to_string()))
             })
             .transpose()?;
-        let descending = match s("sortOrder")
+        let descending = match string("sortOrder")?
             .as_deref()
             .map(str::to_ascii_lowercase)
             .as_deref()
@@ -852,23 +918,14 @@ impl ListParams {
                 ));
             }
         };
-        let split = |k: &str| {
-            s(k).map(|x| {
-                x.split(',')
-                    .map(|a| a.trim().to_string())
-                    .filter(|a| !a.is_empty())
-                    .collect()
-            })
-            .unwrap_or_default()
-        };
         Ok(ListParams {
             filter,
             sort_by,
             descending,
             start_index: int("startIndex", 1)?.max(1),
             count: int("count", 100)?.clamp(0, MAX_RESULTS),
-            attributes: split("attributes"),
-            excluded: split("excludedAttributes"),
+            attributes: names("attributes")?,
+            excluded: names("excludedAttributes")?,
         })
     }
 
