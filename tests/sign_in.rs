@@ -10,6 +10,8 @@ use chrono::Duration;
 use reqwest::StatusCode;
 use rota::config::{OidcConfig, Secret};
 use rota::domain::audit::{Actor, ActorKind};
+use rota::domain::role::Role;
+use rota::domain::token::TokenKind;
 use rota::store::audit::AuditContext;
 use serde_json::{Value, json};
 use std::net::TcpListener;
@@ -531,6 +533,24 @@ sign_in_tests! {
         let alice = Browser::new(&app);
         assert_eq!(alice.sign_in("alice@contoso.example").await.status, 200);
         assert_eq!(alice.me().await.1["user"]["id"], squatted.id.as_str());
+    }
+
+    async fn an_admin_cannot_give_an_account_a_bootstrap_owners_name_and_is_not_told_why(app) {
+        // Dave is a bootstrap owner: an account named like him becomes an owner. An admin may
+        // not make owners, so may not give that name, and the refusal does not say why.
+        let admin = app.issue_token(TokenKind::Api, "admin", Some(Role::Admin));
+        let as_admin = |method, path: &str, body: Value| support::send(app.as_token(&admin, method, path).json(&body));
+        let (status, body) = as_admin(reqwest::Method::POST, "/api/v2/users", json!({"user": {"name": "Not Dave", "email": "dave@contoso.example"}})).await;
+        assert_eq!(status, 400, "{body}");
+        let message = body["error"]["errors"][0].as_str().unwrap();
+        assert_eq!(message, "user_name 'dave@contoso.example' is already taken by another user");
+        let crony = app.user("Crony", "crony@contoso.example").await;
+        let (status, body) = as_admin(reqwest::Method::PUT, &format!("/api/v2/users/{crony}"), json!({"user": {"user_name": "DAVE@contoso.example"}})).await;
+        assert_eq!(status, 400, "{body}");
+        assert!(!body.to_string().contains("owner"), "{body}");
+        let (status, body) = as_admin(reqwest::Method::PUT, &format!("/api/v2/users/{crony}"), json!({"user": {"email": "dave@contoso.example"}})).await;
+        assert_eq!(status, 400, "an e-mail change that moves the sign-in name too: {body}");
+        assert_eq!(app.get(&format!("/api/v2/users/{crony}")).await.1["user"]["role"], "user");
     }
 
     async fn an_account_whose_name_nobody_vouched_for_is_never_made_a_bootstrap_owner(app) {

@@ -294,6 +294,7 @@ pub async fn create(
         id: UserId::generate(),
         role: Role::User,
     };
+    may_give_name(&state.sign_in.bootstrap_owners, &caller, &newcomer, &email)?;
     let user_name_source = if caller.may_set_sign_in_name(&newcomer) {
         UserNameSource::Admin
     } else {
@@ -557,7 +558,32 @@ async fn end_sessions(
 }
 
 /// Applies `changes` to `user`; says whether anything changed.
-fn apply(user: &mut User, changes: UserChanges, caller: &ApiCaller) -> AppResult<bool> {
+/// A sign-in name that would make its account a bootstrap owner may be given only by someone
+/// who may make owners. The refusal reads like any taken name's, so it does not tell who the
+/// bootstrap owners are.
+fn may_give_name(
+    bootstrap_owners: &[String],
+    caller: &ApiCaller,
+    resource: &Resource,
+    user_name: &str,
+) -> AppResult<()> {
+    if bootstrap_owners.contains(&rules::name_key(user_name))
+        && caller.may_grant(resource, Role::Owner).is_err()
+    {
+        return Err(AppError::conflict(
+            "user_name",
+            format!("'{user_name}' is already taken by another user"),
+        ));
+    }
+    Ok(())
+}
+
+fn apply(
+    user: &mut User,
+    changes: UserChanges,
+    caller: &ApiCaller,
+    bootstrap_owners: &[String],
+) -> AppResult<bool> {
     let resource = as_resource(user);
     let before = user.clone();
     let may_set_sign_in_name = caller.may_set_sign_in_name(&resource);
@@ -584,6 +610,9 @@ fn apply(user: &mut User, changes: UserChanges, caller: &ApiCaller) -> AppResult
         }
         let user_name = rules::user_name(&user_name).map_err(field("user_name"))?;
         set_sign_in_name(user, &user_name);
+    }
+    if user.user_name_key != before.user_name_key {
+        may_give_name(bootstrap_owners, caller, &resource, &user.user_name)?;
     }
     if let Some(tz) = changes.time_zone {
         user.time_zone = rules::time_zone(&tz).map_err(field("time_zone"))?;
@@ -639,7 +668,7 @@ pub async fn update(
                     "change this user",
                 )?;
                 let mut user = before.clone();
-                if apply(&mut user, changes, &caller)? {
+                if apply(&mut user, changes, &caller, &app.sign_in.bootstrap_owners)? {
                     user.version += 1;
                     // SCIM reads echo Entra's last document; after a change made here, build
                     // them from the row instead, so Entra sees the drift and sets its values.
