@@ -28,16 +28,8 @@ async fn break_glass_owner(app: &TestApp, user_name: &str) -> String {
         )
         .await;
     assert_eq!(status, 201, "{body}");
-    let ctx = rota::store::audit::AuditContext {
-        actor: rota::domain::audit::Actor {
-            kind: rota::domain::audit::ActorKind::Cli,
-            id: None,
-            name: "test".into(),
-        },
-        request_id: None,
-        at: rota::clock::Clock::now(&*app.clock),
-    };
-    rota::store::break_glass::enable(&mut app.db.get().unwrap(), &ctx, user_name).unwrap()
+    rota::store::break_glass::enable(&mut app.db.get().unwrap(), &app.cli_audit(), user_name)
+        .unwrap()
 }
 
 /// Opens the break-glass form (for its cookie and token) and posts it.
@@ -144,20 +136,11 @@ on_both_backends! {
         // connection meanwhile, so a flood made every API request wait for one and fail (503).
         let flood: Vec<_> = (0..24)
             .map(|i| {
-                let app_url = app.url("/auth/break-glass");
-                let base = app.base.clone();
+                let app = &app;
                 async move {
                     let client = client_from(&format!("127.0.1.{}", i + 1));
-                    let form = client.get(format!("{base}/auth/break-glass")).send().await.unwrap().text().await.unwrap();
-                    let marker = "name=\"csrf_token\" value=\"";
-                    let at = form.find(marker).unwrap() + marker.len();
-                    let token = form[at..at + 32].to_string();
-                    client
-                        .post(app_url)
-                        .form(&[("csrf_token", token.as_str()), ("username", &format!("flood{i}@contoso.example")), ("password", "wrong")])
-                        .send()
+                    try_break_glass(app, &client, &format!("flood{i}@contoso.example"), "wrong")
                         .await
-                        .unwrap()
                         .status()
                         .as_u16()
                 }

@@ -6,10 +6,8 @@
 mod support;
 
 use reqwest::Method;
-use rota::domain::ids::UserId;
 use rota::domain::role::Role;
 use rota::domain::token::TokenKind;
-use rota::store::tokens::{self, Holder};
 use serde_json::{Value, json};
 use support::TestApp;
 
@@ -181,26 +179,6 @@ async fn attempt(app: &TestApp, token: &str, what: &str, f: &Fixture, n: usize) 
     status
 }
 
-fn personal_token(app: &TestApp, user_id: &str) -> String {
-    let ctx = rota::store::audit::AuditContext {
-        actor: rota::domain::audit::Actor {
-            kind: rota::domain::audit::ActorKind::Cli,
-            id: None,
-            name: "test".into(),
-        },
-        request_id: None,
-        at: chrono::Utc::now(),
-    };
-    tokens::issue(
-        &mut app.db.get().unwrap(),
-        &ctx,
-        TokenKind::Api,
-        &format!("personal {user_id}"),
-        Holder::User(UserId(user_id.into())),
-    )
-    .unwrap()
-}
-
 on_both_backends! {
     async fn every_role_can_do_what_it_should_and_nothing_more(app) {
         let f = fixture(&app).await;
@@ -212,7 +190,7 @@ on_both_backends! {
         let manager = app.user("Mia Manager", "mia@example.com").await;
         let (status, _) = app.put(&format!("/api/v2/teams/{}/users/{manager}", f.managed_team), json!({"role": "manager"})).await;
         assert_eq!(status, 204);
-        callers.push(("manager".into(), personal_token(&app, &manager)));
+        callers.push(("manager".into(), app.personal_token(&manager)));
 
         let mut n = 0;
         let mut wrong = Vec::new();
@@ -232,7 +210,7 @@ on_both_backends! {
 
     async fn the_sign_in_name_is_set_by_owners_and_admins_for_others_and_never_by_oneself(app) {
         let sam = app.user("Sam Self", "sam@example.com").await;
-        let token = personal_token(&app, &sam);
+        let token = app.personal_token(&sam);
         let put = |token: &str, id: &str, user: Value| {
             support::send(app.as_token(token, Method::PUT, &format!("/api/v2/users/{id}")).json(&json!({"user": user})))
         };
@@ -248,7 +226,7 @@ on_both_backends! {
         // Not even an admin sets their own.
         let ada = app.user("Ada Admin", "ada@example.com").await;
         assert_eq!(app.put(&format!("/api/v2/users/{ada}"), json!({"user": {"role": "admin"}})).await.0, 200);
-        let admin = personal_token(&app, &ada);
+        let admin = app.personal_token(&ada);
         let (status, body) = put(&admin, &ada, json!({"user_name": "owner@example.com"})).await;
         assert_eq!(status, 403, "{body}");
         // An admin sets (and so vouches for) someone else's; a bad one is a 400.
@@ -268,7 +246,7 @@ on_both_backends! {
 
     async fn people_edit_their_own_profile_but_not_their_own_role(app) {
         let me = app.user("Sam Self", "sam@example.com").await;
-        let token = personal_token(&app, &me);
+        let token = app.personal_token(&me);
         let (status, body) = support::send(app.as_token(&token, Method::PUT, &format!("/api/v2/users/{me}")).json(&json!({"user": {"job_title": "SRE"}}))).await;
         assert_eq!(status, 200, "{body}");
         let (status, body) = support::send(app.as_token(&token, Method::PUT, &format!("/api/v2/users/{me}")).json(&json!({"user": {"role": "admin"}}))).await;

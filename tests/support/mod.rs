@@ -250,9 +250,9 @@ impl TestApp {
         app
     }
 
-    /// Makes a token directly in the store, as `rota token create` does.
-    pub fn issue_token(&self, kind: TokenKind, name: &str, role: Option<Role>) -> String {
-        let ctx = AuditContext {
+    /// Who the audit trail names for what a test does directly in the store, as the CLI would.
+    pub fn cli_audit(&self) -> AuditContext {
+        AuditContext {
             actor: Actor {
                 kind: ActorKind::Cli,
                 id: None,
@@ -260,7 +260,12 @@ impl TestApp {
             },
             request_id: None,
             at: rota::clock::Clock::now(&*self.clock),
-        };
+        }
+    }
+
+    /// Makes a token directly in the store, as `rota token create` does.
+    pub fn issue_token(&self, kind: TokenKind, name: &str, role: Option<Role>) -> String {
+        let ctx = self.cli_audit();
         tokens::issue(
             &mut self.db.get().unwrap(),
             &ctx,
@@ -274,15 +279,7 @@ impl TestApp {
     /// A personal API token of the user `user_id`, made in the store as `rota token create
     /// --kind api --user` does: it acts as that person, with their role.
     pub fn personal_token(&self, user_id: &str) -> String {
-        let ctx = AuditContext {
-            actor: Actor {
-                kind: ActorKind::Cli,
-                id: None,
-                name: "test".into(),
-            },
-            request_id: None,
-            at: rota::clock::Clock::now(&*self.clock),
-        };
+        let ctx = self.cli_audit();
         tokens::issue(
             &mut self.db.get().unwrap(),
             &ctx,
