@@ -22,7 +22,7 @@ use diesel::r2d2::{self, ManageConnection, R2D2Connection};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
 pub const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
@@ -50,18 +50,31 @@ pub(crate) use on_backend;
 /// How long a SQLite writer waits for another writer before giving up.
 const SQLITE_BUSY_TIMEOUT_MS: u32 = 5_000;
 
-/// Opens connections for the pool, setting SQLite's pragmas on each one.
+/// Opens connections for the pool, setting SQLite's pragmas on each one. Once its pool is
+/// closed (`Db::close`) it opens no more.
 #[derive(Debug, Clone)]
 pub struct Connector {
     url: DatabaseUrl,
+    /// False once closed. Opening a connection holds the read side, so `Db::close` waits for
+    /// the connections being opened on the pool's threads.
+    open: Arc<RwLock<bool>>,
 }
 
 impl Connector {
     pub fn new(url: DatabaseUrl) -> Self {
-        Connector { url }
+        Connector {
+            url,
+            open: Arc::new(RwLock::new(true)),
+        }
     }
 
     pub fn connect(&self) -> Result<DbConnection, ConnectionError> {
+        let open = self.open.read().unwrap_or_else(PoisonError::into_inner);
+        if !*open {
+            return Err(ConnectionError::BadConnection(
+                "the database is being closed".into(),
+            ));
+        }
         match &self.url {
             DatabaseUrl::Sqlite { path } => {
                 let path = path.to_str().ok_or_else(|| {
@@ -108,6 +121,8 @@ pub type PooledConnection = r2d2::PooledConnection<Connector>;
 pub struct Db {
     pool: Pool,
     url: DatabaseUrl,
+    /// The connector's gate (see `close`).
+    open: Arc<RwLock<bool>>,
     /// Keeps the SQLite checkpointer alive; it stops when the last clone is dropped.
     _checkpointer: Option<Arc<()>>,
 }
@@ -147,6 +162,7 @@ impl Db {
             .connect()
             .map_err(|e| format!("cannot connect to {url}: {}", e.to_string().trim()))?;
         let connector_for_checkpoints = connector.clone();
+        let open = connector.open.clone();
         let pool = r2d2::Pool::builder()
             .max_size(pool_size)
             .min_idle(Some(1))
@@ -157,6 +173,7 @@ impl Db {
         Ok(Db {
             pool,
             url: url.clone(),
+            open,
             _checkpointer: url
                 .is_sqlite()
                 .then(|| start_checkpointer(connector_for_checkpoints)),
@@ -174,6 +191,15 @@ impl Db {
 
     pub fn get(&self) -> AppResult<PooledConnection> {
         Ok(self.pool.get()?)
+    }
+
+    /// Stops the pool from opening connections, waiting for those being opened on its
+    /// threads. Call it before the process exits: r2d2 opens connections on threads it never
+    /// joins, and a libpq connection being opened while `exit` runs OpenSSL's clean-up
+    /// handler (`OPENSSL_cleanup`, which frees OpenSSL's global locks) crashes the process
+    /// with SIGSEGV. One-shot commands should not use a pool at all (`Connector::connect`).
+    pub fn close(&self) {
+        *self.open.write().unwrap_or_else(PoisonError::into_inner) = false;
     }
 
     /// Runs blocking database work on actix's blocking thread pool.
