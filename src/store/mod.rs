@@ -21,7 +21,8 @@ use diesel::prelude::*;
 use diesel::r2d2::{self, ManageConnection, R2D2Connection};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 use std::fs::File;
-use std::path::{Path, PathBuf};
+use std::mem::ManuallyDrop;
+use std::path::Path;
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
@@ -302,30 +303,40 @@ pub fn migrate(conn: &mut DbConnection) -> AppResult<Vec<String>> {
 
 /// Held by `rota serve` on a SQLite file for its lifetime: a second server on the same file
 /// would fight over the write lock and run every job twice. CLI commands do not take it.
+///
+/// It is an exclusive `flock` on the database file itself, so it belongs to the file, not to
+/// the name it was reached by: a second server through a symlink or a hard link meets the
+/// same lock. On Linux and macOS `flock` locks and the POSIX byte-range locks SQLite takes
+/// (`fcntl`) are independent, so SQLite's own locking, in this process and in CLI commands
+/// beside it, is unaffected. (On network file systems, where `flock` may be emulated with
+/// `fcntl`, SQLite's WAL mode does not work anyway.)
 pub struct ServeLock {
-    _file: File,
-    pub path: PathBuf,
+    /// Never closed before the process exits: closing any descriptor of the database file
+    /// drops every POSIX lock this process holds on it, SQLite's included, and the checkpoint
+    /// thread may still be using its connection while `serve` returns.
+    _file: ManuallyDrop<File>,
 }
 
 impl ServeLock {
     pub fn acquire(db_path: &Path) -> Result<ServeLock, String> {
-        let mut name = db_path.as_os_str().to_owned();
-        name.push(".serve-lock");
-        let path = PathBuf::from(name);
-        let file = File::options()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-            .map_err(|e| format!("cannot create the lock file {}: {e}", path.display()))?;
+        let mut options = File::options();
+        options.read(true).write(true).create(true).truncate(false);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o644); // as SQLite creates it
+        // An empty file is an empty SQLite database, so creating it here is harmless.
+        let file = options
+            .open(db_path)
+            .map_err(|e| format!("cannot open the database file {}: {e}", db_path.display()))?;
         match file.try_lock() {
-            Ok(()) => Ok(ServeLock { _file: file, path }),
+            Ok(()) => Ok(ServeLock {
+                _file: ManuallyDrop::new(file),
+            }),
             Err(std::fs::TryLockError::WouldBlock) => Err(format!(
-                "another `rota serve` is already running on {}. Stop it first, or move to PostgreSQL (ROTA_DATABASE_URL=postgres://…) to run several instances",
+                "another `rota serve` is already running on {} (or on another name of the same file). Stop it first, or move to PostgreSQL (ROTA_DATABASE_URL=postgres://…) to run several instances",
                 db_path.display()
             )),
             Err(std::fs::TryLockError::Error(e)) => {
-                Err(format!("cannot lock {}: {e}", path.display()))
+                Err(format!("cannot lock {}: {e}", db_path.display()))
             }
         }
     }
