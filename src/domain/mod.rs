@@ -2,6 +2,7 @@
 //! network or the clock; callers pass in what they read and act on what comes back.
 
 pub mod audit;
+pub mod caseless;
 pub mod ids;
 pub mod paging;
 pub mod retry;

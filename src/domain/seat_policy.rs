@@ -74,7 +74,7 @@ pub struct SeatPolicy {
 pub struct Rule {
     /// Line of `[[rules]]` in the file, for audit records and messages.
     pub line: usize,
-    /// A team name or Entra group object id, lower case.
+    /// A team name (its `user::name_key`) or Entra group object id, lower case.
     pub team: Option<String>,
     pub app_role: Option<String>,
     pub role: Role,
@@ -283,7 +283,8 @@ impl SeatPolicy {
             }
             rules.push(Rule {
                 line,
-                team: text_of(&r.team),
+                // Compared with the teams' stored name keys, so computed as they are.
+                team: r.team.as_ref().map(|t| super::user::name_key(t.get_ref())),
                 app_role: text_of(&r.app_role),
                 role: rule_role,
             });

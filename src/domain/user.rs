@@ -5,8 +5,9 @@
 pub const MAX_NAME_CHARS: usize = 100;
 
 /// The uniqueness key for user names and team names: Entra treats them case-insensitively.
+/// SCIM filters on userName and a group's displayName compare it (see `caseless`).
 pub fn name_key(name: &str) -> String {
-    name.trim().to_lowercase()
+    super::caseless::key(name.trim())
 }
 
 /// A person's or a team's display name: trimmed, not empty, no control characters.

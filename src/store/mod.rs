@@ -4,6 +4,7 @@
 
 pub mod audit;
 pub mod break_glass;
+pub mod caseless;
 pub mod emails;
 pub mod schema;
 pub mod scim;
@@ -282,23 +283,40 @@ pub fn pending_migrations(conn: &mut DbConnection) -> AppResult<usize> {
 /// Key of the PostgreSQL advisory lock that serialises migrations between instances.
 const MIGRATION_LOCK_KEY: i64 = 0x0072_6f74_616d_6967; // "rotamig"
 
-/// Applies pending migrations; returns the versions applied. On PostgreSQL an advisory lock
+/// Applies pending migrations, then recomputes the stored caseless keys if their rules
+/// changed (`caseless::refold`); returns the versions applied. On PostgreSQL an advisory lock
 /// makes instances that start together take turns.
 pub fn migrate(conn: &mut DbConnection) -> AppResult<Vec<String>> {
-    let applied = match conn {
+    let is_postgres = matches!(conn, DbConnection::Postgres(_));
+    if is_postgres {
+        conn.batch_execute(&format!("SELECT pg_advisory_lock({MIGRATION_LOCK_KEY})"))?;
+    }
+    let result = migrate_and_refold(conn);
+    if is_postgres {
+        conn.batch_execute(&format!("SELECT pg_advisory_unlock({MIGRATION_LOCK_KEY})"))?;
+    }
+    result
+}
+
+fn migrate_and_refold(conn: &mut DbConnection) -> AppResult<Vec<String>> {
+    let applied: Vec<String> = match conn {
         DbConnection::Sqlite(c) => c
             .run_pending_migrations(SQLITE_MIGRATIONS)
             .map(|v| v.iter().map(|m| m.to_string()).collect()),
-        DbConnection::Postgres(c) => {
-            c.batch_execute(&format!("SELECT pg_advisory_lock({MIGRATION_LOCK_KEY})"))?;
-            let result = c
-                .run_pending_migrations(POSTGRES_MIGRATIONS)
-                .map(|v| v.iter().map(|m| m.to_string()).collect());
-            c.batch_execute(&format!("SELECT pg_advisory_unlock({MIGRATION_LOCK_KEY})"))?;
-            result
-        }
-    };
-    applied.map_err(|e| AppError::internal(format!("migration failed: {e}")))
+        DbConnection::Postgres(c) => c
+            .run_pending_migrations(POSTGRES_MIGRATIONS)
+            .map(|v| v.iter().map(|m| m.to_string()).collect()),
+    }
+    .map_err(|e| AppError::internal(format!("migration failed: {e}")))?;
+    if let Some(done) = caseless::refold(conn)? {
+        tracing::info!(
+            users = done.users,
+            teams = done.teams,
+            contact_methods = done.contact_methods,
+            "recomputed the caseless keys of names"
+        );
+    }
+    Ok(applied)
 }
 
 /// Held by `rota serve` on a SQLite file for its lifetime: a second server on the same file
@@ -374,15 +392,18 @@ pub fn unique_violation(
 }
 
 diesel::define_sql_function! {
-    /// SQL `lower()`, the same on both backends.
+    /// SQL `lower()`: for ASCII text only (Entra's object ids). It folds only ASCII on SQLite
+    /// and follows the database's locale on PostgreSQL; people's text is compared by its
+    /// caseless keys (`domain::caseless`) instead.
     fn lower(x: diesel::sql_types::Text) -> diesel::sql_types::Text;
 }
 
-/// A LIKE pattern matching `needle` anywhere, with LIKE's wildcards escaped (use `ESCAPE '\'`).
+/// A LIKE pattern matching caseless keys (`domain::caseless`) that contain `needle`'s key,
+/// with LIKE's wildcards escaped (use `ESCAPE '\'`).
 pub fn contains_pattern(needle: &str) -> String {
     let mut p = String::with_capacity(needle.len() + 2);
     p.push('%');
-    for c in needle.to_lowercase().chars() {
+    for c in crate::domain::caseless::key(needle).chars() {
         if matches!(c, '%' | '_' | '\\') {
             p.push('\\');
         }
