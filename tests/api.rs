@@ -375,3 +375,62 @@ async fn openapi_document_is_stable() {
         "Swagger UI is served from the binary"
     );
 }
+
+/// PostgreSQL ends every connection of the server (a restart or a failover does that): the
+/// next requests are all answered, none with 503, though every pooled connection is dead.
+#[actix_web::test]
+async fn requests_after_postgresql_ended_every_connection_all_succeed() {
+    use diesel::{Connection, RunQueryDsl};
+    let app = support::TestApp::postgres().await;
+    let support::TestDatabase::Postgres { name, .. } = &app.database else {
+        unreachable!()
+    };
+    let (_, _, pool_size) = app.db.pool_state();
+    // Every pooled connection open and idle.
+    let held: Vec<_> = (0..pool_size).map(|_| app.db.get().unwrap()).collect();
+    drop(held);
+    assert_eq!(app.db.pool_state().0, pool_size);
+
+    let mut admin = diesel::PgConnection::establish(&support::postgres_admin_url()).unwrap();
+    diesel::sql_query(format!(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+         WHERE datname = '{name}' AND pid <> pg_backend_pid()"
+    ))
+    .execute(&mut admin)
+    .unwrap();
+    // Wait (on the server, with a deadline) until the backends are gone.
+    #[derive(diesel::QueryableByName)]
+    struct Left {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let left: Left = diesel::sql_query(format!(
+            "SELECT COUNT(*) AS n FROM pg_stat_activity WHERE datname = '{name}'"
+        ))
+        .get_result(&mut admin)
+        .unwrap();
+        if left.n == 0 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "backends still alive");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+
+    for i in 0..pool_size * 2 {
+        let (status, body) = if i % 2 == 0 {
+            app.get("/api/v2/users").await
+        } else {
+            app.post(
+                "/api/v2/users",
+                json!({"user": {"name": format!("After {i}"), "email": format!("after{i}@example.com")}}),
+            )
+            .await
+        };
+        assert!(
+            status == 200 || status == 201,
+            "request {i}: {status} {body}"
+        );
+    }
+}

@@ -253,6 +253,147 @@ fn serve_with_no_configuration_then_tokens_beside_it_then_a_graceful_stop() {
 }
 
 #[test]
+fn a_second_serve_is_refused_through_a_symlink_or_a_hard_link_to_the_same_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &[]);
+    std::os::unix::fs::symlink(dir.path().join("rota.db"), dir.path().join("symlink.db")).unwrap();
+    std::fs::hard_link(dir.path().join("rota.db"), dir.path().join("hardlink.db")).unwrap();
+    std::fs::create_dir(dir.path().join("elsewhere")).unwrap();
+    std::fs::hard_link(
+        dir.path().join("rota.db"),
+        dir.path().join("elsewhere/other.db"),
+    )
+    .unwrap();
+    for name in ["rota.db", "symlink.db", "hardlink.db", "elsewhere/other.db"] {
+        let url = format!("sqlite://{name}");
+        let port = free_port().to_string();
+        let mut second = rota(
+            dir.path(),
+            &[
+                ("ROTA_DATABASE_URL", &url),
+                ("ROTA_LISTEN", &format!("127.0.0.1:{port}")),
+            ],
+            &["serve"],
+        )
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+        // A refused server exits at once; one that was let in runs until it is stopped.
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while second.try_wait().unwrap().is_none() {
+            if Instant::now() > deadline {
+                let _ = second.kill();
+                let _ = second.wait();
+                panic!("a second `rota serve` started on {name}, beside the first");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let second = second.wait_with_output().unwrap();
+        let err = String::from_utf8_lossy(&second.stderr);
+        assert_eq!(second.status.code(), Some(1), "{name}: {err}");
+        assert!(
+            err.contains(&format!(
+                "another `rota serve` is already running on {name}"
+            )),
+            "{name}: {err}"
+        );
+    }
+    // The lock is not SQLite's: CLI commands still write beside the server.
+    let created = run(
+        dir.path(),
+        &[],
+        &["token", "create", "--kind", "api", "--name", "beside"],
+    );
+    assert!(
+        created.status.success(),
+        "{}",
+        String::from_utf8_lossy(&created.stderr)
+    );
+    let secret = String::from_utf8(created.stdout).unwrap();
+    assert_eq!(server.get("/api/v2/users", Some(secret.trim())), 200);
+    assert!(server.terminate().success());
+    // Once it has stopped, a server starts through another name.
+    let again = Server::start(dir.path(), &[("ROTA_DATABASE_URL", "sqlite://symlink.db")]);
+    assert_eq!(again.get("/api/v2/users", Some(secret.trim())), 200);
+    assert!(again.terminate().success());
+}
+
+/// Every command that opens the database, `runs` times on PostgreSQL, a few at once: each one
+/// exits 0. (A pool's connection-opening threads racing OpenSSL's exit handlers used to crash
+/// about a third of them with SIGSEGV after their work was done.)
+#[test]
+fn cli_commands_on_postgresql_always_exit_cleanly() {
+    use rota::store::{self, users};
+    let database = TestDatabase::postgres();
+    let url = database.env_url();
+    {
+        let mut conn = store::Connector::new(database.url().clone())
+            .connect()
+            .unwrap();
+        store::migrate(&mut conn).unwrap();
+        let now = rota::clock::stored(chrono::Utc::now());
+        let owner = users::User {
+            role: "owner".into(),
+            ..users::User::new("olivia@example.com", "Olivia".into(), "api", now)
+        };
+        users::insert(&mut conn, &owner).unwrap();
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let env = [("ROTA_DATABASE_URL", url.as_str())];
+    let runs = 50;
+    let mut failures = Vec::new();
+    for i in 0..runs {
+        let name = format!("t{i}");
+        // Two batches: the second undoes the first, so every command succeeds each time.
+        let batches: [Vec<Vec<&str>>; 2] = [
+            vec![
+                vec!["migrate"],
+                vec!["token", "create", "--kind", "api", "--name", &name],
+                vec!["token", "list"],
+                vec!["owner", "break-glass", "olivia@example.com"],
+            ],
+            vec![
+                vec!["token", "revoke", &name],
+                vec!["owner", "break-glass", "olivia@example.com", "--disable"],
+            ],
+        ];
+        for batch in batches {
+            let children: Vec<(String, Child)> = batch
+                .iter()
+                .map(|args| {
+                    let child = rota(dir.path(), &env, args)
+                        .stdin(Stdio::null())
+                        .stdout(Stdio::piped())
+                        .stderr(Stdio::piped())
+                        .spawn()
+                        .unwrap();
+                    (args.join(" "), child)
+                })
+                .collect();
+            for (command, child) in children {
+                let out = child.wait_with_output().unwrap();
+                if !out.status.success() {
+                    failures.push(format!(
+                        "run {i}: `rota {command}` ended with {}: {}",
+                        out.status,
+                        String::from_utf8_lossy(&out.stderr).trim()
+                    ));
+                }
+            }
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {} runs failed:\n{}",
+        failures.len(),
+        runs * 6,
+        failures.join("\n")
+    );
+}
+
+#[test]
 fn token_create_refuses_bad_arguments() {
     let dir = tempfile::tempdir().unwrap();
     let cases: [(&[&str], &str); 4] = [

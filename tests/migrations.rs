@@ -177,7 +177,9 @@ fn the_sign_in_key_migration_takes_databases_with_duplicate_external_ids(databas
     assert_eq!(row("first").user_name_source, UserNameSource::EntraScim);
     assert_eq!(row("second").user_name_source, UserNameSource::EntraSignIn);
     assert_eq!(row("third").user_name_source, UserNameSource::Unverified);
-    // From now on the externalId is unique among live users.
+    // From now on the externalId is unique among live users (with every later migration, as
+    // the store writes them).
+    rota::store::migrate(&mut conn).unwrap();
     let now = row("first").created_at;
     let newcomer = User {
         external_id: Some("x-1".into()),

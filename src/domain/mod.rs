@@ -3,6 +3,7 @@
 
 pub mod attempts;
 pub mod audit;
+pub mod caseless;
 pub mod ids;
 pub mod paging;
 pub mod retry;

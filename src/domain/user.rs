@@ -11,8 +11,9 @@ use serde::Serialize;
 pub const MAX_NAME_CHARS: usize = 100;
 
 /// The uniqueness key for user names and team names: Entra treats them case-insensitively.
+/// SCIM filters on userName and a group's displayName compare it (see `caseless`).
 pub fn name_key(name: &str) -> String {
-    name.trim().to_lowercase()
+    super::caseless::key(name.trim())
 }
 
 /// Longest sign-in name we accept (an Entra userPrincipalName has at most 113 characters).

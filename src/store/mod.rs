@@ -4,6 +4,7 @@
 
 pub mod audit;
 pub mod break_glass;
+pub mod caseless;
 pub mod emails;
 pub mod schema;
 pub mod scim;
@@ -21,8 +22,9 @@ use diesel::prelude::*;
 use diesel::r2d2::{self, ManageConnection, R2D2Connection};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 use std::fs::File;
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::mem::ManuallyDrop;
+use std::path::Path;
+use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
 pub const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
@@ -50,18 +52,31 @@ pub(crate) use on_backend;
 /// How long a SQLite writer waits for another writer before giving up.
 const SQLITE_BUSY_TIMEOUT_MS: u32 = 5_000;
 
-/// Opens connections for the pool, setting SQLite's pragmas on each one.
+/// Opens connections for the pool, setting SQLite's pragmas on each one. Once its pool is
+/// closed (`Db::close`) it opens no more.
 #[derive(Debug, Clone)]
 pub struct Connector {
     url: DatabaseUrl,
+    /// False once closed. Opening a connection holds the read side, so `Db::close` waits for
+    /// the connections being opened on the pool's threads.
+    open: Arc<RwLock<bool>>,
 }
 
 impl Connector {
     pub fn new(url: DatabaseUrl) -> Self {
-        Connector { url }
+        Connector {
+            url,
+            open: Arc::new(RwLock::new(true)),
+        }
     }
 
     pub fn connect(&self) -> Result<DbConnection, ConnectionError> {
+        let open = self.open.read().unwrap_or_else(PoisonError::into_inner);
+        if !*open {
+            return Err(ConnectionError::BadConnection(
+                "the database is being closed".into(),
+            ));
+        }
         match &self.url {
             DatabaseUrl::Sqlite { path } => {
                 let path = path.to_str().ok_or_else(|| {
@@ -108,6 +123,8 @@ pub type PooledConnection = r2d2::PooledConnection<Connector>;
 pub struct Db {
     pool: Pool,
     url: DatabaseUrl,
+    /// The connector's gate (see `close`).
+    open: Arc<RwLock<bool>>,
     /// Keeps the SQLite checkpointer alive; it stops when the last clone is dropped.
     _checkpointer: Option<Arc<()>>,
 }
@@ -147,16 +164,29 @@ impl Db {
             .connect()
             .map_err(|e| format!("cannot connect to {url}: {}", e.to_string().trim()))?;
         let connector_for_checkpoints = connector.clone();
+        let open = connector.open.clone();
         let pool = r2d2::Pool::builder()
             .max_size(pool_size)
             .min_idle(Some(1))
             .connection_timeout(Duration::from_secs(5))
-            .test_on_check_out(false)
+            // A pooled PostgreSQL connection can be dead while it sits idle: the server was
+            // restarted, failed over, or ended the backend (pg_terminate_backend). Without a
+            // test, the next pool-size requests are each handed a dead connection and fail.
+            // So each check-out first runs `SELECT 1` (one round trip: 33 µs on loopback,
+            // about 1% of a SCIM provisioning request) and a dead connection is replaced.
+            // Retrying failed work on a fresh connection instead would be cheaper but not
+            // safe: the work is an `FnOnce` that may have moved its inputs, and a connection
+            // that breaks during COMMIT leaves the outcome unknown (the commit may have landed
+            // with its acknowledgement lost), so running a non-idempotent write again (a token,
+            // an audit row, a SCIM create) could apply it twice. A SQLite file cannot go
+            // stale, so SQLite connections are not tested.
+            .test_on_check_out(!url.is_sqlite())
             .build(connector)
             .map_err(|e| format!("cannot open a connection pool to {url}: {e}"))?;
         Ok(Db {
             pool,
             url: url.clone(),
+            open,
             _checkpointer: url
                 .is_sqlite()
                 .then(|| start_checkpointer(connector_for_checkpoints)),
@@ -174,6 +204,15 @@ impl Db {
 
     pub fn get(&self) -> AppResult<PooledConnection> {
         Ok(self.pool.get()?)
+    }
+
+    /// Stops the pool from opening connections, waiting for those being opened on its
+    /// threads. Call it before the process exits: r2d2 opens connections on threads it never
+    /// joins, and a libpq connection being opened while `exit` runs OpenSSL's clean-up
+    /// handler (`OPENSSL_cleanup`, which frees OpenSSL's global locks) crashes the process
+    /// with SIGSEGV. One-shot commands should not use a pool at all (`Connector::connect`).
+    pub fn close(&self) {
+        *self.open.write().unwrap_or_else(PoisonError::into_inner) = false;
     }
 
     /// Runs blocking database work on actix's blocking thread pool.
@@ -244,51 +283,78 @@ pub fn pending_migrations(conn: &mut DbConnection) -> AppResult<usize> {
 /// Key of the PostgreSQL advisory lock that serialises migrations between instances.
 const MIGRATION_LOCK_KEY: i64 = 0x0072_6f74_616d_6967; // "rotamig"
 
-/// Applies pending migrations; returns the versions applied. On PostgreSQL an advisory lock
+/// Applies pending migrations, then recomputes the stored caseless keys if their rules
+/// changed (`caseless::refold`); returns the versions applied. On PostgreSQL an advisory lock
 /// makes instances that start together take turns.
 pub fn migrate(conn: &mut DbConnection) -> AppResult<Vec<String>> {
-    let applied = match conn {
+    let is_postgres = matches!(conn, DbConnection::Postgres(_));
+    if is_postgres {
+        conn.batch_execute(&format!("SELECT pg_advisory_lock({MIGRATION_LOCK_KEY})"))?;
+    }
+    let result = migrate_and_refold(conn);
+    if is_postgres {
+        conn.batch_execute(&format!("SELECT pg_advisory_unlock({MIGRATION_LOCK_KEY})"))?;
+    }
+    result
+}
+
+fn migrate_and_refold(conn: &mut DbConnection) -> AppResult<Vec<String>> {
+    let applied: Vec<String> = match conn {
         DbConnection::Sqlite(c) => c
             .run_pending_migrations(SQLITE_MIGRATIONS)
             .map(|v| v.iter().map(|m| m.to_string()).collect()),
-        DbConnection::Postgres(c) => {
-            c.batch_execute(&format!("SELECT pg_advisory_lock({MIGRATION_LOCK_KEY})"))?;
-            let result = c
-                .run_pending_migrations(POSTGRES_MIGRATIONS)
-                .map(|v| v.iter().map(|m| m.to_string()).collect());
-            c.batch_execute(&format!("SELECT pg_advisory_unlock({MIGRATION_LOCK_KEY})"))?;
-            result
-        }
-    };
-    applied.map_err(|e| AppError::internal(format!("migration failed: {e}")))
+        DbConnection::Postgres(c) => c
+            .run_pending_migrations(POSTGRES_MIGRATIONS)
+            .map(|v| v.iter().map(|m| m.to_string()).collect()),
+    }
+    .map_err(|e| AppError::internal(format!("migration failed: {e}")))?;
+    if let Some(done) = caseless::refold(conn)? {
+        tracing::info!(
+            users = done.users,
+            teams = done.teams,
+            contact_methods = done.contact_methods,
+            "recomputed the caseless keys of names"
+        );
+    }
+    Ok(applied)
 }
 
 /// Held by `rota serve` on a SQLite file for its lifetime: a second server on the same file
 /// would fight over the write lock and run every job twice. CLI commands do not take it.
+///
+/// It is an exclusive `flock` on the database file itself, so it belongs to the file, not to
+/// the name it was reached by: a second server through a symlink or a hard link meets the
+/// same lock. On Linux and macOS `flock` locks and the POSIX byte-range locks SQLite takes
+/// (`fcntl`) are independent, so SQLite's own locking, in this process and in CLI commands
+/// beside it, is unaffected. (On network file systems, where `flock` may be emulated with
+/// `fcntl`, SQLite's WAL mode does not work anyway.)
 pub struct ServeLock {
-    _file: File,
-    pub path: PathBuf,
+    /// Never closed before the process exits: closing any descriptor of the database file
+    /// drops every POSIX lock this process holds on it, SQLite's included, and the checkpoint
+    /// thread may still be using its connection while `serve` returns.
+    _file: ManuallyDrop<File>,
 }
 
 impl ServeLock {
     pub fn acquire(db_path: &Path) -> Result<ServeLock, String> {
-        let mut name = db_path.as_os_str().to_owned();
-        name.push(".serve-lock");
-        let path = PathBuf::from(name);
-        let file = File::options()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-            .map_err(|e| format!("cannot create the lock file {}: {e}", path.display()))?;
+        let mut options = File::options();
+        options.read(true).write(true).create(true).truncate(false);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o644); // as SQLite creates it
+        // An empty file is an empty SQLite database, so creating it here is harmless.
+        let file = options
+            .open(db_path)
+            .map_err(|e| format!("cannot open the database file {}: {e}", db_path.display()))?;
         match file.try_lock() {
-            Ok(()) => Ok(ServeLock { _file: file, path }),
+            Ok(()) => Ok(ServeLock {
+                _file: ManuallyDrop::new(file),
+            }),
             Err(std::fs::TryLockError::WouldBlock) => Err(format!(
-                "another `rota serve` is already running on {}. Stop it first, or move to PostgreSQL (ROTA_DATABASE_URL=postgres://…) to run several instances",
+                "another `rota serve` is already running on {} (or on another name of the same file). Stop it first, or move to PostgreSQL (ROTA_DATABASE_URL=postgres://…) to run several instances",
                 db_path.display()
             )),
             Err(std::fs::TryLockError::Error(e)) => {
-                Err(format!("cannot lock {}: {e}", path.display()))
+                Err(format!("cannot lock {}: {e}", db_path.display()))
             }
         }
     }
@@ -326,15 +392,18 @@ pub fn unique_violation(
 }
 
 diesel::define_sql_function! {
-    /// SQL `lower()`, the same on both backends.
+    /// SQL `lower()`: for ASCII text only (Entra's object ids). It folds only ASCII on SQLite
+    /// and follows the database's locale on PostgreSQL; people's text is compared by its
+    /// caseless keys (`domain::caseless`) instead.
     fn lower(x: diesel::sql_types::Text) -> diesel::sql_types::Text;
 }
 
-/// A LIKE pattern matching `needle` anywhere, with LIKE's wildcards escaped (use `ESCAPE '\'`).
+/// A LIKE pattern matching caseless keys (`domain::caseless`) that contain `needle`'s key,
+/// with LIKE's wildcards escaped (use `ESCAPE '\'`).
 pub fn contains_pattern(needle: &str) -> String {
     let mut p = String::with_capacity(needle.len() + 2);
     p.push('%');
-    for c in needle.to_lowercase().chars() {
+    for c in crate::domain::caseless::key(needle).chars() {
         if matches!(c, '%' | '_' | '\\') {
             p.push('\\');
         }

@@ -45,6 +45,23 @@ diesel::table! {
         app_roles -> Text,
         user_name_source -> Text,
         external_id_shared -> Bool,
+        name_key -> Text,
+        given_name_key -> Nullable<Text>,
+        family_name_key -> Nullable<Text>,
+        name_formatted_key -> Nullable<Text>,
+        middle_name_key -> Nullable<Text>,
+        nick_name_key -> Nullable<Text>,
+        job_title_key -> Nullable<Text>,
+        user_type_key -> Nullable<Text>,
+        preferred_language_key -> Nullable<Text>,
+        locale_key -> Nullable<Text>,
+        time_zone_key -> Text,
+        employee_number_key -> Nullable<Text>,
+        cost_center_key -> Nullable<Text>,
+        organization_key -> Nullable<Text>,
+        division_key -> Nullable<Text>,
+        department_key -> Nullable<Text>,
+        email_key -> Nullable<Text>,
     }
 }
 
@@ -58,6 +75,8 @@ diesel::table! {
         is_primary -> Bool,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        address_key -> Text,
+        label_key -> Text,
     }
 }
 
@@ -152,6 +171,14 @@ diesel::table! {
 }
 
 diesel::table! {
+    /// Which version of `domain::caseless` computed the stored keys (one row).
+    key_folding (id) {
+        id -> Integer,
+        version -> BigInt,
+    }
+}
+
+diesel::table! {
     server_keys (name) {
         name -> Text,
         secret -> Text,
@@ -239,6 +266,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     sessions,
     sign_in_attempts,
     break_glass_accounts,
+    key_folding,
     server_keys,
     emails,
     licences,

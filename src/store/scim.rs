@@ -1,7 +1,8 @@
 //! SCIM filters (RFC 7644 §3.4.2.2) translated into SQL over users and teams, so a provisioning
 //! query reads only the matching rows, never the whole table. Attribute names come from a fixed
 //! mapping (never from the caller); every value is a bound parameter. `caseExact: false`
-//! attributes compare lower-cased on both sides.
+//! attributes compare their stored caseless keys (`domain::caseless`, computed in Rust on
+//! every write) with the value's key, so both backends match the same rows for any script.
 
 use super::DbConnection;
 use crate::domain::scim_filter::{AttrPath, CompValue, CompareOp, Connective, Filter};
@@ -20,11 +21,10 @@ pub enum Resource {
 
 #[derive(Debug, Clone, Copy)]
 enum Kind {
-    Text {
-        case_exact: bool,
-    },
-    /// Stored lower-cased already (userName, group name keys): compared without `lower()` on
-    /// the column, so the unique index answers `eq` look-ups.
+    /// Compared as it is (`caseExact: true`).
+    Exact,
+    /// A caseless key column (`domain::caseless`), compared with the value's key; no function
+    /// on the column, so the unique indexes of userName and group names answer `eq`.
     Folded,
     Bool,
     Time,
@@ -62,14 +62,10 @@ impl Child {
     fn column(self, sub: &str) -> Option<(&'static str, Kind)> {
         let sub = sub.to_ascii_lowercase();
         match (self, sub.as_str()) {
-            (Child::Emails | Child::Phones, "value") => {
-                Some(("c.address", Kind::Text { case_exact: false }))
-            }
-            (Child::Emails | Child::Phones, "type") => {
-                Some(("c.label", Kind::Text { case_exact: false }))
-            }
+            (Child::Emails | Child::Phones, "value") => Some(("c.address_key", Kind::Folded)),
+            (Child::Emails | Child::Phones, "type") => Some(("c.label_key", Kind::Folded)),
             (Child::Emails | Child::Phones, "primary") => Some(("c.is_primary", Kind::Bool)),
-            (Child::Members, "value") => Some(("m.user_id", Kind::Text { case_exact: true })),
+            (Child::Members, "value") => Some(("m.user_id", Kind::Exact)),
             _ => None,
         }
     }
@@ -82,33 +78,35 @@ fn target(resource: Resource, path: &AttrPath) -> Option<Target> {
         .uri
         .as_deref()
         .is_some_and(|u| u.eq_ignore_ascii_case(ENTERPRISE_USER));
-    let ci = Kind::Text { case_exact: false };
-    let exact = Kind::Text { case_exact: true };
+    let ci = Kind::Folded;
+    let exact = Kind::Exact;
     use Target::Column as C;
     Some(
         match (resource, enterprise, attr.as_str(), sub.as_deref()) {
             (Resource::User, false, "id", None) => C("users.id", exact),
             (Resource::User, false, "externalid", None) => C("users.external_id", exact),
             (Resource::User, false, "username", None) => C("users.user_name_key", Kind::Folded),
-            (Resource::User, false, "displayname", None) => C("users.name", ci),
-            (Resource::User, false, "name", Some("givenname")) => C("users.given_name", ci),
-            (Resource::User, false, "name", Some("familyname")) => C("users.family_name", ci),
-            (Resource::User, false, "name", Some("formatted")) => C("users.name_formatted", ci),
-            (Resource::User, false, "name", Some("middlename")) => C("users.middle_name", ci),
-            (Resource::User, false, "nickname", None) => C("users.nick_name", ci),
-            (Resource::User, false, "title", None) => C("users.job_title", ci),
-            (Resource::User, false, "usertype", None) => C("users.user_type", ci),
-            (Resource::User, false, "preferredlanguage", None) => C("users.preferred_language", ci),
-            (Resource::User, false, "locale", None) => C("users.locale", ci),
-            (Resource::User, false, "timezone", None) => C("users.time_zone", ci),
+            (Resource::User, false, "displayname", None) => C("users.name_key", ci),
+            (Resource::User, false, "name", Some("givenname")) => C("users.given_name_key", ci),
+            (Resource::User, false, "name", Some("familyname")) => C("users.family_name_key", ci),
+            (Resource::User, false, "name", Some("formatted")) => C("users.name_formatted_key", ci),
+            (Resource::User, false, "name", Some("middlename")) => C("users.middle_name_key", ci),
+            (Resource::User, false, "nickname", None) => C("users.nick_name_key", ci),
+            (Resource::User, false, "title", None) => C("users.job_title_key", ci),
+            (Resource::User, false, "usertype", None) => C("users.user_type_key", ci),
+            (Resource::User, false, "preferredlanguage", None) => {
+                C("users.preferred_language_key", ci)
+            }
+            (Resource::User, false, "locale", None) => C("users.locale_key", ci),
+            (Resource::User, false, "timezone", None) => C("users.time_zone_key", ci),
             (Resource::User, false, "active", None) => C("users.active", Kind::Bool),
             (Resource::User, false, "emails", _) => Target::Child(Child::Emails),
             (Resource::User, false, "phonenumbers", _) => Target::Child(Child::Phones),
-            (Resource::User, true, "employeenumber", None) => C("users.employee_number", ci),
-            (Resource::User, true, "costcenter", None) => C("users.cost_center", ci),
-            (Resource::User, true, "organization", None) => C("users.organization", ci),
-            (Resource::User, true, "division", None) => C("users.division", ci),
-            (Resource::User, true, "department", None) => C("users.department", ci),
+            (Resource::User, true, "employeenumber", None) => C("users.employee_number_key", ci),
+            (Resource::User, true, "costcenter", None) => C("users.cost_center_key", ci),
+            (Resource::User, true, "organization", None) => C("users.organization_key", ci),
+            (Resource::User, true, "division", None) => C("users.division_key", ci),
+            (Resource::User, true, "department", None) => C("users.department_key", ci),
             (Resource::User, true, "manager", Some("value") | None) => C("users.manager_id", exact),
             (Resource::User, false, "meta", Some("created")) => C("users.created_at", Kind::Time),
             (Resource::User, false, "meta", Some("lastmodified")) => {
@@ -274,11 +272,11 @@ impl Sql {
             {
                 bool_cmp(col, op, s.eq_ignore_ascii_case("true"), attr)?
             }
-            (Kind::Text { .. } | Kind::Folded, CompValue::Str(s)) => {
-                let (c, p) = match kind {
-                    Kind::Text { case_exact: true } => (col.to_string(), self.param(s.clone())),
-                    Kind::Folded => (col.to_string(), self.param(s.to_lowercase())),
-                    _ => (format!("lower({col})"), self.param(s.to_lowercase())),
+            (Kind::Exact | Kind::Folded, CompValue::Str(s)) => {
+                let c = col;
+                let p = match kind {
+                    Kind::Folded => self.param(crate::domain::caseless::key(s)),
+                    _ => self.param(s.clone()),
                 };
                 let position = if self.postgres {
                     format!("strpos({c}, {p}) > 0")
@@ -361,7 +359,7 @@ fn child_column(child: Child, sub: &str) -> AppResult<(&'static str, Kind)> {
 
 fn present(col: &str, kind: Kind) -> String {
     match kind {
-        Kind::Text { .. } | Kind::Folded => format!("({col} IS NOT NULL AND {col} <> '')"),
+        Kind::Exact | Kind::Folded => format!("({col} IS NOT NULL AND {col} <> '')"),
         _ => format!("{col} IS NOT NULL"),
     }
 }
@@ -430,7 +428,6 @@ pub fn search(
     };
     let order = match q.sort_by {
         Some(path) => match sql.resolve(resource, path)? {
-            Target::Column(col, Kind::Text { case_exact: false }) => format!("lower({col})"),
             Target::Column(col, _) => col.to_string(),
             Target::Child(_) => {
                 return Err(AppError::invalid(

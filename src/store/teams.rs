@@ -1,7 +1,7 @@
 //! Teams and their members.
 
 use super::schema::{team_members, teams, users};
-use super::{DbConnection, Page, contains_pattern, lower, unique_violation};
+use super::{DbConnection, Page, contains_pattern, unique_violation};
 use crate::domain::ids::{TeamId, UserId};
 use crate::domain::paging::PageRequest;
 use crate::error::{AppError, AppResult};
@@ -83,8 +83,9 @@ pub fn list(
     let filtered = || {
         let mut q = teams::table.into_boxed();
         if let Some(text) = text.filter(|t| !t.trim().is_empty()) {
+            // `name_key` is the trimmed name's caseless key, and names are stored trimmed.
             q = q.filter(
-                lower(teams::name)
+                teams::name_key
                     .like(contains_pattern(text.trim()))
                     .escape('\\'),
             );

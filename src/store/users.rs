@@ -1,7 +1,8 @@
 //! Users and their contact methods: rows, look-ups, the filtered page the REST API lists.
 
 use super::schema::{contact_methods, team_members, teams, users};
-use super::{DbConnection, Page, contains_pattern, lower, unique_violation};
+use super::{DbConnection, Page, contains_pattern, unique_violation};
+use crate::domain::caseless;
 use crate::domain::ids::{ContactMethodId, TeamId, UserId};
 use crate::domain::paging::PageRequest;
 use crate::domain::user::UserNameSource;
@@ -212,6 +213,55 @@ impl From<User> for UserCard {
     }
 }
 
+/// The caseless keys of a user's texts (`domain::caseless`), which SCIM filters and the REST
+/// search compare. Derived from the user on every write (`insert`, `update`), never set by
+/// hand; `store::migrate` recomputes them when the folding rules change.
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable, AsChangeset)]
+#[diesel(table_name = users, treat_none_as_null = true)]
+pub struct UserKeys {
+    pub name_key: String,
+    pub given_name_key: Option<String>,
+    pub family_name_key: Option<String>,
+    pub name_formatted_key: Option<String>,
+    pub middle_name_key: Option<String>,
+    pub nick_name_key: Option<String>,
+    pub job_title_key: Option<String>,
+    pub user_type_key: Option<String>,
+    pub preferred_language_key: Option<String>,
+    pub locale_key: Option<String>,
+    pub time_zone_key: String,
+    pub employee_number_key: Option<String>,
+    pub cost_center_key: Option<String>,
+    pub organization_key: Option<String>,
+    pub division_key: Option<String>,
+    pub department_key: Option<String>,
+    pub email_key: Option<String>,
+}
+
+impl UserKeys {
+    pub fn of(u: &User) -> UserKeys {
+        UserKeys {
+            name_key: caseless::key(&u.name),
+            given_name_key: u.given_name.as_deref().map(caseless::key),
+            family_name_key: u.family_name.as_deref().map(caseless::key),
+            name_formatted_key: u.name_formatted.as_deref().map(caseless::key),
+            middle_name_key: u.middle_name.as_deref().map(caseless::key),
+            nick_name_key: u.nick_name.as_deref().map(caseless::key),
+            job_title_key: u.job_title.as_deref().map(caseless::key),
+            user_type_key: u.user_type.as_deref().map(caseless::key),
+            preferred_language_key: u.preferred_language.as_deref().map(caseless::key),
+            locale_key: u.locale.as_deref().map(caseless::key),
+            time_zone_key: caseless::key(&u.time_zone),
+            employee_number_key: u.employee_number.as_deref().map(caseless::key),
+            cost_center_key: u.cost_center.as_deref().map(caseless::key),
+            organization_key: u.organization.as_deref().map(caseless::key),
+            division_key: u.division.as_deref().map(caseless::key),
+            department_key: u.department.as_deref().map(caseless::key),
+            email_key: u.email.as_deref().map(caseless::key),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable, Serialize)]
 #[diesel(table_name = contact_methods)]
 pub struct ContactMethod {
@@ -262,7 +312,7 @@ fn taken(user: &User) -> impl FnOnce(diesel::result::Error) -> AppError + '_ {
 
 pub fn insert(conn: &mut DbConnection, user: &User) -> AppResult<()> {
     diesel::insert_into(users::table)
-        .values(user)
+        .values((user, UserKeys::of(user)))
         .execute(conn)
         .map_err(taken(user))?;
     Ok(())
@@ -292,7 +342,7 @@ pub fn update(conn: &mut DbConnection, user: &User) -> AppResult<()> {
             .find(&user.id)
             .filter(users::version.eq(user.version - 1)),
     )
-    .set(user)
+    .set((user, UserKeys::of(user)))
     .execute(conn)
     .map_err(taken(user))?;
     if saved == 0 {
@@ -376,11 +426,12 @@ pub fn list(
         if let Some(text) = query.text.as_deref().filter(|t| !t.trim().is_empty()) {
             let pattern = contains_pattern(text.trim());
             q = q.filter(
-                lower(users::name)
+                users::name_key
                     .like(pattern.clone())
                     .escape('\\')
                     .or(users::user_name_key.like(pattern.clone()).escape('\\'))
-                    .or(lower(users::email.assume_not_null())
+                    .or(users::email_key
+                        .assume_not_null()
                         .like(pattern)
                         .escape('\\')),
             );
@@ -446,9 +497,26 @@ pub fn contact_methods_of(
         .load(conn)?)
 }
 
+/// The caseless keys of a contact method's texts, derived on every write.
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable)]
+#[diesel(table_name = contact_methods)]
+pub struct ContactKeys {
+    pub address_key: String,
+    pub label_key: String,
+}
+
+impl ContactKeys {
+    pub fn of(m: &ContactMethod) -> ContactKeys {
+        ContactKeys {
+            address_key: caseless::key(&m.address),
+            label_key: caseless::key(&m.label),
+        }
+    }
+}
+
 pub fn insert_contact_method(conn: &mut DbConnection, method: &ContactMethod) -> AppResult<()> {
     diesel::insert_into(contact_methods::table)
-        .values(method)
+        .values((method, ContactKeys::of(method)))
         .execute(conn)?;
     Ok(())
 }
@@ -468,6 +536,7 @@ pub fn set_primary_email(
     )
     .set((
         contact_methods::address.eq(address),
+        contact_methods::address_key.eq(caseless::key(address)),
         contact_methods::updated_at.eq(now),
     ))
     .execute(conn)?;
@@ -549,7 +618,14 @@ pub fn replace_contacts(
         })
         .collect();
     if !rows.is_empty() {
-        super::on_backend!(conn, c => diesel::insert_into(contact_methods::table).values(&rows).execute(c))?;
+        let rows: Vec<(ContactMethod, ContactKeys)> = rows
+            .into_iter()
+            .map(|m| {
+                let keys = ContactKeys::of(&m);
+                (m, keys)
+            })
+            .collect();
+        super::on_backend!(conn, c => diesel::insert_into(contact_methods::table).values(rows).execute(c))?;
     }
     Ok(())
 }
