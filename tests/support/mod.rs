@@ -374,7 +374,11 @@ impl Drop for TestApp {
 
 /// Sends and reads the body as JSON (Null when empty, a string when not JSON).
 pub async fn send(req: reqwest::RequestBuilder) -> (u16, Value) {
-    let res = req.send().await.expect("request");
+    read(req.send().await.expect("request")).await
+}
+
+/// A response's status and body as JSON (Null when empty, a string when not JSON).
+pub async fn read(res: reqwest::Response) -> (u16, Value) {
     let status = res.status().as_u16();
     let text = res.text().await.expect("body");
     let body = if text.is_empty() {

@@ -79,13 +79,7 @@ impl<'a> Scim<'a> {
             .iter()
             .any(|p| request.url().path().contains(p));
         let res = self.app.http.execute(request).await.expect("request");
-        let status = res.status().as_u16();
-        let text = res.text().await.expect("body");
-        let body = if text.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_str(&text).unwrap_or(Value::String(text))
-        };
+        let (status, body) = super::read(res).await;
         if status >= 400 {
             check_error(&what, status, &body);
         } else if !discovery_path && !body.is_null() {
