@@ -13,6 +13,7 @@ pub mod jobs;
 pub mod logging;
 pub mod notify;
 pub mod store;
+pub mod use_cases;
 
 // Many short-lived allocations per request (rows, JSON); mimalloc handles them with less
 // contention between worker threads than the system allocator.

@@ -723,6 +723,65 @@ mod with_team_rule {
         assert_eq!(usage(&app, "stakeholder").await.0, 2);
     }
 
+    /// Deleting a team is one use case (`use_cases::teams::delete`): over REST and over SCIM it
+    /// writes the same audit record and moves the same seats; only the caller differs.
+    async fn team_deletion(app: TestApp) {
+        let scim = Scim::new(&app);
+        let mut deletions = Vec::new();
+        for (n, (name, over_scim)) in [("ann", false), ("bob", true)].into_iter().enumerate() {
+            let person = scim.user(name).await;
+            let leads = scim
+                .group_with_id("Support Leads", "leads", &[&person])
+                .await;
+            assert_eq!(seat(&app, &person).await.as_deref(), Some("stakeholder"));
+            let path = format!("/Groups/{leads}");
+            let status = if over_scim {
+                scim.send(scim.req(Method::DELETE, &path)).await.0
+            } else {
+                app.delete(&format!("/api/v2/teams/{leads}")).await.0
+            };
+            assert_eq!(status, 204);
+            assert_eq!(scim.send(scim.req(Method::GET, &path)).await.0, 404);
+            // The rule no longer holds for the former member: the full seat and the user
+            // role come back, audited once per deletion.
+            assert_eq!(seat(&app, &person).await.as_deref(), Some("full"));
+            let (_, body) = app.get(&format!("/api/v2/users/{person}")).await;
+            assert_eq!(body["user"]["role"], "user");
+            let upgrades = app.audit_records("upgrade_seat").await;
+            assert_eq!(upgrades.len(), n + 1, "{upgrades:#?}");
+            assert!(upgrades.iter().any(|r| r["root_resource"]["id"] == person));
+            let mut record = app
+                .audit_records("delete")
+                .await
+                .into_iter()
+                .find(|r| r["root_resource"]["id"] == leads)
+                .expect("the deletion is audited");
+            let method = record["method"]["type"].take();
+            assert_eq!(method, if over_scim { "scim_token" } else { "api_token" });
+            for who in ["id", "execution_time", "execution_context", "actors"] {
+                record.as_object_mut().unwrap().remove(who);
+            }
+            let record = record.to_string().replace(&leads, "TEAM");
+            deletions.push(record);
+        }
+        assert_eq!(deletions[0], deletions[1]);
+        assert!(deletions[0].contains("Support Leads"), "{}", deletions[0]);
+    }
+
+    #[actix_web::test]
+    async fn sqlite_a_team_deleted_over_rest_or_scim_is_one_use_case() {
+        team_deletion(TestApp::with_seat_policy(TestDatabase::sqlite(), &team_rule_policy()).await)
+            .await;
+    }
+
+    #[actix_web::test]
+    async fn postgres_a_team_deleted_over_rest_or_scim_is_one_use_case() {
+        team_deletion(
+            TestApp::with_seat_policy(TestDatabase::postgres(), &team_rule_policy()).await,
+        )
+        .await;
+    }
+
     #[actix_web::test]
     async fn sqlite_team_rules_move_people_between_licences_and_their_team_roles_follow() {
         team_rules(TestApp::with_seat_policy(TestDatabase::sqlite(), &team_rule_policy()).await)

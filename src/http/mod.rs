@@ -47,6 +47,14 @@ impl AppState {
             bootstrap_owners: &self.sign_in.bootstrap_owners,
         }
     }
+
+    /// What the use cases need to decide seats: the rules, and the e-mail delivery to wake.
+    pub fn seats(&self) -> crate::use_cases::Seats<'_> {
+        crate::use_cases::Seats {
+            rules: self.seat_rules(),
+            wakeup: &self.email_delivery,
+        }
+    }
 }
 
 /// Routes of the whole service.

@@ -40,6 +40,14 @@ impl Wakeup {
     pub fn poke(&self) {
         self.0.notify_one();
     }
+
+    /// Pokes when a committed transaction queued `emails` (a count the seat store reports);
+    /// nothing to deliver, no wake-up.
+    pub fn poke_if(&self, emails: usize) {
+        if emails > 0 {
+            self.poke();
+        }
+    }
 }
 
 /// What one pass did.

@@ -11,7 +11,8 @@ use crate::domain::seats::{Pin, SeatFacts, idle_days};
 use crate::error::{AppError, AppResult};
 use crate::http::AppState;
 use crate::store::seats::{self, Allocation, AllocationQuery, LicenceRow};
-use crate::store::{self, users};
+use crate::store::users;
+use crate::use_cases;
 use actix_web::{HttpResponse, web};
 use chrono::{DateTime, Duration, NaiveDateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -170,18 +171,17 @@ pub async fn update(
     )?;
     let cap = body.into_inner().license.cap;
     let app = state.clone();
-    let emails = state
+    state
         .db
         .run(move |conn| {
-            store::seats::write(conn, |tx| {
-                Ok(
-                    seats::set_cap(tx, app.seat_rules(), &caller.audit(), licence, cap, None)?
-                        .emails,
-                )
+            let ctx = caller.audit();
+            use_cases::changing_seats(conn, app.seats(), &ctx, |tx, settling| {
+                let settled = seats::set_cap(tx, settling.rules(), &ctx, licence, cap, None)?;
+                settling.settled(&settled);
+                Ok(())
             })
         })
         .await?;
-    super::users::poke_if(&state, emails);
     let license = licence_objects(&state)
         .await?
         .into_iter()
@@ -522,14 +522,15 @@ async fn set_pin(
     let (user, settled, pinned) = state
         .db
         .run(move |conn| {
-            store::seats::write(conn, |tx| {
+            let ctx = caller.audit();
+            use_cases::changing_seats(conn, app.seats(), &ctx, |tx, settling| {
                 let user = users::find(tx, &id)?;
-                let settled = seats::pin(tx, app.seat_rules(), &caller.audit(), &user, choice)?;
+                let settled = seats::pin(tx, settling.rules(), &ctx, &user, choice)?;
+                settling.settled(&settled);
                 Ok((user, settled, choice.map(|p| p.as_str().to_string())))
             })
         })
         .await?;
-    super::users::poke_if(&state, settled.emails);
     let (held, waiting) = settled
         .outcome
         .get(&user.id)

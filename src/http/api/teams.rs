@@ -1,6 +1,5 @@
 //! `/api/v2/teams`: teams and their members, for organisations that do not provision by SCIM.
 
-use super::users::{poke_if, settle_user};
 use super::{ApiCaller, ApiResult, Links, Pagination, Params, Reference, resource};
 use crate::authz::{Action, Resource};
 use crate::domain::ids::{TeamId, UserId};
@@ -11,9 +10,11 @@ use crate::domain::user as rules;
 use crate::error::{AppError, AppResult};
 use crate::http::AppState;
 use crate::store;
-use crate::store::audit::{self, Target};
+use crate::store::audit;
 use crate::store::teams::{self, Team, TeamMember};
 use crate::store::users;
+use crate::use_cases;
+use crate::use_cases::teams::target;
 use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -112,14 +113,6 @@ fn render(base: &str, t: Team) -> TeamObject {
         id: t.id.0,
         name: t.name,
         description: t.description,
-    }
-}
-
-fn target(team: &Team) -> Target<'_> {
-    Target {
-        kind: "team",
-        id: team.id.as_str(),
-        name: &team.name,
     }
 }
 
@@ -323,26 +316,12 @@ pub async fn remove(
         "delete teams",
     )?;
     let app = state.clone();
-    let emails = state
+    state
         .db
         .run(move |conn| {
-            store::seats::write(conn, |tx| {
-                let team = teams::find(tx, &id)?;
-                let members = teams::member_ids(tx, &id)?;
-                teams::delete(tx, &id)?;
-                audit::record(
-                    tx,
-                    &caller.audit(),
-                    "delete",
-                    target(&team),
-                    Some(&team),
-                    None::<&Team>,
-                )?;
-                settle_members(tx, &app, &caller, &members)
-            })
+            use_cases::teams::delete(conn, app.seats(), &caller.audit(), &id, |_| Ok(()))
         })
         .await?;
-    poke_if(&state, emails);
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -418,15 +397,16 @@ pub async fn put_member(
         )
     })?;
     let app = state.clone();
-    let emails = state
+    state
         .db
         .run(move |conn| {
-            store::seats::write(conn, |tx| {
+            let ctx = caller.audit();
+            use_cases::changing_seats(conn, app.seats(), &ctx, |tx, settling| {
                 let team = teams::find(tx, &team_id)?;
                 let user = users::find(tx, &user_id)?;
                 let before = teams::membership(tx, &team_id, &user_id)?;
                 if before.as_ref().is_some_and(|m| m.role == role.as_str()) {
-                    return Ok(0);
+                    return Ok(());
                 }
                 if before.is_none() {
                     entra_members_only(&team)?;
@@ -454,7 +434,7 @@ pub async fn put_member(
                     Some(&member),
                 )?;
                 // Seat rules may match the team: settle first, then check the seat.
-                let emails = settle_user(tx, &app, &caller.audit(), &user.id)?.emails;
+                settling.settle(tx, std::slice::from_ref(&user.id))?;
                 let user = users::find(tx, &user.id)?;
                 if role != TeamRole::Observer {
                     let held = user.licence.as_deref().and_then(Licence::parse);
@@ -472,11 +452,10 @@ pub async fn put_member(
                         )
                     })?;
                 }
-                Ok(emails)
+                Ok(())
             })
         })
         .await?;
-    poke_if(&state, emails);
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -512,10 +491,11 @@ pub async fn remove_member(
         "change this team's members",
     )?;
     let app = state.clone();
-    let emails = state
+    state
         .db
         .run(move |conn| {
-            store::seats::write(conn, |tx| {
+            let ctx = caller.audit();
+            use_cases::changing_seats(conn, app.seats(), &ctx, |tx, settling| {
                 let team = teams::find(tx, &team_id)?;
                 let member = teams::membership(tx, &team_id, &user_id)?
                     .ok_or_else(|| AppError::not_found("team member", user_id.as_str()))?;
@@ -529,27 +509,10 @@ pub async fn remove_member(
                     Some(&member),
                     None::<&TeamMember>,
                 )?;
-                Ok(settle_user(tx, &app, &caller.audit(), &user_id)?.emails)
+                settling.settle(tx, std::slice::from_ref(&user_id))?;
+                Ok(())
             })
         })
         .await?;
-    poke_if(&state, emails);
     Ok(HttpResponse::NoContent().finish())
-}
-
-/// Decides again the seats of these members (in the same transaction); returns the warning
-/// e-mails queued.
-fn settle_members(
-    tx: &mut store::DbConnection,
-    state: &AppState,
-    caller: &ApiCaller,
-    members: &[UserId],
-) -> AppResult<usize> {
-    Ok(store::seats::settle(
-        tx,
-        state.seat_rules(),
-        &caller.audit(),
-        store::seats::Scope::Users(members),
-    )?
-    .emails)
 }

@@ -10,6 +10,7 @@ use crate::http::AppState;
 use crate::store::audit;
 use crate::store::users::{self, User, UserCard, UserQuery};
 use crate::store::{self, DbConnection};
+use crate::use_cases;
 use actix_web::{HttpResponse, web};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -315,12 +316,10 @@ pub async fn create(
     let audit_ctx = caller.audit();
     let base = state.public_url.clone();
     let app = state.clone();
-    let (object, emails) = state
+    let object = state
         .db
         .run(move |conn| {
-            // A new person: nobody else can hold a lock on their rows, so the seat lock can
-            // wait until their seat is settled (the shorter the lock, the more run at once).
-            store::write(conn, |tx| {
+            use_cases::adding_person(conn, app.seats(), &audit_ctx, |tx, settling| {
                 users::insert(tx, &user)?;
                 users::set_primary_email(tx, &user.id, &email, now)?;
                 audit::record(
@@ -331,13 +330,12 @@ pub async fn create(
                     None::<&User>,
                     Some(&user),
                 )?;
-                let emails = settle_user(tx, &app, &audit_ctx, &user.id)?.emails;
+                settling.settle(tx, std::slice::from_ref(&user.id))?;
                 let user = users::find(tx, &user.id)?;
-                Ok((render_one(tx, &base, user)?, emails))
+                render_one(tx, &base, user)
             })
         })
         .await?;
-    poke_if(&state, emails);
     Ok(HttpResponse::Created()
         .insert_header(("Location", object.self_url.clone()))
         .json(UserResponse { user: object }))
@@ -657,10 +655,11 @@ pub async fn update(
     let changes = body.into_inner().user;
     let base = state.public_url.clone();
     let app = state.clone();
-    let (user, emails) = state
+    let user = state
         .db
         .run(move |conn| {
-            store::seats::write(conn, |tx| {
+            let ctx = caller.audit();
+            use_cases::changing_seats(conn, app.seats(), &ctx, |tx, settling| {
                 let before = users::find(tx, &id)?;
                 caller.may(
                     Action::UpdateUser,
@@ -690,7 +689,7 @@ pub async fn update(
                     )?;
                 }
                 let wanted = user.role.clone();
-                let emails = settle_user(tx, &app, &caller.audit(), &user.id)?.emails;
+                settling.settle(tx, std::slice::from_ref(&user.id))?;
                 let user = users::find(tx, &user.id)?;
                 if user.role != wanted {
                     return Err(AppError::invalid(
@@ -701,11 +700,10 @@ pub async fn update(
                         ),
                     ));
                 }
-                Ok((render_one(tx, &base, user)?, emails))
+                render_one(tx, &base, user)
             })
         })
         .await?;
-    poke_if(&state, emails);
     Ok(HttpResponse::Ok().json(UserResponse { user }))
 }
 
@@ -722,47 +720,13 @@ pub async fn remove(
 ) -> ApiResult<HttpResponse> {
     let id = UserId(id.into_inner());
     let app = state.clone();
-    let emails = state
+    state
         .db
         .run(move |conn| {
-            store::seats::write(conn, |tx| {
-                let user = users::find(tx, &id)?;
-                caller.may(Action::DeleteUser, &as_resource(&user), "delete this user")?;
-                users::delete(tx, &user, crate::clock::stored(caller.at))?;
-                audit::record(
-                    tx,
-                    &caller.audit(),
-                    "delete",
-                    user.audit_target(),
-                    Some(&user),
-                    None::<&User>,
-                )?;
-                Ok(settle_user(tx, &app, &caller.audit(), &id)?.emails)
+            use_cases::users::delete(conn, app.seats(), &caller.audit(), &id, |user| {
+                caller.may(Action::DeleteUser, &as_resource(user), "delete this user")
             })
         })
         .await?;
-    poke_if(&state, emails);
     Ok(HttpResponse::NoContent().finish())
-}
-
-/// Decides one person's role and seat again after a change to them (in the same transaction).
-pub fn settle_user(
-    tx: &mut DbConnection,
-    state: &AppState,
-    ctx: &crate::store::audit::AuditContext,
-    id: &UserId,
-) -> AppResult<crate::store::seats::Settlement> {
-    crate::store::seats::settle(
-        tx,
-        state.seat_rules(),
-        ctx,
-        crate::store::seats::Scope::Users(std::slice::from_ref(id)),
-    )
-}
-
-/// Pokes e-mail delivery when seat warnings were queued.
-pub fn poke_if(state: &AppState, emails: usize) {
-    if emails > 0 {
-        state.email_delivery.poke();
-    }
 }

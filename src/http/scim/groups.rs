@@ -2,27 +2,29 @@
 //! no nested groups). Member changes are set operations done in bulk statements, so a PATCH
 //! that adds or removes thousands of members stays one round of queries, never a loop.
 
-use super::users::ListParams;
 use super::{
-    ScimCaller, ScimResult, base, check_if_match, etag, if_match, projected_response,
-    resource_response,
+    ListParams, ScimCaller, ScimResult, base, check_if_match, if_match, projected_response,
+    query_params, resource_response,
 };
 use crate::domain::ids::{TeamId, UserId};
 use crate::domain::scim_filter::Filter;
 use crate::domain::scim_patch::{self, Op, Operation, get};
+use crate::domain::scim_resource::{Group, Member};
 use crate::domain::user as rules;
 use crate::error::{AppError, AppResult};
 use crate::http::AppState;
-use crate::store::audit::{self, Target};
+use crate::store::DbConnection;
+use crate::store::audit;
 use crate::store::scim::{self as search, Resource};
 use crate::store::teams::{self, Team};
-use crate::store::{self, DbConnection};
+use crate::use_cases;
+use crate::use_cases::teams::target;
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::{Value, json};
 use std::collections::{HashMap, HashSet};
 
-pub const GROUP_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:Group";
+pub use crate::domain::scim_schema::GROUP_SCHEMA;
 /// The team role a provisioned member gets.
 const MEMBER_ROLE: &str = "responder";
 
@@ -44,29 +46,28 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 
 fn resource(team: &Team, members: &[(UserId, String)], public_url: &str) -> Value {
     let base = base(public_url);
-    let mut out = json!({
-        "schemas": [GROUP_SCHEMA],
-        "id": team.id,
-        "displayName": team.name,
-        // `display` is left out: it is optional, read-only, and would cost a join per member.
-        "members": members.iter().map(|(id, _)| json!({
-            "value": id, "type": "User", "$ref": format!("{base}/Users/{id}"),
-        })).collect::<Vec<_>>(),
-        "meta": {
-            "resourceType": "Group",
-            "created": team.created_at.and_utc().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-            "lastModified": team.updated_at.and_utc().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-            "version": etag(team.version),
-            "location": format!("{base}/Groups/{}", team.id),
-        },
-    });
-    if let Some(x) = &team.external_id {
-        out["externalId"] = json!(x);
-    }
-    if members.is_empty() {
-        out.as_object_mut().map(|o| o.remove("members"));
-    }
-    out
+    let group = Group {
+        schemas: vec![GROUP_SCHEMA.to_string()],
+        id: team.id.0.clone(),
+        display_name: team.name.clone(),
+        members: members
+            .iter()
+            .map(|(id, _)| Member {
+                value: id.0.clone(),
+                kind: "User".into(),
+                reference: format!("{base}/Users/{id}"),
+            })
+            .collect(),
+        meta: super::meta(
+            "Group",
+            team.created_at,
+            team.updated_at,
+            team.version,
+            format!("{base}/Groups/{}", team.id),
+        ),
+        external_id: team.external_id.clone(),
+    };
+    json!(group)
 }
 
 fn render(
@@ -94,12 +95,16 @@ fn render(
         .collect())
 }
 
-fn target(team: &Team) -> Target<'_> {
-    Target {
-        kind: "team",
-        id: team.id.as_str(),
-        name: &team.name,
-    }
+/// Renders one group (the resource a write or a read by id answers with).
+fn render_one(
+    conn: &mut DbConnection,
+    public_url: &str,
+    team: &Team,
+    with_members: bool,
+) -> AppResult<Value> {
+    render(conn, public_url, std::slice::from_ref(team), with_members)?
+        .pop()
+        .ok_or_else(|| AppError::internal("rendering a SCIM group returned nothing"))
 }
 
 /// displayName and externalId from a body.
@@ -174,10 +179,11 @@ async fn create(
     let members = member_ids(get(&body, "members"))?;
     let public_url = state.public_url.clone();
     let app = state.clone();
-    let (out, emails) = state
+    let out = state
         .db
         .run(move |conn| {
-            store::seats::write(conn, |tx| {
+            let ctx = caller.audit();
+            use_cases::changing_seats(conn, app.seats(), &ctx, |tx, settling| {
                 let now = crate::clock::stored(caller.at);
                 let team = Team {
                     id: TeamId::generate(),
@@ -193,21 +199,17 @@ async fn create(
                 let added = teams::add_members(tx, &team.id, &members, MEMBER_ROLE, now)?;
                 audit::record(
                     tx,
-                    &caller.audit(),
+                    &ctx,
                     "create",
                     target(&team),
                     None::<&Team>,
                     Some(&json!({"team": team, "members": added})),
                 )?;
-                let emails = settle_members(tx, &app, &caller, &added)?;
-                Ok((
-                    render(tx, &public_url, std::slice::from_ref(&team), true)?.remove(0),
-                    emails,
-                ))
+                settling.settle(tx, &added)?;
+                render_one(tx, &public_url, &team, true)
             })
         })
         .await?;
-    crate::http::api::users::poke_if(&state, emails);
     Ok(resource_response(StatusCode::CREATED, out))
 }
 
@@ -217,7 +219,7 @@ async fn show(
     id: web::Path<String>,
     req: HttpRequest,
 ) -> ScimResult<HttpResponse> {
-    let params = ListParams::from_query(req.query_string())?;
+    let params = query_params(&req)?;
     let with_members = wants_members(&params);
     let id = TeamId(id.into_inner());
     let public_url = state.public_url.clone();
@@ -225,7 +227,7 @@ async fn show(
         .db
         .run(move |conn| {
             let team = teams::find(conn, &id)?;
-            Ok(render(conn, &public_url, &[team], with_members)?.remove(0))
+            render_one(conn, &public_url, &team, with_members)
         })
         .await?;
     Ok(projected_response(out, &params))
@@ -373,11 +375,11 @@ async fn patch(
     req: HttpRequest,
     body: web::Json<Value>,
 ) -> ScimResult<HttpResponse> {
-    let ops = scim_patch::parse(&body).map_err(super::invalid_patch)?;
+    let ops = scim_patch::parse(&body).map_err(super::invalid)?;
     let (members, rest) = split(ops)?;
     let expected = if_match(&req);
     let id = TeamId(id.into_inner());
-    let params = ListParams::from_query(req.query_string())?;
+    let params = query_params(&req)?;
     update(
         state,
         caller,
@@ -385,7 +387,7 @@ async fn patch(
         expected,
         move |team| {
             let mut doc = json!({"displayName": team.name, "externalId": team.external_id});
-            scim_patch::apply(&mut doc, &rest).map_err(super::invalid_patch)?;
+            scim_patch::apply(&mut doc, &rest).map_err(super::invalid)?;
             Ok((read(&doc)?, members))
         },
         params,
@@ -404,7 +406,7 @@ async fn replace(
     let members = vec![MemberOp::Replace(member_ids(get(&body, "members"))?)];
     let expected = if_match(&req);
     let id = TeamId(id.into_inner());
-    let params = ListParams::from_query(req.query_string())?;
+    let params = query_params(&req)?;
     update(
         state,
         caller,
@@ -431,10 +433,11 @@ where
     let public_url = state.public_url.clone();
     let with_members = wants_members(&params);
     let app = state.clone();
-    let (out, emails) = state
+    let out = state
         .db
         .run(move |conn| {
-            store::seats::write(conn, |tx| {
+            let ctx = caller.audit();
+            use_cases::changing_seats(conn, app.seats(), &ctx, |tx, settling| {
                 let before = teams::find(tx, &id)?;
                 check_if_match(expected.as_deref(), before.version)?;
                 let ((name, external_id), change) = decide(&before)?;
@@ -456,19 +459,18 @@ where
                     teams::update(tx, &team)?;
                     audit::record(
                         tx,
-                        &caller.audit(),
+                        &ctx,
                         "update",
                         target(&team),
                         Some(&before),
                         Some(&json!({"team": team, "members_added": added, "members_removed": removed})),
                     )?;
                 }
-                let emails = settle_members(tx, &app, &caller, &concerned)?;
-                Ok((render(tx, &public_url, std::slice::from_ref(&team), with_members)?.remove(0), emails))
+                settling.settle(tx, &concerned)?;
+                render_one(tx, &public_url, &team, with_members)
             })
         })
         .await?;
-    crate::http::api::users::poke_if(&state, emails);
     Ok(projected_response(out, &params))
 }
 
@@ -481,45 +483,15 @@ async fn remove(
     let id = TeamId(id.into_inner());
     let expected = if_match(&req);
     let app = state.clone();
-    let emails = state
+    state
         .db
         .run(move |conn| {
-            store::seats::write(conn, |tx| {
-                let team = teams::find(tx, &id)?;
-                check_if_match(expected.as_deref(), team.version)?;
-                let members = teams::member_ids(tx, &id)?;
-                teams::delete(tx, &id)?;
-                audit::record(
-                    tx,
-                    &caller.audit(),
-                    "delete",
-                    target(&team),
-                    Some(&team),
-                    None::<&Team>,
-                )?;
-                settle_members(tx, &app, &caller, &members)
+            use_cases::teams::delete(conn, app.seats(), &caller.audit(), &id, |team| {
+                check_if_match(expected.as_deref(), team.version)
             })
         })
         .await?;
-    crate::http::api::users::poke_if(&state, emails);
     Ok(HttpResponse::NoContent().finish())
-}
-
-/// Decides the seats of members who joined or left (a shortage queues them, never fails the
-/// request); returns the warning e-mails queued.
-fn settle_members(
-    tx: &mut DbConnection,
-    state: &AppState,
-    caller: &ScimCaller,
-    members: &[UserId],
-) -> AppResult<usize> {
-    let settled = store::seats::settle(
-        tx,
-        state.seat_rules(),
-        &caller.audit(),
-        store::seats::Scope::Users(members),
-    )?;
-    Ok(settled.emails)
 }
 
 /// One page of groups matching `q`, rendered (members only when asked for), and the number of

@@ -8,6 +8,8 @@ pub mod users;
 
 use crate::domain::audit::{Actor, ActorKind};
 use crate::domain::ids::TokenId;
+pub use crate::domain::scim_list::ListParams;
+use crate::domain::scim_resource::{self, ListResponse};
 use crate::domain::token::TokenKind;
 use crate::error::{AppError, ErrorKind};
 use crate::http::MAX_BODY_BYTES;
@@ -18,11 +20,10 @@ use actix_web::http::header::{self, HeaderValue};
 use actix_web::{FromRequest, HttpRequest, HttpResponse, ResponseError, dev::Payload, web};
 use chrono::{DateTime, Utc};
 use futures_util::future::LocalBoxFuture;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 pub const SCIM_JSON: &str = "application/scim+json";
-pub const ERROR_SCHEMA: &str = "urn:ietf:params:scim:api:messages:2.0:Error";
-pub const LIST_SCHEMA: &str = "urn:ietf:params:scim:api:messages:2.0:ListResponse";
+pub use crate::domain::scim_resource::{ERROR_SCHEMA, LIST_SCHEMA};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(
@@ -77,7 +78,7 @@ async fn search_all(
     _caller: ScimCaller,
     body: web::Json<Value>,
 ) -> ScimResult<HttpResponse> {
-    let params = users::ListParams::from_map(&body)?;
+    let params = search_params(&body)?;
     let public_url = state.public_url.clone();
     let p = params.clone();
     let (filter, sort_by) = (params.filter.clone(), params.sort_by.clone());
@@ -209,14 +210,11 @@ impl ResponseError for ScimError {
     fn error_response(&self) -> HttpResponse {
         self.error.log();
         let status = self.status_code();
-        let mut body = json!({
-            "schemas": [ERROR_SCHEMA],
-            "status": status.as_u16().to_string(),
-            "detail": self.error.message(),
-        });
-        if let Some(t) = self.scim_type {
-            body["scimType"] = json!(t.as_str());
-        }
+        let body = scim_resource::Error::new(
+            status.as_u16(),
+            self.error.message(),
+            self.scim_type.map(ScimType::as_str),
+        );
         let mut res = HttpResponse::build(status);
         if status == StatusCode::UNAUTHORIZED {
             res.insert_header((
@@ -227,7 +225,7 @@ impl ResponseError for ScimError {
         if let Some(secs) = self.error.retry_after() {
             res.insert_header((header::RETRY_AFTER, secs));
         }
-        res.content_type(SCIM_JSON).body(body.to_string())
+        res.content_type(SCIM_JSON).body(json_text(&body))
     }
 }
 
@@ -239,7 +237,7 @@ pub fn resource_response(status: StatusCode, resource: Value) -> HttpResponse {
 
 /// A 200 with `attributes`/`excludedAttributes` applied to the body; the ETag still comes
 /// from the whole resource.
-pub fn projected_response(resource: Value, params: &users::ListParams) -> HttpResponse {
+pub fn projected_response(resource: Value, params: &ListParams) -> HttpResponse {
     let body = params.project(resource.clone());
     with_resource_headers(scim_json(StatusCode::OK, &body), StatusCode::OK, &resource)
 }
@@ -270,13 +268,13 @@ pub type PageFn = fn(
     &mut crate::store::DbConnection,
     &str,
     &crate::store::scim::Query<'_>,
-    &users::ListParams,
+    &ListParams,
 ) -> Result<(Vec<Value>, i64), AppError>;
 
 /// `GET` on a collection: a filtered, paged list of one resource type.
 pub fn list_route(page: PageFn) -> actix_web::Route {
     web::get().to(move |state: web::Data<crate::http::AppState>, _caller: ScimCaller, req: HttpRequest| async move {
-        list_page(state, users::ListParams::from_query(req.query_string())?, page).await
+        list_page(state, query_params(&req)?, page).await
     })
 }
 
@@ -286,20 +284,31 @@ pub fn search_route(page: PageFn) -> actix_web::Route {
         move |state: web::Data<crate::http::AppState>,
               _caller: ScimCaller,
               body: web::Json<Value>| async move {
-            list_page(state, users::ListParams::from_map(&body)?, page).await
+            list_page(state, search_params(&body)?, page).await
         },
     )
 }
 
-/// A PATCH body's error, as the `AppError` whose field picks the scimType.
-pub fn invalid_patch((field, reason): crate::domain::scim_patch::PatchError) -> AppError {
+/// A refusal from the pure SCIM core (a PATCH body, list parameters, a user document): the
+/// `AppError` whose field picks the scimType.
+pub fn invalid<F: Into<String>>((field, reason): (F, String)) -> AppError {
     AppError::invalid(field, reason)
+}
+
+/// The list parameters of a request's query string.
+pub fn query_params(req: &HttpRequest) -> Result<ListParams, AppError> {
+    ListParams::from_query(req.query_string()).map_err(invalid)
+}
+
+/// The list parameters of a SearchRequest body.
+pub fn search_params(body: &Value) -> Result<ListParams, AppError> {
+    ListParams::from_map(body).map_err(invalid)
 }
 
 /// Answers a list or .search request for one resource type with a ListResponse.
 pub async fn list_page(
     state: web::Data<crate::http::AppState>,
-    params: users::ListParams,
+    params: ListParams,
     page: PageFn,
 ) -> ScimResult<HttpResponse> {
     let public_url = state.public_url.clone();
@@ -378,13 +387,35 @@ pub fn base(public_url: &str) -> String {
 
 /// A ListResponse (RFC 7644 §3.4.2).
 pub fn list_response(resources: Vec<Value>, total: i64, start_index: i64) -> Value {
-    json!({
-        "schemas": [LIST_SCHEMA],
-        "totalResults": total,
-        "startIndex": start_index,
-        "itemsPerPage": resources.len(),
-        "Resources": resources,
-    })
+    serde_json::to_value(ListResponse::new(resources, total, start_index)).unwrap_or_default()
+}
+
+/// A document as JSON text.
+fn json_text(body: &impl serde::Serialize) -> String {
+    // Our models hold strings, numbers and JSON values only, which always serialize.
+    serde_json::to_string(body).unwrap_or_default()
+}
+
+/// A resource's `meta`: its type, times to the millisecond, version as a weak ETag, and its
+/// location under the SCIM base.
+pub fn meta(
+    resource_type: &str,
+    created: chrono::NaiveDateTime,
+    updated: chrono::NaiveDateTime,
+    version: i64,
+    location: String,
+) -> scim_resource::Meta {
+    let time = |t: chrono::NaiveDateTime| {
+        t.and_utc()
+            .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+    };
+    scim_resource::Meta {
+        resource_type: resource_type.to_string(),
+        created: time(created),
+        last_modified: time(updated),
+        version: etag(version),
+        location,
+    }
 }
 
 /// `W/"<version>"`, the weak ETag of a resource version.

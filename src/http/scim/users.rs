@@ -4,20 +4,21 @@
 //! shown from the row. Either way every answer fits `/Schemas`.
 
 use super::{
-    ScimCaller, ScimResult, base, check_if_match, etag, if_match, projected_response,
-    resource_response,
+    ListParams, ScimCaller, ScimResult, base, check_if_match, if_match, projected_response,
+    query_params, resource_response,
 };
 use crate::domain::ids::UserId;
-use crate::domain::scim_filter::{self, AttrPath};
 use crate::domain::scim_patch::{self, get};
-use crate::domain::scim_schema::{self, ENTERPRISE_USER, Misfits};
+use crate::domain::scim_schema::{self, Misfits};
+use crate::domain::scim_user::{self, Fields};
 use crate::domain::user::{self as rules, UserNameSource};
 use crate::error::{AppError, AppResult};
 use crate::http::AppState;
+use crate::store::DbConnection;
 use crate::store::audit;
 use crate::store::scim::{self as search, Resource};
 use crate::store::users::{self, ContactMethod, User};
-use crate::store::{self, DbConnection};
+use crate::use_cases;
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::{Map, Value, json};
@@ -42,74 +43,24 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 }
 
 fn meta(user: &User, public_url: &str) -> Value {
-    json!({
-        "resourceType": "User",
-        "created": user.created_at.and_utc().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-        "lastModified": user.updated_at.and_utc().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-        "version": etag(user.version),
-        "location": format!("{}/Users/{}", base(public_url), user.id),
-    })
+    let location = format!("{}/Users/{}", base(public_url), user.id);
+    json!(super::meta(
+        "User",
+        user.created_at,
+        user.updated_at,
+        user.version,
+        location
+    ))
 }
 
-/// What a client sent (a POST or PUT body, or the result of a PATCH), made to fit the User
-/// schemas: the document that is read into the row and kept for echoing. Misfits are refused.
-fn fitted(body: &Value) -> AppResult<Value> {
-    let mut body = body.clone();
-    decode_app_roles(&mut body);
-    let doc = scim_schema::conform_user(&body, Misfits::Refuse)
-        .map_err(|(field, reason)| AppError::invalid(field, reason))?;
-    Ok(Value::Object(doc))
-}
-
-/// Entra's `SingleAppRoleAssignment` and `AppRoleAssignmentsComplex` mappings send each role's
-/// `value` as JSON text (`"{\"id\":…,\"value\":\"Rota.Admin\",\"displayName\":…}"`), and the
-/// latter calls `display` `displayName`. Such a role becomes `{"value": "Rota.Admin",
-/// "display": …}` (keeping `type` and `primary`); a plain value stays as it is; a role given
-/// twice is kept once.
-fn decode_app_roles(body: &mut Value) {
-    let Some(obj) = body.as_object_mut() else {
-        return;
-    };
-    let Some(Value::Array(roles)) =
-        scim_patch::existing_key(obj, "roles").and_then(|k| obj.get_mut(&k))
-    else {
-        return;
-    };
-    for role in roles.iter_mut() {
-        let Value::Object(role) = role else { continue };
-        let decoded = get_in(role, "value")
-            .and_then(Value::as_str)
-            .and_then(|text| serde_json::from_str::<Value>(text).ok());
-        if let Some(decoded) = decoded
-            && let Some(Value::String(value)) = get(&decoded, "value")
-        {
-            role.retain(|k, _| !k.eq_ignore_ascii_case("value"));
-            role.insert("value".into(), json!(value));
-            if let Some(name) = get(&decoded, "displayName") {
-                role.entry("displayName").or_insert_with(|| name.clone());
-            }
-        }
-        if let Some(name) =
-            scim_patch::existing_key(role, "displayName").and_then(|k| role.remove(&k))
-            && get_in(role, "display").is_none()
-        {
-            role.insert("display".into(), name);
-        }
-    }
-    let mut seen = Vec::new();
-    roles.retain(|role| {
-        let value = get(role, "value").cloned().unwrap_or_else(|| role.clone());
-        let first = !seen.contains(&value);
-        seen.push(value);
-        first
-    });
-}
-
-/// Case-insensitive member of a JSON object's map.
-fn get_in<'a>(obj: &'a Map<String, Value>, name: &str) -> Option<&'a Value> {
-    obj.iter()
-        .find(|(k, _)| k.eq_ignore_ascii_case(name))
-        .map(|(_, v)| v)
+/// A client's user document made to fit the User schemas (the document that is stored and
+/// echoed), and the validated values the row is made from.
+fn read(body: &Value) -> AppResult<(Map<String, Value>, Fields)> {
+    let doc = scim_user::fitted(body).map_err(super::invalid)?;
+    let fields = scim_user::User::from_document(&doc)
+        .and_then(|u| u.fields())
+        .map_err(super::invalid)?;
+    Ok((doc, fields))
 }
 
 /// The SCIM representation of a user: the document Entra last sent, echoed with our id and
@@ -121,238 +72,89 @@ pub fn resource(user: &User, contacts: &[&ContactMethod], public_url: &str) -> V
         .as_deref()
         .and_then(|d| serde_json::from_str::<Value>(d).ok())
         .filter(Value::is_object)
-        .unwrap_or_else(|| built(user, contacts, public_url));
+        .unwrap_or_else(|| Value::Object(built(user, contacts, public_url).to_document()));
     let mut doc = scim_schema::conform_user(&body, Misfits::Drop).unwrap_or_default();
-    let mut schemas = vec![json!(USER_SCHEMA)];
-    if doc.contains_key(ENTERPRISE_USER) {
-        schemas.push(json!(ENTERPRISE_USER));
-    }
-    doc.insert("schemas".into(), Value::Array(schemas));
+    let schemas = scim_user::schemas_of(&doc);
+    doc.insert("schemas".into(), json!(schemas));
     doc.insert("id".into(), json!(user.id));
     doc.insert("meta".into(), meta(user, public_url));
     Value::Object(doc)
 }
 
-/// The attributes of a user who has no SCIM document, from the row (nulls and empty lists are
-/// left out when it is made to fit).
-fn built(user: &User, contacts: &[&ContactMethod], public_url: &str) -> Value {
-    let multi = |kind: &str| -> Value {
+/// The attributes of a user who has no SCIM document, from the row.
+fn built(user: &User, contacts: &[&ContactMethod], public_url: &str) -> scim_user::User {
+    let multi = |kind: &str| -> Vec<scim_user::MultiValued> {
         contacts
             .iter()
             .filter(|c| c.kind == kind)
-            .map(|c| {
-                let mut v = json!({"value": c.address, "primary": c.is_primary});
-                if !c.label.is_empty() {
-                    v["type"] = json!(c.label);
-                }
-                v
+            .map(|c| scim_user::MultiValued {
+                value: Some(c.address.clone()),
+                primary: Some(c.is_primary),
+                kind: (!c.label.is_empty()).then(|| c.label.clone()),
+                display: None,
             })
             .collect()
     };
+    // The addresses and roles columns keep what an earlier document said; what of it no
+    // longer fits the schema is left out, as in a stored document.
     let parse_list = |s: &str| serde_json::from_str::<Value>(s).unwrap_or(Value::Null);
-    json!({
-        "externalId": user.external_id,
-        "userName": user.user_name,
-        "name": {
-            "formatted": user.name_formatted,
-            "familyName": user.family_name,
-            "givenName": user.given_name,
-            "middleName": user.middle_name,
-            "honorificPrefix": user.honorific_prefix,
-            "honorificSuffix": user.honorific_suffix,
-        },
-        "displayName": user.name,
-        "nickName": user.nick_name,
-        "title": user.job_title,
-        "userType": user.user_type,
-        "preferredLanguage": user.preferred_language,
-        "locale": user.locale,
-        "timezone": user.time_zone,
-        "active": user.active,
-        "emails": multi("email"),
-        "phoneNumbers": multi("phone"),
-        "addresses": parse_list(&user.addresses),
-        "roles": parse_list(&user.scim_roles),
-        ENTERPRISE_USER: {
-            "employeeNumber": user.employee_number,
-            "costCenter": user.cost_center,
-            "organization": user.organization,
-            "division": user.division,
-            "department": user.department,
-            "manager": user.manager_id.as_ref().map(|m| json!({
-                "value": m, "$ref": format!("{}/Users/{m}", base(public_url)),
-            })),
-        },
-    })
+    let kept = scim_schema::conform_user(
+        &json!({
+            "userName": user.user_name,
+            "addresses": parse_list(&user.addresses),
+            "roles": parse_list(&user.scim_roles),
+        }),
+        Misfits::Drop,
+    )
+    .ok()
+    .and_then(|doc| scim_user::User::from_document(&doc).ok())
+    .unwrap_or_default();
+    scim_user::User {
+        external_id: user.external_id.clone(),
+        user_name: user.user_name.clone(),
+        name: Some(scim_user::Name {
+            formatted: user.name_formatted.clone(),
+            family_name: user.family_name.clone(),
+            given_name: user.given_name.clone(),
+            middle_name: user.middle_name.clone(),
+            honorific_prefix: user.honorific_prefix.clone(),
+            honorific_suffix: user.honorific_suffix.clone(),
+        }),
+        display_name: Some(user.name.clone()),
+        nick_name: user.nick_name.clone(),
+        title: user.job_title.clone(),
+        user_type: user.user_type.clone(),
+        preferred_language: user.preferred_language.clone(),
+        locale: user.locale.clone(),
+        timezone: Some(user.time_zone.clone()),
+        active: Some(user.active),
+        emails: multi("email"),
+        phone_numbers: multi("phone"),
+        addresses: kept.addresses,
+        roles: kept.roles,
+        enterprise: Some(scim_user::EnterpriseUser {
+            employee_number: user.employee_number.clone(),
+            cost_center: user.cost_center.clone(),
+            organization: user.organization.clone(),
+            division: user.division.clone(),
+            department: user.department.clone(),
+            manager: user.manager_id.as_ref().map(|m| scim_user::Manager {
+                value: Some(m.clone()),
+                reference: Some(format!("{}/Users/{m}", base(public_url))),
+                display_name: None,
+            }),
+        }),
+    }
 }
 
 /// (type, address, primary) of each e-mail or phone number, in the order sent.
-type ContactList = Vec<(String, String, bool)>;
+type ContactList = Vec<scim_user::Contact>;
 /// E-mails and phone numbers.
 type ContactLists = (ContactList, ContactList);
 
-/// What a SCIM user body says, validated.
-struct Fields {
-    user_name: String,
-    external_id: Option<String>,
-    active: bool,
-    display_name: Option<String>,
-    formatted: Option<String>,
-    family: Option<String>,
-    given: Option<String>,
-    middle: Option<String>,
-    prefix: Option<String>,
-    suffix: Option<String>,
-    nick_name: Option<String>,
-    title: Option<String>,
-    user_type: Option<String>,
-    preferred_language: Option<String>,
-    locale: Option<String>,
-    timezone: Option<String>,
-    emails: ContactList,
-    phones: ContactList,
-    addresses: String,
-    roles: String,
-    employee_number: Option<String>,
-    cost_center: Option<String>,
-    organization: Option<String>,
-    division: Option<String>,
-    department: Option<String>,
-    manager: Option<String>,
-}
-
-fn text(v: Option<&Value>, field: &str) -> AppResult<Option<String>> {
-    match v {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) if s.trim().is_empty() => Ok(None),
-        Some(Value::String(s)) if s.len() > 1024 => {
-            Err(AppError::invalid(field, "is longer than 1024 bytes"))
-        }
-        Some(Value::String(s)) => Ok(Some(s.trim().to_string())),
-        Some(other) => Err(AppError::invalid(
-            field,
-            format!("must be a string, not {other}"),
-        )),
-    }
-}
-
-/// A boolean, also as Entra's default dialect sends it ("True"/"False").
-fn boolean(v: Option<&Value>, field: &str) -> AppResult<Option<bool>> {
-    match v {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::Bool(b)) => Ok(Some(*b)),
-        Some(Value::String(s)) if s.eq_ignore_ascii_case("true") => Ok(Some(true)),
-        Some(Value::String(s)) if s.eq_ignore_ascii_case("false") => Ok(Some(false)),
-        Some(other) => Err(AppError::invalid(
-            field,
-            format!("must be true or false, not {other}"),
-        )),
-    }
-}
-
-/// emails / phoneNumbers: (type, value, primary), at most 20.
-fn contacts(v: Option<&Value>, field: &str) -> AppResult<ContactList> {
-    let items = match v {
-        None | Some(Value::Null) => return Ok(Vec::new()),
-        Some(Value::Array(items)) => items,
-        Some(other) => {
-            return Err(AppError::invalid(
-                field,
-                format!("must be a list, not {other}"),
-            ));
-        }
-    };
-    if items.len() > 20 {
-        return Err(AppError::invalid(field, "has more than 20 entries"));
-    }
-    let mut out = Vec::new();
-    for item in items {
-        let Some(value) = text(get(item, "value"), field)? else {
-            continue;
-        };
-        let kind = text(get(item, "type"), field)?
-            .unwrap_or_default()
-            .to_lowercase();
-        let primary = boolean(get(item, "primary"), field)?.unwrap_or(false);
-        out.push((kind, value, primary));
-    }
-    Ok(out)
-}
-
-fn list_json(v: Option<&Value>, field: &str) -> AppResult<String> {
-    match v {
-        None | Some(Value::Null) => Ok("[]".into()),
-        Some(Value::Array(items)) if items.len() <= 20 => {
-            Ok(Value::Array(items.clone()).to_string())
-        }
-        Some(other) => Err(AppError::invalid(
-            field,
-            format!("must be a list of at most 20 entries, not {other}"),
-        )),
-    }
-}
-
-/// A name a person is shown by. A bidirectional override or isolate can make one read as
-/// another ("\u{202E}nimda" shows as "admin"), so names refuse them.
-fn name_text(v: Option<&Value>, field: &str) -> AppResult<Option<String>> {
-    let name = text(v, field)?;
-    if name.as_deref().is_some_and(rules::has_bidi_override) {
-        return Err(AppError::invalid(
-            field,
-            "must not contain bidirectional override or isolate characters (U+202A–U+202E, U+2066–U+2069)",
-        ));
-    }
-    Ok(name)
-}
-
-/// Reads a document that `fitted` made (so types are right and control characters refused).
-fn read(body: &Value) -> AppResult<Fields> {
-    if !body.is_object() {
-        return Err(AppError::invalid("request body", "must be a JSON object"));
-    }
-    let user_name = name_text(get(body, "userName"), "userName")?
-        .ok_or_else(|| AppError::invalid("userName", "is required"))?;
-    let name = get(body, "name");
-    let sub = |k: &str| name_text(name.and_then(|n| get(n, k)), &format!("name.{k}"));
-    let ext = get(body, ENTERPRISE_USER);
-    let e = |k: &str| text(ext.and_then(|x| get(x, k)), k);
-    let manager = text(
-        ext.and_then(|x| get(x, "manager"))
-            .and_then(|m| get(m, "value")),
-        "manager.value",
-    )?;
-    Ok(Fields {
-        user_name,
-        external_id: text(get(body, "externalId"), "externalId")?,
-        active: boolean(get(body, "active"), "active")?.unwrap_or(true),
-        display_name: name_text(get(body, "displayName"), "displayName")?,
-        formatted: sub("formatted")?,
-        family: sub("familyName")?,
-        given: sub("givenName")?,
-        middle: sub("middleName")?,
-        prefix: sub("honorificPrefix")?,
-        suffix: sub("honorificSuffix")?,
-        nick_name: name_text(get(body, "nickName"), "nickName")?,
-        title: text(get(body, "title"), "title")?,
-        user_type: text(get(body, "userType"), "userType")?,
-        preferred_language: text(get(body, "preferredLanguage"), "preferredLanguage")?,
-        locale: text(get(body, "locale"), "locale")?,
-        timezone: text(get(body, "timezone"), "timezone")?,
-        emails: contacts(get(body, "emails"), "emails")?,
-        phones: contacts(get(body, "phoneNumbers"), "phoneNumbers")?,
-        addresses: list_json(get(body, "addresses"), "addresses")?,
-        roles: list_json(get(body, "roles"), "roles")?,
-        employee_number: e("employeeNumber")?,
-        cost_center: e("costCenter")?,
-        organization: e("organization")?,
-        division: e("division")?,
-        department: e("department")?,
-        manager,
-    })
-}
-
 /// Writes what the body says into the row. Returns the contact lists to store.
 fn assign(user: &mut User, f: Fields) -> AppResult<ContactLists> {
+    user.app_roles = serde_json::to_string(&f.app_role_values()).map_err(AppError::internal)?;
     user.user_name_key = rules::name_key(&f.user_name);
     user.user_name = f.user_name;
     user.user_name_source = UserNameSource::EntraScim;
@@ -410,9 +212,8 @@ fn assign(user: &mut User, f: Fields) -> AppResult<ContactLists> {
         .or(f.emails.first())
         .map(|e| e.1.clone());
     user.email = email;
-    user.addresses = f.addresses;
-    user.app_roles = app_role_values(&f.roles);
-    user.scim_roles = f.roles;
+    user.addresses = serde_json::to_string(&f.addresses).map_err(AppError::internal)?;
+    user.scim_roles = serde_json::to_string(&f.roles).map_err(AppError::internal)?;
     user.employee_number = f.employee_number;
     user.cost_center = f.cost_center;
     user.organization = f.organization;
@@ -422,49 +223,22 @@ fn assign(user: &mut User, f: Fields) -> AppResult<ContactLists> {
     Ok((f.emails, f.phones))
 }
 
-/// The app role values in SCIM `roles` (Entra sends `value`, and `display` as well), as the
-/// JSON array the seat policy matches.
-fn app_role_values(roles: &str) -> String {
-    let items: Vec<Value> = serde_json::from_str(roles).unwrap_or_default();
-    let mut values: Vec<&str> = Vec::new();
-    for role in &items {
-        let value = match role {
-            Value::String(s) => Some(s.as_str()),
-            other => get(other, "value")
-                .or_else(|| get(other, "display"))
-                .and_then(Value::as_str),
-        };
-        if let Some(v) = value.filter(|v| !values.contains(v)) {
-            values.push(v);
-        }
-    }
-    serde_json::to_string(&values).unwrap_or_else(|_| "[]".into())
-}
-
 /// Settles the user's seat after a SCIM change (a shortage queues them, never fails the
-/// request). Returns the resource as stored now (`rendered` unless the policy changed the
-/// user's role, and so their version) and the number of warning e-mails queued.
+/// request). Returns the resource as stored now: `rendered`, unless the policy changed the
+/// user's role, and so their version.
 fn settle_and_render(
     tx: &mut DbConnection,
-    state: &AppState,
-    caller: &ScimCaller,
+    settling: &mut use_cases::Settling<'_>,
+    public_url: &str,
     id: &UserId,
     rendered: Value,
-) -> AppResult<(Value, usize)> {
-    let settled = store::seats::settle(
-        tx,
-        state.seat_rules(),
-        &caller.audit(),
-        store::seats::Scope::Users(std::slice::from_ref(id)),
-    )?;
+) -> AppResult<Value> {
+    let settled = settling.settle(tx, std::slice::from_ref(id))?;
     if settled.roles_changed == 0 {
-        return Ok((rendered, settled.emails));
+        return Ok(rendered);
     }
     let user = users::find(tx, id)?;
-    Ok((
-        render(tx, &state.public_url, std::slice::from_ref(&user))?.remove(0),
-        settled.emails,
-    ))
+    render_one(tx, public_url, &user)
 }
 
 /// Renders users with their contact methods (one query for all).
@@ -487,6 +261,13 @@ fn render(conn: &mut DbConnection, public_url: &str, rows: &[User]) -> AppResult
         .collect())
 }
 
+/// Renders one user (the resource a write or a read by id answers with).
+fn render_one(conn: &mut DbConnection, public_url: &str, user: &User) -> AppResult<Value> {
+    render(conn, public_url, std::slice::from_ref(user))?
+        .pop()
+        .ok_or_else(|| AppError::internal("rendering a SCIM user returned nothing"))
+}
+
 /// Stores a changed user and their contact lists, audited, and renders the result. When the
 /// request changes nothing (Entra re-sends unchanged values), nothing is written and the
 /// version stays.
@@ -499,7 +280,7 @@ fn save(
     lists: ContactLists,
 ) -> AppResult<Value> {
     let now = crate::clock::stored(caller.at);
-    let old = render(conn, public_url, std::slice::from_ref(before))?.remove(0);
+    let old = render_one(conn, public_url, before)?;
     let pending: Vec<ContactMethod> = [("email", &lists.0), ("phone", &lists.1)]
         .into_iter()
         .flat_map(|(kind, items)| {
@@ -526,7 +307,7 @@ fn save(
     users::update(conn, &user)?;
     users::replace_contacts(conn, &user.id, "email", &lists.0, now)?;
     users::replace_contacts(conn, &user.id, "phone", &lists.1, now)?;
-    let new = render(conn, public_url, std::slice::from_ref(&user))?.remove(0);
+    let new = render_one(conn, public_url, &user)?;
     audit::record(
         conn,
         &caller.audit(),
@@ -551,41 +332,38 @@ async fn create(
     caller: ScimCaller,
     body: web::Json<Value>,
 ) -> ScimResult<HttpResponse> {
-    let document = fitted(&body)?;
-    let fields = read(&document)?;
+    let (document, fields) = read(&body)?;
     let public_url = state.public_url.clone();
     let app = state.clone();
-    let (resource, emails) = state
+    let resource = state
         .db
         .run(move |conn| {
-            // A new person: nobody else can hold a lock on their rows, so the seat lock can
-            // wait until their seat is settled (the shorter the lock, the more run at once).
-            store::write(conn, |tx| {
+            let ctx = caller.audit();
+            use_cases::adding_person(conn, app.seats(), &ctx, |tx, settling| {
                 let now = crate::clock::stored(caller.at);
                 let mut user = User {
                     role: app.sign_in.seat_policy.default_role.as_str().to_string(),
                     ..User::new(&fields.user_name, fields.user_name.clone(), "scim", now)
                 };
                 let lists = assign(&mut user, fields)?;
-                user.scim_document = Some(document.to_string());
+                user.scim_document = Some(Value::Object(document).to_string());
                 refuse_unverified_namesake(tx, &user.user_name)?;
                 users::insert(tx, &user)?;
                 users::replace_contacts(tx, &user.id, "email", &lists.0, now)?;
                 users::replace_contacts(tx, &user.id, "phone", &lists.1, now)?;
-                let out = render(tx, &public_url, std::slice::from_ref(&user))?.remove(0);
+                let out = render_one(tx, &public_url, &user)?;
                 audit::record(
                     tx,
-                    &caller.audit(),
+                    &ctx,
                     "create",
                     user.audit_target(),
                     None::<&Value>,
                     Some(&strip_meta(&out)),
                 )?;
-                settle_and_render(tx, &app, &caller, &user.id, out)
+                settle_and_render(tx, settling, &public_url, &user.id, out)
             })
         })
         .await?;
-    crate::http::api::users::poke_if(&state, emails);
     Ok(resource_response(StatusCode::CREATED, resource))
 }
 
@@ -621,10 +399,10 @@ async fn show(
         .db
         .run(move |conn| {
             let user = users::find(conn, &id)?;
-            Ok(render(conn, &public_url, &[user])?.remove(0))
+            render_one(conn, &public_url, &user)
         })
         .await?;
-    let params = ListParams::from_query(req.query_string())?;
+    let params = query_params(&req)?;
     Ok(projected_response(resource, &params))
 }
 
@@ -636,16 +414,20 @@ async fn replace(
     body: web::Json<Value>,
 ) -> ScimResult<HttpResponse> {
     let id = UserId(id.into_inner());
-    let document = fitted(&body)?;
-    let fields = read(&document)?;
-    if let Some(sent) = text(get(&body, "id"), "id")?
-        && sent != id.0
-    {
-        return Err(AppError::invalid(
-            "id",
-            "is immutable: the body names another id than the URL",
-        )
-        .into());
+    let (document, fields) = read(&body)?;
+    match get(&body, "id") {
+        None | Some(Value::Null) => {}
+        Some(Value::String(sent)) if sent.trim().is_empty() || sent.trim() == id.0 => {}
+        Some(Value::String(_)) => {
+            return Err(AppError::invalid(
+                "id",
+                "is immutable: the body names another id than the URL",
+            )
+            .into());
+        }
+        Some(other) => {
+            return Err(AppError::invalid("id", format!("must be a string, not {other}")).into());
+        }
     }
     let expected = if_match(&req);
     let public_url = state.public_url.clone();
@@ -656,7 +438,7 @@ async fn replace(
             check_if_match(expected.as_deref(), before.version)?;
             let mut user = before.clone();
             let lists = assign(&mut user, fields)?;
-            user.scim_document = Some(document.to_string());
+            user.scim_document = Some(Value::Object(document).to_string());
             Ok((before, user, lists, public_url))
         },
         caller,
@@ -672,7 +454,7 @@ async fn patch(
     body: web::Json<Value>,
 ) -> ScimResult<HttpResponse> {
     let id = UserId(id.into_inner());
-    let ops = scim_patch::parse(&body).map_err(super::invalid_patch)?;
+    let ops = scim_patch::parse(&body).map_err(super::invalid)?;
     let expected = if_match(&req);
     let public_url = state.public_url.clone();
     change(
@@ -680,12 +462,12 @@ async fn patch(
         move |conn| {
             let before = users::find(conn, &id)?;
             check_if_match(expected.as_deref(), before.version)?;
-            let mut doc = render(conn, &public_url, std::slice::from_ref(&before))?.remove(0);
-            scim_patch::apply(&mut doc, &ops).map_err(super::invalid_patch)?;
-            let doc = fitted(&doc)?;
+            let mut doc = render_one(conn, &public_url, &before)?;
+            scim_patch::apply(&mut doc, &ops).map_err(super::invalid)?;
+            let (doc, fields) = read(&doc)?;
             let mut user = before.clone();
-            let lists = assign(&mut user, read(&doc)?)?;
-            user.scim_document = Some(doc.to_string());
+            let lists = assign(&mut user, fields)?;
+            user.scim_document = Some(Value::Object(doc).to_string());
             Ok((before, user, lists, public_url))
         },
         caller,
@@ -706,18 +488,18 @@ where
     F: FnOnce(&mut DbConnection) -> AppResult<Prepared> + Send + 'static,
 {
     let app = state.clone();
-    let (resource, emails) = state
+    let resource = state
         .db
         .run(move |conn| {
-            store::seats::write(conn, |tx| {
+            let ctx = caller.audit();
+            use_cases::changing_seats(conn, app.seats(), &ctx, |tx, settling| {
                 let (before, user, lists, public_url) = prepare(tx)?;
                 let id = user.id.clone();
                 let saved = save(tx, &caller, &public_url, &before, user, lists)?;
-                settle_and_render(tx, &app, &caller, &id, saved)
+                settle_and_render(tx, settling, &public_url, &id, saved)
             })
         })
         .await?;
-    crate::http::api::users::poke_if(&state, emails);
     Ok(resource_response(StatusCode::OK, resource))
 }
 
@@ -730,263 +512,15 @@ async fn remove(
     let id = UserId(id.into_inner());
     let expected = if_match(&req);
     let app = state.clone();
-    let emails = state
+    state
         .db
         .run(move |conn| {
-            store::seats::write(conn, |tx| {
-                let user = users::find(tx, &id)?;
-                check_if_match(expected.as_deref(), user.version)?;
-                users::delete(tx, &user, crate::clock::stored(caller.at))?;
-                audit::record(
-                    tx,
-                    &caller.audit(),
-                    "delete",
-                    user.audit_target(),
-                    Some(&user),
-                    None::<&User>,
-                )?;
-                // Their seat goes to whoever waits for it.
-                let settled = store::seats::settle(
-                    tx,
-                    app.seat_rules(),
-                    &caller.audit(),
-                    store::seats::Scope::Users(std::slice::from_ref(&id)),
-                )?;
-                Ok(settled.emails)
+            use_cases::users::delete(conn, app.seats(), &caller.audit(), &id, |user| {
+                check_if_match(expected.as_deref(), user.version)
             })
         })
         .await?;
-    crate::http::api::users::poke_if(&state, emails);
     Ok(HttpResponse::NoContent().finish())
-}
-
-/// List parameters, from the query string (GET) or a SearchRequest body (POST .search).
-#[derive(Clone)]
-pub struct ListParams {
-    pub filter: Option<scim_filter::Filter>,
-    pub sort_by: Option<AttrPath>,
-    pub descending: bool,
-    pub start_index: i64,
-    pub count: i64,
-    pub attributes: Vec<String>,
-    pub excluded: Vec<String>,
-}
-
-/// An attribute named in `attributes`/`excludedAttributes` as (top-level key, sub-attribute):
-/// `name.givenName` → ("name", givenName); `urn:…:enterprise:2.0:User:department` → (the
-/// extension URN, department); the extension URN alone → (URN, none). Core URN prefixes are
-/// dropped. The URN's own "2.0" is never mistaken for a sub-attribute.
-fn split_attribute(raw: &str) -> (String, Option<String>) {
-    let raw = raw.trim();
-    let lower = raw.to_ascii_lowercase();
-    if lower.starts_with(&ENTERPRISE_USER.to_ascii_lowercase()) {
-        let rest = raw[ENTERPRISE_USER.len()..].trim_start_matches(':');
-        let sub = rest
-            .split('.')
-            .next()
-            .filter(|s| !s.is_empty())
-            .map(str::to_owned);
-        return (ENTERPRISE_USER.to_string(), sub);
-    }
-    let mut attr = raw;
-    for core in [USER_SCHEMA, super::groups::GROUP_SCHEMA] {
-        if lower.starts_with(&format!("{}:", core.to_ascii_lowercase())) {
-            attr = &raw[core.len() + 1..];
-        }
-    }
-    match attr.split_once('.') {
-        Some((head, sub)) => (head.to_string(), Some(sub.to_string())),
-        None => (attr.to_string(), None),
-    }
-}
-
-/// What kind of JSON value `v` is, for messages (a wrong value itself may be long).
-fn kind_of(v: &Value) -> String {
-    match v {
-        Value::Null => "null".into(),
-        Value::Bool(b) => b.to_string(),
-        Value::Number(n) => n.to_string(),
-        Value::String(_) => "a string".into(),
-        Value::Array(_) => "a list".into(),
-        Value::Object(_) => "an object".into(),
-    }
-}
-
-/// Most resources one list response returns (advertised in ServiceProviderConfig).
-pub const MAX_RESULTS: i64 = 200;
-
-impl ListParams {
-    pub fn from_query(query: &str) -> AppResult<ListParams> {
-        let pairs: Map<String, Value> = url::form_urlencoded::parse(query.as_bytes())
-            .map(|(k, v)| (k.into_owned(), Value::String(v.into_owned())))
-            .collect();
-        Self::from_map(&Value::Object(pairs))
-    }
-
-    /// Reads the parameters from a query string's pairs (all strings) or a SearchRequest body
-    /// (RFC 7644 §3.4.3: `filter`, `sortBy`, `sortOrder` strings, `startIndex`, `count`
-    /// integers, `attributes`, `excludedAttributes` lists of names). A parameter of another
-    /// type is refused, never ignored: a filter that is not a string would otherwise match all.
-    pub fn from_map(v: &Value) -> AppResult<ListParams> {
-        if !v.is_object() {
-            return Err(AppError::invalid(
-                "request body",
-                "must be a JSON object (a SearchRequest)",
-            ));
-        }
-        let string = |k: &str| -> AppResult<Option<String>> {
-            match get(v, k) {
-                None | Some(Value::Null) => Ok(None),
-                Some(Value::String(s)) => Ok(Some(s.clone())),
-                Some(other) => Err(AppError::invalid(
-                    k,
-                    format!("must be a string, not {}", kind_of(other)),
-                )),
-            }
-        };
-        let int = |k: &str, default: i64| -> AppResult<i64> {
-            let whole = |shown: &dyn std::fmt::Display| {
-                AppError::invalid(k, format!("must be a whole number, not {shown}"))
-            };
-            match get(v, k) {
-                None | Some(Value::Null) => Ok(default),
-                Some(Value::Number(n)) => n.as_i64().ok_or_else(|| whole(n)),
-                Some(Value::String(s)) => s.trim().parse().map_err(|_| whole(&format!("'{s}'"))),
-                Some(other) => Err(whole(&kind_of(other))),
-            }
-        };
-        let names = |k: &str| -> AppResult<Vec<String>> {
-            let joined = match get(v, k) {
-                None | Some(Value::Null) => return Ok(Vec::new()),
-                Some(Value::String(s)) => s.clone(),
-                Some(Value::Array(items)) => items
-                    .iter()
-                    .map(|item| {
-                        item.as_str().map(str::to_owned).ok_or_else(|| {
-                            AppError::invalid(
-                                k,
-                                format!("must list attribute names, not {}", kind_of(item)),
-                            )
-                        })
-                    })
-                    .collect::<AppResult<Vec<_>>>()?
-                    .join(","),
-                Some(other) => {
-                    return Err(AppError::invalid(
-                        k,
-                        format!("must be a list of attribute names, not {}", kind_of(other)),
-                    ));
-                }
-            };
-            Ok(joined
-                .split(',')
-                .map(|a| a.trim().to_string())
-                .filter(|a| !a.is_empty())
-                .collect())
-        };
-        let filter = string("filter")?
-            .filter(|f| !f.trim().is_empty())
-            .map(|f| {
-                scim_filter::parse_filter(&f).map_err(|e| {
-                    // A long filter is not quoted back whole; the position says where.
-                    let shown = match f.len() {
-                        0..=200 => format!("'{f}' is"),
-                        _ => "is".to_string(),
-                    };
-                    AppError::invalid("filter", format!("{shown} not a SCIM filter: {e}"))
-                })
-            })
-            .transpose()?;
-        let sort_by = string("sortBy")?
-            .map(|p| {
-                scim_filter::parse_path(&p)
-                    .map(|p| p.attr)
-                    .map_err(|e| AppError::invalid("sortBy", e.to_string()))
-            })
-            .transpose()?;
-        let descending = match string("sortOrder")?
-            .as_deref()
-            .map(str::to_ascii_lowercase)
-            .as_deref()
-        {
-            None | Some("ascending") => false,
-            Some("descending") => true,
-            Some(other) => {
-                return Err(AppError::invalid(
-                    "sortOrder",
-                    format!("is '{other}'; use ascending or descending"),
-                ));
-            }
-        };
-        Ok(ListParams {
-            filter,
-            sort_by,
-            descending,
-            start_index: int("startIndex", 1)?.max(1),
-            count: int("count", 100)?.clamp(0, MAX_RESULTS),
-            attributes: names("attributes")?,
-            excluded: names("excludedAttributes")?,
-        })
-    }
-
-    /// Applies `attributes` / `excludedAttributes` (RFC 7644 §3.9); `id` and `schemas` stay.
-    pub fn project(&self, resource: Value) -> Value {
-        let Value::Object(map) = resource else {
-            return resource;
-        };
-        let attributes: Vec<(String, Option<String>)> =
-            self.attributes.iter().map(|a| split_attribute(a)).collect();
-        let excluded: Vec<(String, Option<String>)> =
-            self.excluded.iter().map(|a| split_attribute(a)).collect();
-        let out = map
-            .into_iter()
-            .filter_map(|(key, value)| {
-                if key == "id" || key == "schemas" {
-                    return Some((key, value));
-                }
-                let named = |list: &[(String, Option<String>)]| -> Vec<Option<String>> {
-                    list.iter()
-                        .filter(|(top, _)| top.eq_ignore_ascii_case(&key))
-                        .map(|(_, sub)| sub.clone())
-                        .collect()
-                };
-                if !attributes.is_empty() {
-                    let subs = named(&attributes);
-                    if subs.is_empty() {
-                        return None;
-                    }
-                    if subs.iter().any(Option::is_none) {
-                        return Some((key, value));
-                    }
-                    let Value::Object(inner) = value else {
-                        return Some((key, value));
-                    };
-                    let kept: Map<String, Value> = inner
-                        .into_iter()
-                        .filter(|(k, _)| subs.iter().flatten().any(|s| s.eq_ignore_ascii_case(k)))
-                        .collect();
-                    return (!kept.is_empty()).then_some((key, Value::Object(kept)));
-                }
-                let subs = named(&excluded);
-                if subs.iter().any(Option::is_none) {
-                    return None;
-                }
-                match value {
-                    Value::Object(inner) if !subs.is_empty() => {
-                        let kept: Map<String, Value> = inner
-                            .into_iter()
-                            .filter(|(k, _)| {
-                                !subs.iter().flatten().any(|s| s.eq_ignore_ascii_case(k))
-                            })
-                            .collect();
-                        Some((key, Value::Object(kept)))
-                    }
-                    other => Some((key, other)),
-                }
-            })
-            .collect();
-        Value::Object(out)
-    }
 }
 
 /// One page of users matching `q`, rendered, and the number of matches.
