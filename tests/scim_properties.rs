@@ -5,6 +5,7 @@ use proptest::prelude::*;
 use rota::domain::scim_filter::parse_path;
 use rota::domain::scim_list::ListParams;
 use rota::domain::scim_patch::{self, Op, Operation};
+use rota::domain::scim_resource::{self, Group, ListResponse, Member, Meta};
 use rota::domain::scim_schema::{ENTERPRISE_USER, Misfits, conform_user};
 use rota::domain::scim_user::{
     Address, EnterpriseUser, Manager, MultiValued, Name, User, fitted, schemas_of,
@@ -128,6 +129,41 @@ fn user() -> impl Strategy<Value = User> {
         )
 }
 
+fn meta() -> impl Strategy<Value = Meta> {
+    (text(), text(), 1i64..1000, text()).prop_map(|(created, modified, version, location)| Meta {
+        resource_type: "Group".into(),
+        created,
+        last_modified: modified,
+        version: format!("W/\"{version}\""),
+        location,
+    })
+}
+
+fn group() -> impl Strategy<Value = Group> {
+    (
+        text(),
+        text(),
+        prop::collection::vec(text(), 0..4),
+        meta(),
+        some_text(),
+    )
+        .prop_map(|(id, display_name, members, meta, external_id)| Group {
+            schemas: vec![scim_resource::GROUP_SCHEMA.into()],
+            id,
+            display_name,
+            members: members
+                .into_iter()
+                .map(|m| Member {
+                    reference: format!("https://rota.example/scim/v2/Users/{m}"),
+                    value: m,
+                    kind: "User".into(),
+                })
+                .collect(),
+            meta,
+            external_id,
+        })
+}
+
 /// A single-valued string attribute a PATCH may name, as a path (core, complex sub-attribute,
 /// or the enterprise extension with and without its URN).
 fn string_path() -> impl Strategy<Value = &'static str> {
@@ -173,6 +209,31 @@ proptest! {
         prop_assert_eq!(User::from_document(&fit).unwrap(), user.clone());
         // The extension's schema is named exactly when the document has the extension.
         prop_assert_eq!(schemas_of(&fit).contains(&ENTERPRISE_USER), user.enterprise.is_some());
+    }
+
+    #[test]
+    fn groups_list_responses_and_errors_round_trip(
+        groups in prop::collection::vec(group(), 0..3),
+        total in 0i64..10_000, start in 1i64..10_000,
+        status in 400u16..600, detail in text(), scim_type in some_text(),
+    ) {
+        let list = ListResponse::new(groups.clone(), total, start);
+        prop_assert_eq!(list.items_per_page, groups.len());
+        let text = serde_json::to_string(&list).unwrap();
+        prop_assert_eq!(serde_json::from_str::<ListResponse<Group>>(&text).unwrap(), list);
+        // The wire names are the RFC's.
+        let wire: Value = serde_json::from_str(&text).unwrap();
+        prop_assert!(wire["Resources"].is_array() && wire["totalResults"] == json!(total));
+        for group in &groups {
+            let wire = serde_json::to_value(group).unwrap();
+            prop_assert_eq!(wire.get("members").is_some(), !group.members.is_empty());
+            prop_assert_eq!(wire.get("externalId").is_some(), group.external_id.is_some());
+        }
+        let error = scim_resource::Error::new(status, detail, scim_type.as_deref());
+        let text = serde_json::to_string(&error).unwrap();
+        prop_assert_eq!(serde_json::from_str::<scim_resource::Error>(&text).unwrap(), error.clone());
+        let wire: Value = serde_json::from_str(&text).unwrap();
+        prop_assert_eq!(&wire["status"], &json!(status.to_string()));
     }
 
     #[test]
