@@ -2,7 +2,9 @@
 //! application (`scim_patch::apply`) on valid user documents, and the shared list parameters.
 
 use proptest::prelude::*;
-use rota::domain::scim_filter::parse_path;
+use rota::domain::ids::UserId;
+use rota::domain::scim_filter::{parse_filter, parse_path};
+use rota::domain::scim_group::{MemberChange, MemberOp, plan};
 use rota::domain::scim_list::ListParams;
 use rota::domain::scim_patch::{self, Op, Operation};
 use rota::domain::scim_resource::{self, Group, ListResponse, Member, Meta};
@@ -164,6 +166,48 @@ fn group() -> impl Strategy<Value = Group> {
         })
 }
 
+fn ids(max: usize) -> impl Strategy<Value = Vec<UserId>> {
+    prop::collection::vec("u[0-9]{1,2}".prop_map(UserId), 0..max)
+}
+
+/// Members as the store holds them: each once.
+fn members() -> impl Strategy<Value = Vec<UserId>> {
+    ids(12).prop_map(|mut ids| {
+        let mut seen = std::collections::HashSet::new();
+        ids.retain(|id| seen.insert(id.clone()));
+        ids
+    })
+}
+
+fn member_op() -> impl Strategy<Value = MemberOp> {
+    prop_oneof![
+        ids(6).prop_map(MemberOp::Add),
+        ids(6).prop_map(MemberOp::Remove),
+        ids(6).prop_map(MemberOp::Replace),
+        Just(MemberOp::RemoveAll),
+        "u[0-9]".prop_map(|id| MemberOp::RemoveWhere(
+            parse_filter(&format!("value eq \"{id}\"")).unwrap()
+        )),
+    ]
+}
+
+/// The members after a change.
+fn after(current: &[UserId], change: &MemberChange) -> Vec<UserId> {
+    let mut out: Vec<UserId> = current
+        .iter()
+        .filter(|id| !change.remove.contains(id))
+        .cloned()
+        .collect();
+    out.extend(change.add.iter().cloned());
+    out
+}
+
+fn sorted(mut ids: Vec<UserId>) -> Vec<UserId> {
+    ids.sort();
+    ids.dedup();
+    ids
+}
+
 /// A single-valued string attribute a PATCH may name, as a path (core, complex sub-attribute,
 /// or the enterprise extension with and without its URN).
 fn string_path() -> impl Strategy<Value = &'static str> {
@@ -234,6 +278,46 @@ proptest! {
         prop_assert_eq!(serde_json::from_str::<scim_resource::Error>(&text).unwrap(), error.clone());
         let wire: Value = serde_json::from_str(&text).unwrap();
         prop_assert_eq!(&wire["status"], &json!(status.to_string()));
+    }
+
+    #[test]
+    fn a_member_change_only_adds_newcomers_and_removes_members(
+        current in members(), ops in prop::collection::vec(member_op(), 0..5),
+    ) {
+        let change = plan(&current, ops);
+        prop_assert!(change.add.iter().all(|id| !current.contains(id)));
+        prop_assert!(change.remove.iter().all(|id| current.contains(id)));
+        prop_assert_eq!(sorted(change.add.clone()).len(), change.add.len());
+        prop_assert_eq!(sorted(change.remove.clone()).len(), change.remove.len());
+        // Whatever the operations, the members after the change are each listed once.
+        let now = after(&current, &change);
+        prop_assert_eq!(sorted(now.clone()).len(), now.len());
+    }
+
+    #[test]
+    fn adding_newcomers_then_removing_them_restores_the_members(
+        current in members(), newcomers in ids(6), by_filter in any::<bool>(),
+    ) {
+        let newcomers: Vec<UserId> = newcomers.into_iter().filter(|id| !current.contains(id)).collect();
+        let remove = if by_filter && !newcomers.is_empty() {
+            let terms: Vec<String> = newcomers.iter().map(|id| format!("value eq \"{}\"", id.0)).collect();
+            MemberOp::RemoveWhere(parse_filter(&terms.join(" or ")).unwrap())
+        } else {
+            MemberOp::Remove(newcomers.clone())
+        };
+        let change = plan(&current, vec![MemberOp::Add(newcomers), remove]);
+        prop_assert_eq!(change, MemberChange::default());
+    }
+
+    #[test]
+    fn replace_sets_exactly_the_members_given_and_is_idempotent(current in members(), wanted in ids(8)) {
+        let change = plan(&current, vec![MemberOp::Replace(wanted.clone())]);
+        let now = after(&current, &change);
+        prop_assert_eq!(sorted(now.clone()), sorted(wanted.clone()));
+        prop_assert_eq!(plan(&now, vec![MemberOp::Replace(wanted)]), MemberChange::default());
+        let cleared = plan(&current, vec![MemberOp::RemoveAll]);
+        prop_assert!(cleared.add.is_empty());
+        prop_assert_eq!(cleared.remove, current);
     }
 
     #[test]

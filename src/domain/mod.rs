@@ -9,6 +9,7 @@ pub mod paging;
 pub mod retry;
 pub mod role;
 pub mod scim_filter;
+pub mod scim_group;
 pub mod scim_list;
 pub mod scim_patch;
 pub mod scim_resource;

@@ -7,8 +7,8 @@ use super::{
     query_params, resource_response,
 };
 use crate::domain::ids::{TeamId, UserId};
-use crate::domain::scim_filter::Filter;
-use crate::domain::scim_patch::{self, Op, Operation, get};
+use crate::domain::scim_group::{self, MemberOp, member_ids, read, split};
+use crate::domain::scim_patch::{self, get};
 use crate::domain::scim_resource::{Group, Member};
 use crate::domain::user as rules;
 use crate::error::{AppError, AppResult};
@@ -22,7 +22,7 @@ use crate::use_cases::teams::target;
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::{Value, json};
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 pub use crate::domain::scim_schema::GROUP_SCHEMA;
 /// The team role a provisioned member gets.
@@ -107,76 +107,13 @@ fn render_one(
         .ok_or_else(|| AppError::internal("rendering a SCIM group returned nothing"))
 }
 
-/// displayName and externalId from a body.
-fn read(body: &Value) -> AppResult<(String, Option<String>)> {
-    let name = match get(body, "displayName") {
-        Some(Value::String(s)) if rules::has_bidi_override(s) => {
-            return Err(AppError::invalid(
-                "displayName",
-                "must not contain bidirectional override or isolate characters (U+202A–U+202E, U+2066–U+2069)",
-            ));
-        }
-        Some(Value::String(s)) => {
-            rules::display_name(s).map_err(|r| AppError::invalid("displayName", r))?
-        }
-        None | Some(Value::Null) => return Err(AppError::invalid("displayName", "is required")),
-        Some(other) => {
-            return Err(AppError::invalid(
-                "displayName",
-                format!("must be a string, not {other}"),
-            ));
-        }
-    };
-    let external = match get(body, "externalId") {
-        Some(Value::String(s)) if s.chars().any(char::is_control) => {
-            return Err(AppError::invalid(
-                "externalId",
-                "must not contain control characters",
-            ));
-        }
-        Some(Value::String(s)) if !s.trim().is_empty() => Some(s.trim().to_string()),
-        None | Some(Value::Null) | Some(Value::String(_)) => None,
-        Some(other) => {
-            return Err(AppError::invalid(
-                "externalId",
-                format!("must be a string, not {other}"),
-            ));
-        }
-    };
-    Ok((name, external))
-}
-
-/// User ids out of a `members` value: `[{"value": id}, …]`.
-fn member_ids(v: Option<&Value>) -> AppResult<Vec<UserId>> {
-    match v {
-        None | Some(Value::Null) => Ok(Vec::new()),
-        Some(Value::Array(items)) => items
-            .iter()
-            .map(|m| match get(m, "value") {
-                Some(Value::String(id)) => Ok(UserId(id.clone())),
-                _ => Err(AppError::invalid(
-                    "members",
-                    format!("entry {m} has no string value"),
-                )),
-            })
-            .collect(),
-        Some(Value::Object(_)) => {
-            member_ids(Some(&Value::Array(vec![v.cloned().unwrap_or_default()])))
-        }
-        Some(other) => Err(AppError::invalid(
-            "members",
-            format!("must be a list, not {other}"),
-        )),
-    }
-}
-
 async fn create(
     state: web::Data<AppState>,
     caller: ScimCaller,
     body: web::Json<Value>,
 ) -> ScimResult<HttpResponse> {
-    let (name, external_id) = read(&body)?;
-    let members = member_ids(get(&body, "members"))?;
+    let (name, external_id) = read(&body).map_err(super::invalid)?;
+    let members = member_ids(get(&body, "members")).map_err(super::invalid)?;
     let public_url = state.public_url.clone();
     let app = state.clone();
     let out = state
@@ -248,71 +185,7 @@ pub(super) fn wants_members(p: &ListParams) -> bool {
     }
 }
 
-/// One member operation of a PATCH or PUT, applied in order.
-enum MemberOp {
-    Add(Vec<UserId>),
-    Remove(Vec<UserId>),
-    /// `members[…]` with a filter: evaluated against the members at that point.
-    RemoveWhere(Filter),
-    RemoveAll,
-    Replace(Vec<UserId>),
-}
-
-/// Splits a PATCH into member operations (in order) and the rest (applied to the group's
-/// attributes).
-fn split(ops: Vec<Operation>) -> AppResult<(Vec<MemberOp>, Vec<Operation>)> {
-    let mut members = Vec::new();
-    let mut rest = Vec::new();
-    for op in ops {
-        if let Some(path) = op
-            .path
-            .as_ref()
-            .filter(|p| p.attr.attr.eq_ignore_ascii_case("members"))
-        {
-            members.push(match (op.op, &path.filter) {
-                (Op::Add, None) => MemberOp::Add(member_ids(op.value.as_ref())?),
-                (Op::Replace, None) => MemberOp::Replace(member_ids(op.value.as_ref())?),
-                (Op::Remove, None) if op.value.is_some() => {
-                    MemberOp::Remove(member_ids(op.value.as_ref())?)
-                }
-                (Op::Remove, None) => MemberOp::RemoveAll,
-                (Op::Remove, Some(f)) => MemberOp::RemoveWhere(f.clone()),
-                (_, Some(_)) => {
-                    return Err(AppError::invalid(
-                        "path",
-                        "members[…] only takes remove; add members with path \"members\"",
-                    ));
-                }
-            });
-            continue;
-        }
-        match (&op.path, &op.value) {
-            (None, Some(Value::Object(fields)))
-                if fields.keys().any(|k| k.eq_ignore_ascii_case("members")) =>
-            {
-                let mut fields = fields.clone();
-                let key = scim_patch::existing_key(&fields, "members").expect("present");
-                let ids = member_ids(fields.remove(&key).as_ref())?;
-                members.push(if op.op == Op::Replace {
-                    MemberOp::Replace(ids)
-                } else {
-                    MemberOp::Add(ids)
-                });
-                if !fields.is_empty() {
-                    rest.push(Operation {
-                        op: op.op,
-                        path: None,
-                        value: Some(Value::Object(fields)),
-                    });
-                }
-            }
-            _ => rest.push(op),
-        }
-    }
-    Ok((members, rest))
-}
-
-/// Applies member operations in order to the current member set, then writes only the
+/// Applies member operations in order to the current members, then writes only the
 /// difference (bulk statements). Returns the ids actually added and removed.
 fn apply_members(
     conn: &mut DbConnection,
@@ -324,48 +197,12 @@ fn apply_members(
         return Ok((Vec::new(), Vec::new()));
     }
     let current = teams::member_ids(conn, team)?;
-    let mut wanted: Vec<UserId> = current.clone();
-    let mut present: HashSet<UserId> = current.iter().cloned().collect();
-    for op in ops {
-        match op {
-            MemberOp::Add(ids) => {
-                for id in ids {
-                    if present.insert(id.clone()) {
-                        wanted.push(id);
-                    }
-                }
-            }
-            MemberOp::Remove(ids) => {
-                let gone: HashSet<UserId> = ids.into_iter().collect();
-                wanted.retain(|id| !gone.contains(id));
-            }
-            MemberOp::RemoveWhere(f) => {
-                wanted.retain(|id| !scim_patch::matches(&f, &json!({"value": id})))
-            }
-            MemberOp::RemoveAll => wanted.clear(),
-            MemberOp::Replace(ids) => {
-                wanted.clear();
-                let mut seen = HashSet::new();
-                wanted.extend(ids.into_iter().filter(|id| seen.insert(id.clone())));
-            }
-        }
-        present = wanted.iter().cloned().collect();
+    let change = scim_group::plan(&current, ops);
+    if !change.remove.is_empty() {
+        teams::remove_members(conn, team, &change.remove)?;
     }
-    let before: HashSet<&UserId> = current.iter().collect();
-    let removed: Vec<UserId> = current
-        .iter()
-        .filter(|id| !present.contains(*id))
-        .cloned()
-        .collect();
-    let to_add: Vec<UserId> = wanted
-        .into_iter()
-        .filter(|id| !before.contains(id))
-        .collect();
-    if !removed.is_empty() {
-        teams::remove_members(conn, team, &removed)?;
-    }
-    let added = teams::add_members(conn, team, &to_add, MEMBER_ROLE, now)?;
-    Ok((added, removed))
+    let added = teams::add_members(conn, team, &change.add, MEMBER_ROLE, now)?;
+    Ok((added, change.remove))
 }
 
 async fn patch(
@@ -376,7 +213,7 @@ async fn patch(
     body: web::Json<Value>,
 ) -> ScimResult<HttpResponse> {
     let ops = scim_patch::parse(&body).map_err(super::invalid)?;
-    let (members, rest) = split(ops)?;
+    let (members, rest) = split(ops).map_err(super::invalid)?;
     let expected = if_match(&req);
     let id = TeamId(id.into_inner());
     let params = query_params(&req)?;
@@ -388,7 +225,7 @@ async fn patch(
         move |team| {
             let mut doc = json!({"displayName": team.name, "externalId": team.external_id});
             scim_patch::apply(&mut doc, &rest).map_err(super::invalid)?;
-            Ok((read(&doc)?, members))
+            Ok((read(&doc).map_err(super::invalid)?, members))
         },
         params,
     )
@@ -402,8 +239,10 @@ async fn replace(
     req: HttpRequest,
     body: web::Json<Value>,
 ) -> ScimResult<HttpResponse> {
-    let fields = read(&body)?;
-    let members = vec![MemberOp::Replace(member_ids(get(&body, "members"))?)];
+    let fields = read(&body).map_err(super::invalid)?;
+    let members = vec![MemberOp::Replace(
+        member_ids(get(&body, "members")).map_err(super::invalid)?,
+    )];
     let expected = if_match(&req);
     let id = TeamId(id.into_inner());
     let params = query_params(&req)?;
