@@ -1,6 +1,6 @@
 //! Rota: self-hosted on-call and access service. See ARCHITECTURE.md for the layers:
-//! `domain` (pure) ← `store` ← `http`; `config`, `error`, `clock` and `authz` (the Cedar
-//! policies) are shared by all.
+//! `domain` (pure) ← `store` ← `use_cases` (one function per action, for every protocol) ←
+//! `http`; `config`, `error`, `clock` and `authz` (the Cedar policies) are shared by all.
 
 pub mod authz;
 pub mod cli;

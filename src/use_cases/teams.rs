@@ -1,11 +1,15 @@
-//! Team use cases shared by REST (`/api/v2/teams`) and SCIM (`/scim/v2/Groups`).
+//! Team use cases: deletion, shared by REST (`/api/v2/teams`) and SCIM (`/scim/v2/Groups`);
+//! teams and members as the directory sends them (SCIM today, sign-in's groups next).
 
 use super::{Seats, changing_seats};
-use crate::domain::ids::TeamId;
+use crate::domain::ids::{TeamId, UserId};
+use crate::domain::scim_group::{self, MemberOp};
+use crate::domain::user as rules;
 use crate::error::AppResult;
 use crate::store::DbConnection;
 use crate::store::audit::{self, AuditContext, Target};
 use crate::store::teams::{self, Team};
+use serde_json::json;
 
 /// How the audit trail names a team.
 pub fn target(team: &Team) -> Target<'_> {
@@ -34,5 +38,108 @@ pub fn delete(
         audit::record(tx, ctx, "delete", target(&team), Some(&team), None::<&Team>)?;
         settling.settle(tx, &members)?;
         Ok(())
+    })
+}
+
+/// The team role a member added by the directory (SCIM, later sign-in's groups) gets.
+pub const DIRECTORY_MEMBER_ROLE: &str = "responder";
+
+/// A team the directory sends: its name, external id and members. Creates it with them,
+/// audited with who joined, and decides their seats (team rules may match it).
+pub fn create_with_members(
+    conn: &mut DbConnection,
+    seats: Seats<'_>,
+    ctx: &AuditContext,
+    name: String,
+    external_id: Option<String>,
+    members: &[UserId],
+) -> AppResult<Team> {
+    changing_seats(conn, seats, ctx, |tx, settling| {
+        let now = crate::clock::stored(ctx.at);
+        let team = Team {
+            id: TeamId::generate(),
+            name_key: rules::name_key(&name),
+            name,
+            description: None,
+            external_id,
+            version: 1,
+            created_at: now,
+            updated_at: now,
+        };
+        teams::insert(tx, &team)?;
+        let added = teams::add_members(tx, &team.id, members, DIRECTORY_MEMBER_ROLE, now)?;
+        audit::record(
+            tx,
+            ctx,
+            "create",
+            target(&team),
+            None::<&Team>,
+            Some(&json!({"team": team, "members": added})),
+        )?;
+        settling.settle(tx, &added)?;
+        Ok(team)
+    })
+}
+
+/// A change to a team: its new name and external id, and member operations in order.
+pub struct TeamChange {
+    pub name: String,
+    pub external_id: Option<String>,
+    pub members: Vec<MemberOp>,
+}
+
+/// Changes a team's name, external id and members in one transaction (SCIM's PUT and PATCH
+/// on a group). `decide` sees the team as stored (after `check`, e.g. `If-Match`) and says
+/// what it becomes; the members change as planned by `scim_group::plan`, in two bulk
+/// statements. Nothing changed, nothing written; otherwise one audit record with who joined
+/// and who left. Seat rules match team names and group ids, so a renamed team's members are
+/// decided again, as are those who joined or left. Returns the team as it is now.
+pub fn set_members(
+    conn: &mut DbConnection,
+    seats: Seats<'_>,
+    ctx: &AuditContext,
+    id: &TeamId,
+    check: impl FnOnce(&Team) -> AppResult<()>,
+    decide: impl FnOnce(&Team) -> AppResult<TeamChange>,
+) -> AppResult<Team> {
+    changing_seats(conn, seats, ctx, |tx, settling| {
+        let before = teams::find(tx, id)?;
+        check(&before)?;
+        let change = decide(&before)?;
+        let now = crate::clock::stored(ctx.at);
+        let mut team = before.clone();
+        team.name_key = rules::name_key(&change.name);
+        team.name = change.name;
+        team.external_id = change.external_id;
+        let (added, removed) = if change.members.is_empty() {
+            (Vec::new(), Vec::new())
+        } else {
+            let current = teams::member_ids(tx, id)?;
+            let plan = scim_group::plan(&current, change.members);
+            if !plan.remove.is_empty() {
+                teams::remove_members(tx, id, &plan.remove)?;
+            }
+            let added = teams::add_members(tx, id, &plan.add, DIRECTORY_MEMBER_ROLE, now)?;
+            (added, plan.remove)
+        };
+        let mut concerned: Vec<UserId> = added.iter().chain(&removed).cloned().collect();
+        if team.name_key != before.name_key || team.external_id != before.external_id {
+            concerned.extend(teams::member_ids(tx, id)?);
+        }
+        if team != before || !added.is_empty() || !removed.is_empty() {
+            team.version += 1;
+            team.updated_at = now;
+            teams::update(tx, &team)?;
+            audit::record(
+                tx,
+                ctx,
+                "update",
+                target(&team),
+                Some(&before),
+                Some(&json!({"team": team, "members_added": added, "members_removed": removed})),
+            )?;
+        }
+        settling.settle(tx, &concerned)?;
+        Ok(team)
     })
 }

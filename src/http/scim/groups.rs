@@ -7,26 +7,22 @@ use super::{
     query_params, resource_response,
 };
 use crate::domain::ids::{TeamId, UserId};
-use crate::domain::scim_group::{self, MemberOp, member_ids, read, split};
+use crate::domain::scim_group::{MemberOp, member_ids, read, split};
 use crate::domain::scim_patch::{self, get};
 use crate::domain::scim_resource::{Group, Member};
-use crate::domain::user as rules;
 use crate::error::{AppError, AppResult};
 use crate::http::AppState;
 use crate::store::DbConnection;
-use crate::store::audit;
 use crate::store::scim::{self as search, Resource};
 use crate::store::teams::{self, Team};
 use crate::use_cases;
-use crate::use_cases::teams::target;
+use crate::use_cases::teams::TeamChange;
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::{Value, json};
 use std::collections::HashMap;
 
 pub use crate::domain::scim_schema::GROUP_SCHEMA;
-/// The team role a provisioned member gets.
-const MEMBER_ROLE: &str = "responder";
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(
@@ -120,31 +116,15 @@ async fn create(
         .db
         .run(move |conn| {
             let ctx = caller.audit();
-            use_cases::changing_seats(conn, app.seats(), &ctx, |tx, settling| {
-                let now = crate::clock::stored(caller.at);
-                let team = Team {
-                    id: TeamId::generate(),
-                    name_key: rules::name_key(&name),
-                    name,
-                    description: None,
-                    external_id,
-                    version: 1,
-                    created_at: now,
-                    updated_at: now,
-                };
-                teams::insert(tx, &team)?;
-                let added = teams::add_members(tx, &team.id, &members, MEMBER_ROLE, now)?;
-                audit::record(
-                    tx,
-                    &ctx,
-                    "create",
-                    target(&team),
-                    None::<&Team>,
-                    Some(&json!({"team": team, "members": added})),
-                )?;
-                settling.settle(tx, &added)?;
-                render_one(tx, &public_url, &team, true)
-            })
+            let team = use_cases::teams::create_with_members(
+                conn,
+                app.seats(),
+                &ctx,
+                name,
+                external_id,
+                &members,
+            )?;
+            render_one(conn, &public_url, &team, true)
         })
         .await?;
     Ok(resource_response(StatusCode::CREATED, out))
@@ -185,26 +165,6 @@ pub(super) fn wants_members(p: &ListParams) -> bool {
     }
 }
 
-/// Applies member operations in order to the current members, then writes only the
-/// difference (bulk statements). Returns the ids actually added and removed.
-fn apply_members(
-    conn: &mut DbConnection,
-    team: &TeamId,
-    ops: Vec<MemberOp>,
-    now: chrono::NaiveDateTime,
-) -> AppResult<(Vec<UserId>, Vec<UserId>)> {
-    if ops.is_empty() {
-        return Ok((Vec::new(), Vec::new()));
-    }
-    let current = teams::member_ids(conn, team)?;
-    let change = scim_group::plan(&current, ops);
-    if !change.remove.is_empty() {
-        teams::remove_members(conn, team, &change.remove)?;
-    }
-    let added = teams::add_members(conn, team, &change.add, MEMBER_ROLE, now)?;
-    Ok((added, change.remove))
-}
-
 async fn patch(
     state: web::Data<AppState>,
     caller: ScimCaller,
@@ -225,7 +185,12 @@ async fn patch(
         move |team| {
             let mut doc = json!({"displayName": team.name, "externalId": team.external_id});
             scim_patch::apply(&mut doc, &rest).map_err(super::invalid)?;
-            Ok((read(&doc).map_err(super::invalid)?, members))
+            let (name, external_id) = read(&doc).map_err(super::invalid)?;
+            Ok(TeamChange {
+                name,
+                external_id,
+                members,
+            })
         },
         params,
     )
@@ -239,22 +204,18 @@ async fn replace(
     req: HttpRequest,
     body: web::Json<Value>,
 ) -> ScimResult<HttpResponse> {
-    let fields = read(&body).map_err(super::invalid)?;
-    let members = vec![MemberOp::Replace(
-        member_ids(get(&body, "members")).map_err(super::invalid)?,
-    )];
+    let (name, external_id) = read(&body).map_err(super::invalid)?;
+    let change = TeamChange {
+        name,
+        external_id,
+        members: vec![MemberOp::Replace(
+            member_ids(get(&body, "members")).map_err(super::invalid)?,
+        )],
+    };
     let expected = if_match(&req);
     let id = TeamId(id.into_inner());
     let params = query_params(&req)?;
-    update(
-        state,
-        caller,
-        id,
-        expected,
-        move |_| Ok((fields, members)),
-        params,
-    )
-    .await
+    update(state, caller, id, expected, move |_| Ok(change), params).await
 }
 
 /// PUT and PATCH: new attributes and a member change, in one transaction, audited.
@@ -267,7 +228,7 @@ async fn update<F>(
     params: ListParams,
 ) -> ScimResult<HttpResponse>
 where
-    F: FnOnce(&Team) -> AppResult<((String, Option<String>), Vec<MemberOp>)> + Send + 'static,
+    F: FnOnce(&Team) -> AppResult<TeamChange> + Send + 'static,
 {
     let public_url = state.public_url.clone();
     let with_members = wants_members(&params);
@@ -275,39 +236,15 @@ where
     let out = state
         .db
         .run(move |conn| {
-            let ctx = caller.audit();
-            use_cases::changing_seats(conn, app.seats(), &ctx, |tx, settling| {
-                let before = teams::find(tx, &id)?;
-                check_if_match(expected.as_deref(), before.version)?;
-                let ((name, external_id), change) = decide(&before)?;
-                let now = crate::clock::stored(caller.at);
-                let mut team = before.clone();
-                team.name_key = rules::name_key(&name);
-                team.name = name;
-                team.external_id = external_id;
-                let (added, removed) = apply_members(tx, &team.id, change, now)?;
-                // Seat rules match team names and group ids: a renamed team's members are
-                // decided again, as are those who joined or left.
-                let mut concerned: Vec<UserId> = added.iter().chain(&removed).cloned().collect();
-                if team.name_key != before.name_key || team.external_id != before.external_id {
-                    concerned.extend(teams::member_ids(tx, &team.id)?);
-                }
-                if team != before || !added.is_empty() || !removed.is_empty() {
-                    team.version += 1;
-                    team.updated_at = now;
-                    teams::update(tx, &team)?;
-                    audit::record(
-                        tx,
-                        &ctx,
-                        "update",
-                        target(&team),
-                        Some(&before),
-                        Some(&json!({"team": team, "members_added": added, "members_removed": removed})),
-                    )?;
-                }
-                settling.settle(tx, &concerned)?;
-                render_one(tx, &public_url, &team, with_members)
-            })
+            let team = use_cases::teams::set_members(
+                conn,
+                app.seats(),
+                &caller.audit(),
+                &id,
+                |team| check_if_match(expected.as_deref(), team.version),
+                decide,
+            )?;
+            render_one(conn, &public_url, &team, with_members)
         })
         .await?;
     Ok(projected_response(out, &params))

@@ -100,7 +100,8 @@ fn built(user: &User, contacts: &[&ContactMethod], public_url: &str) -> scim_use
     let parse_list = |s: &str| serde_json::from_str::<Value>(s).unwrap_or(Value::Null);
     let kept = scim_schema::conform_user(
         &json!({
-            "userName": user.user_name,
+            // A stand-in: only the lists are read from this document.
+            "userName": "-",
             "addresses": parse_list(&user.addresses),
             "roles": parse_list(&user.scim_roles),
         }),
