@@ -3,12 +3,16 @@
 
 use super::{Seats, changing_seats};
 use crate::domain::ids::{TeamId, UserId};
+use crate::domain::role::TeamRole;
 use crate::domain::scim_group::{self, MemberOp};
+use crate::domain::seat_policy::Licence;
+use crate::domain::seats::may_be_on_call;
 use crate::domain::user as rules;
-use crate::error::AppResult;
+use crate::error::{AppError, AppResult};
 use crate::store::DbConnection;
 use crate::store::audit::{self, AuditContext, Target};
-use crate::store::teams::{self, Team};
+use crate::store::teams::{self, Team, TeamMember};
+use crate::store::users;
 use serde_json::json;
 
 /// How the audit trail names a team.
@@ -142,4 +146,112 @@ pub fn set_members(
         settling.settle(tx, &concerned)?;
         Ok(team)
     })
+}
+
+/// Adds a person to a team made in Rota, or changes their team role in any team. Seat rules
+/// may match the team, so their seat is decided again before the role is checked against
+/// it: a stakeholder seat cannot be on call, so only an observer role fits one.
+pub fn put_member(
+    conn: &mut DbConnection,
+    seats: Seats<'_>,
+    ctx: &AuditContext,
+    team_id: &TeamId,
+    user_id: &UserId,
+    role: TeamRole,
+) -> AppResult<()> {
+    changing_seats(conn, seats, ctx, |tx, settling| {
+        let team = teams::find(tx, team_id)?;
+        let user = users::find(tx, user_id)?;
+        let before = teams::membership(tx, team_id, user_id)?;
+        if before.as_ref().is_some_and(|m| m.role == role.as_str()) {
+            return Ok(());
+        }
+        if before.is_none() {
+            entra_members_only(&team)?;
+        }
+        let now = crate::clock::stored(ctx.at);
+        let member = TeamMember {
+            team_id: team.id.clone(),
+            user_id: user.id.clone(),
+            role: role.as_str().into(),
+            created_at: before.as_ref().map_or(now, |m| m.created_at),
+            updated_at: now,
+        };
+        teams::put_member(tx, &member)?;
+        let action = if before.is_some() {
+            "update_member"
+        } else {
+            "add_member"
+        };
+        audit::record(
+            tx,
+            ctx,
+            action,
+            target(&team),
+            before.as_ref(),
+            Some(&member),
+        )?;
+        // Seat rules may match the team: settle first, then check the seat.
+        settling.settle(tx, std::slice::from_ref(&user.id))?;
+        let user = users::find(tx, &user.id)?;
+        if role != TeamRole::Observer {
+            let held = user.licence.as_deref().and_then(Licence::parse);
+            may_be_on_call(user.active, held).map_err(|why| {
+                AppError::invalid(
+                    "role",
+                    format!(
+                        "{} for {} ({}): {} {}",
+                        role.as_str(),
+                        user.name,
+                        user.user_name,
+                        user.name,
+                        why.explain()
+                    ),
+                )
+            })?;
+        }
+        Ok(())
+    })
+}
+
+/// Removes a person from a team made in Rota; their seat is decided again.
+pub fn remove_member(
+    conn: &mut DbConnection,
+    seats: Seats<'_>,
+    ctx: &AuditContext,
+    team_id: &TeamId,
+    user_id: &UserId,
+) -> AppResult<()> {
+    changing_seats(conn, seats, ctx, |tx, settling| {
+        let team = teams::find(tx, team_id)?;
+        let member = teams::membership(tx, team_id, user_id)?
+            .ok_or_else(|| AppError::not_found("team member", user_id.as_str()))?;
+        entra_members_only(&team)?;
+        teams::remove_member(tx, team_id, user_id)?;
+        audit::record(
+            tx,
+            ctx,
+            "remove_member",
+            target(&team),
+            Some(&member),
+            None::<&TeamMember>,
+        )?;
+        settling.settle(tx, std::slice::from_ref(user_id))?;
+        Ok(())
+    })
+}
+
+/// Who is in a team that comes from Entra (a SCIM group) is Entra's to say: seat rules match
+/// such teams, so a member added here would take the rule's role. Team roles are Rota's.
+fn entra_members_only(team: &Team) -> AppResult<()> {
+    match &team.external_id {
+        Some(group) => Err(AppError::invalid(
+            "user_id",
+            format!(
+                "cannot join or leave {} here: its members come from Microsoft Entra ID (SCIM group {group}). Change the group's members in Entra; a member's team role can be changed here",
+                team.name
+            ),
+        )),
+        None => Ok(()),
+    }
 }
