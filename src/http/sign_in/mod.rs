@@ -284,9 +284,7 @@ async fn finish_sign_in(
         .map_err(Err)?;
     match outcome {
         Ok(signed_in) => {
-            if signed_in.emails > 0 {
-                state.email_delivery.poke();
-            }
+            state.email_delivery.poke_if(signed_in.emails);
             Ok((signed_in.secret, attempt.return_to))
         }
         // Already audited inside the sign-in transaction (a queued person was e-mailed about).
