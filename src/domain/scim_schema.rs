@@ -277,6 +277,15 @@ fn checked(
     Ok((!s.is_empty()).then(|| s.to_string()))
 }
 
+/// A SCIM user resource as Entra last sent it (without `id` and `meta`), kept so reads echo
+/// the attributes Rota does not use. A JSON object, not the typed `scim_user::User`: documents
+/// stored before documents were made to fit may hold what the schemas refuse, and a read
+/// fits them (`conform_user` with `Misfits::Drop`) rather than failing on them; the typed
+/// model reads the fitted document (`scim_user::User::from_document`).
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct ScimDocument(pub Map<String, Value>);
+
 #[cfg(test)]
 mod tests {
     use super::*;

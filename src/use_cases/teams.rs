@@ -5,7 +5,6 @@ use super::{Seats, changing_seats};
 use crate::domain::ids::{TeamId, UserId};
 use crate::domain::role::TeamRole;
 use crate::domain::scim_group::{self, MemberOp};
-use crate::domain::seat_policy::Licence;
 use crate::domain::seats::may_be_on_call;
 use crate::domain::user as rules;
 use crate::error::{AppError, AppResult};
@@ -46,7 +45,7 @@ pub fn delete(
 }
 
 /// The team role a member added by the directory (SCIM, later sign-in's groups) gets.
-pub const DIRECTORY_MEMBER_ROLE: &str = "responder";
+pub const DIRECTORY_MEMBER_ROLE: TeamRole = TeamRole::Responder;
 
 /// A team the directory sends: its name, external id and members. Creates it with them,
 /// audited with who joined, and decides their seats (team rules may match it).
@@ -163,7 +162,7 @@ pub fn put_member(
         let team = teams::find(tx, team_id)?;
         let user = users::find(tx, user_id)?;
         let before = teams::membership(tx, team_id, user_id)?;
-        if before.as_ref().is_some_and(|m| m.role == role.as_str()) {
+        if before.as_ref().is_some_and(|m| m.role == role) {
             return Ok(());
         }
         if before.is_none() {
@@ -173,7 +172,7 @@ pub fn put_member(
         let member = TeamMember {
             team_id: team.id.clone(),
             user_id: user.id.clone(),
-            role: role.as_str().into(),
+            role,
             created_at: before.as_ref().map_or(now, |m| m.created_at),
             updated_at: now,
         };
@@ -195,7 +194,7 @@ pub fn put_member(
         settling.settle(tx, std::slice::from_ref(&user.id))?;
         let user = users::find(tx, &user.id)?;
         if role != TeamRole::Observer {
-            let held = user.licence.as_deref().and_then(Licence::parse);
+            let held = user.licence;
             may_be_on_call(user.active, held).map_err(|why| {
                 AppError::invalid(
                     "role",

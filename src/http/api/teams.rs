@@ -352,7 +352,7 @@ pub async fn members(
         .into_iter()
         .map(|(user_id, user_name, role)| Member {
             user: links.reference("users", "user_reference", user_id.as_str(), &user_name),
-            role: TeamRole::parse(&role).unwrap_or(TeamRole::Observer),
+            role,
         })
         .collect();
     Ok(HttpResponse::Ok().json(MemberList {

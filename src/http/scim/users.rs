@@ -9,13 +9,14 @@ use super::{
 };
 use crate::domain::ids::UserId;
 use crate::domain::scim_patch::{self, get};
-use crate::domain::scim_schema::{self, Misfits};
+use crate::domain::scim_schema::{self, Misfits, ScimDocument};
 use crate::domain::scim_user::{self, Fields};
-use crate::domain::user::{self as rules, UserNameSource};
+use crate::domain::user::{self as rules, ContactKind, ProvisionedBy, UserNameSource};
 use crate::error::{AppError, AppResult};
 use crate::http::AppState;
 use crate::store::DbConnection;
 use crate::store::audit;
+use crate::store::column::Json;
 use crate::store::scim::{self as search, Resource};
 use crate::store::users::{self, ContactMethod, User};
 use crate::use_cases;
@@ -69,9 +70,8 @@ fn read(body: &Value) -> AppResult<(Map<String, Value>, Fields)> {
 pub fn resource(user: &User, contacts: &[&ContactMethod], public_url: &str) -> Value {
     let body = user
         .scim_document
-        .as_deref()
-        .and_then(|d| serde_json::from_str::<Value>(d).ok())
-        .filter(Value::is_object)
+        .as_ref()
+        .map(|d| Value::Object(d.0.0.clone()))
         .unwrap_or_else(|| Value::Object(built(user, contacts, public_url).to_document()));
     let mut doc = scim_schema::conform_user(&body, Misfits::Drop).unwrap_or_default();
     let schemas = scim_user::schemas_of(&doc);
@@ -83,7 +83,7 @@ pub fn resource(user: &User, contacts: &[&ContactMethod], public_url: &str) -> V
 
 /// The attributes of a user who has no SCIM document, from the row.
 fn built(user: &User, contacts: &[&ContactMethod], public_url: &str) -> scim_user::User {
-    let multi = |kind: &str| -> Vec<scim_user::MultiValued> {
+    let multi = |kind: ContactKind| -> Vec<scim_user::MultiValued> {
         contacts
             .iter()
             .filter(|c| c.kind == kind)
@@ -97,13 +97,12 @@ fn built(user: &User, contacts: &[&ContactMethod], public_url: &str) -> scim_use
     };
     // The addresses and roles columns keep what an earlier document said; what of it no
     // longer fits the schema is left out, as in a stored document.
-    let parse_list = |s: &str| serde_json::from_str::<Value>(s).unwrap_or(Value::Null);
     let kept = scim_schema::conform_user(
         &json!({
             // A stand-in: only the lists are read from this document.
             "userName": "-",
-            "addresses": parse_list(&user.addresses),
-            "roles": parse_list(&user.scim_roles),
+            "addresses": user.addresses.0,
+            "roles": user.scim_roles.0,
         }),
         Misfits::Drop,
     )
@@ -129,8 +128,8 @@ fn built(user: &User, contacts: &[&ContactMethod], public_url: &str) -> scim_use
         locale: user.locale.clone(),
         timezone: Some(user.time_zone.clone()),
         active: Some(user.active),
-        emails: multi("email"),
-        phone_numbers: multi("phone"),
+        emails: multi(ContactKind::Email),
+        phone_numbers: multi(ContactKind::Phone),
         addresses: kept.addresses,
         roles: kept.roles,
         enterprise: Some(scim_user::EnterpriseUser {
@@ -155,7 +154,7 @@ type ContactLists = (ContactList, ContactList);
 
 /// Writes what the body says into the row. Returns the contact lists to store.
 fn assign(user: &mut User, f: Fields) -> AppResult<ContactLists> {
-    user.app_roles = serde_json::to_string(&f.app_role_values()).map_err(AppError::internal)?;
+    user.app_roles = Json(f.app_role_values());
     user.user_name_key = rules::name_key(&f.user_name);
     user.user_name = f.user_name;
     user.user_name_source = UserNameSource::EntraScim;
@@ -213,8 +212,8 @@ fn assign(user: &mut User, f: Fields) -> AppResult<ContactLists> {
         .or(f.emails.first())
         .map(|e| e.1.clone());
     user.email = email;
-    user.addresses = serde_json::to_string(&f.addresses).map_err(AppError::internal)?;
-    user.scim_roles = serde_json::to_string(&f.roles).map_err(AppError::internal)?;
+    user.addresses = Json(json_items(&f.addresses)?);
+    user.scim_roles = Json(json_items(&f.roles)?);
     user.employee_number = f.employee_number;
     user.cost_center = f.cost_center;
     user.organization = f.organization;
@@ -222,6 +221,19 @@ fn assign(user: &mut User, f: Fields) -> AppResult<ContactLists> {
     user.department = f.department;
     user.manager_id = f.manager;
     Ok((f.emails, f.phones))
+}
+
+/// Typed list entries as the JSON column keeps them.
+fn json_items<T: serde::Serialize>(items: &[T]) -> AppResult<Vec<Value>> {
+    items
+        .iter()
+        .map(|item| serde_json::to_value(item).map_err(AppError::internal))
+        .collect()
+}
+
+/// A fitted document as the column keeps it.
+fn stored(doc: Map<String, Value>) -> Option<Json<ScimDocument>> {
+    Some(Json(ScimDocument(doc)))
 }
 
 /// Settles the user's seat after a SCIM change (a shortage queues them, never fails the
@@ -282,23 +294,26 @@ fn save(
 ) -> AppResult<Value> {
     let now = crate::clock::stored(caller.at);
     let old = render_one(conn, public_url, before)?;
-    let pending: Vec<ContactMethod> = [("email", &lists.0), ("phone", &lists.1)]
-        .into_iter()
-        .flat_map(|(kind, items)| {
-            items
-                .iter()
-                .map(move |(label, address, primary)| ContactMethod {
-                    id: crate::domain::ids::ContactMethodId::generate(),
-                    user_id: before.id.clone(),
-                    kind: kind.into(),
-                    label: label.clone(),
-                    address: address.clone(),
-                    is_primary: *primary,
-                    created_at: now,
-                    updated_at: now,
-                })
-        })
-        .collect();
+    let pending: Vec<ContactMethod> = [
+        (ContactKind::Email, &lists.0),
+        (ContactKind::Phone, &lists.1),
+    ]
+    .into_iter()
+    .flat_map(|(kind, items)| {
+        items
+            .iter()
+            .map(move |(label, address, primary)| ContactMethod {
+                id: crate::domain::ids::ContactMethodId::generate(),
+                user_id: before.id.clone(),
+                kind,
+                label: label.clone(),
+                address: address.clone(),
+                is_primary: *primary,
+                created_at: now,
+                updated_at: now,
+            })
+    })
+    .collect();
     let candidate = resource(&user, &pending.iter().collect::<Vec<_>>(), public_url);
     if strip_meta(&old) == strip_meta(&candidate) {
         return Ok(old);
@@ -306,8 +321,8 @@ fn save(
     user.version = before.version + 1;
     user.updated_at = now;
     users::update(conn, &user)?;
-    users::replace_contacts(conn, &user.id, "email", &lists.0, now)?;
-    users::replace_contacts(conn, &user.id, "phone", &lists.1, now)?;
+    users::replace_contacts(conn, &user.id, ContactKind::Email, &lists.0, now)?;
+    users::replace_contacts(conn, &user.id, ContactKind::Phone, &lists.1, now)?;
     let new = render_one(conn, public_url, &user)?;
     audit::record(
         conn,
@@ -343,15 +358,20 @@ async fn create(
             use_cases::adding_person(conn, app.seats(), &ctx, |tx, settling| {
                 let now = crate::clock::stored(caller.at);
                 let mut user = User {
-                    role: app.sign_in.seat_policy.default_role.as_str().to_string(),
-                    ..User::new(&fields.user_name, fields.user_name.clone(), "scim", now)
+                    role: app.sign_in.seat_policy.default_role,
+                    ..User::new(
+                        &fields.user_name,
+                        fields.user_name.clone(),
+                        ProvisionedBy::Scim,
+                        now,
+                    )
                 };
                 let lists = assign(&mut user, fields)?;
-                user.scim_document = Some(Value::Object(document).to_string());
+                user.scim_document = stored(document);
                 refuse_unverified_namesake(tx, &user.user_name)?;
                 users::insert(tx, &user)?;
-                users::replace_contacts(tx, &user.id, "email", &lists.0, now)?;
-                users::replace_contacts(tx, &user.id, "phone", &lists.1, now)?;
+                users::replace_contacts(tx, &user.id, ContactKind::Email, &lists.0, now)?;
+                users::replace_contacts(tx, &user.id, ContactKind::Phone, &lists.1, now)?;
                 let out = render_one(tx, &public_url, &user)?;
                 audit::record(
                     tx,
@@ -439,7 +459,7 @@ async fn replace(
             check_if_match(expected.as_deref(), before.version)?;
             let mut user = before.clone();
             let lists = assign(&mut user, fields)?;
-            user.scim_document = Some(Value::Object(document).to_string());
+            user.scim_document = stored(document);
             Ok((before, user, lists, public_url))
         },
         caller,
@@ -468,7 +488,7 @@ async fn patch(
             let (doc, fields) = read(&doc)?;
             let mut user = before.clone();
             let lists = assign(&mut user, fields)?;
-            user.scim_document = Some(Value::Object(doc).to_string());
+            user.scim_document = stored(doc);
             Ok((before, user, lists, public_url))
         },
         caller,
