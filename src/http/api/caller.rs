@@ -172,22 +172,25 @@ impl FromRequest for ApiCaller {
 }
 
 /// The role a person acts with: their account role as far as the seat they hold allows
-/// (a stakeholder seat is read-only); without a seat, nothing.
-fn role_of(state: &AppState, user: &users::User) -> AppResult<Role> {
-    let role = Role::parse(&user.role)
-        .ok_or_else(|| AppError::internal(format!("user {} has no valid role", user.id)))?;
-    let held = user
-        .licence
-        .as_deref()
-        .and_then(crate::domain::seat_policy::Licence::parse);
+/// (a stakeholder seat is read-only); without a seat, nothing. Takes the columns, not a row,
+/// so a whole row and a session's (`SessionUser`) both fit.
+fn role_of(
+    state: &AppState,
+    id: &crate::domain::ids::UserId,
+    name: &str,
+    role: &str,
+    licence: Option<&str>,
+) -> AppResult<Role> {
+    let role = Role::parse(role)
+        .ok_or_else(|| AppError::internal(format!("user {id} has no valid role")))?;
+    let held = licence.and_then(crate::domain::seat_policy::Licence::parse);
     state
         .sign_in
         .seat_policy
         .effective_role(role, held)
         .ok_or_else(|| {
             AppError::forbidden(format!(
-                "{} holds no Rota seat yet (every licence is in use; they wait in the queue), so cannot use Rota until one is freed",
-                user.name
+                "{name} holds no Rota seat yet (every licence is in use; they wait in the queue), so cannot use Rota until one is freed"
             ))
         })
 }
@@ -205,7 +208,14 @@ async fn identify(
         if !is_safe(req.method()) {
             current.check_csrf(req, None, &state.public_url)?;
         }
-        let role = role_of(state, &current.user)?;
+        let user = &current.user;
+        let role = role_of(
+            state,
+            &user.id,
+            &user.name,
+            &user.role,
+            user.licence.as_deref(),
+        )?;
         let principal = Principal::User {
             id: current.user.id,
             name: current.user.name,
@@ -227,7 +237,13 @@ async fn identify(
                     token.name
                 ))
             })?;
-        let role = role_of(state, &user)?;
+        let role = role_of(
+            state,
+            &user.id,
+            &user.name,
+            &user.role,
+            user.licence.as_deref(),
+        )?;
         let principal = Principal::User {
             id: user.id,
             name: user.name,

@@ -464,7 +464,7 @@ async fn home(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
 }
 
 /// "role X, full seat" (HTML): the role a person acts with, given the seat they hold.
-fn seat_line(policy: &SeatPolicy, user: &crate::store::users::User) -> String {
+fn seat_line(policy: &SeatPolicy, user: &crate::store::sessions::SessionUser) -> String {
     use crate::domain::seat_policy::Licence;
     let role = crate::domain::role::Role::parse(&user.role);
     let held = user.licence.as_deref().and_then(Licence::parse);
