@@ -20,6 +20,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
 pub mod oidc_provider;
+pub mod postgres;
 pub mod scim;
 pub mod smtp;
 
@@ -47,10 +48,10 @@ macro_rules! on_both_backends {
     };
 }
 
-/// The PostgreSQL server tests use; CI and developer machines run one on 127.0.0.1:5432.
+/// The PostgreSQL server tests use (`postgres::admin_url`: `ROTA_TEST_POSTGRES_URL`, else
+/// 127.0.0.1:5432, else a throwaway cluster started for this test binary).
 pub fn postgres_admin_url() -> String {
-    std::env::var("ROTA_TEST_POSTGRES_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+    postgres::admin_url()
 }
 
 /// The repository's `policies/` folder.
