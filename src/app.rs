@@ -10,7 +10,7 @@
 
 use crate::authz::Policies;
 use crate::clock::SharedClock;
-use crate::config::{Config, ConfigError, SeatCaps};
+use crate::config::{self, Config, ConfigError, SeatCaps};
 use crate::domain::audit::{Actor, ActorKind};
 use crate::domain::processing::Job;
 use crate::domain::seat_policy::{Licence, SeatPolicy};
@@ -73,17 +73,6 @@ pub struct App {
     pub migrations_applied: Vec<String>,
 }
 
-/// The key named in a message about a configuration value: the `ROTA_*` variable when it is
-/// set, else the `rota.toml` key.
-pub fn config_key(file_key: &str) -> String {
-    let var = format!("ROTA_{}", file_key.to_ascii_uppercase());
-    if std::env::var_os(&var).is_some() {
-        var
-    } else {
-        file_key.to_string()
-    }
-}
-
 /// Wires the application: connects and migrates the database, builds the mailer and sign-in,
 /// applies the configured seat caps where they changed, and makes the shared state. Nothing
 /// runs in the background yet (`App::start_up`, `App::start_jobs`).
@@ -95,7 +84,7 @@ pub fn assemble(
 ) -> Result<App, StartError> {
     let db = Db::connect(&config.database, config.db_pool_size).map_err(|reason| {
         StartError::Config(ConfigError {
-            key: config_key("database_url"),
+            key: config::key_as_set("database_url"),
             reason,
         })
     })?;
@@ -119,7 +108,7 @@ fn wire(
     let mailer = match &config.smtp_url {
         Some(url) => Some(
             Mailer::new(url, config.smtp_from.clone()).map_err(|reason| ConfigError {
-                key: config_key("smtp_url"),
+                key: config::key_as_set("smtp_url"),
                 reason,
             })?,
         ),

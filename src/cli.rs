@@ -307,7 +307,7 @@ fn open_one(config: &Config) -> Result<store::DbConnection, Failure> {
 /// key it came from.
 fn unreachable_database(reason: String) -> Failure {
     Failure::Config(ConfigError {
-        key: app::config_key("database_url"),
+        key: crate::config::key_as_set("database_url"),
         reason,
     })
 }
@@ -482,7 +482,7 @@ fn serve(config: Config) -> Result<(), Failure> {
     let live_tokens = tokens::live_count(&mut *app.db.get()?)?;
     let listener = std::net::TcpListener::bind(config.listen).map_err(|e| {
         Failure::Config(ConfigError {
-            key: app::config_key("listen"),
+            key: crate::config::key_as_set("listen"),
             reason: format!("is {}, where we cannot listen: {e}", config.listen),
         })
     })?;

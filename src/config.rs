@@ -89,13 +89,18 @@ pub struct SeatCaps {
 impl SeatCaps {
     /// The configuration key of a licence's cap, as the operator set it.
     pub fn key(licence: crate::domain::seat_policy::Licence) -> String {
-        let key = format!("seats_{}", licence.as_str());
-        let var = format!("ROTA_{}", key.to_ascii_uppercase());
-        if std::env::var_os(&var).is_some() {
-            var
-        } else {
-            key
-        }
+        key_as_set(&format!("seats_{}", licence.as_str()))
+    }
+}
+
+/// The key to name in a message about a configuration value: the `ROTA_*` variable when it
+/// is set (it overrides the file), else the `rota.toml` key.
+pub fn key_as_set(file_key: &str) -> String {
+    let var = format!("ROTA_{}", file_key.to_ascii_uppercase());
+    if std::env::var_os(&var).is_some() {
+        var
+    } else {
+        file_key.to_string()
     }
 }
 
