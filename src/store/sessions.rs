@@ -10,9 +10,10 @@ use crate::error::AppResult;
 use chrono::{Duration, NaiveDateTime};
 use diesel::prelude::*;
 
-/// What a request with a session cookie needs of its user: who they are, whether they may
-/// still sign in, and their role and seat. Loaded on every such request, so it leaves out the
-/// rest of the row (the SCIM document Entra sent, addresses, the caseless keys).
+/// What a signed-in request (a session cookie or a personal token) needs of its user: who
+/// they are, whether they may still get in, and their role and seat. Loaded on every such
+/// request, so it leaves out the rest of the row (the SCIM document Entra sent, addresses,
+/// the caseless keys).
 #[derive(Debug, Clone, PartialEq, Queryable, Selectable)]
 #[diesel(table_name = users)]
 pub struct SessionUser {
@@ -23,6 +24,16 @@ pub struct SessionUser {
     pub licence: Option<String>,
     pub active: bool,
     pub deleted_at: Option<NaiveDateTime>,
+}
+
+/// The user a personal token acts for, unless deleted.
+pub fn acting_user(conn: &mut DbConnection, id: &UserId) -> AppResult<Option<SessionUser>> {
+    Ok(users::table
+        .find(id)
+        .select(SessionUser::as_select())
+        .first(conn)
+        .optional()?
+        .filter(|u: &SessionUser| u.deleted_at.is_none()))
 }
 
 /// How a session was opened.

@@ -14,7 +14,8 @@ use crate::http::AppState;
 use crate::http::auth::{Presented, authenticate};
 use crate::http::sign_in::session;
 use crate::store::audit::AuditContext;
-use crate::store::{teams, users};
+use crate::store::sessions::{self, SessionUser};
+use crate::store::teams;
 use actix_web::{FromRequest, HttpRequest, dev::Payload, web};
 use chrono::{DateTime, Utc};
 use futures_util::future::LocalBoxFuture;
@@ -172,25 +173,22 @@ impl FromRequest for ApiCaller {
 }
 
 /// The role a person acts with: their account role as far as the seat they hold allows
-/// (a stakeholder seat is read-only); without a seat, nothing. Takes the columns, not a row,
-/// so a whole row and a session's (`SessionUser`) both fit.
-fn role_of(
-    state: &AppState,
-    id: &crate::domain::ids::UserId,
-    name: &str,
-    role: &str,
-    licence: Option<&str>,
-) -> AppResult<Role> {
-    let role = Role::parse(role)
-        .ok_or_else(|| AppError::internal(format!("user {id} has no valid role")))?;
-    let held = licence.and_then(crate::domain::seat_policy::Licence::parse);
+/// (a stakeholder seat is read-only); without a seat, nothing.
+fn role_of(state: &AppState, user: &SessionUser) -> AppResult<Role> {
+    let role = Role::parse(&user.role)
+        .ok_or_else(|| AppError::internal(format!("user {} has no valid role", user.id)))?;
+    let held = user
+        .licence
+        .as_deref()
+        .and_then(crate::domain::seat_policy::Licence::parse);
     state
         .sign_in
         .seat_policy
         .effective_role(role, held)
         .ok_or_else(|| {
             AppError::forbidden(format!(
-                "{name} holds no Rota seat yet (every licence is in use; they wait in the queue), so cannot use Rota until one is freed"
+                "{} holds no Rota seat yet (every licence is in use; they wait in the queue), so cannot use Rota until one is freed",
+                user.name
             ))
         })
 }
@@ -208,14 +206,7 @@ async fn identify(
         if !is_safe(req.method()) {
             current.check_csrf(req, None, &state.public_url)?;
         }
-        let user = &current.user;
-        let role = role_of(
-            state,
-            &user.id,
-            &user.name,
-            &user.role,
-            user.licence.as_deref(),
-        )?;
+        let role = role_of(state, &current.user)?;
         let principal = Principal::User {
             id: current.user.id,
             name: current.user.name,
@@ -227,9 +218,10 @@ async fn identify(
     if let Some(user_id) = token.user_id {
         let user = state
             .db
-            .run(move |conn| users::find(conn, &user_id))
+            .run(move |conn| sessions::acting_user(conn, &user_id))
             .await
             .ok()
+            .flatten()
             .filter(|u| u.active)
             .ok_or_else(|| {
                 AppError::unauthorized(format!(
@@ -237,13 +229,7 @@ async fn identify(
                     token.name
                 ))
             })?;
-        let role = role_of(
-            state,
-            &user.id,
-            &user.name,
-            &user.role,
-            user.licence.as_deref(),
-        )?;
+        let role = role_of(state, &user)?;
         let principal = Principal::User {
             id: user.id,
             name: user.name,
