@@ -69,8 +69,6 @@ pub struct App {
     pub email_gate: Gate,
     /// `None` without `ROTA_SMTP_URL`: e-mails then stay queued in the database.
     pub mailer: Option<Mailer>,
-    /// Migrations this start applied.
-    pub migrations_applied: Vec<String>,
 }
 
 /// Wires the application: connects and migrates the database, builds the mailer and sign-in,
@@ -101,9 +99,9 @@ fn wire(
     seat_policy: SeatPolicy,
     clock: SharedClock,
 ) -> Result<App, StartError> {
-    let migrations_applied = store::migrate(&mut *db.get()?)?;
-    if !migrations_applied.is_empty() {
-        tracing::info!(migrations = ?migrations_applied, "applied database migrations");
+    let applied = store::migrate(&mut *db.get()?)?;
+    if !applied.is_empty() {
+        tracing::info!(migrations = ?applied, "applied database migrations");
     }
     let mailer = match &config.smtp_url {
         Some(url) => Some(
@@ -172,7 +170,6 @@ fn wire(
         reconciler,
         email_gate,
         mailer,
-        migrations_applied,
     })
 }
 
