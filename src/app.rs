@@ -189,7 +189,7 @@ fn apply_seat_caps(
         (Licence::Stakeholder, caps.stakeholder),
     ] {
         let configured = cap.map_or("unlimited".to_string(), |c| c.to_string());
-        let row = current.iter().find(|r| r.id == licence.as_str());
+        let row = current.iter().find(|r| r.id == licence);
         if row.and_then(|r| r.configured_cap.as_deref()) == Some(configured.as_str()) {
             continue;
         }

@@ -410,7 +410,7 @@ fn list_tokens(conn: &mut store::DbConnection) -> Result<(), Failure> {
             "{:<24} {:<5} {:<22} {:<8} {:<20} {:<20} {status}",
             t.name,
             t.kind,
-            t.role.as_deref().unwrap_or("-"),
+            t.role.map_or("-", Role::as_str),
             t.hint,
             when(Some(t.created_at)),
             when(t.last_used_at)

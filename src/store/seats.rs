@@ -10,6 +10,7 @@
 //! lock does it there), so two instances never hand out the same last seat.
 
 use super::audit::{self, AuditContext, AuditEvent, Target};
+use super::column::Json;
 use super::emails::{self, NewEmail};
 use super::schema::{job_runs, licence_usage_days, licences, seats, team_members, teams, users};
 use super::{DbConnection, on_backend};
@@ -41,13 +42,13 @@ pub struct SeatRow {
     /// Who (the actor's name: an admin, `SCIM`, the person signing in, a job).
     pub allocated_by: Option<String>,
     /// The licence waited for, if queued.
-    pub wanted: Option<String>,
+    pub wanted: Option<Licence>,
     pub queued_at: Option<NaiveDateTime>,
     pub queue_reason: Option<String>,
     /// A licence owner's choice (`full`, `stakeholder`, `none`), overriding the policy.
-    pub pinned: Option<String>,
+    pub pinned: Option<Pin>,
     /// The role a seat-policy rule gave, while it gives it.
-    pub ruled_role: Option<String>,
+    pub ruled_role: Option<Role>,
     pub updated_at: NaiveDateTime,
 }
 
@@ -71,7 +72,7 @@ impl SeatRow {
 #[derive(Debug, Clone, PartialEq, Queryable, Selectable)]
 #[diesel(table_name = licences)]
 pub struct LicenceRow {
-    pub id: String,
+    pub id: Licence,
     pub cap: Option<i64>,
     pub held: i64,
     pub warned_percent: Option<i32>,
@@ -87,11 +88,11 @@ struct Person {
     name: String,
     user_name_key: String,
     user_name_source: UserNameSource,
-    role: String,
-    licence: Option<String>,
+    role: Role,
+    licence: Option<Licence>,
     active: bool,
     deleted_at: Option<NaiveDateTime>,
-    app_roles: String,
+    app_roles: Json<Vec<String>>,
     last_sign_in_at: Option<NaiveDateTime>,
     created_at: NaiveDateTime,
 }
@@ -128,10 +129,6 @@ pub struct Settlement {
 /// (1 = next).
 pub type Outcome = (Option<Licence>, Option<(Licence, usize)>);
 
-fn licence_of(s: Option<&str>) -> Option<Licence> {
-    s.and_then(Licence::parse)
-}
-
 const CHUNK: usize = 2_000;
 
 fn load_people(tx: &mut DbConnection, scope: Scope<'_>) -> AppResult<Vec<Person>> {
@@ -166,7 +163,7 @@ struct Teams {
 
 fn team_keys(tx: &mut DbConnection, scope: Scope<'_>) -> AppResult<Teams> {
     /// (user, team name key, team's Entra id, team role, team role kept while demoted)
-    type Membership = (UserId, String, Option<String>, String, Option<String>);
+    type Membership = (UserId, String, Option<String>, TeamRole, Option<TeamRole>);
     let mut rows: Vec<Membership> = Vec::new();
     let q = || {
         team_members::table.inner_join(teams::table).select((
@@ -191,7 +188,7 @@ fn team_keys(tx: &mut DbConnection, scope: Scope<'_>) -> AppResult<Teams> {
         demoted: HashSet::new(),
     };
     for (user, name, external, role, demoted) in rows {
-        if role != TeamRole::Observer.as_str() {
+        if role != TeamRole::Observer {
             out.responding.insert(user.clone());
         }
         if demoted.is_some() {
@@ -227,10 +224,10 @@ fn seat_rows(tx: &mut DbConnection, scope: Scope<'_>) -> AppResult<HashMap<UserI
     Ok(rows.into_iter().map(|r| (r.user_id.clone(), r)).collect())
 }
 
-fn holding(licence: Option<&str>, row: Option<&SeatRow>) -> Holding<QueueKey> {
-    let wanted = row.and_then(|r| licence_of(r.wanted.as_deref()));
+fn holding(licence: Option<Licence>, row: Option<&SeatRow>) -> Holding<QueueKey> {
+    let wanted = row.and_then(|r| r.wanted);
     Holding {
-        held: licence_of(licence),
+        held: licence,
         wanted,
         queued_at: row
             .filter(|_| wanted.is_some())
@@ -243,7 +240,7 @@ struct Decision {
     role_before: Role,
     role: Role,
     /// The role if a rule gave it.
-    ruled_role: Option<String>,
+    ruled_role: Option<Role>,
     target: rules::Target,
 }
 
@@ -254,23 +251,22 @@ fn decide(
     row: Option<&SeatRow>,
     now: NaiveDateTime,
 ) -> Decision {
-    let pin = row.and_then(|r| r.pinned.as_deref()).and_then(Pin::parse);
-    let from_rule = row.and_then(|r| r.ruled_role.as_deref()) == Some(p.role.as_str());
-    let app_roles: Vec<String> = serde_json::from_str(&p.app_roles).unwrap_or_default();
+    let pin = row.and_then(|r| r.pinned);
+    let from_rule = row.and_then(|r| r.ruled_role) == Some(p.role);
     let facts = Facts {
-        app_roles: &app_roles,
+        app_roles: &p.app_roles,
         teams,
         // A bootstrap owner is named by user name: only a name Entra or an admin set counts.
         bootstrap_owner: p.user_name_source.vouched()
             && r.bootstrap_owners.contains(&p.user_name_key),
     };
-    let current = Role::parse(&p.role);
-    let access = r.policy.decide(&facts, current, from_rule);
+    // The stored role always parses (`store::column`): a person read here has one.
+    let access = r.policy.decide(&facts, Some(p.role), from_rule);
     let reason = access.rule.map(|rule| rule.describe()).unwrap_or_else(|| {
-        match (facts.bootstrap_owner, current) {
-            (true, _) => "bootstrap owner".to_string(),
-            (false, Some(_)) => format!("role {}", access.role.as_str()),
-            (false, None) => "default".to_string(),
+        if facts.bootstrap_owner {
+            "bootstrap owner".to_string()
+        } else {
+            format!("role {}", access.role.as_str())
         }
     });
     let seat_facts = SeatFacts {
@@ -281,9 +277,9 @@ fn decide(
         created_at: p.created_at,
     };
     Decision {
-        role_before: current.unwrap_or(access.role),
+        role_before: p.role,
         role: access.role,
-        ruled_role: access.rule.map(|_| access.role.as_str().to_string()),
+        ruled_role: access.rule.map(|_| access.role),
         target: rules::target(&seat_facts, access.licence, &reason, &r.policy.idle, now),
     }
 }
@@ -321,13 +317,13 @@ pub fn settle(
             let row = rows.get(&p.id);
             let d = decide(r, p, teams.keys.get(&p.id).unwrap_or(&no_teams), row, now);
             d.role == d.role_before
-                && row.and_then(|r| r.ruled_role.clone()) == d.ruled_role
-                && holding(p.licence.as_deref(), row).satisfies(d.target.licence)
+                && row.and_then(|r| r.ruled_role) == d.ruled_role
+                && holding(p.licence, row).satisfies(d.target.licence)
         });
         if settled {
             // New memberships may still need their team role fitted to the seat.
             let misfit = people.iter().any(|p| {
-                let full = p.licence.as_deref() == Some(Licence::Full.as_str());
+                let full = p.licence == Some(Licence::Full);
                 (!full && teams.responding.contains(&p.id))
                     || (full && teams.demoted.contains(&p.id))
             });
@@ -339,7 +335,7 @@ pub fn settle(
             let places = places(&waiting);
             let mut out = Settlement::default();
             for p in &people {
-                let h = holding(p.licence.as_deref(), rows.get(&p.id));
+                let h = holding(p.licence, rows.get(&p.id));
                 out.outcome
                     .insert(p.id.clone(), (h.held, places.get(&p.id).copied()));
             }
@@ -365,14 +361,14 @@ pub fn write<T>(
 
 /// Everyone waiting, in queue order: (user, wanted, queued at).
 fn queue(tx: &mut DbConnection) -> AppResult<Vec<(UserId, Licence)>> {
-    let rows: Vec<(UserId, Option<String>)> = seats::table
+    let rows: Vec<(UserId, Option<Licence>)> = seats::table
         .filter(seats::wanted.is_not_null())
         .order((seats::queued_at.asc(), seats::user_id.asc()))
         .select((seats::user_id, seats::wanted))
         .load(tx)?;
     Ok(rows
         .into_iter()
-        .filter_map(|(u, w)| licence_of(w.as_deref()).map(|l| (u, l)))
+        .filter_map(|(u, w)| w.map(|l| (u, l)))
         .collect())
 }
 
@@ -415,7 +411,7 @@ fn lock_book(tx: &mut DbConnection) -> AppResult<Vec<LicenceRow>> {
 }
 
 fn book_of(rows: &[LicenceRow]) -> Book {
-    let pool = |id: &str| {
+    let pool = |id: Licence| {
         rows.iter()
             .find(|r| r.id == id)
             .map(|r| Pool {
@@ -425,8 +421,8 @@ fn book_of(rows: &[LicenceRow]) -> Book {
             .unwrap_or(Pool { cap: None, held: 0 })
     };
     Book {
-        full: pool("full"),
-        stakeholder: pool("stakeholder"),
+        full: pool(Licence::Full),
+        stakeholder: pool(Licence::Stakeholder),
     }
 }
 
@@ -462,7 +458,7 @@ fn apply(
         .collect();
     let mut holdings: BTreeMap<UserId, Holding<QueueKey>> = BTreeMap::new();
     for p in &people {
-        holdings.insert(p.id.clone(), holding(p.licence.as_deref(), rows.get(&p.id)));
+        holdings.insert(p.id.clone(), holding(p.licence, rows.get(&p.id)));
     }
     if matches!(scope, Scope::Everyone) {
         // Count what is held rather than trusting the counters: reconcile heals drift.
@@ -476,7 +472,7 @@ fn apply(
         }
     } else {
         // Everyone waiting must be in the book, with what they hold.
-        let waiting: Vec<(SeatRow, Option<String>)> = seats::table
+        let waiting: Vec<(SeatRow, Option<Licence>)> = seats::table
             .inner_join(users::table)
             .filter(seats::wanted.is_not_null())
             .select((SeatRow::as_select(), users::licence))
@@ -484,7 +480,7 @@ fn apply(
         for (row, licence) in waiting {
             holdings
                 .entry(row.user_id.clone())
-                .or_insert_with(|| holding(licence.as_deref(), Some(&row)));
+                .or_insert_with(|| holding(licence, Some(&row)));
             rows.entry(row.user_id.clone()).or_insert(row);
         }
     }
@@ -508,7 +504,7 @@ fn apply(
     let mut out = Settlement::default();
     let mut events: Vec<AuditEvent> = Vec::new();
     let names: HashMap<&UserId, &str> = people.iter().map(|p| (&p.id, p.name.as_str())).collect();
-    let ruled_of: HashMap<&UserId, &Option<String>> = decisions
+    let ruled_of: HashMap<&UserId, &Option<Role>> = decisions
         .iter()
         .map(|(i, d)| (&people[*i].id, &d.ruled_role))
         .collect();
@@ -579,12 +575,12 @@ fn apply(
             row.allocated_by = a.held.map(|_| ctx.actor.name.clone());
         }
         if b.wanted != a.wanted || b.queued_at != a.queued_at {
-            row.wanted = a.wanted.map(|l| l.as_str().to_string());
+            row.wanted = a.wanted;
             row.queued_at = a.queued_at.as_ref().map(|(t, _)| *t);
             row.queue_reason = a.wanted.map(|_| reason.clone());
         }
         if let Some(ruled) = ruled_of.get(key) {
-            row.ruled_role = (*ruled).clone();
+            row.ruled_role = **ruled;
         }
         row.updated_at = now;
         let name = names.get(key).copied();
@@ -638,11 +634,11 @@ fn apply(
     for (i, d) in &decisions {
         let id = &people[*i].id;
         let row = rows.get(id);
-        if !changed_set.contains(id) && row.and_then(|r| r.ruled_role.clone()) != d.ruled_role {
+        if !changed_set.contains(id) && row.and_then(|r| r.ruled_role) != d.ruled_role {
             let mut row = row
                 .cloned()
                 .unwrap_or_else(|| SeatRow::empty(id.clone(), now));
-            row.ruled_role = d.ruled_role.clone();
+            row.ruled_role = d.ruled_role;
             row.updated_at = now;
             new_rows.push(row);
         }
@@ -656,7 +652,7 @@ fn apply(
     }
     write_rows(tx, &new_rows)?;
     out.seats_changed = changed.len();
-    let stored_held = |id: &str| {
+    let stored_held = |id: Licence| {
         licence_rows
             .iter()
             .find(|r| r.id == id)
@@ -665,7 +661,7 @@ fn apply(
     };
     for l in Licence::ALL {
         let held = book.pool(l).held;
-        if held != stored_held(l.as_str()) {
+        if held != stored_held(l) {
             diesel::update(licences::table.find(l.as_str()))
                 .set((licences::held.eq(held), licences::updated_at.eq(now)))
                 .execute(tx)?;
@@ -699,7 +695,7 @@ fn apply(
         .into_iter()
         .filter(|l| {
             everyone
-                || book.pool(*l).held != stored_held(l.as_str())
+                || book.pool(*l).held != stored_held(*l)
                 || queued(&holdings, *l) != queued(&before, *l)
         })
         .map(|l| (l, queued(&holdings, l)))
@@ -899,9 +895,7 @@ fn warn(
 ) -> AppResult<usize> {
     let mut mails: Vec<(String, String, &'static str)> = Vec::new();
     for row in rows {
-        let Some(l) = Licence::parse(&row.id) else {
-            continue;
-        };
+        let l = row.id;
         let pool = book.pool(l);
         let warned = row.warned_percent.map(|w| w.clamp(0, 100) as u8);
         let (reached, crossed) = rules::warning(&policy.warn_at, warned, pool);
@@ -962,7 +956,7 @@ pub fn set_cap(
     let rows = lock_book(tx)?;
     let row = rows
         .iter()
-        .find(|x| x.id == licence.as_str())
+        .find(|x| x.id == licence)
         .ok_or_else(|| AppError::not_found("license", licence.as_str()))?;
     if let Some(c) = cap {
         if c < 0 {
@@ -1020,7 +1014,7 @@ pub fn pin(
     choice: Option<Pin>,
 ) -> AppResult<Settlement> {
     let now = crate::clock::stored(ctx.at);
-    let owner = user.role == Role::Owner.as_str();
+    let owner = user.role == Role::Owner;
     if owner
         && matches!(
             choice,
@@ -1041,8 +1035,8 @@ pub fn pin(
         .first(tx)
         .optional()?
         .unwrap_or_else(|| SeatRow::empty(user.id.clone(), now));
-    let before = row.pinned.clone();
-    row.pinned = choice.map(|p| p.as_str().to_string());
+    let before = row.pinned;
+    row.pinned = choice;
     row.updated_at = now;
     write_rows(tx, std::slice::from_ref(&row))?;
     if before != row.pinned {
@@ -1133,15 +1127,15 @@ pub struct Allocation {
     pub name: String,
     pub user_name: String,
     pub email: Option<String>,
-    pub role: String,
-    pub licence: Option<String>,
+    pub role: Role,
+    pub licence: Option<Licence>,
     pub last_sign_in_at: Option<NaiveDateTime>,
     pub created_at: NaiveDateTime,
     pub since: Option<NaiveDateTime>,
     pub reason: Option<String>,
     pub allocated_by: Option<String>,
-    pub pinned: Option<String>,
-    pub wanted: Option<String>,
+    pub pinned: Option<Pin>,
+    pub wanted: Option<Licence>,
     pub queued_at: Option<NaiveDateTime>,
     pub queue_reason: Option<String>,
 }
@@ -1253,7 +1247,7 @@ pub struct TeamSeats {
 /// Seats held and people waiting per team, by team name; people in several teams count in
 /// each. One query.
 pub fn usage_by_team(conn: &mut DbConnection) -> AppResult<Vec<TeamSeats>> {
-    let rows: Vec<(TeamId, String, Option<String>, Option<String>)> = team_members::table
+    let rows: Vec<(TeamId, String, Option<Licence>, Option<Licence>)> = team_members::table
         .inner_join(teams::table)
         .inner_join(users::table.left_join(seats::table))
         .filter(users::deleted_at.is_null())
@@ -1267,10 +1261,10 @@ pub fn usage_by_team(conn: &mut DbConnection) -> AppResult<Vec<TeamSeats>> {
     let mut out: BTreeMap<(String, TeamId), (i64, i64, i64)> = BTreeMap::new();
     for (id, name, licence, wanted) in rows {
         let e = out.entry((name, id)).or_default();
-        match licence.as_deref() {
-            Some("full") => e.0 += 1,
-            Some("stakeholder") => e.1 += 1,
-            _ => {}
+        match licence {
+            Some(Licence::Full) => e.0 += 1,
+            Some(Licence::Stakeholder) => e.1 += 1,
+            None => {}
         }
         if wanted.is_some() {
             e.2 += 1;
@@ -1292,7 +1286,7 @@ pub fn usage_by_team(conn: &mut DbConnection) -> AppResult<Vec<TeamSeats>> {
 #[derive(Debug, Clone, Queryable, Serialize)]
 pub struct UsageDay {
     pub day: String,
-    pub licence: String,
+    pub licence: Licence,
     pub cap: Option<i64>,
     pub held: i64,
     pub peak_held: i64,
@@ -1305,7 +1299,7 @@ pub fn usage_history(
     since: &str,
     until: &str,
 ) -> AppResult<Vec<UsageDay>> {
-    Ok(licence_usage_days::table
+    licence_usage_days::table
         .filter(licence_usage_days::day.ge(since))
         .filter(licence_usage_days::day.le(until))
         .order((
@@ -1320,5 +1314,6 @@ pub fn usage_history(
             licence_usage_days::peak_held,
             licence_usage_days::queued,
         ))
-        .load(conn)?)
+        .load(conn)
+        .map_err(super::column::read_from("licence_usage_days"))
 }

@@ -5,6 +5,8 @@
 use super::DbConnection;
 use super::schema::{server_keys, sessions, users};
 use crate::domain::ids::{SessionId, UserId};
+use crate::domain::role::Role;
+use crate::domain::seat_policy::Licence;
 use crate::domain::token::hash_secret;
 use crate::error::AppResult;
 use chrono::{Duration, NaiveDateTime};
@@ -20,8 +22,8 @@ pub struct SessionUser {
     pub id: UserId,
     pub user_name: String,
     pub name: String,
-    pub role: String,
-    pub licence: Option<String>,
+    pub role: Role,
+    pub licence: Option<Licence>,
     pub active: bool,
     pub deleted_at: Option<NaiveDateTime>,
 }
