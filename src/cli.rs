@@ -140,10 +140,38 @@ impl From<AppError> for Failure {
     fn from(e: AppError) -> Self {
         use crate::error::ErrorKind;
         match e.kind {
-            ErrorKind::Invalid { .. } | ErrorKind::Conflict { .. } | ErrorKind::NotFound { .. } => {
-                Failure::Usage(e.message())
-            }
+            ErrorKind::Invalid { .. }
+            | ErrorKind::Conflict { .. }
+            | ErrorKind::StaleVersion(_)
+            | ErrorKind::InvalidFilter(_)
+            | ErrorKind::InvalidSort(_)
+            | ErrorKind::NotFound { .. } => Failure::Usage(e.message()),
             _ => Failure::Runtime(e.to_string()),
+        }
+    }
+}
+
+impl Failure {
+    /// The exit status and what is written to stderr.
+    fn report(&self) -> (u8, String) {
+        match self {
+            Failure::Config(e) => (2, format!("rota: {e}")),
+            Failure::Usage(msg) => (2, format!("rota: {msg}")),
+            Failure::Runtime(msg) => (1, format!("rota: {msg}")),
+            Failure::Policies {
+                source,
+                error,
+                status,
+            } => {
+                let n = error.problems.len();
+                (
+                    *status,
+                    format!(
+                        "rota: the authorization policies ({source}) have {n} problem{}:\n{error}",
+                        if n == 1 { "" } else { "s" }
+                    ),
+                )
+            }
         }
     }
 }
@@ -152,29 +180,9 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(Failure::Config(e)) => {
-            eprintln!("rota: {e}");
-            ExitCode::from(2)
-        }
-        Err(Failure::Usage(msg)) => {
-            eprintln!("rota: {msg}");
-            ExitCode::from(2)
-        }
-        Err(Failure::Runtime(msg)) => {
-            eprintln!("rota: {msg}");
-            ExitCode::FAILURE
-        }
-        Err(Failure::Policies {
-            source,
-            error,
-            status,
-        }) => {
-            let n = error.problems.len();
-            eprintln!(
-                "rota: the authorization policies ({source}) have {n} problem{}:",
-                if n == 1 { "" } else { "s" }
-            );
-            eprintln!("{error}");
+        Err(failure) => {
+            let (status, text) = failure.report();
+            eprintln!("{text}");
             ExitCode::from(status)
         }
     }
@@ -508,4 +516,42 @@ fn serve(config: Config) -> Result<(), Failure> {
         .map_err(|e| Failure::Runtime(format!("the server stopped: {e}")))?;
     tracing::info!("stopped");
     Ok(())
+}
+
+#[cfg(test)]
+mod error_rendering {
+    use super::Failure;
+    use crate::error::{AppError, ErrorKind};
+
+    /// How a command reports each kind of error: exit status and stderr (the HTTP
+    /// protocols' renderings are snapshotted in `tests/error_rendering.rs`).
+    #[test]
+    fn the_cli_reports_each_kind_with_its_exit_status() {
+        let kinds = [
+            AppError::not_found("live token", "ci"),
+            AppError::conflict("name", "'ci' is already used by a live token"),
+            AppError::stale("of user u1 was changed by another request meanwhile"),
+            AppError::invalid_filter("'x' is not a SCIM filter"),
+            AppError::invalid_sort("cannot sort by emails"),
+            AppError::invalid("USERNAME", "ada is a user, not an owner"),
+            AppError::unauthorized("the API token is not valid"),
+            AppError::forbidden("your role may not do this"),
+            AppError::new(ErrorKind::PreconditionFailed("stale If-Match".into())),
+            AppError::new(ErrorKind::MethodNotAllowed {
+                method: "PATCH".into(),
+                path: "/x".into(),
+            }),
+            AppError::new(ErrorKind::PayloadTooLarge { limit: 1024 }),
+            AppError::too_many("too many attempts", chrono::Duration::seconds(3)),
+            AppError::unavailable("the database is busy; try again"),
+            AppError::internal("users.role holds 'boss', not a role"),
+        ];
+        let mut out = String::new();
+        for e in kinds {
+            let kind = format!("{:?}", e.kind);
+            let (status, text) = Failure::from(e).report();
+            out.push_str(&format!("{kind}\n  exit {status}: {text}\n"));
+        }
+        insta::assert_snapshot!(out);
+    }
 }

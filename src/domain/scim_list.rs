@@ -12,6 +12,9 @@ use serde_json::{Map, Value};
 /// A parameter that cannot be used: (the parameter, what is wrong).
 pub type Invalid = (String, String);
 
+/// The parameter a filter's problems name (the caller reports them as invalid filters).
+pub const FILTER: &str = "filter";
+
 fn invalid(field: &str, reason: impl Into<String>) -> Invalid {
     (field.to_string(), reason.into())
 }

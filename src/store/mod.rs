@@ -18,7 +18,7 @@ pub mod tokens;
 pub mod users;
 
 use crate::config::DatabaseUrl;
-use crate::error::{AppError, AppResult};
+use crate::error::{AppError, AppResult, ResultExt};
 use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
 use diesel::prelude::*;
 use diesel::r2d2::{self, ManageConnection, R2D2Connection};
@@ -283,7 +283,7 @@ pub fn pending_migrations(conn: &mut DbConnection) -> AppResult<usize> {
         DbConnection::Sqlite(c) => c.pending_migrations(SQLITE_MIGRATIONS).map(|m| m.len()),
         DbConnection::Postgres(c) => c.pending_migrations(POSTGRES_MIGRATIONS).map(|m| m.len()),
     };
-    pending.map_err(|e| AppError::internal(e.to_string()))
+    pending.internal("listing pending migrations")
 }
 
 /// Key of the PostgreSQL advisory lock that serialises migrations between instances.
@@ -313,7 +313,7 @@ fn migrate_and_refold(conn: &mut DbConnection) -> AppResult<Vec<String>> {
             .run_pending_migrations(POSTGRES_MIGRATIONS)
             .map(|v| v.iter().map(|m| m.to_string()).collect()),
     }
-    .map_err(|e| AppError::internal(format!("migration failed: {e}")))?;
+    .internal("migration failed")?;
     if let Some(done) = caseless::refold(conn)? {
         tracing::info!(
             users = done.users,
@@ -375,12 +375,9 @@ pub struct Page<T> {
 
 /// The record was saved by another writer between our read and our write.
 pub fn changed_meanwhile(resource: &'static str, id: &str) -> AppError {
-    AppError::conflict(
-        "version",
-        format!(
-            "of {resource} {id} was changed by another request meanwhile; read it again and retry"
-        ),
-    )
+    AppError::stale(format!(
+        "of {resource} {id} was changed by another request meanwhile; read it again and retry"
+    ))
 }
 
 /// Maps a unique-constraint violation to a conflict on `field`; other errors pass through.

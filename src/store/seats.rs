@@ -19,7 +19,7 @@ use crate::domain::role::{Role, TeamRole};
 use crate::domain::seat_policy::{EntraTeams, Facts, Licence, SeatPolicy, group_id_key};
 use crate::domain::seats::{self as rules, Book, Holding, Pin, Pool, SeatEvent, SeatFacts};
 use crate::domain::user::UserNameSource;
-use crate::error::{AppError, AppResult};
+use crate::error::{AppError, AppResult, OptionExt};
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use serde::Serialize;
@@ -957,7 +957,7 @@ pub fn set_cap(
     let row = rows
         .iter()
         .find(|x| x.id == licence)
-        .ok_or_else(|| AppError::not_found("license", licence.as_str()))?;
+        .not_found("license", licence.as_str())?;
     if let Some(c) = cap {
         if c < 0 {
             return Err(AppError::invalid(

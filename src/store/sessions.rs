@@ -190,5 +190,5 @@ pub fn cookie_key(conn: &mut DbConnection, now: NaiveDateTime) -> AppResult<Vec<
             read(conn)?.ok_or_else(|| crate::error::AppError::internal("cookie key missing"))?
         }
     };
-    hex::decode(secret).map_err(|e| crate::error::AppError::internal(format!("cookie key: {e}")))
+    crate::error::ResultExt::internal(hex::decode(secret), "cookie key")
 }

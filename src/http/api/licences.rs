@@ -8,7 +8,7 @@ use crate::authz::{Action, Resource};
 use crate::domain::ids::UserId;
 use crate::domain::seat_policy::{Licence, SeatPolicy};
 use crate::domain::seats::{Pin, SeatFacts, idle_days};
-use crate::error::{AppError, AppResult};
+use crate::error::{AppError, AppResult, OptionExt, ResultExt};
 use crate::http::AppState;
 use crate::store::seats::{self, Allocation, AllocationQuery, LicenceRow};
 use crate::store::users;
@@ -85,7 +85,7 @@ pub struct UpdateLicenseRequest {
 }
 
 fn licence_param(raw: &str) -> AppResult<Licence> {
-    Licence::parse(raw).ok_or_else(|| AppError::not_found("license", raw))
+    Licence::parse(raw).not_found("license", raw)
 }
 
 fn render_licence(
@@ -183,7 +183,7 @@ pub async fn update(
         .await?
         .into_iter()
         .find(|l| l.id == licence.as_str())
-        .ok_or_else(|| AppError::not_found("license", licence.as_str()))?;
+        .not_found("license", licence.as_str())?;
     Ok(HttpResponse::Ok().json(LicenseResponse { license }))
 }
 
@@ -407,7 +407,7 @@ fn allocations_csv_body(
                 .iter()
                 .map(|cell| spreadsheet_safe(cell).into_owned()),
         )
-        .map_err(|e| AppError::internal(format!("writing CSV: {e}")))
+        .internal("writing CSV")
     };
     write(
         &mut out,
@@ -455,8 +455,7 @@ fn allocations_csv_body(
             ],
         )?;
     }
-    out.into_inner()
-        .map_err(|e| AppError::internal(format!("writing CSV: {e}")))
+    out.into_inner().internal("writing CSV")
 }
 
 /// A cell a spreadsheet will not run as a formula: anyone can name themselves `=HYPERLINK(…)`,

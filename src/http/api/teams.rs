@@ -5,7 +5,7 @@ use crate::authz::{Action, Resource};
 use crate::domain::ids::{TeamId, UserId};
 use crate::domain::role::TeamRole;
 use crate::domain::user as rules;
-use crate::error::{AppError, AppResult};
+use crate::error::{AppError, AppResult, ResultExt};
 use crate::http::AppState;
 use crate::store;
 use crate::store::audit;
@@ -114,11 +114,11 @@ fn render(base: &str, t: Team) -> TeamObject {
 }
 
 fn name(raw: &str) -> AppResult<String> {
-    rules::display_name(raw).map_err(|r| AppError::invalid("name", r))
+    rules::display_name(raw).invalid_field("name")
 }
 
 fn description(raw: Option<&str>) -> AppResult<Option<String>> {
-    rules::optional_text(raw, 1000).map_err(|r| AppError::invalid("description", r))
+    rules::optional_text(raw, 1000).invalid_field("description")
 }
 
 /// List teams

@@ -8,7 +8,7 @@ pub mod users;
 
 use crate::domain::audit::{Actor, ActorKind};
 use crate::domain::ids::TokenId;
-pub use crate::domain::scim_list::ListParams;
+pub use crate::domain::scim_list::{self, ListParams};
 use crate::domain::scim_resource::{self, ListResponse};
 use crate::domain::token::TokenKind;
 use crate::error::{AppError, ErrorKind};
@@ -86,13 +86,25 @@ async fn search_all(
     let (resources, total) = state
         .db
         .run(move |conn| {
-            let not_for_this_type = |e: &AppError| matches!(&e.kind, ErrorKind::Invalid { field, .. } if field == "filter" || field == "sortBy");
-            let q = |offset, count| crate::store::scim::Query { filter: filter.as_ref(), sort_by: sort_by.as_ref(), descending, offset, count };
-            let (mut found, user_total, user_error) = match users::page(conn, &public_url, &q(offset, count), &p) {
-                Ok((found, total)) => (found, total, None),
-                Err(e) if not_for_this_type(&e) => (Vec::new(), 0, Some(e)),
-                Err(e) => return Err(e),
+            let not_for_this_type = |e: &AppError| {
+                matches!(
+                    &e.kind,
+                    ErrorKind::InvalidFilter(_) | ErrorKind::InvalidSort(_)
+                )
             };
+            let q = |offset, count| crate::store::scim::Query {
+                filter: filter.as_ref(),
+                sort_by: sort_by.as_ref(),
+                descending,
+                offset,
+                count,
+            };
+            let (mut found, user_total, user_error) =
+                match users::page(conn, &public_url, &q(offset, count), &p) {
+                    Ok((found, total)) => (found, total, None),
+                    Err(e) if not_for_this_type(&e) => (Vec::new(), 0, Some(e)),
+                    Err(e) => return Err(e),
+                };
             let rest = count - found.len() as i64;
             let group_offset = (offset - user_total).max(0);
             let group_total = match groups::page(conn, &public_url, &q(group_offset, rest), &p) {
@@ -170,10 +182,11 @@ impl From<AppError> for ScimError {
         let scim_type = match &error.kind {
             // A stale version or a concurrent collision is a plain 409; only duplicates are
             // uniqueness violations.
-            ErrorKind::Conflict { field, .. } if field == "version" => None,
+            ErrorKind::StaleVersion(_) => None,
             ErrorKind::Conflict { .. } => Some(ScimType::Uniqueness),
+            ErrorKind::InvalidFilter(_) => Some(ScimType::InvalidFilter),
+            ErrorKind::InvalidSort(_) => Some(ScimType::InvalidValue),
             ErrorKind::Invalid { field, reason } => Some(match field.as_str() {
-                "filter" => ScimType::InvalidFilter,
                 "path" => ScimType::InvalidPath,
                 "request body" | "PatchOp" => ScimType::InvalidSyntax,
                 _ if reason.starts_with("is read-only") || reason.starts_with("is immutable") => {
@@ -297,12 +310,21 @@ pub fn invalid<F: Into<String>>((field, reason): (F, String)) -> AppError {
 
 /// The list parameters of a request's query string.
 pub fn query_params(req: &HttpRequest) -> Result<ListParams, AppError> {
-    ListParams::from_query(req.query_string()).map_err(invalid)
+    ListParams::from_query(req.query_string()).map_err(list_error)
 }
 
 /// The list parameters of a SearchRequest body.
 pub fn search_params(body: &Value) -> Result<ListParams, AppError> {
-    ListParams::from_map(body).map_err(invalid)
+    ListParams::from_map(body).map_err(list_error)
+}
+
+/// A list parameter that cannot be used: the filter's problems are invalid filters (SCIM's
+/// `invalidFilter`), the others bad values of the parameter they name.
+fn list_error((field, reason): crate::domain::scim_list::Invalid) -> AppError {
+    match field.as_str() {
+        scim_list::FILTER => AppError::invalid_filter(reason),
+        _ => AppError::invalid(field, reason),
+    }
 }
 
 /// Answers a list or .search request for one resource type with a ListResponse.
