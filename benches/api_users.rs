@@ -60,7 +60,12 @@ fn seed(db: &Db) -> String {
                 email: Some(email.clone()),
                 job_title: Some("Engineer".into()),
                 time_zone: "Asia/Tokyo".into(),
-                ..users::User::new(&email, format!("User {i:05}"), "api", now)
+                ..users::User::new(
+                    &email,
+                    format!("User {i:05}"),
+                    rota::domain::user::ProvisionedBy::Api,
+                    now,
+                )
             };
             users::insert(tx, &user)?;
             users::set_primary_email(tx, &user.id, &email, now)?;
@@ -69,7 +74,7 @@ fn seed(db: &Db) -> String {
                 &teams::TeamMember {
                     team_id: team_ids[i % TEAMS].clone(),
                     user_id: user.id,
-                    role: "responder".into(),
+                    role: rota::domain::role::TeamRole::Responder,
                     created_at: now,
                     updated_at: now,
                 },

@@ -252,7 +252,12 @@ fn run(label: &str, url: DatabaseUrl) {
                     tx,
                     &users::User {
                         email: Some(name.clone()),
-                        ..users::User::new(&name, format!("Given{i} Family"), "scim", now)
+                        ..users::User::new(
+                            &name,
+                            format!("Given{i} Family"),
+                            rota::domain::user::ProvisionedBy::Scim,
+                            now,
+                        )
                     },
                 )?;
             }

@@ -135,7 +135,7 @@ fn book(db: &Db) -> String {
     let mut conn = db.get().unwrap();
     let rows = seats::licences(&mut conn).unwrap();
     let held = |l: Licence| {
-        let r = rows.iter().find(|r| r.id == l.as_str()).unwrap();
+        let r = rows.iter().find(|r| r.id == l).unwrap();
         format!(
             "{} {}/{}",
             l.as_str(),
@@ -293,12 +293,12 @@ fn build(db: &Db, policy: &SeatPolicy, n: usize) {
     let people: Vec<User> = (0..n)
         .map(|i| {
             let name = format!("user{i:06}@contoso.com");
-            let app_roles = match i % 10 {
-                _ if i == 0 => r#"["Rota.Owner"]"#,
-                _ if i % 10_000 == 1 => r#"["Rota.LicenseOwner"]"#,
-                3 => r#"["Rota.Stakeholder"]"#,
-                5 => r#"["Rota.Responder"]"#,
-                _ => "[]",
+            let app_roles: &[&str] = match i % 10 {
+                _ if i == 0 => &["Rota.Owner"],
+                _ if i % 10_000 == 1 => &["Rota.LicenseOwner"],
+                3 => &["Rota.Stakeholder"],
+                5 => &["Rota.Responder"],
+                _ => &[],
             };
             // 85% signed in this month, 8% 30–89 days ago (flagged idle), 5% 90+ days ago
             // (downgraded), 2% never (made 200 days ago: downgraded).
@@ -314,14 +314,16 @@ fn build(db: &Db, policy: &SeatPolicy, n: usize) {
             };
             User {
                 email: Some(name.clone()),
-                app_roles: app_roles.into(),
+                app_roles: rota::store::column::Json(
+                    app_roles.iter().map(|r| r.to_string()).collect(),
+                ),
                 last_sign_in_at,
                 // A few deactivated accounts: they hold no seat.
                 active: i % 200 != 199,
                 ..User::new(
                     &name,
                     format!("Given{i} Family{}", i % 97),
-                    "scim",
+                    rota::domain::user::ProvisionedBy::Scim,
                     ago(200),
                 )
             }
@@ -398,7 +400,11 @@ fn build(db: &Db, policy: &SeatPolicy, n: usize) {
             members.push(TeamMember {
                 team_id: team.id.clone(),
                 user_id: people[i].id.clone(),
-                role: if k == 0 { "manager" } else { "responder" }.into(),
+                role: if k == 0 {
+                    rota::domain::role::TeamRole::Manager
+                } else {
+                    rota::domain::role::TeamRole::Responder
+                },
                 created_at: ago(200),
                 updated_at: ago(200),
             });

@@ -416,7 +416,7 @@ fn list_tokens(conn: &mut store::DbConnection) -> Result<(), Failure> {
             "{:<24} {:<5} {:<22} {:<8} {:<20} {:<20} {status}",
             t.name,
             t.kind,
-            t.role.as_deref().unwrap_or("-"),
+            t.role.map_or("-", Role::as_str),
             t.hint,
             when(Some(t.created_at)),
             when(t.last_used_at)
@@ -473,7 +473,7 @@ fn apply_seat_caps(
         (Licence::Stakeholder, caps.stakeholder),
     ] {
         let configured = cap.map_or("unlimited".to_string(), |c| c.to_string());
-        let row = current.iter().find(|r| r.id == licence.as_str());
+        let row = current.iter().find(|r| r.id == licence);
         if row.and_then(|r| r.configured_cap.as_deref()) == Some(configured.as_str()) {
             continue;
         }

@@ -232,6 +232,14 @@ impl From<diesel::result::Error> for AppError {
                 AppError::unavailable("the change collided with a concurrent one; try again")
                     .with_cause(e)
             }
+            // A stored value that is not what its column holds (`store::column`): one error,
+            // naming the column and the value, wherever the row was read.
+            Error::DeserializationError(cause) => {
+                match crate::store::column::BadValue::in_read_error(cause.as_ref()) {
+                    Some(described) => AppError::internal(described),
+                    None => AppError::internal(e),
+                }
+            }
             _ => AppError::internal(e),
         }
     }

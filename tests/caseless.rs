@@ -224,7 +224,12 @@ fn keys_of_earlier_rows_are_computed_at_migration(database: TestDatabase) {
         user_name_key: user_name.trim().to_lowercase(),
         department: Some("Försäljning".into()),
         created_at: at,
-        ..User::new(user_name, name.into(), "scim", at)
+        ..User::new(
+            user_name,
+            name.into(),
+            rota::domain::user::ProvisionedBy::Scim,
+            at,
+        )
     };
     let asa = old_user("asa@contoso.se", "Åsa Öberg", now);
     let gross = old_user("gross@contoso.de", "Jürgen Gross", now);
@@ -238,7 +243,7 @@ fn keys_of_earlier_rows_are_computed_at_migration(database: TestDatabase) {
     let method = ContactMethod {
         id: ContactMethodId::generate(),
         user_id: asa.id.clone(),
-        kind: "email".into(),
+        kind: rota::domain::user::ContactKind::Email,
         label: "Hem".into(),
         address: "ÅSA@exempel.se".into(),
         is_primary: false,

@@ -335,8 +335,13 @@ fn cli_commands_on_postgresql_always_exit_cleanly() {
         store::migrate(&mut conn).unwrap();
         let now = rota::clock::stored(chrono::Utc::now());
         let owner = users::User {
-            role: "owner".into(),
-            ..users::User::new("olivia@example.com", "Olivia".into(), "api", now)
+            role: rota::domain::role::Role::Owner,
+            ..users::User::new(
+                "olivia@example.com",
+                "Olivia".into(),
+                rota::domain::user::ProvisionedBy::Api,
+                now,
+            )
         };
         users::insert(&mut conn, &owner).unwrap();
     }
@@ -851,13 +856,23 @@ fn owner_break_glass_turns_password_sign_in_on_and_off_for_owners_only() {
         store::migrate(&mut conn).unwrap();
         let now = rota::clock::stored(chrono::Utc::now());
         let owner = users::User {
-            role: "owner".into(),
-            ..users::User::new("olivia@example.com", "Olivia".into(), "api", now)
+            role: rota::domain::role::Role::Owner,
+            ..users::User::new(
+                "olivia@example.com",
+                "Olivia".into(),
+                rota::domain::user::ProvisionedBy::Api,
+                now,
+            )
         };
         users::insert(&mut conn, &owner).unwrap();
         users::insert(
             &mut conn,
-            &users::User::new("rob@example.com", "Rob".into(), "api", now),
+            &users::User::new(
+                "rob@example.com",
+                "Rob".into(),
+                rota::domain::user::ProvisionedBy::Api,
+                now,
+            ),
         )
         .unwrap();
     }

@@ -183,7 +183,12 @@ fn the_sign_in_key_migration_takes_databases_with_duplicate_external_ids(databas
     let now = row("first").created_at;
     let newcomer = User {
         external_id: Some("x-1".into()),
-        ..User::new("fourth@contoso.example", "Fourth".into(), "scim", now)
+        ..User::new(
+            "fourth@contoso.example",
+            "Fourth".into(),
+            rota::domain::user::ProvisionedBy::Scim,
+            now,
+        )
     };
     let err = users::insert(&mut conn, &newcomer).unwrap_err();
     assert!(err.message().contains("externalId"), "{err}");

@@ -501,7 +501,7 @@ on_both_backends! {
         let now = rota::clock::stored(chrono::Utc::now());
         let squatted = rota::store::users::User {
             user_name_source: rota::domain::user::UserNameSource::Unverified,
-            ..rota::store::users::User::new("alice@contoso.example", "Mallory".into(), "api", now)
+            ..rota::store::users::User::new("alice@contoso.example", "Mallory".into(), rota::domain::user::ProvisionedBy::Api, now)
         };
         rota::store::users::insert(&mut app.db.get().unwrap(), &squatted).unwrap();
         let id = squatted.id.as_str();
@@ -790,10 +790,11 @@ on_both_backends! {
         {
             let mut conn = app.db.get().unwrap();
             let mut user = rota::store::users::find(&mut conn, &rota::domain::ids::UserId(id.clone())).unwrap();
-            user.scim_document = Some(json!({
+            let stale = json!({
                 "userName": "ada@contoso.com", "department": "Stale", "costCenter": "CC-9", "favouriteColour": "blue",
                 "active": "True", "title": "t\u{1b}[31m", ENTERPRISE: {"department": "Ops 5"},
-            }).to_string());
+            });
+            user.scim_document = Some(rota::store::column::Json(rota::domain::scim_schema::ScimDocument(stale.as_object().unwrap().clone())));
             user.version += 1;
             rota::store::users::update(&mut conn, &user).unwrap();
         }

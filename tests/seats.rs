@@ -802,7 +802,7 @@ fn postgres_two_pools_racing_for_the_last_seat_give_it_to_exactly_one() {
                 User::new(
                     &format!("r{round}-{i}@x.example"),
                     format!("R{round} {i}"),
-                    "api",
+                    rota::domain::user::ProvisionedBy::Api,
                     now,
                 )
             })
@@ -854,7 +854,10 @@ fn postgres_two_pools_racing_for_the_last_seat_give_it_to_exactly_one() {
         })
         .unwrap();
         let rows = seats::licences(&mut a.get().unwrap()).unwrap();
-        let full = rows.iter().find(|r| r.id == "full").unwrap();
+        let full = rows
+            .iter()
+            .find(|r| r.id == rota::domain::seat_policy::Licence::Full)
+            .unwrap();
         assert_eq!(
             (full.held, full.cap),
             (round + 1, Some(round + 1)),

@@ -509,7 +509,7 @@ sign_in_tests! {
         let squatted = rota::store::users::User {
             email: Some("alice@contoso.example".into()),
             user_name_source: rota::domain::user::UserNameSource::Unverified,
-            ..rota::store::users::User::new("alice@contoso.example", "Mallory".into(), "api", now)
+            ..rota::store::users::User::new("alice@contoso.example", "Mallory".into(), rota::domain::user::ProvisionedBy::Api, now)
         };
         rota::store::users::insert(&mut app.db.get().unwrap(), &squatted).unwrap();
         let (_, listed) = app.get(&format!("/api/v2/users/{}", squatted.id)).await;
@@ -524,7 +524,7 @@ sign_in_tests! {
         assert_eq!(refused[0]["details"]["after"]["reason"], "unverified_user_name");
         let untouched = rota::store::users::find(&mut app.db.get().unwrap(), &squatted.id).unwrap();
         assert_eq!(untouched.object_id, None, "not linked to Alice");
-        assert_eq!(untouched.role, "user");
+        assert_eq!(untouched.role, rota::domain::role::Role::User);
         assert_eq!(user_count(&app).await, 1);
         // An owner who checked confirms the name: the account is hers at her next sign-in.
         let (status, body) = app.put(&format!("/api/v2/users/{}", squatted.id), json!({"user": {"user_name": "alice@contoso.example"}})).await;
@@ -559,7 +559,7 @@ sign_in_tests! {
         let now = rota::clock::stored(chrono::Utc::now());
         let squatted = rota::store::users::User {
             user_name_source: rota::domain::user::UserNameSource::Unverified,
-            ..rota::store::users::User::new("dave@contoso.example", "Mallory".into(), "api", now)
+            ..rota::store::users::User::new("dave@contoso.example", "Mallory".into(), rota::domain::user::ProvisionedBy::Api, now)
         };
         rota::store::users::insert(&mut app.db.get().unwrap(), &squatted).unwrap();
         let id = squatted.id.as_str();
@@ -580,7 +580,7 @@ sign_in_tests! {
             let user = rota::store::users::User {
                 external_id: Some(bob_oid.into()),
                 external_id_shared: n > 0,
-                ..rota::store::users::User::new(user_name, format!("Bob {n}"), "scim", now)
+                ..rota::store::users::User::new(user_name, format!("Bob {n}"), rota::domain::user::ProvisionedBy::Scim, now)
             };
             rota::store::users::insert(&mut conn, &user).unwrap();
         }
@@ -701,8 +701,8 @@ sign_in_tests! {
         assert_eq!(Browser::new(&app).sign_in("carol@contoso.example").await.status, 200);
         let mut conn = app.db.get().unwrap();
         let carol = rota::store::users::find_by_user_name(&mut conn, "carol@contoso.example").unwrap().unwrap();
-        assert_eq!(carol.role, "read_only_user");
-        assert_eq!(carol.licence.as_deref(), Some("stakeholder"));
+        assert_eq!(carol.role, rota::domain::role::Role::ReadOnlyUser);
+        assert_eq!(carol.licence, Some(rota::domain::seat_policy::Licence::Stakeholder));
         let ctx = cli();
         let secret = rota::store::tokens::issue(&mut conn, &ctx, rota::domain::token::TokenKind::Api, "carol's", rota::store::tokens::Holder::User(carol.id.clone())).unwrap();
         let (status, me) = support::send(app.as_token(&secret, reqwest::Method::GET, "/api/v2/users/me")).await;

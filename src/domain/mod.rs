@@ -1,6 +1,19 @@
 //! The pure core: rules and decisions over plain values. Nothing here touches the database, the
 //! network or the clock; callers pass in what they read and act on what comes back.
 
+/// `Display` for enums that have a name (`as_str`): formatting shows the name, so messages
+/// and padded tables (`{:<8}`) take the value itself.
+macro_rules! shown_by_name {
+    ($($t:ty),+) => {$(
+        impl std::fmt::Display for $t {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.pad(self.as_str())
+            }
+        }
+    )+};
+}
+pub(crate) use shown_by_name;
+
 pub mod attempts;
 pub mod audit;
 pub mod caseless;

@@ -122,6 +122,8 @@ impl TeamRole {
     }
 }
 
+super::shown_by_name!(Role, TeamRole);
+
 #[cfg(test)]
 mod tests {
     use super::*;

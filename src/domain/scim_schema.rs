@@ -276,6 +276,12 @@ fn checked(
     Ok((!s.is_empty()).then(|| s.to_string()))
 }
 
+/// A SCIM user resource as Entra last sent it (without `id` and `meta`), kept so reads echo
+/// the attributes Rota does not use. A JSON object for now; typed SCIM models replace it.
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct ScimDocument(pub Map<String, Value>);
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -4,12 +4,12 @@
 //! reading the file is the caller's business. Mistakes are reported with their line.
 
 use crate::domain::role::Role;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
 use toml::Spanned;
 
 /// The two kinds of paid seat.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Licence {
     /// Can be on call, be paged, acknowledge, edit their team.
@@ -454,6 +454,8 @@ fn role_index(role: Role) -> usize {
         .position(|r| *r == role)
         .expect("every role is in Role::ALL")
 }
+
+super::shown_by_name!(Licence);
 
 #[cfg(test)]
 mod tests {

@@ -286,6 +286,13 @@ pub enum Pin {
     NoSeat,
 }
 
+/// Written as its stored name (`full`, `stakeholder`, `none`).
+impl serde::Serialize for Pin {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
 impl Pin {
     pub fn as_str(self) -> &'static str {
         match self {
@@ -444,6 +451,8 @@ pub fn queue_notice(queued: &[(String, Licence)], book: &Book) -> (String, Strin
     ));
     (subject, body, "seat_queue")
 }
+
+super::shown_by_name!(Pin);
 
 #[cfg(test)]
 mod tests {

@@ -5,7 +5,8 @@ use sha2::{Digest, Sha256};
 
 /// What a token opens: the REST API or the SCIM endpoint. A token of one kind is refused by
 /// the other, so a leaked provisioning secret cannot read incidents and vice versa.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum TokenKind {
     Api,
     Scim,
@@ -97,6 +98,8 @@ pub fn secret_from_header(value: Option<&str>) -> Result<&str, CredentialError> 
         Err(CredentialError::Malformed)
     }
 }
+
+super::shown_by_name!(TokenKind);
 
 #[cfg(test)]
 mod tests {

@@ -67,18 +67,7 @@ pub fn user_name(raw: &str) -> Result<String, String> {
 /// Who set a user's sign-in name (`user_name`, the key first sign-in and Entra's SCIM
 /// matching look people up by). Only a name that Entra or an administrator set is trusted
 /// to say whose account it is: linking by name never adopts any other.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Serialize,
-    utoipa::ToSchema,
-    diesel::AsExpression,
-    diesel::FromSqlRow,
-)]
-#[diesel(sql_type = diesel::sql_types::Text)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum UserNameSource {
     /// Entra's provisioning service, over SCIM.
@@ -117,6 +106,68 @@ impl UserNameSource {
     /// person the identity provider names?
     pub fn vouched(self) -> bool {
         self != UserNameSource::Unverified
+    }
+}
+
+/// What made an account: Entra over SCIM, a first sign-in, or an admin through the REST API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ProvisionedBy {
+    Scim,
+    SignIn,
+    Api,
+}
+
+impl ProvisionedBy {
+    pub const ALL: [ProvisionedBy; 3] = [
+        ProvisionedBy::Scim,
+        ProvisionedBy::SignIn,
+        ProvisionedBy::Api,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProvisionedBy::Scim => "scim",
+            ProvisionedBy::SignIn => "sign_in",
+            ProvisionedBy::Api => "api",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<ProvisionedBy> {
+        ProvisionedBy::ALL.into_iter().find(|v| v.as_str() == s)
+    }
+
+    /// Who set the user name of an account this made: Entra (over SCIM or in its token) or
+    /// the admin who made it.
+    pub fn name_source(self) -> UserNameSource {
+        match self {
+            ProvisionedBy::Scim => UserNameSource::EntraScim,
+            ProvisionedBy::SignIn => UserNameSource::EntraSignIn,
+            ProvisionedBy::Api => UserNameSource::Admin,
+        }
+    }
+}
+
+/// How a contact method reaches a person.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ContactKind {
+    Email,
+    Phone,
+}
+
+impl ContactKind {
+    pub const ALL: [ContactKind; 2] = [ContactKind::Email, ContactKind::Phone];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ContactKind::Email => "email",
+            ContactKind::Phone => "phone",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<ContactKind> {
+        ContactKind::ALL.into_iter().find(|v| v.as_str() == s)
     }
 }
 
@@ -159,6 +210,8 @@ pub fn optional_text(raw: Option<&str>, max_chars: usize) -> Result<Option<Strin
         Some(v) => Ok(Some(v.to_string())),
     }
 }
+
+super::shown_by_name!(ContactKind, ProvisionedBy, UserNameSource);
 
 #[cfg(test)]
 mod tests {
@@ -226,6 +279,18 @@ mod tests {
             assert_eq!(source.vouched(), source != UserNameSource::Unverified);
         }
         assert_eq!(UserNameSource::parse("self"), None);
+    }
+
+    #[test]
+    fn provisioners_and_contact_kinds_round_trip_their_names() {
+        for p in ProvisionedBy::ALL {
+            assert_eq!(ProvisionedBy::parse(p.as_str()), Some(p));
+            assert!(p.name_source().vouched());
+        }
+        for k in ContactKind::ALL {
+            assert_eq!(ContactKind::parse(k.as_str()), Some(k));
+        }
+        assert_eq!(ContactKind::parse("pager"), None);
     }
 
     #[test]

@@ -38,7 +38,7 @@ impl Presented {
 pub struct Authenticated {
     pub id: TokenId,
     pub name: String,
-    pub role: Option<String>,
+    pub role: Option<crate::domain::role::Role>,
     /// Set for a personal token.
     pub user_id: Option<UserId>,
     pub at: DateTime<Utc>,
@@ -85,7 +85,7 @@ pub async fn authenticate(presented: &Presented, kind: TokenKind) -> AppResult<A
             "the {what} is not valid: it is unknown or was revoked"
         ))
     })?;
-    if TokenKind::parse(&t.kind) != Some(kind) {
+    if t.kind != kind {
         return Err(AppError::unauthorized(format!(
             "'{}' is a {} token; this endpoint takes {what}s (rota token create --kind {})",
             t.name,

@@ -41,7 +41,7 @@ fn verifies(password: &str, stored: &str) -> bool {
 /// earlier one), audited; returns the password.
 pub fn enable(conn: &mut DbConnection, ctx: &AuditContext, user_name: &str) -> AppResult<String> {
     let user = live_user(conn, user_name)?;
-    if Role::parse(&user.role) != Some(Role::Owner) {
+    if user.role != Role::Owner {
         return Err(AppError::invalid(
             "USERNAME",
             format!(
@@ -138,9 +138,7 @@ pub fn verify(candidate: Option<Candidate>, password: &str) -> Option<User> {
         verifies(password, &DECOY_HASH);
         return None;
     };
-    let ok = verifies(password, &password_hash)
-        && user.active
-        && Role::parse(&user.role) == Some(Role::Owner);
+    let ok = verifies(password, &password_hash) && user.active && user.role == Role::Owner;
     ok.then_some(user)
 }
 

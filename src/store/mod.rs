@@ -5,6 +5,7 @@
 pub mod audit;
 pub mod break_glass;
 pub mod caseless;
+pub mod column;
 pub mod emails;
 pub mod schema;
 pub mod scim;

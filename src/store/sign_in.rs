@@ -10,9 +10,10 @@ use crate::domain::ids::{TeamId, UserId};
 use crate::domain::role::TeamRole;
 use crate::domain::seat_policy::SeatPolicy;
 use crate::domain::sign_in::{EntraIdentity, GroupsClaim, Refusal};
-use crate::domain::user::UserNameSource;
+use crate::domain::user::{ProvisionedBy, UserNameSource};
 use crate::error::AppResult;
 use crate::store::audit::{AuditContext, Target};
+use crate::store::column::Json;
 use crate::store::teams::TeamMember;
 use chrono::{Duration, NaiveDateTime};
 use diesel::prelude::*;
@@ -127,11 +128,11 @@ pub fn sign_in(
         let created = found.is_none();
         let before = found.clone();
         let mut user = found.unwrap_or_else(|| User {
-            role: req.policy.default_role.as_str().to_string(),
+            role: req.policy.default_role,
             ..User::new(
                 &id.user_name,
                 id.name.clone().unwrap_or_else(|| id.user_name.clone()),
-                "sign_in",
+                ProvisionedBy::SignIn,
                 now,
             )
         });
@@ -171,7 +172,7 @@ pub fn sign_in(
             user.user_name_source = UserNameSource::EntraSignIn;
         }
         // The role and the seat follow from the app roles and teams: the seat store decides.
-        user.app_roles = serde_json::to_string(&id.app_roles)?;
+        user.app_roles = Json(id.app_roles.clone());
         user.last_sign_in_at = Some(now);
         if let Some(before) = &before {
             if changed_profile(before, &user) {
@@ -374,7 +375,7 @@ fn sync_teams(
         let member = TeamMember {
             team_id: team_id.clone(),
             user_id: user_id.clone(),
-            role: role.as_str().into(),
+            role,
             created_at: now,
             updated_at: now,
         };

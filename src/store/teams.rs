@@ -4,6 +4,7 @@ use super::schema::{team_members, teams, users};
 use super::{DbConnection, Page, contains_pattern, unique_violation};
 use crate::domain::ids::{TeamId, UserId};
 use crate::domain::paging::PageRequest;
+use crate::domain::role::TeamRole;
 use crate::error::{AppError, AppResult};
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
@@ -27,7 +28,7 @@ pub struct Team {
 pub struct TeamMember {
     pub team_id: TeamId,
     pub user_id: UserId,
-    pub role: String,
+    pub role: TeamRole,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
 }
@@ -125,7 +126,7 @@ pub fn put_member(conn: &mut DbConnection, member: &TeamMember) -> AppResult<()>
     let updated = diesel::update(team_members::table.find((&member.team_id, &member.user_id)))
         .set((
             team_members::role.eq(&member.role),
-            team_members::demoted_role.eq(None::<String>),
+            team_members::demoted_role.eq(None::<TeamRole>),
             team_members::updated_at.eq(member.updated_at),
         ))
         .execute(conn)?;
@@ -151,7 +152,7 @@ pub fn members(
     conn: &mut DbConnection,
     team_id: &TeamId,
     page: &PageRequest,
-) -> AppResult<Page<(UserId, String, String)>> {
+) -> AppResult<Page<(UserId, String, TeamRole)>> {
     let rows = team_members::table
         .inner_join(users::table)
         .filter(team_members::team_id.eq(team_id))
@@ -204,7 +205,7 @@ pub fn add_members(
     conn: &mut DbConnection,
     team_id: &TeamId,
     user_ids: &[UserId],
-    role: &str,
+    role: TeamRole,
     now: NaiveDateTime,
 ) -> AppResult<Vec<UserId>> {
     let mut added = Vec::new();
@@ -237,7 +238,7 @@ pub fn add_members(
             .map(|id| TeamMember {
                 team_id: team_id.clone(),
                 user_id: id.clone(),
-                role: role.into(),
+                role,
                 created_at: now,
                 updated_at: now,
             })
@@ -280,7 +281,7 @@ pub fn member_ids(conn: &mut DbConnection, team_id: &TeamId) -> AppResult<Vec<Us
 pub fn managed_by(conn: &mut DbConnection, user_id: &UserId) -> AppResult<Vec<TeamId>> {
     Ok(team_members::table
         .filter(team_members::user_id.eq(user_id))
-        .filter(team_members::role.eq(crate::domain::role::TeamRole::Manager.as_str()))
+        .filter(team_members::role.eq(TeamRole::Manager))
         .select(team_members::team_id)
         .load(conn)?)
 }

@@ -16,9 +16,9 @@ use subtle::ConstantTimeEq;
 #[diesel(table_name = tokens)]
 pub struct Token {
     pub id: TokenId,
-    pub kind: String,
+    pub kind: TokenKind,
     pub name: String,
-    pub role: Option<String>,
+    pub role: Option<Role>,
     pub secret_hash: String,
     pub hint: String,
     pub created_at: NaiveDateTime,
@@ -49,7 +49,8 @@ pub fn find_live_by_hash(conn: &mut DbConnection, hash: &str) -> AppResult<Optio
         .filter(tokens::revoked_at.is_null())
         .select(Token::as_select())
         .first(conn)
-        .optional()?;
+        .optional()
+        .map_err(super::column::read_from("tokens"))?;
     // The index look-up already matched; this keeps the final comparison constant-time too.
     Ok(found.filter(|t| bool::from(t.secret_hash.as_bytes().ct_eq(hash.as_bytes()))))
 }
@@ -62,10 +63,11 @@ pub fn touch(conn: &mut DbConnection, id: &TokenId, now: NaiveDateTime) -> AppRe
 }
 
 pub fn list(conn: &mut DbConnection) -> AppResult<Vec<Token>> {
-    Ok(tokens::table
+    tokens::table
         .order((tokens::created_at.asc(), tokens::id.asc()))
         .select(Token::as_select())
-        .load(conn)?)
+        .load(conn)
+        .map_err(super::column::read_from("tokens"))
 }
 
 pub fn live_count(conn: &mut DbConnection) -> AppResult<i64> {
@@ -82,7 +84,8 @@ pub fn revoke(conn: &mut DbConnection, name: &str, now: NaiveDateTime) -> AppRes
         .filter(tokens::revoked_at.is_null())
         .select(Token::as_select())
         .first(conn)
-        .optional()?
+        .optional()
+        .map_err(super::column::read_from("tokens"))?
         .ok_or_else(|| AppError::not_found("live token", name))?;
     diesel::update(tokens::table.find(&token.id))
         .set(tokens::revoked_at.eq(now))
@@ -93,9 +96,9 @@ pub fn revoke(conn: &mut DbConnection, name: &str, now: NaiveDateTime) -> AppRes
 /// What the audit trail keeps of a token: never its hash.
 #[derive(serde::Serialize)]
 struct TokenView<'a> {
-    kind: &'a str,
+    kind: TokenKind,
     name: &'a str,
-    role: Option<&'a str>,
+    role: Option<Role>,
     hint: &'a str,
     user_id: Option<&'a str>,
 }
@@ -103,9 +106,9 @@ struct TokenView<'a> {
 impl Token {
     fn view(&self) -> TokenView<'_> {
         TokenView {
-            kind: &self.kind,
+            kind: self.kind,
             name: &self.name,
-            role: self.role.as_deref(),
+            role: self.role,
             hint: &self.hint,
             user_id: self.user_id.as_ref().map(UserId::as_str),
         }
@@ -149,10 +152,10 @@ pub fn issue(
     let secret = token::format_secret(kind, &random);
     let token = Token {
         id: TokenId::generate(),
-        kind: kind.as_str().into(),
+        kind,
         name: name.into(),
         role: match &holder {
-            Holder::Role(role) => role.map(|r| r.as_str().to_string()),
+            Holder::Role(role) => *role,
             Holder::User(_) => None,
         },
         secret_hash: token::hash_secret(&secret),

@@ -1,40 +1,20 @@
 //! Users and their contact methods: rows, look-ups, the filtered page the REST API lists.
 
+use super::column::Json;
 use super::schema::{contact_methods, team_members, teams, users};
 use super::{DbConnection, Page, contains_pattern, unique_violation};
 use crate::domain::caseless;
 use crate::domain::ids::{ContactMethodId, TeamId, UserId};
 use crate::domain::paging::PageRequest;
-use crate::domain::user::UserNameSource;
+use crate::domain::role::Role;
+use crate::domain::scim_schema::ScimDocument;
+use crate::domain::seat_policy::Licence;
+use crate::domain::user::{ContactKind, ProvisionedBy, UserNameSource};
 use crate::error::{AppError, AppResult};
 use chrono::NaiveDateTime;
-use diesel::backend::Backend;
-use diesel::deserialize::{self, FromSql};
 use diesel::prelude::*;
-use diesel::serialize::{self, Output, ToSql};
-use diesel::sql_types::Text;
 use serde::Serialize;
-
-/// Stored as its name (`entra_scim`, …) on both backends.
-impl<DB: Backend> ToSql<Text, DB> for UserNameSource
-where
-    str: ToSql<Text, DB>,
-{
-    fn to_sql<'b>(&'b self, out: &mut Output<'b, '_, DB>) -> serialize::Result {
-        self.as_str().to_sql(out)
-    }
-}
-
-impl<DB: Backend> FromSql<Text, DB> for UserNameSource
-where
-    String: FromSql<Text, DB>,
-{
-    fn from_sql(bytes: DB::RawValue<'_>) -> deserialize::Result<Self> {
-        let text = String::from_sql(bytes)?;
-        UserNameSource::parse(&text)
-            .ok_or_else(|| format!("'{text}' is not a user_name_source").into())
-    }
-}
+use serde_json::Value;
 
 #[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable, AsChangeset, Serialize)]
 #[diesel(table_name = users, treat_none_as_null = true)]
@@ -53,13 +33,13 @@ pub struct User {
     pub description: Option<String>,
     pub time_zone: String,
     pub locale: Option<String>,
-    pub role: String,
-    /// The seat held (`full`, `stakeholder`), `None` without one. Written only by the seat
-    /// store (`store::seats`), never by a profile update, so a stale read cannot undo it.
+    pub role: Role,
+    /// The seat held, `None` without one. Written only by the seat store (`store::seats`),
+    /// never by a profile update, so a stale read cannot undo it.
     #[diesel(skip_update)]
-    pub licence: Option<String>,
+    pub licence: Option<Licence>,
     pub active: bool,
-    pub provisioned_by: String,
+    pub provisioned_by: ProvisionedBy,
     pub last_sign_in_at: Option<NaiveDateTime>,
     pub version: i64,
     pub created_at: NaiveDateTime,
@@ -72,9 +52,11 @@ pub struct User {
     pub user_type: Option<String>,
     pub preferred_language: Option<String>,
     /// SCIM `addresses`, as the JSON array Entra sent.
-    pub addresses: String,
-    /// SCIM `roles` (app roles from Entra), as a JSON array.
-    pub scim_roles: String,
+    #[serde(serialize_with = "super::column::as_json_text")]
+    pub addresses: Json<Vec<Value>>,
+    /// SCIM `roles` (app roles from Entra), as the JSON array Entra sent.
+    #[serde(serialize_with = "super::column::as_json_text")]
+    pub scim_roles: Json<Vec<Value>>,
     pub employee_number: Option<String>,
     pub cost_center: Option<String>,
     pub organization: Option<String>,
@@ -86,9 +68,11 @@ pub struct User {
     pub deleted_at: Option<NaiveDateTime>,
     /// The SCIM resource as Entra last sent it (without id and meta): SCIM reads echo it, so
     /// attributes Rota does not use (display values, a Windows time-zone name) round-trip.
-    pub scim_document: Option<String>,
-    /// Entra app role values (JSON array), from sign-in's `roles` claim or SCIM `roles`.
-    pub app_roles: String,
+    #[serde(serialize_with = "super::column::as_json_text")]
+    pub scim_document: Option<Json<ScimDocument>>,
+    /// Entra app role values, from sign-in's `roles` claim or SCIM `roles`.
+    #[serde(serialize_with = "super::column::as_json_text")]
+    pub app_roles: Json<Vec<String>>,
     /// Who set `user_name`: linking by name adopts the account only if Entra or an admin did.
     pub user_name_source: UserNameSource,
     /// Kept from before externalIds were unique: another live user had the same externalId
@@ -109,15 +93,14 @@ impl User {
 
     /// A new, active user with no Entra identity yet, in UTC, with the `user` role; callers
     /// set what they know with struct update syntax. Its user name is taken to come from
-    /// what made the account (`scim`: Entra over SCIM, `sign_in`: Entra's token, `api`: an
-    /// admin); a caller that cannot vouch for it says so in `user_name_source`.
-    pub fn new(user_name: &str, name: String, provisioned_by: &str, now: NaiveDateTime) -> User {
-        let user_name_source = match provisioned_by {
-            "scim" => UserNameSource::EntraScim,
-            "sign_in" => UserNameSource::EntraSignIn,
-            "api" => UserNameSource::Admin,
-            _ => UserNameSource::Unverified,
-        };
+    /// what made the account (`ProvisionedBy::name_source`); a caller that cannot vouch for
+    /// it says so in `user_name_source`.
+    pub fn new(
+        user_name: &str,
+        name: String,
+        provisioned_by: ProvisionedBy,
+        now: NaiveDateTime,
+    ) -> User {
         User {
             id: UserId::generate(),
             tenant_id: None,
@@ -133,10 +116,10 @@ impl User {
             description: None,
             time_zone: "Etc/UTC".into(),
             locale: None,
-            role: crate::domain::role::Role::User.as_str().into(),
+            role: Role::User,
             licence: None,
             active: true,
-            provisioned_by: provisioned_by.into(),
+            provisioned_by,
             last_sign_in_at: None,
             version: 1,
             created_at: now,
@@ -148,8 +131,8 @@ impl User {
             nick_name: None,
             user_type: None,
             preferred_language: None,
-            addresses: "[]".into(),
-            scim_roles: "[]".into(),
+            addresses: Json::default(),
+            scim_roles: Json::default(),
             employee_number: None,
             cost_center: None,
             organization: None,
@@ -158,15 +141,10 @@ impl User {
             manager_id: None,
             deleted_at: None,
             scim_document: None,
-            app_roles: "[]".into(),
-            user_name_source,
+            app_roles: Json::default(),
+            user_name_source: provisioned_by.name_source(),
             external_id_shared: false,
         }
-    }
-
-    /// The app role values, as the seat policy matches them.
-    pub fn app_role_values(&self) -> Vec<String> {
-        serde_json::from_str(&self.app_roles).unwrap_or_default()
     }
 }
 
@@ -182,10 +160,10 @@ pub struct UserCard {
     pub description: Option<String>,
     pub time_zone: String,
     pub locale: Option<String>,
-    pub role: String,
-    pub licence: Option<String>,
+    pub role: Role,
+    pub licence: Option<Licence>,
     pub active: bool,
-    pub provisioned_by: String,
+    pub provisioned_by: ProvisionedBy,
     pub user_name_source: UserNameSource,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
@@ -267,7 +245,7 @@ impl UserKeys {
 pub struct ContactMethod {
     pub id: ContactMethodId,
     pub user_id: UserId,
-    pub kind: String,
+    pub kind: ContactKind,
     pub label: String,
     pub address: String,
     pub is_primary: bool,
@@ -531,7 +509,7 @@ pub fn set_primary_email(
     let updated = diesel::update(
         contact_methods::table
             .filter(contact_methods::user_id.eq(user_id))
-            .filter(contact_methods::kind.eq("email"))
+            .filter(contact_methods::kind.eq(ContactKind::Email))
             .filter(contact_methods::is_primary.eq(true)),
     )
     .set((
@@ -546,7 +524,7 @@ pub fn set_primary_email(
             &ContactMethod {
                 id: ContactMethodId::generate(),
                 user_id: user_id.clone(),
-                kind: "email".into(),
+                kind: ContactKind::Email,
                 label: "Default".into(),
                 address: address.into(),
                 is_primary: true,
@@ -594,7 +572,7 @@ pub fn find_many(conn: &mut DbConnection, ids: &[UserId]) -> AppResult<Vec<User>
 pub fn replace_contacts(
     conn: &mut DbConnection,
     user_id: &UserId,
-    kind: &str,
+    kind: ContactKind,
     methods: &[(String, String, bool)],
     now: NaiveDateTime,
 ) -> AppResult<()> {
@@ -609,7 +587,7 @@ pub fn replace_contacts(
         .map(|(label, address, primary)| ContactMethod {
             id: ContactMethodId::generate(),
             user_id: user_id.clone(),
-            kind: kind.into(),
+            kind,
             label: label.clone(),
             address: address.clone(),
             is_primary: *primary,

@@ -174,16 +174,10 @@ impl FromRequest for ApiCaller {
 /// The role a person acts with: their account role as far as the seat they hold allows
 /// (a stakeholder seat is read-only); without a seat, nothing.
 fn role_of(state: &AppState, user: &users::User) -> AppResult<Role> {
-    let role = Role::parse(&user.role)
-        .ok_or_else(|| AppError::internal(format!("user {} has no valid role", user.id)))?;
-    let held = user
-        .licence
-        .as_deref()
-        .and_then(crate::domain::seat_policy::Licence::parse);
     state
         .sign_in
         .seat_policy
-        .effective_role(role, held)
+        .effective_role(user.role, user.licence)
         .ok_or_else(|| {
             AppError::forbidden(format!(
                 "{} holds no Rota seat yet (every licence is in use; they wait in the queue), so cannot use Rota until one is freed",
@@ -215,18 +209,19 @@ async fn identify(
     }
     let token = authenticate(presented, TokenKind::Api).await?;
     if let Some(user_id) = token.user_id {
-        let user = state
-            .db
-            .run(move |conn| users::find(conn, &user_id))
-            .await
-            .ok()
-            .filter(|u| u.active)
-            .ok_or_else(|| {
-                AppError::unauthorized(format!(
-                    "the personal token '{}' belongs to a user who is deactivated or deleted",
-                    token.name
-                ))
-            })?;
+        // Only a missing user makes the token useless: any other failure (a stored value that
+        // does not parse, the database down) is that failure, not a refused credential.
+        let found = match state.db.run(move |conn| users::find(conn, &user_id)).await {
+            Ok(user) => Some(user),
+            Err(e) if matches!(e.kind, crate::error::ErrorKind::NotFound { .. }) => None,
+            Err(e) => return Err(e),
+        };
+        let user = found.filter(|u| u.active).ok_or_else(|| {
+            AppError::unauthorized(format!(
+                "the personal token '{}' belongs to a user who is deactivated or deleted",
+                token.name
+            ))
+        })?;
         let role = role_of(state, &user)?;
         let principal = Principal::User {
             id: user.id,
@@ -235,10 +230,9 @@ async fn identify(
         };
         return Ok((principal, role, token.at));
     }
+    // A service token always has a role (a personal one, handled above, has none).
     let role = token
         .role
-        .as_deref()
-        .and_then(Role::parse)
         .ok_or_else(|| AppError::internal(format!("token {} has no valid role", token.name)))?;
     let principal = Principal::Token {
         id: token.id,

@@ -93,10 +93,10 @@ fn render_licence(
     row: &LicenceRow,
     queued: i64,
 ) -> Option<LicenseObject> {
-    let l = Licence::parse(&row.id)?;
+    let l = row.id;
     let links = Links(base);
     Some(LicenseObject {
-        id: row.id.clone(),
+        id: l.as_str().to_string(),
         kind: "license",
         name: l.title(),
         summary: l.title(),
@@ -111,8 +111,8 @@ fn render_licence(
         cap: row.cap,
         queued,
         warned_percent: row.warned_percent,
-        self_url: links.api("licenses", &row.id),
-        html_url: Some(links.html("licenses", &row.id)),
+        self_url: links.api("licenses", l.as_str()),
+        html_url: Some(links.html("licenses", l.as_str())),
     })
 }
 
@@ -126,10 +126,7 @@ async fn licence_objects(state: &web::Data<AppState>) -> AppResult<Vec<LicenseOb
     Ok(rows
         .iter()
         .filter_map(|r| {
-            let queued = waiting
-                .iter()
-                .filter(|w| w.wanted.as_deref() == Some(r.id.as_str()))
-                .count() as i64;
+            let queued = waiting.iter().filter(|w| w.wanted == Some(r.id)).count() as i64;
             render_licence(&state.public_url, policy, r, queued)
         })
         .collect())
@@ -248,7 +245,7 @@ fn render_allocation(
     a: Allocation,
     now: NaiveDateTime,
 ) -> Option<LicenseAllocation> {
-    let licence = Licence::parse(a.licence.as_deref()?)?;
+    let licence = a.licence?;
     let (idle_days, idle) = idleness(policy, &a, now);
     Some(LicenseAllocation {
         user: links.reference("users", "user_reference", a.user_id.as_str(), &a.name),
@@ -256,8 +253,8 @@ fn render_allocation(
         allocated_at: a.since.map(utc),
         reason: a.reason,
         allocated_by: a.allocated_by,
-        pinned: a.pinned,
-        waiting_for: a.wanted,
+        pinned: a.pinned.map(|p| p.as_str().to_string()),
+        waiting_for: a.wanted.map(|l| l.as_str().to_string()),
         last_sign_in_at: a.last_sign_in_at.map(utc),
         idle_days,
         idle,
@@ -273,7 +270,7 @@ fn idleness(policy: &SeatPolicy, a: &Allocation, now: NaiveDateTime) -> (i64, bo
         last_sign_in_at: a.last_sign_in_at,
         created_at: a.created_at,
     };
-    let full = a.licence.as_deref() == Some(Licence::Full.as_str());
+    let full = a.licence == Some(Licence::Full);
     (
         idle_days(&facts, now),
         full && crate::domain::seats::is_idle(&policy.idle, &facts, now),
@@ -424,13 +421,13 @@ pub async fn allocations_csv(
                 &a.name,
                 &a.user_name,
                 a.email.as_deref().unwrap_or(""),
-                &a.role,
-                a.licence.as_deref().unwrap_or(""),
+                a.role.as_str(),
+                a.licence.map_or("", Licence::as_str),
                 &time(a.since),
                 a.reason.as_deref().unwrap_or(""),
                 a.allocated_by.as_deref().unwrap_or(""),
-                a.pinned.as_deref().unwrap_or(""),
-                a.wanted.as_deref().unwrap_or(""),
+                a.pinned.map_or("", Pin::as_str),
+                a.wanted.map_or("", Licence::as_str),
                 &time(a.last_sign_in_at),
                 &idle_for,
                 if idle { "true" } else { "false" },
@@ -634,18 +631,18 @@ pub async fn queue(state: web::Data<AppState>, caller: ApiCaller) -> ApiResult<H
     caller.may(Action::ReadLicences, &Resource::Account, "see licences")?;
     let rows = state.db.run(seats::waiting).await?;
     let links = Links(&state.public_url);
-    let mut places: std::collections::HashMap<String, usize> = Default::default();
+    let mut places: std::collections::HashMap<Licence, usize> = Default::default();
     let queue = rows
         .into_iter()
         .filter_map(|a| {
-            let wanted = a.wanted.clone()?;
-            let place = places.entry(wanted.clone()).or_default();
+            let wanted = a.wanted?;
+            let place = places.entry(wanted).or_default();
             *place += 1;
             Some(QueueEntry {
                 position: *place,
                 user: links.reference("users", "user_reference", a.user_id.as_str(), &a.name),
-                waiting_for: wanted,
-                holds: a.licence,
+                waiting_for: wanted.as_str().to_string(),
+                holds: a.licence.map(|l| l.as_str().to_string()),
                 queued_at: a.queued_at.map(utc),
                 reason: a.queue_reason,
             })
@@ -763,7 +760,7 @@ pub async fn usage_history(
             .into_iter()
             .map(|d| UsageDay {
                 date: d.day,
-                license_id: d.licence,
+                license_id: d.licence.as_str().to_string(),
                 cap: d.cap,
                 current_value: d.held,
                 peak_value: d.peak_held,

@@ -5,7 +5,6 @@ use super::{ApiCaller, ApiResult, Links, Pagination, Params, Reference, resource
 use crate::authz::{Action, Resource};
 use crate::domain::ids::{TeamId, UserId};
 use crate::domain::role::TeamRole;
-use crate::domain::seat_policy::Licence;
 use crate::domain::seats::may_be_on_call;
 use crate::domain::user as rules;
 use crate::error::{AppError, AppResult};
@@ -376,7 +375,7 @@ pub async fn members(
         .into_iter()
         .map(|(user_id, user_name, role)| Member {
             user: links.reference("users", "user_reference", user_id.as_str(), &user_name),
-            role: TeamRole::parse(&role).unwrap_or(TeamRole::Observer),
+            role,
         })
         .collect();
     Ok(HttpResponse::Ok().json(MemberList {
@@ -425,7 +424,7 @@ pub async fn put_member(
                 let team = teams::find(tx, &team_id)?;
                 let user = users::find(tx, &user_id)?;
                 let before = teams::membership(tx, &team_id, &user_id)?;
-                if before.as_ref().is_some_and(|m| m.role == role.as_str()) {
+                if before.as_ref().is_some_and(|m| m.role == role) {
                     return Ok(0);
                 }
                 if before.is_none() {
@@ -435,7 +434,7 @@ pub async fn put_member(
                 let member = TeamMember {
                     team_id: team.id.clone(),
                     user_id: user.id.clone(),
-                    role: role.as_str().into(),
+                    role,
                     created_at: before.as_ref().map_or(now, |m| m.created_at),
                     updated_at: now,
                 };
@@ -457,7 +456,7 @@ pub async fn put_member(
                 let emails = settle_user(tx, &app, &caller.audit(), &user.id)?.emails;
                 let user = users::find(tx, &user.id)?;
                 if role != TeamRole::Observer {
-                    let held = user.licence.as_deref().and_then(Licence::parse);
+                    let held = user.licence;
                     may_be_on_call(user.active, held).map_err(|why| {
                         AppError::invalid(
                             "role",

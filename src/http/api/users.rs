@@ -4,7 +4,7 @@ use super::{ApiCaller, ApiResult, Links, Pagination, Params, Reference, resource
 use crate::authz::{Action, Resource};
 use crate::domain::ids::{TeamId, UserId};
 use crate::domain::role::Role;
-use crate::domain::user::{self as rules, UserNameSource};
+use crate::domain::user::{self as rules, ContactKind, ProvisionedBy, UserNameSource};
 use crate::error::{AppError, AppResult};
 use crate::http::AppState;
 use crate::store::audit;
@@ -163,7 +163,7 @@ pub fn render(
     }
     let mut contacts: HashMap<UserId, Vec<Reference>> = HashMap::new();
     for m in users::contact_methods_of(conn, &ids)? {
-        let kind = if m.kind == "email" {
+        let kind = if m.kind == ContactKind::Email {
             "email_contact_method_reference"
         } else {
             "phone_contact_method_reference"
@@ -184,11 +184,9 @@ pub fn render(
             teams: teams.remove(&u.id).unwrap_or_default(),
             contact_methods: contacts.remove(&u.id).unwrap_or_default(),
             notification_rules: Vec::new(),
-            role: Role::parse(&u.role).unwrap_or(Role::ReadOnlyUser),
+            role: u.role,
             license: u
                 .licence
-                .as_deref()
-                .and_then(crate::domain::seat_policy::Licence::parse)
                 .map(|l| links.reference("licenses", "license_reference", l.as_str(), l.title())),
             invitation_sent: false,
             created_at: u.created_at.and_utc(),
@@ -202,7 +200,7 @@ pub fn render(
             job_title: u.job_title,
             description: u.description,
             active: u.active,
-            provisioned_by: u.provisioned_by,
+            provisioned_by: u.provisioned_by.as_str().to_string(),
             user_name_source: u.user_name_source,
         })
         .collect())
@@ -309,8 +307,8 @@ pub async fn create(
             .map_err(field("description"))?,
         time_zone: rules::time_zone(input.time_zone.as_deref().unwrap_or("Etc/UTC"))
             .map_err(field("time_zone"))?,
-        role: role.as_str().to_string(),
-        ..User::new(&email, name, "api", now)
+        role,
+        ..User::new(&email, name, ProvisionedBy::Api, now)
     };
     let audit_ctx = caller.audit();
     let base = state.public_url.clone();
@@ -437,7 +435,7 @@ async fn may_touch_sessions(
 fn as_resource(user: &User) -> Resource {
     Resource::User {
         id: user.id.clone(),
-        role: Role::parse(&user.role).unwrap_or(Role::User),
+        role: user.role,
     }
 }
 
@@ -595,7 +593,7 @@ fn apply(
         // Users made through this API sign in with their e-mail; an admin changing it keeps
         // the two together. A person changing their own only changes where mail goes.
         if may_set_sign_in_name
-            && user.provisioned_by == "api"
+            && user.provisioned_by == ProvisionedBy::Api
             && user.email.as_deref() == Some(user.user_name.as_str())
         {
             set_sign_in_name(user, &email);
@@ -619,10 +617,10 @@ fn apply(
     }
     if let Some(new_role) = changes.role {
         let new_role = role(&new_role)?;
-        if new_role.as_str() != user.role {
+        if new_role != user.role {
             caller.may_grant(&resource, new_role)?;
         }
-        user.role = new_role.as_str().to_string();
+        user.role = new_role;
     }
     if let Some(title) = changes.job_title {
         user.job_title = rules::optional_text(Some(&title), 100).map_err(field("job_title"))?;
@@ -689,7 +687,7 @@ pub async fn update(
                         Some(&user),
                     )?;
                 }
-                let wanted = user.role.clone();
+                let wanted = user.role;
                 let emails = settle_user(tx, &app, &caller.audit(), &user.id)?.emails;
                 let user = users::find(tx, &user.id)?;
                 if user.role != wanted {

@@ -24,7 +24,7 @@ use std::collections::{HashMap, HashSet};
 
 pub const GROUP_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:Group";
 /// The team role a provisioned member gets.
-const MEMBER_ROLE: &str = "responder";
+const MEMBER_ROLE: crate::domain::role::TeamRole = crate::domain::role::TeamRole::Responder;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(

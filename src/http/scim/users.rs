@@ -10,11 +10,13 @@ use super::{
 use crate::domain::ids::UserId;
 use crate::domain::scim_filter::{self, AttrPath};
 use crate::domain::scim_patch::{self, get};
+use crate::domain::scim_schema::ScimDocument;
 use crate::domain::scim_schema::{self, ENTERPRISE_USER, Misfits};
-use crate::domain::user::{self as rules, UserNameSource};
+use crate::domain::user::{self as rules, ContactKind, ProvisionedBy, UserNameSource};
 use crate::error::{AppError, AppResult};
 use crate::http::AppState;
 use crate::store::audit;
+use crate::store::column::Json;
 use crate::store::scim::{self as search, Resource};
 use crate::store::users::{self, ContactMethod, User};
 use crate::store::{self, DbConnection};
@@ -118,9 +120,8 @@ fn get_in<'a>(obj: &'a Map<String, Value>, name: &str) -> Option<&'a Value> {
 pub fn resource(user: &User, contacts: &[&ContactMethod], public_url: &str) -> Value {
     let body = user
         .scim_document
-        .as_deref()
-        .and_then(|d| serde_json::from_str::<Value>(d).ok())
-        .filter(Value::is_object)
+        .as_ref()
+        .map(|d| Value::Object(d.0.0.clone()))
         .unwrap_or_else(|| built(user, contacts, public_url));
     let mut doc = scim_schema::conform_user(&body, Misfits::Drop).unwrap_or_default();
     let mut schemas = vec![json!(USER_SCHEMA)];
@@ -136,7 +137,7 @@ pub fn resource(user: &User, contacts: &[&ContactMethod], public_url: &str) -> V
 /// The attributes of a user who has no SCIM document, from the row (nulls and empty lists are
 /// left out when it is made to fit).
 fn built(user: &User, contacts: &[&ContactMethod], public_url: &str) -> Value {
-    let multi = |kind: &str| -> Value {
+    let multi = |kind: ContactKind| -> Value {
         contacts
             .iter()
             .filter(|c| c.kind == kind)
@@ -149,7 +150,6 @@ fn built(user: &User, contacts: &[&ContactMethod], public_url: &str) -> Value {
             })
             .collect()
     };
-    let parse_list = |s: &str| serde_json::from_str::<Value>(s).unwrap_or(Value::Null);
     json!({
         "externalId": user.external_id,
         "userName": user.user_name,
@@ -169,10 +169,10 @@ fn built(user: &User, contacts: &[&ContactMethod], public_url: &str) -> Value {
         "locale": user.locale,
         "timezone": user.time_zone,
         "active": user.active,
-        "emails": multi("email"),
-        "phoneNumbers": multi("phone"),
-        "addresses": parse_list(&user.addresses),
-        "roles": parse_list(&user.scim_roles),
+        "emails": multi(ContactKind::Email),
+        "phoneNumbers": multi(ContactKind::Phone),
+        "addresses": user.addresses.0,
+        "roles": user.scim_roles.0,
         ENTERPRISE_USER: {
             "employeeNumber": user.employee_number,
             "costCenter": user.cost_center,
@@ -211,8 +211,8 @@ struct Fields {
     timezone: Option<String>,
     emails: ContactList,
     phones: ContactList,
-    addresses: String,
-    roles: String,
+    addresses: Vec<Value>,
+    roles: Vec<Value>,
     employee_number: Option<String>,
     cost_center: Option<String>,
     organization: Option<String>,
@@ -279,12 +279,10 @@ fn contacts(v: Option<&Value>, field: &str) -> AppResult<ContactList> {
     Ok(out)
 }
 
-fn list_json(v: Option<&Value>, field: &str) -> AppResult<String> {
+fn list_json(v: Option<&Value>, field: &str) -> AppResult<Vec<Value>> {
     match v {
-        None | Some(Value::Null) => Ok("[]".into()),
-        Some(Value::Array(items)) if items.len() <= 20 => {
-            Ok(Value::Array(items.clone()).to_string())
-        }
+        None | Some(Value::Null) => Ok(Vec::new()),
+        Some(Value::Array(items)) if items.len() <= 20 => Ok(items.clone()),
         Some(other) => Err(AppError::invalid(
             field,
             format!("must be a list of at most 20 entries, not {other}"),
@@ -410,9 +408,9 @@ fn assign(user: &mut User, f: Fields) -> AppResult<ContactLists> {
         .or(f.emails.first())
         .map(|e| e.1.clone());
     user.email = email;
-    user.addresses = f.addresses;
-    user.app_roles = app_role_values(&f.roles);
-    user.scim_roles = f.roles;
+    user.addresses = Json(f.addresses);
+    user.app_roles = Json(app_role_values(&f.roles));
+    user.scim_roles = Json(f.roles);
     user.employee_number = f.employee_number;
     user.cost_center = f.cost_center;
     user.organization = f.organization;
@@ -423,11 +421,10 @@ fn assign(user: &mut User, f: Fields) -> AppResult<ContactLists> {
 }
 
 /// The app role values in SCIM `roles` (Entra sends `value`, and `display` as well), as the
-/// JSON array the seat policy matches.
-fn app_role_values(roles: &str) -> String {
-    let items: Vec<Value> = serde_json::from_str(roles).unwrap_or_default();
+/// list the seat policy matches.
+fn app_role_values(roles: &[Value]) -> Vec<String> {
     let mut values: Vec<&str> = Vec::new();
-    for role in &items {
+    for role in roles {
         let value = match role {
             Value::String(s) => Some(s.as_str()),
             other => get(other, "value")
@@ -438,7 +435,12 @@ fn app_role_values(roles: &str) -> String {
             values.push(v);
         }
     }
-    serde_json::to_string(&values).unwrap_or_else(|_| "[]".into())
+    values.into_iter().map(str::to_string).collect()
+}
+
+/// A fitted document (always an object) as the column stores it.
+fn stored(doc: &Value) -> Option<Json<ScimDocument>> {
+    doc.as_object().map(|m| Json(ScimDocument(m.clone())))
 }
 
 /// Settles the user's seat after a SCIM change (a shortage queues them, never fails the
@@ -500,23 +502,26 @@ fn save(
 ) -> AppResult<Value> {
     let now = crate::clock::stored(caller.at);
     let old = render(conn, public_url, std::slice::from_ref(before))?.remove(0);
-    let pending: Vec<ContactMethod> = [("email", &lists.0), ("phone", &lists.1)]
-        .into_iter()
-        .flat_map(|(kind, items)| {
-            items
-                .iter()
-                .map(move |(label, address, primary)| ContactMethod {
-                    id: crate::domain::ids::ContactMethodId::generate(),
-                    user_id: before.id.clone(),
-                    kind: kind.into(),
-                    label: label.clone(),
-                    address: address.clone(),
-                    is_primary: *primary,
-                    created_at: now,
-                    updated_at: now,
-                })
-        })
-        .collect();
+    let pending: Vec<ContactMethod> = [
+        (ContactKind::Email, &lists.0),
+        (ContactKind::Phone, &lists.1),
+    ]
+    .into_iter()
+    .flat_map(|(kind, items)| {
+        items
+            .iter()
+            .map(move |(label, address, primary)| ContactMethod {
+                id: crate::domain::ids::ContactMethodId::generate(),
+                user_id: before.id.clone(),
+                kind,
+                label: label.clone(),
+                address: address.clone(),
+                is_primary: *primary,
+                created_at: now,
+                updated_at: now,
+            })
+    })
+    .collect();
     let candidate = resource(&user, &pending.iter().collect::<Vec<_>>(), public_url);
     if strip_meta(&old) == strip_meta(&candidate) {
         return Ok(old);
@@ -524,8 +529,8 @@ fn save(
     user.version = before.version + 1;
     user.updated_at = now;
     users::update(conn, &user)?;
-    users::replace_contacts(conn, &user.id, "email", &lists.0, now)?;
-    users::replace_contacts(conn, &user.id, "phone", &lists.1, now)?;
+    users::replace_contacts(conn, &user.id, ContactKind::Email, &lists.0, now)?;
+    users::replace_contacts(conn, &user.id, ContactKind::Phone, &lists.1, now)?;
     let new = render(conn, public_url, std::slice::from_ref(&user))?.remove(0);
     audit::record(
         conn,
@@ -563,15 +568,20 @@ async fn create(
             store::write(conn, |tx| {
                 let now = crate::clock::stored(caller.at);
                 let mut user = User {
-                    role: app.sign_in.seat_policy.default_role.as_str().to_string(),
-                    ..User::new(&fields.user_name, fields.user_name.clone(), "scim", now)
+                    role: app.sign_in.seat_policy.default_role,
+                    ..User::new(
+                        &fields.user_name,
+                        fields.user_name.clone(),
+                        ProvisionedBy::Scim,
+                        now,
+                    )
                 };
                 let lists = assign(&mut user, fields)?;
-                user.scim_document = Some(document.to_string());
+                user.scim_document = stored(&document);
                 refuse_unverified_namesake(tx, &user.user_name)?;
                 users::insert(tx, &user)?;
-                users::replace_contacts(tx, &user.id, "email", &lists.0, now)?;
-                users::replace_contacts(tx, &user.id, "phone", &lists.1, now)?;
+                users::replace_contacts(tx, &user.id, ContactKind::Email, &lists.0, now)?;
+                users::replace_contacts(tx, &user.id, ContactKind::Phone, &lists.1, now)?;
                 let out = render(tx, &public_url, std::slice::from_ref(&user))?.remove(0);
                 audit::record(
                     tx,
@@ -656,7 +666,7 @@ async fn replace(
             check_if_match(expected.as_deref(), before.version)?;
             let mut user = before.clone();
             let lists = assign(&mut user, fields)?;
-            user.scim_document = Some(document.to_string());
+            user.scim_document = stored(&document);
             Ok((before, user, lists, public_url))
         },
         caller,
@@ -685,7 +695,7 @@ async fn patch(
             let doc = fitted(&doc)?;
             let mut user = before.clone();
             let lists = assign(&mut user, read(&doc)?)?;
-            user.scim_document = Some(doc.to_string());
+            user.scim_document = stored(&doc);
             Ok((before, user, lists, public_url))
         },
         caller,

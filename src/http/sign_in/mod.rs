@@ -465,9 +465,8 @@ async fn home(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
 
 /// "role X, full seat" (HTML): the role a person acts with, given the seat they hold.
 fn seat_line(policy: &SeatPolicy, user: &crate::store::users::User) -> String {
-    use crate::domain::seat_policy::Licence;
-    let role = crate::domain::role::Role::parse(&user.role);
-    let held = user.licence.as_deref().and_then(Licence::parse);
+    let role = Some(user.role);
+    let held = user.licence;
     match (role.and_then(|r| policy.effective_role(r, held)), held) {
         (Some(acting), Some(l)) if Some(acting) != role => format!(
             "role <strong>{}</strong> on a {} seat (read-only) while you wait for a full one",

@@ -28,7 +28,7 @@ pub fn set_cap(
     let rows = lock_book(tx)?;
     let row = rows
         .iter()
-        .find(|x| x.id == licence.as_str())
+        .find(|x| x.id == licence)
         .ok_or_else(|| AppError::not_found("license", licence.as_str()))?;
     if let Some(c) = cap {
         if c < 0 {
@@ -86,7 +86,7 @@ pub fn pin(
     choice: Option<Pin>,
 ) -> AppResult<Settlement> {
     let now = crate::clock::stored(ctx.at);
-    let owner = user.role == Role::Owner.as_str();
+    let owner = user.role == Role::Owner;
     if owner
         && matches!(
             choice,
@@ -107,8 +107,8 @@ pub fn pin(
         .first(tx)
         .optional()?
         .unwrap_or_else(|| SeatRow::empty(user.id.clone(), now));
-    let before = row.pinned.clone();
-    row.pinned = choice.map(|p| p.as_str().to_string());
+    let before = row.pinned;
+    row.pinned = choice;
     row.updated_at = now;
     write_rows(tx, std::slice::from_ref(&row))?;
     if before != row.pinned {

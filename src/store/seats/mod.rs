@@ -60,13 +60,13 @@ pub struct SeatRow {
     /// Who (the actor's name: an admin, `SCIM`, the person signing in, a job).
     pub allocated_by: Option<String>,
     /// The licence waited for, if queued.
-    pub wanted: Option<String>,
+    pub wanted: Option<Licence>,
     pub queued_at: Option<NaiveDateTime>,
     pub queue_reason: Option<String>,
     /// A licence owner's choice (`full`, `stakeholder`, `none`), overriding the policy.
-    pub pinned: Option<String>,
+    pub pinned: Option<Pin>,
     /// The role a seat-policy rule gave, while it gives it.
-    pub ruled_role: Option<String>,
+    pub ruled_role: Option<Role>,
     pub updated_at: NaiveDateTime,
 }
 
@@ -83,11 +83,11 @@ impl From<SeatRow> for Seat {
             since: r.since,
             reason: r.reason,
             allocated_by: r.allocated_by,
-            wanted: r.wanted.as_deref().and_then(Licence::parse),
+            wanted: r.wanted,
             queued_at: r.queued_at,
             queue_reason: r.queue_reason,
-            pinned: r.pinned.as_deref().and_then(Pin::parse),
-            ruled_role: r.ruled_role.as_deref().and_then(Role::parse),
+            pinned: r.pinned,
+            ruled_role: r.ruled_role,
             updated_at: r.updated_at,
         }
     }
@@ -100,11 +100,11 @@ impl From<&Seat> for SeatRow {
             since: s.since,
             reason: s.reason.clone(),
             allocated_by: s.allocated_by.clone(),
-            wanted: s.wanted.map(|l| l.as_str().to_string()),
+            wanted: s.wanted,
             queued_at: s.queued_at,
             queue_reason: s.queue_reason.clone(),
-            pinned: s.pinned.map(|p| p.as_str().to_string()),
-            ruled_role: s.ruled_role.map(|r| r.as_str().to_string()),
+            pinned: s.pinned,
+            ruled_role: s.ruled_role,
             updated_at: s.updated_at,
         }
     }
@@ -113,7 +113,7 @@ impl From<&Seat> for SeatRow {
 #[derive(Debug, Clone, PartialEq, Queryable, Selectable)]
 #[diesel(table_name = licences)]
 pub struct LicenceRow {
-    pub id: String,
+    pub id: Licence,
     pub cap: Option<i64>,
     pub held: i64,
     pub warned_percent: Option<i32>,
@@ -124,13 +124,11 @@ pub struct LicenceRow {
 /// The book as the plan reads it.
 fn licence_states(rows: &[LicenceRow]) -> Vec<LicenceState> {
     rows.iter()
-        .filter_map(|r| {
-            Some(LicenceState {
-                licence: Licence::parse(&r.id)?,
-                cap: r.cap,
-                held: r.held,
-                warned_percent: r.warned_percent.map(|w| w.clamp(0, 100) as u8),
-            })
+        .map(|r| LicenceState {
+            licence: r.id,
+            cap: r.cap,
+            held: r.held,
+            warned_percent: r.warned_percent.map(|w| w.clamp(0, 100) as u8),
         })
         .collect()
 }

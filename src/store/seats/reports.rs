@@ -4,6 +4,7 @@
 use crate::domain::ids::{TeamId, UserId};
 use crate::domain::role::Role;
 use crate::domain::seat_policy::Licence;
+use crate::domain::seats::Pin;
 use crate::error::AppResult;
 use crate::store::DbConnection;
 use crate::store::schema::{licence_usage_days, seats, team_members, teams, users};
@@ -38,15 +39,15 @@ pub struct Allocation {
     pub name: String,
     pub user_name: String,
     pub email: Option<String>,
-    pub role: String,
-    pub licence: Option<String>,
+    pub role: Role,
+    pub licence: Option<Licence>,
     pub last_sign_in_at: Option<NaiveDateTime>,
     pub created_at: NaiveDateTime,
     pub since: Option<NaiveDateTime>,
     pub reason: Option<String>,
     pub allocated_by: Option<String>,
-    pub pinned: Option<String>,
-    pub wanted: Option<String>,
+    pub pinned: Option<Pin>,
+    pub wanted: Option<Licence>,
     pub queued_at: Option<NaiveDateTime>,
     pub queue_reason: Option<String>,
 }
@@ -158,7 +159,7 @@ pub struct TeamSeats {
 /// Seats held and people waiting per team, by team name; people in several teams count in
 /// each. One query.
 pub fn usage_by_team(conn: &mut DbConnection) -> AppResult<Vec<TeamSeats>> {
-    let rows: Vec<(TeamId, String, Option<String>, Option<String>)> = team_members::table
+    let rows: Vec<(TeamId, String, Option<Licence>, Option<Licence>)> = team_members::table
         .inner_join(teams::table)
         .inner_join(users::table.left_join(seats::table))
         .filter(users::deleted_at.is_null())
@@ -172,10 +173,10 @@ pub fn usage_by_team(conn: &mut DbConnection) -> AppResult<Vec<TeamSeats>> {
     let mut out: BTreeMap<(String, TeamId), (i64, i64, i64)> = BTreeMap::new();
     for (id, name, licence, wanted) in rows {
         let e = out.entry((name, id)).or_default();
-        match licence.as_deref() {
-            Some("full") => e.0 += 1,
-            Some("stakeholder") => e.1 += 1,
-            _ => {}
+        match licence {
+            Some(Licence::Full) => e.0 += 1,
+            Some(Licence::Stakeholder) => e.1 += 1,
+            None => {}
         }
         if wanted.is_some() {
             e.2 += 1;
@@ -197,7 +198,7 @@ pub fn usage_by_team(conn: &mut DbConnection) -> AppResult<Vec<TeamSeats>> {
 #[derive(Debug, Clone, Queryable, Serialize)]
 pub struct UsageDay {
     pub day: String,
-    pub licence: String,
+    pub licence: Licence,
     pub cap: Option<i64>,
     pub held: i64,
     pub peak_held: i64,
@@ -210,7 +211,7 @@ pub fn usage_history(
     since: &str,
     until: &str,
 ) -> AppResult<Vec<UsageDay>> {
-    Ok(licence_usage_days::table
+    licence_usage_days::table
         .filter(licence_usage_days::day.ge(since))
         .filter(licence_usage_days::day.le(until))
         .order((
@@ -225,5 +226,6 @@ pub fn usage_history(
             licence_usage_days::peak_held,
             licence_usage_days::queued,
         ))
-        .load(conn)?)
+        .load(conn)
+        .map_err(crate::store::column::read_from("licence_usage_days"))
 }

@@ -18,6 +18,7 @@ use crate::domain::user::UserNameSource;
 use crate::error::AppResult;
 use crate::store::DbConnection;
 use crate::store::audit::{self, AuditContext, AuditEvent, Target};
+use crate::store::column::Json;
 use crate::store::emails::{self, NewEmail};
 use crate::store::schema::{licence_usage_days, licences, seats, team_members, teams, users};
 use chrono::NaiveDateTime;
@@ -33,11 +34,11 @@ struct PersonRow {
     name: String,
     user_name_key: String,
     user_name_source: UserNameSource,
-    role: String,
-    licence: Option<String>,
+    role: Role,
+    licence: Option<Licence>,
     active: bool,
     deleted_at: Option<NaiveDateTime>,
-    app_roles: String,
+    app_roles: Json<Vec<String>>,
     last_sign_in_at: Option<NaiveDateTime>,
     created_at: NaiveDateTime,
 }
@@ -74,7 +75,7 @@ struct Teams {
 
 fn team_keys(tx: &mut DbConnection, scope: Scope<'_>) -> AppResult<Teams> {
     /// (user, team name key, team's Entra id, team role, team role kept while demoted)
-    type Membership = (UserId, String, Option<String>, String, Option<String>);
+    type Membership = (UserId, String, Option<String>, TeamRole, Option<TeamRole>);
     let mut rows: Vec<Membership> = Vec::new();
     let q = || {
         team_members::table.inner_join(teams::table).select((
@@ -95,7 +96,7 @@ fn team_keys(tx: &mut DbConnection, scope: Scope<'_>) -> AppResult<Teams> {
     }
     let mut out = Teams::default();
     for (user, name, external, role, demoted) in rows {
-        if role != TeamRole::Observer.as_str() {
+        if role != TeamRole::Observer {
             out.responding.insert(user.clone());
         }
         if demoted.is_some() {
@@ -133,7 +134,7 @@ fn seat_rows(tx: &mut DbConnection, scope: Scope<'_>) -> AppResult<Vec<SeatRow>>
 
 /// Everyone waiting, with their name and the seat they hold meanwhile.
 fn waiting(tx: &mut DbConnection) -> AppResult<HashMap<UserId, Waiting>> {
-    let rows: Vec<(SeatRow, String, Option<String>)> = seats::table
+    let rows: Vec<(SeatRow, String, Option<Licence>)> = seats::table
         .inner_join(users::table)
         .filter(seats::wanted.is_not_null())
         .select((SeatRow::as_select(), users::name, users::licence))
@@ -143,7 +144,7 @@ fn waiting(tx: &mut DbConnection) -> AppResult<HashMap<UserId, Waiting>> {
         .map(|(row, name, held)| {
             let w = Waiting {
                 name,
-                held: held.as_deref().and_then(Licence::parse),
+                held,
                 seat: row.into(),
             };
             (w.seat.user_id.clone(), w)
@@ -178,11 +179,12 @@ fn load(
             // A bootstrap owner is named by user name: only a name Entra or an admin set counts.
             bootstrap_owner: p.user_name_source.vouched()
                 && r.bootstrap_owners.contains(&p.user_name_key),
-            role: Role::parse(&p.role),
-            held: p.licence.as_deref().and_then(Licence::parse),
+            // The stored role always parses (`store::column`): a person read here has one.
+            role: Some(p.role),
+            held: p.licence,
             active: p.active,
             deleted: p.deleted_at.is_some(),
-            app_roles: serde_json::from_str(&p.app_roles).unwrap_or_default(),
+            app_roles: p.app_roles.0,
             last_sign_in_at: p.last_sign_in_at,
             created_at: p.created_at,
             name: p.name,
