@@ -4,23 +4,19 @@
 //! with 1. Broken authorization policies print one `file:line:column: problem` line each and
 //! exit with 1 from `policy check`, 2 from `serve` (which refuses to start).
 
+use crate::app;
 use crate::authz::{Policies, PolicyError};
 use crate::clock::{Clock, SharedClock, SystemClock};
-use crate::config::SeatCaps;
 use crate::config::{Config, ConfigError, PolicySource};
 use crate::domain::audit::{Actor, ActorKind};
 use crate::domain::role::Role;
 use crate::domain::seat_policy::SeatPolicy;
 use crate::domain::token::TokenKind;
 use crate::error::AppError;
-use crate::http::sign_in::{SignInConfig, SignInSettings};
-use crate::http::{self, AppState};
-use crate::jobs::email_delivery::{Delivery, Wakeup};
-use crate::jobs::seat_reconcile::Reconciler;
-use crate::notify::email::Mailer;
+use crate::http;
 use crate::store::audit::AuditContext;
 use crate::store::{self, Db, ServeLock};
-use crate::store::{break_glass, sessions, tokens, users};
+use crate::store::{break_glass, tokens, users};
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -130,15 +126,52 @@ impl From<ConfigError> for Failure {
     }
 }
 
+impl From<app::StartError> for Failure {
+    fn from(e: app::StartError) -> Self {
+        match e {
+            app::StartError::Config(e) => Failure::Config(e),
+            app::StartError::Runtime(m) => Failure::Runtime(m),
+        }
+    }
+}
+
 impl From<AppError> for Failure {
     /// What the operator asked for was wrong (exit 2), or something failed (exit 1, with cause).
     fn from(e: AppError) -> Self {
         use crate::error::ErrorKind;
         match e.kind {
-            ErrorKind::Invalid { .. } | ErrorKind::Conflict { .. } | ErrorKind::NotFound { .. } => {
-                Failure::Usage(e.message())
-            }
+            ErrorKind::Invalid { .. }
+            | ErrorKind::Conflict { .. }
+            | ErrorKind::StaleVersion(_)
+            | ErrorKind::InvalidFilter(_)
+            | ErrorKind::InvalidSort(_)
+            | ErrorKind::NotFound { .. } => Failure::Usage(e.message()),
             _ => Failure::Runtime(e.to_string()),
+        }
+    }
+}
+
+impl Failure {
+    /// The exit status and what is written to stderr.
+    fn report(&self) -> (u8, String) {
+        match self {
+            Failure::Config(e) => (2, format!("rota: {e}")),
+            Failure::Usage(msg) => (2, format!("rota: {msg}")),
+            Failure::Runtime(msg) => (1, format!("rota: {msg}")),
+            Failure::Policies {
+                source,
+                error,
+                status,
+            } => {
+                let n = error.problems.len();
+                (
+                    *status,
+                    format!(
+                        "rota: the authorization policies ({source}) have {n} problem{}:\n{error}",
+                        if n == 1 { "" } else { "s" }
+                    ),
+                )
+            }
         }
     }
 }
@@ -147,29 +180,9 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(Failure::Config(e)) => {
-            eprintln!("rota: {e}");
-            ExitCode::from(2)
-        }
-        Err(Failure::Usage(msg)) => {
-            eprintln!("rota: {msg}");
-            ExitCode::from(2)
-        }
-        Err(Failure::Runtime(msg)) => {
-            eprintln!("rota: {msg}");
-            ExitCode::FAILURE
-        }
-        Err(Failure::Policies {
-            source,
-            error,
-            status,
-        }) => {
-            let n = error.problems.len();
-            eprintln!(
-                "rota: the authorization policies ({source}) have {n} problem{}:",
-                if n == 1 { "" } else { "s" }
-            );
-            eprintln!("{error}");
+        Err(failure) => {
+            let (status, text) = failure.report();
+            eprintln!("{text}");
             ExitCode::from(status)
         }
     }
@@ -279,12 +292,6 @@ fn owner_command(conn: &mut store::DbConnection, command: OwnerCommand) -> Resul
     Ok(())
 }
 
-/// Connects the pool `serve` uses, naming the configuration key when the database cannot be
-/// reached.
-fn connect(config: &Config) -> Result<Db, Failure> {
-    Db::connect(&config.database, config.db_pool_size).map_err(unreachable_database)
-}
-
 /// One connection for a one-shot command, opened and closed on the main thread.
 ///
 /// Not a pool: r2d2 opens connections on background threads that it never joins (to keep
@@ -307,13 +314,8 @@ fn open_one(config: &Config) -> Result<store::DbConnection, Failure> {
 /// The database named by the configuration cannot be used: a configuration error naming the
 /// key it came from.
 fn unreachable_database(reason: String) -> Failure {
-    let key = if std::env::var_os("ROTA_DATABASE_URL").is_some() {
-        "ROTA_DATABASE_URL"
-    } else {
-        "database_url"
-    };
     Failure::Config(ConfigError {
-        key: key.into(),
+        key: crate::config::key_as_set("database_url"),
         reason,
     })
 }
@@ -457,51 +459,6 @@ fn seat_policy(source: &PolicySource, status: u8) -> Result<(SeatPolicy, String)
     Ok((policy, text))
 }
 
-/// Applies the seat caps from configuration where they differ from those applied last (a
-/// licence owner's change through the API stands until the configuration changes). A cap
-/// below the seats held stops start-up, naming the key.
-fn apply_seat_caps(
-    conn: &mut store::DbConnection,
-    caps: crate::config::SeatCaps,
-    rules: store::seats::SeatRules<'_>,
-) -> Result<usize, Failure> {
-    use crate::domain::seat_policy::Licence;
-    let current = store::seats::licences(conn)?;
-    let mut emails = 0;
-    for (licence, cap) in [
-        (Licence::Full, caps.full),
-        (Licence::Stakeholder, caps.stakeholder),
-    ] {
-        let configured = cap.map_or("unlimited".to_string(), |c| c.to_string());
-        let row = current.iter().find(|r| r.id == licence);
-        if row.and_then(|r| r.configured_cap.as_deref()) == Some(configured.as_str()) {
-            continue;
-        }
-        let ctx = AuditContext {
-            actor: Actor {
-                kind: ActorKind::Cli,
-                id: None,
-                name: format!("configuration ({})", SeatCaps::key(licence)),
-            },
-            request_id: None,
-            at: SystemClock.now(),
-        };
-        let settled = store::seats::write(conn, |tx| {
-            store::seats::set_cap(tx, rules, &ctx, licence, cap, Some(configured.clone()))
-        })
-        .map_err(|e| match e.kind {
-            crate::error::ErrorKind::Invalid { reason, .. } => Failure::Config(ConfigError {
-                key: SeatCaps::key(licence),
-                reason,
-            }),
-            _ => Failure::from(e),
-        })?;
-        emails += settled.emails;
-        tracing::info!(licence = licence.as_str(), cap = %configured, "applied the configured seat cap");
-    }
-    Ok(emails)
-}
-
 /// Closes the pool when `serve` returns, whichever way it returns (see `Db::close`).
 struct ClosePool(Db);
 
@@ -527,90 +484,16 @@ fn serve(config: Config) -> Result<(), Failure> {
         }
         crate::config::DatabaseUrl::Postgres { .. } => None,
     };
-    let db = connect(&config)?;
-    let _close = ClosePool(db.clone());
-    let (applied, live_tokens) = {
-        let mut conn = db.get()?;
-        (store::migrate(&mut conn)?, tokens::live_count(&mut conn)?)
-    };
-    if !applied.is_empty() {
-        tracing::info!(migrations = ?applied, "applied database migrations");
-    }
+    let clock: SharedClock = Arc::new(SystemClock);
+    let app = app::assemble(&config, policies, seats, clock)?;
+    let _close = ClosePool(app.db.clone());
+    let live_tokens = tokens::live_count(&mut *app.db.get()?)?;
     let listener = std::net::TcpListener::bind(config.listen).map_err(|e| {
-        let key = if std::env::var_os("ROTA_LISTEN").is_some() {
-            "ROTA_LISTEN"
-        } else {
-            "listen"
-        };
         Failure::Config(ConfigError {
-            key: key.into(),
+            key: crate::config::key_as_set("listen"),
             reason: format!("is {}, where we cannot listen: {e}", config.listen),
         })
     })?;
-    let mailer = match &config.smtp_url {
-        Some(url) => Some(
-            Mailer::new(url, config.smtp_from.clone()).map_err(|reason| {
-                let key = if std::env::var_os("ROTA_SMTP_URL").is_some() {
-                    "ROTA_SMTP_URL"
-                } else {
-                    "smtp_url"
-                };
-                Failure::Config(ConfigError {
-                    key: key.into(),
-                    reason,
-                })
-            })?,
-        ),
-        None => {
-            tracing::warn!(
-                "no SMTP server is configured (ROTA_SMTP_URL): emails stay queued in the database until one is"
-            );
-            None
-        }
-    };
-    let clock: SharedClock = Arc::new(SystemClock);
-    let cookie_key = sessions::cookie_key(&mut *db.get()?, crate::clock::stored(clock.now()))?;
-    let sign_in = SignInSettings::new(
-        SignInConfig {
-            oidc: config.oidc.clone(),
-            public_url: config.public_url.clone(),
-            sessions: config.sessions,
-            bootstrap_owners: config.bootstrap_owners.clone(),
-        },
-        seats,
-        &cookie_key,
-    )
-    .map_err(Failure::Runtime)?;
-    if config.oidc.is_none() {
-        tracing::warn!(
-            "sign-in with Entra ID is not configured (ROTA_OIDC_ISSUER); only API tokens and break-glass owners can get in"
-        );
-    }
-    let wakeup = Wakeup::default();
-    let rules = store::seats::SeatRules {
-        policy: &sign_in.seat_policy,
-        bootstrap_owners: &sign_in.bootstrap_owners,
-    };
-    if apply_seat_caps(&mut *db.get()?, config.seats, rules)? > 0 {
-        wakeup.poke();
-    }
-    let reconciler = Reconciler {
-        db: db.clone(),
-        policy: sign_in.seat_policy.clone(),
-        bootstrap_owners: sign_in.bootstrap_owners.clone(),
-        clock: clock.clone(),
-        emails: wakeup.clone(),
-    };
-    let state = actix_web::web::Data::new(AppState {
-        db: db.clone(),
-        clock: clock.clone(),
-        public_url: config.public_url.clone(),
-        metrics: http::metrics::Metrics::new(),
-        sign_in,
-        email_delivery: wakeup.clone(),
-        policies,
-        throttle: Default::default(),
-    });
     println!(
         "Rota is listening on http://{} (public URL {}), database {}",
         config.listen, config.public_url, config.database
@@ -623,23 +506,52 @@ fn serve(config: Config) -> Result<(), Failure> {
     println!("API documentation: {}/api/docs/", config.public_url);
     actix_web::rt::System::new()
         .block_on(async move {
-            // The seat policy (changed or not: applying it again changes nothing) is applied
-            // to everyone before the first request.
-            let run = format!("start-{}", uuid::Uuid::now_v7());
-            if let Err(e) = reconciler.run_once(&run).await {
-                tracing::error!(error = %e, "could not apply the seat policy to everyone; the daily reconcile will try again");
-            }
-            let reconcile = reconciler.start();
-            let delivery = mailer.map(|m| Delivery::start(db, m, clock, wakeup));
-            let server = http::server(state, listener, None)?;
+            app.start_up().await;
+            let jobs = app.start_jobs();
+            let server = http::server(app.state.clone(), listener, None)?;
             let stopped = server.await;
-            reconcile.stop().await;
-            if let Some(delivery) = delivery {
-                delivery.stop().await;
-            }
+            jobs.stop().await;
             stopped
         })
         .map_err(|e| Failure::Runtime(format!("the server stopped: {e}")))?;
     tracing::info!("stopped");
     Ok(())
+}
+
+#[cfg(test)]
+mod error_rendering {
+    use super::Failure;
+    use crate::error::{AppError, ErrorKind};
+
+    /// How a command reports each kind of error: exit status and stderr (the HTTP
+    /// protocols' renderings are snapshotted in `tests/error_rendering.rs`).
+    #[test]
+    fn the_cli_reports_each_kind_with_its_exit_status() {
+        let kinds = [
+            AppError::not_found("live token", "ci"),
+            AppError::conflict("name", "'ci' is already used by a live token"),
+            AppError::stale("of user u1 was changed by another request meanwhile"),
+            AppError::invalid_filter("'x' is not a SCIM filter"),
+            AppError::invalid_sort("cannot sort by emails"),
+            AppError::invalid("USERNAME", "ada is a user, not an owner"),
+            AppError::unauthorized("the API token is not valid"),
+            AppError::forbidden("your role may not do this"),
+            AppError::new(ErrorKind::PreconditionFailed("stale If-Match".into())),
+            AppError::new(ErrorKind::MethodNotAllowed {
+                method: "PATCH".into(),
+                path: "/x".into(),
+            }),
+            AppError::new(ErrorKind::PayloadTooLarge { limit: 1024 }),
+            AppError::too_many("too many attempts", chrono::Duration::seconds(3)),
+            AppError::unavailable("the database is busy; try again"),
+            AppError::internal("users.role holds 'boss', not a role"),
+        ];
+        let mut out = String::new();
+        for e in kinds {
+            let kind = format!("{:?}", e.kind);
+            let (status, text) = Failure::from(e).report();
+            out.push_str(&format!("{kind}\n  exit {status}: {text}\n"));
+        }
+        insta::assert_snapshot!(out);
+    }
 }

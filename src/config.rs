@@ -89,13 +89,18 @@ pub struct SeatCaps {
 impl SeatCaps {
     /// The configuration key of a licence's cap, as the operator set it.
     pub fn key(licence: crate::domain::seat_policy::Licence) -> String {
-        let key = format!("seats_{}", licence.as_str());
-        let var = format!("ROTA_{}", key.to_ascii_uppercase());
-        if std::env::var_os(&var).is_some() {
-            var
-        } else {
-            key
-        }
+        key_as_set(&format!("seats_{}", licence.as_str()))
+    }
+}
+
+/// The key to name in a message about a configuration value: the `ROTA_*` variable when it
+/// is set (it overrides the file), else the `rota.toml` key.
+pub fn key_as_set(file_key: &str) -> String {
+    let var = format!("ROTA_{}", file_key.to_ascii_uppercase());
+    if std::env::var_os(&var).is_some() {
+        var
+    } else {
+        file_key.to_string()
     }
 }
 
@@ -350,6 +355,26 @@ impl fmt::Display for ConfigError {
 impl std::error::Error for ConfigError {}
 
 impl Config {
+    /// What an empty `rota.toml` and no `ROTA_*` variables give, on `database` and `listen`
+    /// (the tests' app starts from this).
+    pub fn defaults(database: DatabaseUrl, listen: SocketAddr) -> Config {
+        let public_url = default_public_url(listen);
+        Config {
+            db_pool_size: default_pool_size(&database),
+            database,
+            listen,
+            smtp_from: default_from(&public_url),
+            public_url,
+            log_format: LogFormat::Text,
+            policies: PolicySource::Builtin,
+            smtp_url: None,
+            oidc: None,
+            bootstrap_owners: Vec::new(),
+            sessions: SessionLimits::default(),
+            seats: SeatCaps::default(),
+        }
+    }
+
     /// Reads `file` (when given it must exist; otherwise `rota.toml` is read if present) and
     /// the environment.
     pub fn load(file: Option<&Path>) -> Result<Config, ConfigError> {
@@ -404,7 +429,7 @@ impl Config {
         };
         let db_pool_size = raw
             .db_pool_size
-            .unwrap_or(if database.is_sqlite() { 8 } else { 16 });
+            .unwrap_or_else(|| default_pool_size(&database));
         if !(1..=512).contains(&db_pool_size) {
             return Err(bad(
                 "db_pool_size",
@@ -642,6 +667,11 @@ fn parse_public_url(raw: &str) -> Result<String, String> {
         return Err("must not have a query or fragment".into());
     }
     Ok(url.as_str().trim_end_matches('/').to_string())
+}
+
+/// The pool size when the configuration sets none.
+fn default_pool_size(database: &DatabaseUrl) -> u32 {
+    if database.is_sqlite() { 8 } else { 16 }
 }
 
 fn default_public_url(listen: SocketAddr) -> String {

@@ -14,6 +14,15 @@ pub enum ErrorKind {
     NotFound { resource: &'static str, id: String },
     /// The change clashes with what is stored (a duplicate name, say).
     Conflict { field: String, reason: String },
+    /// The caller worked from a version of the record that is no longer current (another
+    /// request changed it, or collided with this one): read it again and retry. SCIM answers
+    /// a plain 409, not a uniqueness violation.
+    StaleVersion(String),
+    /// A SCIM filter that does not parse or asks what cannot be filtered (SCIM's
+    /// `invalidFilter`).
+    InvalidFilter(String),
+    /// A sort order by what cannot be sorted by (SCIM's `invalidValue`).
+    InvalidSort(String),
     /// The input is wrong; `field` names what to fix.
     Invalid { field: String, reason: String },
     /// No credentials, or credentials we do not accept.
@@ -79,6 +88,22 @@ impl AppError {
         })
     }
 
+    /// The record changed since the caller read it (`reason` follows the word "version").
+    #[track_caller]
+    pub fn stale(reason: impl Into<String>) -> Self {
+        Self::new(ErrorKind::StaleVersion(reason.into()))
+    }
+
+    #[track_caller]
+    pub fn invalid_filter(reason: impl Into<String>) -> Self {
+        Self::new(ErrorKind::InvalidFilter(reason.into()))
+    }
+
+    #[track_caller]
+    pub fn invalid_sort(reason: impl Into<String>) -> Self {
+        Self::new(ErrorKind::InvalidSort(reason.into()))
+    }
+
     #[track_caller]
     pub fn unauthorized(reason: impl Into<String>) -> Self {
         Self::new(ErrorKind::Unauthorized(reason.into()))
@@ -122,8 +147,10 @@ impl AppError {
     pub fn status(&self) -> u16 {
         match self.kind {
             ErrorKind::NotFound { .. } => 404,
-            ErrorKind::Conflict { .. } => 409,
-            ErrorKind::Invalid { .. } => 400,
+            ErrorKind::Conflict { .. } | ErrorKind::StaleVersion(_) => 409,
+            ErrorKind::Invalid { .. } | ErrorKind::InvalidFilter(_) | ErrorKind::InvalidSort(_) => {
+                400
+            }
             ErrorKind::Unauthorized(_) => 401,
             ErrorKind::Forbidden(_) => 403,
             ErrorKind::MethodNotAllowed { .. } => 405,
@@ -153,6 +180,9 @@ impl AppError {
             ErrorKind::Conflict { field, reason } | ErrorKind::Invalid { field, reason } => {
                 format!("{field} {reason}")
             }
+            ErrorKind::StaleVersion(reason) => format!("version {reason}"),
+            ErrorKind::InvalidFilter(reason) => format!("filter {reason}"),
+            ErrorKind::InvalidSort(reason) => format!("sortBy {reason}"),
             ErrorKind::Unauthorized(reason)
             | ErrorKind::TooManyRequests { reason, .. }
             | ErrorKind::Forbidden(reason)
@@ -217,16 +247,14 @@ impl From<diesel::result::Error> for AppError {
             }
             // A concurrent change removed what this one refers to (a user deleted while being
             // added to a team, say): the caller's request is stale, not our fault.
-            Error::DatabaseError(DatabaseErrorKind::ForeignKeyViolation, _) => AppError::conflict(
-                "version",
+            Error::DatabaseError(DatabaseErrorKind::ForeignKeyViolation, _) => AppError::stale(
                 "refers to a record that was deleted meanwhile; read it again and retry",
             )
             .with_cause(e),
             // A unique key that a concurrent request took first (the same member added twice at
             // once, say); statements that expect duplicates map them to a precise message.
             Error::DatabaseError(DatabaseErrorKind::UniqueViolation, _) => {
-                AppError::conflict("version", "collided with a concurrent change; retry")
-                    .with_cause(e)
+                AppError::stale("collided with a concurrent change; retry").with_cause(e)
             }
             Error::DatabaseError(DatabaseErrorKind::SerializationFailure, _) => {
                 AppError::unavailable("the change collided with a concurrent one; try again")
@@ -263,5 +291,112 @@ impl From<serde_json::Error> for AppError {
     #[track_caller]
     fn from(e: serde_json::Error) -> Self {
         AppError::internal(e)
+    }
+}
+
+/// Turns a failure into an `AppError` of a kind, in place of a hand-written `map_err`:
+/// `.internal("writing CSV")`, `.invalid_field("email")`, `.not_found("user", id)`. The
+/// error keeps the caller's location.
+pub trait ResultExt<T> {
+    /// A fault on our side while `doing` something; the cause goes to the log.
+    fn internal(self, doing: &str) -> AppResult<T>;
+    /// Bad input in `field`, the error's words saying what is wrong with it.
+    fn invalid_field(self, field: &str) -> AppResult<T>;
+    /// No such `resource` as `id`, whatever the error said.
+    fn not_found(self, resource: &'static str, id: impl Into<String>) -> AppResult<T>;
+}
+
+impl<T, E: fmt::Display> ResultExt<T> for Result<T, E> {
+    #[track_caller]
+    fn internal(self, doing: &str) -> AppResult<T> {
+        match self {
+            Ok(v) => Ok(v),
+            Err(e) => Err(AppError::internal(format!("{doing}: {e}"))),
+        }
+    }
+
+    #[track_caller]
+    fn invalid_field(self, field: &str) -> AppResult<T> {
+        match self {
+            Ok(v) => Ok(v),
+            Err(e) => Err(AppError::invalid(field, e.to_string())),
+        }
+    }
+
+    #[track_caller]
+    fn not_found(self, resource: &'static str, id: impl Into<String>) -> AppResult<T> {
+        match self {
+            Ok(v) => Ok(v),
+            Err(_) => Err(AppError::not_found(resource, id)),
+        }
+    }
+}
+
+/// The same for a value that may be missing.
+pub trait OptionExt<T> {
+    /// No such `resource` as `id`.
+    fn not_found(self, resource: &'static str, id: impl Into<String>) -> AppResult<T>;
+    /// Missing or wrong input in `field`.
+    fn invalid_field(self, field: &str, reason: impl Into<String>) -> AppResult<T>;
+}
+
+impl<T> OptionExt<T> for Option<T> {
+    #[track_caller]
+    fn not_found(self, resource: &'static str, id: impl Into<String>) -> AppResult<T> {
+        match self {
+            Some(v) => Ok(v),
+            None => Err(AppError::not_found(resource, id)),
+        }
+    }
+
+    #[track_caller]
+    fn invalid_field(self, field: &str, reason: impl Into<String>) -> AppResult<T> {
+        match self {
+            Some(v) => Ok(v),
+            None => Err(AppError::invalid(field, reason)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_extensions_make_errors_of_their_kind_at_the_callers_line() {
+        let csv: Result<(), std::fmt::Error> = Err(std::fmt::Error);
+        let e = csv.internal("writing CSV").unwrap_err();
+        assert_eq!(e.kind, ErrorKind::Internal);
+        assert_eq!(
+            e.to_string(),
+            "internal error: writing CSV: an error occurred when formatting an argument"
+        );
+        assert!(format!("{e:?}").contains("src/error.rs"), "{e:?}");
+        let bad: Result<(), String> = Err("can't be blank".into());
+        assert_eq!(
+            bad.invalid_field("email").unwrap_err().message(),
+            "email can't be blank"
+        );
+        assert_eq!(
+            None::<()>.not_found("user", "u1").unwrap_err().kind,
+            ErrorKind::NotFound {
+                resource: "user",
+                id: "u1".into()
+            }
+        );
+        assert_eq!(
+            Err::<(), _>("x")
+                .not_found("team", "t1")
+                .unwrap_err()
+                .status(),
+            404
+        );
+        assert_eq!(
+            None::<()>
+                .invalid_field("role", "is required")
+                .unwrap_err()
+                .message(),
+            "role is required"
+        );
     }
 }

@@ -1,7 +1,9 @@
 //! Rota: self-hosted on-call and access service. See ARCHITECTURE.md for the layers:
 //! `domain` (pure) ← `store` ← `http`; `config`, `error`, `clock` and `authz` (the Cedar
-//! policies) are shared by all.
+//! policies) are shared by all; `app` is the composition root that `cli::serve` and the tests
+//! start through.
 
+pub mod app;
 pub mod authz;
 pub mod cli;
 pub mod clock;

@@ -66,12 +66,13 @@ impl<W: Write> Write for Escaping<'_, W> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
 
     use std::sync::{Arc, Mutex};
 
+    /// A log writer that keeps what is written, for tests that read the log.
     #[derive(Clone, Default)]
-    struct Buffer(Arc<Mutex<Vec<u8>>>);
+    pub(crate) struct Buffer(pub(crate) Arc<Mutex<Vec<u8>>>);
 
     impl std::io::Write for Buffer {
         fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {

@@ -211,7 +211,7 @@ on_both_backends! {
         assert!(body["error"].is_object(), "PagerDuty's error shape: {body}");
 
         // SCIM: attributes, filters, ids.
-        let scim = support::scim::Scim::new(&app);
+        let scim = app.scim();
         let (status, body) = scim.send_json(reqwest::Method::POST, "/Users", json!({
             "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
             "userName": "nul@contoso.example", "displayName": "A\u{0}B",

@@ -18,12 +18,12 @@ fn assert_pd_error(body: &Value, code: u64, needle: &str) {
 
 on_both_backends! {
     async fn probes_answer(app) {
-        let (status, body) = send(app.http.get(app.url("/healthz"))).await;
+        let (status, body) = app.anonymous().get("/healthz").await;
         assert_eq!((status, body), (200, json!({"status": "ok"})));
-        let (status, body) = send(app.http.get(app.url("/readyz"))).await;
+        let (status, body) = app.anonymous().get("/readyz").await;
         assert_eq!((status, body), (200, json!({"status": "ready"})));
         app.get("/api/v2/users").await;
-        let (status, text) = send(app.http.get(app.url("/metrics"))).await;
+        let (status, text) = app.anonymous().get("/metrics").await;
         assert_eq!(status, 200);
         let text = text.as_str().unwrap();
         assert!(text.contains(r#"rota_http_requests_total{method="GET",route="/api/v2/users",status="200"} 1"#), "{text}");
@@ -40,7 +40,7 @@ on_both_backends! {
                 rota::store::DbConnection::Postgres(c) => { c.revert_last_migration(rota::store::POSTGRES_MIGRATIONS).unwrap(); }
             }
         }
-        let (status, body) = send(app.http.get(app.url("/readyz"))).await;
+        let (status, body) = app.anonymous().get("/readyz").await;
         assert_eq!(status, 503, "{body}");
         assert!(body["reason"].as_str().unwrap().contains("rota migrate"), "{body}");
     }
@@ -89,17 +89,17 @@ on_both_backends! {
     }
 
     async fn read_only_roles_can_read_but_not_write(app) {
-        let observer = app.issue_token(TokenKind::Api, "dashboards", Some(Role::ReadOnlyUser));
-        let (status, _) = send(app.as_token(&observer, Method::GET, "/api/v2/users")).await;
+        let observer = app.api_as(Role::ReadOnlyUser);
+        let (status, _) = observer.get("/api/v2/users").await;
         assert_eq!(status, 200);
-        let (status, body) = send(app.as_token(&observer, Method::POST, "/api/v2/users").json(&json!({"user": {"name": "X", "email": "x@example.com"}}))).await;
+        let (status, body) = observer.post("/api/v2/users", json!({"user": {"name": "X", "email": "x@example.com"}})).await;
         assert_eq!(status, 403);
         assert_pd_error(&body, 2010, "read_only_user");
-        let (status, body) = send(app.as_token(&observer, Method::GET, "/api/v2/audit/records")).await;
+        let (status, body) = observer.get("/api/v2/audit/records").await;
         assert_eq!(status, 403, "{body}");
 
-        let admin = app.issue_token(TokenKind::Api, "admin", Some(Role::Admin));
-        let (status, body) = send(app.as_token(&admin, Method::POST, "/api/v2/users").json(&json!({"user": {"name": "Boss", "email": "boss@example.com", "role": "owner"}}))).await;
+        let admin = app.api_as(Role::Admin);
+        let (status, body) = admin.post("/api/v2/users", json!({"user": {"name": "Boss", "email": "boss@example.com", "role": "owner"}})).await;
         assert_eq!(status, 403, "only owners make owners: {body}");
     }
 
@@ -365,7 +365,7 @@ on_both_backends! {
 #[actix_web::test]
 async fn openapi_document_is_stable() {
     let app = support::TestApp::sqlite().await;
-    let (status, doc) = send(app.http.get(app.url("/api/v2/openapi.json"))).await;
+    let (status, doc) = app.anonymous().get("/api/v2/openapi.json").await;
     assert_eq!(status, 200);
     insta::assert_json_snapshot!("openapi", doc);
     let res = app.http.get(app.url("/api/docs/")).send().await.unwrap();

@@ -92,7 +92,7 @@ async fn query(app: &TestApp, path: &str, text: &str) -> Vec<String> {
 
 on_both_backends! {
     async fn scim_filters_and_rest_search_ignore_case_in_every_script(app) {
-        let scim = Scim::new(&app);
+        let scim = app.scim();
         for body in [
             person("asa@contoso.se", "Åsa Öberg", "Åsa", "Öberg", "Åsa", "Säljare", "Försäljning", "åsa@exempel.se"),
             person("juergen@contoso.de", "Jürgen Groß", "Jürgen", "Groß", "Jürg", "Leiter Straßenbau", "Straßenbau", "juergen@beispiel.de"),

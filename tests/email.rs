@@ -56,7 +56,7 @@ async fn find(db: &Db, id: &EmailId) -> Email {
 }
 
 async fn deliver(app: &TestApp, mailer: &Mailer) -> DeliveryReport {
-    email_delivery::run_once(&app.db, mailer, &*app.clock)
+    email_delivery::run_once(&app.db, mailer, &*app.clock, &app.app.email_gate)
         .await
         .unwrap()
 }
@@ -100,6 +100,27 @@ on_both_backends! {
         app.clock.advance(Duration::days(1));
         assert_eq!(app.deliver_emails(&smtp).await, DeliveryReport::default());
         assert_eq!(smtp.messages(2, WAIT).len(), 2);
+    }
+
+    async fn an_instance_older_than_the_schema_sends_nothing_and_the_current_one_sends(app) {
+        use rota::domain::processing::Job;
+        let require = |version: i32| {
+            app.db.run(move |c| {
+                use diesel::prelude::*;
+                use rota::store::schema::processing_versions as p;
+                diesel::update(p::table.find(Job::EmailDelivery.as_str())).set(p::version.eq(version)).execute(c)?;
+                Ok(())
+            })
+        };
+        let smtp = SmtpServer::start();
+        let ids = enqueue(&app, vec![email("ada@example.com", "Gated", "Sent by the current code.")]).await;
+        require(Job::EmailDelivery.version() + 1).await.unwrap();
+        assert_eq!(app.deliver_emails(&smtp).await, DeliveryReport::default());
+        let stored = find(&app.db, &ids[0]).await;
+        assert_eq!((stored.attempts, stored.claimed_until, stored.sent_at), (0, None, None), "not even claimed");
+        require(Job::EmailDelivery.version()).await.unwrap();
+        assert_eq!(app.deliver_emails(&smtp).await, sent(1));
+        assert_eq!(smtp.messages(1, WAIT).len(), 1);
     }
 
     async fn an_email_of_a_transaction_that_failed_is_never_sent(app) {
@@ -188,7 +209,7 @@ on_both_backends! {
     async fn the_delivery_loop_sends_when_poked_and_stops_cleanly(app) {
         let smtp = SmtpServer::start();
         let wakeup = Wakeup::default();
-        let delivery = Delivery::start(app.db.clone(), mailer(&smtp.url()), app.clock.clone(), wakeup.clone());
+        let delivery = Delivery::start(app.db.clone(), mailer(&smtp.url()), app.clock.clone(), wakeup.clone(), app.app.email_gate.clone());
         enqueue(&app, vec![email("ada@example.com", "Poked", "Sent at once.")]).await;
         wakeup.poke();
         // The loop runs on this thread: wait without blocking it.

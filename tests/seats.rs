@@ -179,7 +179,7 @@ async fn licence_owner(app: &TestApp) -> String {
 
 on_both_backends! {
     async fn provisioning_at_the_cap_queues_people_and_never_fails(app) {
-        let scim = Scim::new(&app);
+        let scim = app.scim();
         assert_eq!(set_cap(&app, "full", Some(2)).await.0, 200);
         assert_eq!(set_cap(&app, "stakeholder", Some(1)).await.0, 200);
         let ids = [scim.user("ann").await, scim.user("ben").await, scim.user("cal").await, scim.user("dan").await];
@@ -222,7 +222,7 @@ on_both_backends! {
     }
 
     async fn a_cap_below_use_is_refused_and_cap_changes_are_audited(app) {
-        let scim = Scim::new(&app);
+        let scim = app.scim();
         scim.user("ann").await;
         scim.user("ben").await;
         let (status, body) = set_cap(&app, "full", Some(1)).await;
@@ -262,13 +262,13 @@ on_both_backends! {
         assert_eq!(status, 204);
         assert_eq!(team_role(&app, &team, &watcher).await.as_deref(), Some("observer"));
         // A stakeholder added through SCIM becomes an observer, never failing the request.
-        let scim = Scim::new(&app);
+        let scim = app.scim();
         let group = scim.group("Watchers", &[&watcher]).await;
         assert_eq!(team_role(&app, &group, &watcher).await.as_deref(), Some("observer"));
     }
 
     async fn reports_show_use_by_team_history_idle_seats_and_a_csv(app) {
-        let scim = Scim::new(&app);
+        let scim = app.scim();
         let ann = scim.user("ann").await;
         let ben = scim.user("ben").await;
         let sre = scim.group("SRE", &[&ann, &ben]).await;
@@ -312,7 +312,7 @@ on_both_backends! {
     }
 
     async fn licence_owners_pin_seats_and_a_seat_that_is_not_free_is_refused(app) {
-        let scim = Scim::new(&app);
+        let scim = app.scim();
         let ann = scim.user("ann").await;
         let ben = scim.user("ben").await;
         // Reclaim: the seat goes back, the account stays, and policy changes don't undo it.
@@ -353,15 +353,13 @@ on_both_backends! {
         )
         .unwrap();
         assert_eq!(seat(&app, &lin).await.as_deref(), Some("stakeholder"));
-        let observer = app.issue_token(TokenKind::Api, "observer", Some(Role::Observer));
-        let admin = app.issue_token(TokenKind::Api, "admin", Some(Role::Admin));
-        let manager = app.issue_token(TokenKind::Api, "licences", Some(Role::LicenseOwner));
-        let get = |t: &str| send(app.as_token(t, Method::GET, "/api/v2/licenses"));
-        let put = |t: &str| send(app.as_token(t, Method::PUT, "/api/v2/licenses/full").json(&json!({"license": {"cap": 10}})));
-        assert_eq!(get(&observer).await.0, 403);
-        assert_eq!(get(&admin).await.0, 200);
-        assert_eq!(put(&admin).await.0, 403);
-        assert_eq!(put(&manager).await.0, 200);
+        let (observer, admin, manager) = (app.api_as(Role::Observer), app.api_as(Role::Admin), app.api_as(Role::LicenseOwner));
+        let cap = json!({"license": {"cap": 10}});
+        let put = |t: &str| send(app.as_token(t, Method::PUT, "/api/v2/licenses/full").json(&cap));
+        assert_eq!(observer.get("/api/v2/licenses").await.0, 403);
+        assert_eq!(admin.get("/api/v2/licenses").await.0, 200);
+        assert_eq!(admin.put("/api/v2/licenses/full", cap.clone()).await.0, 403);
+        assert_eq!(manager.put("/api/v2/licenses/full", cap.clone()).await.0, 200);
         assert_eq!(send(app.as_token(&lin_token, Method::GET, "/api/v2/license_queue")).await.0, 200);
         assert_eq!(put(&lin_token).await.0, 200);
         // Without a seat she still acts as a licence owner, so a shortage can be fixed...
@@ -396,7 +394,7 @@ on_both_backends! {
     async fn warnings_reach_licence_owners_once_per_crossing(app) {
         let smtp = SmtpServer::start();
         licence_owner(&app).await; // holds 1 of the 2 stakeholder seats
-        let scim = Scim::new(&app);
+        let scim = app.scim();
         assert_eq!(set_cap(&app, "full", Some(5)).await.0, 200);
         assert_eq!(set_cap(&app, "stakeholder", Some(2)).await.0, 200);
         for name in ["ann", "ben", "cal"] {
@@ -451,300 +449,328 @@ fn admin_team_rules_policy() -> String {
     )
 }
 
-/// The tests that need their own seat policy.
-mod with_team_rule {
+/// A user's role, read through the API.
+async fn role(app: &TestApp, id: &str) -> String {
+    let (status, body) = app.get(&format!("/api/v2/users/{id}")).await;
+    assert_eq!(status, 200, "{body}");
+    body["user"]["role"].as_str().unwrap().to_string()
+}
+
+/// The tests with the admins' team rules (`admin_team_rules_policy`).
+mod with_admin_team_rules {
     use super::*;
 
-    async fn role(app: &TestApp, id: &str) -> String {
-        let (status, body) = app.get(&format!("/api/v2/users/{id}")).await;
-        assert_eq!(status, 200, "{body}");
-        body["user"]["role"].as_str().unwrap().to_string()
-    }
-
-    async fn members_of_an_entra_team_come_from_entra_only(app: TestApp) {
-        let scim = Scim::new(&app);
-        let ann = scim.user("ann").await;
-        let bob = scim.user("bob").await;
-        let admins = scim.group_with_id("Admins", ADMIN_GROUP, &[&ann]).await;
-        assert_eq!(role(&app, &ann).await, "admin");
-        // Adding Bob to the Entra team the rule makes admins of, through REST: refused, even
-        // for an owner, and Bob stays what he was.
-        let (status, body) = app
-            .put(
-                &format!("/api/v2/teams/{admins}/users/{bob}"),
-                json!({"role": "responder"}),
-            )
-            .await;
-        assert_eq!(status, 400, "{body}");
-        assert!(
-            body["error"]["errors"][0]
-                .as_str()
-                .unwrap()
-                .contains("members come from Microsoft Entra ID"),
-            "{body}"
-        );
-        assert_eq!(role(&app, &bob).await, "user");
-        // Taking Ann out: refused too (Entra would only add her back).
-        let (status, _) = app
-            .delete(&format!("/api/v2/teams/{admins}/users/{ann}"))
-            .await;
-        assert_eq!(status, 400);
-        // A member's team role is Rota's to set.
-        let (status, body) = app
-            .put(
-                &format!("/api/v2/teams/{admins}/users/{ann}"),
-                json!({"role": "manager"}),
-            )
-            .await;
-        assert_eq!(status, 204, "{body}");
-    }
-
-    #[actix_web::test]
-    async fn sqlite_members_of_an_entra_team_come_from_entra_only() {
-        members_of_an_entra_team_come_from_entra_only(
-            TestApp::with_seat_policy(TestDatabase::sqlite(), &admin_team_rules_policy()).await,
-        )
-        .await;
-    }
-
-    #[actix_web::test]
-    async fn postgres_members_of_an_entra_team_come_from_entra_only() {
-        members_of_an_entra_team_come_from_entra_only(
-            TestApp::with_seat_policy(TestDatabase::postgres(), &admin_team_rules_policy()).await,
-        )
-        .await;
-    }
-
-    async fn renaming_teams_never_matches_a_team_rule(app: TestApp) {
-        let scim = Scim::new(&app);
-        let ann = scim.user("ann").await;
-        let responders = scim.group("Responders", &[&ann]).await;
-        // Ann manages the Entra team she is in, and calls with her personal token.
-        let (status, _) = app
-            .put(
-                &format!("/api/v2/teams/{responders}/users/{ann}"),
-                json!({"role": "manager"}),
-            )
-            .await;
-        assert_eq!(status, 204);
-        let token = app.personal_token(&ann);
-        let rename = |team: &str, name: &str| {
-            send(
-                app.as_token(&token, Method::PUT, &format!("/api/v2/teams/{team}"))
-                    .json(&json!({"team": {"name": name}})),
-            )
-        };
-        // Renaming it to the admins' group id, or to the admins' team name: refused, as Entra
-        // names its teams.
-        for name in [ADMIN_GROUP, "Platform Admins"] {
-            let (status, body) = rename(&responders, name).await;
-            assert_eq!(status, 400, "{name}: {body}");
+    on_both_backends! {
+        builder = TestApp::builder().seat_policy(admin_team_rules_policy());
+        async fn members_of_an_entra_team_come_from_entra_only(app) {
+            let scim = app.scim();
+            let ann = scim.user("ann").await;
+            let bob = scim.user("bob").await;
+            let admins = scim.group_with_id("Admins", ADMIN_GROUP, &[&ann]).await;
+            assert_eq!(role(&app, &ann).await, "admin");
+            // Adding Bob to the Entra team the rule makes admins of, through REST: refused, even
+            // for an owner, and Bob stays what he was.
+            let (status, body) = app
+                .put(
+                    &format!("/api/v2/teams/{admins}/users/{bob}"),
+                    json!({"role": "responder"}),
+                )
+                .await;
+            assert_eq!(status, 400, "{body}");
             assert!(
                 body["error"]["errors"][0]
                     .as_str()
                     .unwrap()
-                    .contains("comes from Microsoft Entra ID"),
+                    .contains("members come from Microsoft Entra ID"),
                 "{body}"
             );
+            assert_eq!(role(&app, &bob).await, "user");
+            // Taking Ann out: refused too (Entra would only add her back).
+            let (status, _) = app
+                .delete(&format!("/api/v2/teams/{admins}/users/{ann}"))
+                .await;
+            assert_eq!(status, 400);
+            // A member's team role is Rota's to set.
+            let (status, body) = app
+                .put(
+                    &format!("/api/v2/teams/{admins}/users/{ann}"),
+                    json!({"role": "manager"}),
+                )
+                .await;
+            assert_eq!(status, 204, "{body}");
+        }
+
+        async fn renaming_teams_never_matches_a_team_rule(app) {
+            let scim = app.scim();
+            let ann = scim.user("ann").await;
+            let responders = scim.group("Responders", &[&ann]).await;
+            // Ann manages the Entra team she is in, and calls with her personal token.
+            let (status, _) = app
+                .put(
+                    &format!("/api/v2/teams/{responders}/users/{ann}"),
+                    json!({"role": "manager"}),
+                )
+                .await;
+            assert_eq!(status, 204);
+            let token = app.personal_token(&ann);
+            let rename = |team: &str, name: &str| {
+                send(
+                    app.as_token(&token, Method::PUT, &format!("/api/v2/teams/{team}"))
+                        .json(&json!({"team": {"name": name}})),
+                )
+            };
+            // Renaming it to the admins' group id, or to the admins' team name: refused, as Entra
+            // names its teams.
+            for name in [ADMIN_GROUP, "Platform Admins"] {
+                let (status, body) = rename(&responders, name).await;
+                assert_eq!(status, 400, "{name}: {body}");
+                assert!(
+                    body["error"]["errors"][0]
+                        .as_str()
+                        .unwrap()
+                        .contains("comes from Microsoft Entra ID"),
+                    "{body}"
+                );
+                assert_eq!(role(&app, &ann).await, "user");
+            }
+            // Its own name again, with a description: fine (Entra does not set descriptions).
+            let (status, body) = send(
+                app.as_token(&token, Method::PUT, &format!("/api/v2/teams/{responders}"))
+                    .json(&json!({"team": {"name": "Responders", "description": "First line"}})),
+            )
+            .await;
+            assert_eq!(status, 200, "{body}");
+            // A team made in Rota may be named anything: it never counts for a rule.
+            let local = app.team("Ops").await;
+            let (status, _) = app
+                .put(
+                    &format!("/api/v2/teams/{local}/users/{ann}"),
+                    json!({"role": "manager"}),
+                )
+                .await;
+            assert_eq!(status, 204);
+            for name in [ADMIN_GROUP, "Platform Admins"] {
+                let (status, body) = rename(&local, name).await;
+                assert_eq!(status, 200, "{name}: {body}");
+                assert_eq!(role(&app, &ann).await, "user", "renamed to {name}");
+            }
+            assert_eq!(app.delete(&format!("/api/v2/teams/{local}")).await.0, 204);
+            // An Entra group named like the admins' group id is not that group.
+            let impostor = scim
+                .group_with_id(ADMIN_GROUP, "0f0e0d0c-0b0a-4009-8008-070605040302", &[&ann])
+                .await;
+            assert_eq!(role(&app, &ann).await, "user");
+            assert_eq!(
+                app.delete(&format!("/api/v2/teams/{impostor}")).await.0,
+                204
+            );
+            // What Entra says does count: the group by its id, and the team by Entra's name.
+            let ben = scim.user("ben").await;
+            scim.group_with_id("Tier 3", ADMIN_GROUP, &[&ben]).await;
+            assert_eq!(role(&app, &ben).await, "admin");
+            let cy = scim.user("cy").await;
+            scim.group("Platform Admins", &[&cy]).await;
+            assert_eq!(role(&app, &cy).await, "admin");
             assert_eq!(role(&app, &ann).await, "user");
         }
-        // Its own name again, with a description: fine (Entra does not set descriptions).
-        let (status, body) = send(
-            app.as_token(&token, Method::PUT, &format!("/api/v2/teams/{responders}"))
-                .json(&json!({"team": {"name": "Responders", "description": "First line"}})),
-        )
-        .await;
-        assert_eq!(status, 200, "{body}");
-        // A team made in Rota may be named anything: it never counts for a rule.
-        let local = app.team("Ops").await;
-        let (status, _) = app
-            .put(
-                &format!("/api/v2/teams/{local}/users/{ann}"),
-                json!({"role": "manager"}),
-            )
-            .await;
-        assert_eq!(status, 204);
-        for name in [ADMIN_GROUP, "Platform Admins"] {
-            let (status, body) = rename(&local, name).await;
-            assert_eq!(status, 200, "{name}: {body}");
-            assert_eq!(role(&app, &ann).await, "user", "renamed to {name}");
+    }
+}
+
+/// The tests with a team rule making stakeholders (`team_rule_policy`).
+mod with_team_rule {
+    use super::*;
+
+    on_both_backends! {
+        builder = TestApp::builder().seat_policy(team_rule_policy());
+        async fn team_rules_move_people_between_licences_and_their_team_roles_follow(app) {
+            let scim = app.scim();
+            let ann = scim.user("ann").await;
+            let sre = scim.group("SRE", &[&ann]).await;
+            assert_eq!(
+                team_role(&app, &sre, &ann).await.as_deref(),
+                Some("responder")
+            );
+            // A team made in Rota under a rule's team name does not count: only Entra's groups do.
+            let local = app.team("Support Leads").await;
+            let (status, _) = app
+                .put(
+                    &format!("/api/v2/teams/{local}/users/{ann}"),
+                    json!({"role": "responder"}),
+                )
+                .await;
+            assert_eq!(status, 204);
+            assert_eq!(seat(&app, &ann).await.as_deref(), Some("full"));
+            assert_eq!(app.delete(&format!("/api/v2/teams/{local}")).await.0, 204);
+            // Joining the stakeholders' group makes ann a stakeholder, observer on every team.
+            let leads = scim.group("Support Leads", &[]).await;
+            scim.members(&leads, "add", &ann).await;
+            assert_eq!(seat(&app, &ann).await.as_deref(), Some("stakeholder"));
+            let (_, body) = app.get(&format!("/api/v2/users/{ann}")).await;
+            assert_eq!(body["user"]["role"], "read_only_user");
+            assert_eq!(
+                team_role(&app, &sre, &ann).await.as_deref(),
+                Some("observer")
+            );
+            assert_eq!(app.audit_records("downgrade_seat").await.len(), 1);
+            // Leaving it gives the full seat back, and the team role with it.
+            scim.members(&leads, "remove", &ann).await;
+            assert_eq!(
+                team_role(&app, &sre, &ann).await.as_deref(),
+                Some("responder")
+            );
+            // The rule gave her the stakeholder role; with the rule gone, so is the role.
+            assert_eq!(seat(&app, &ann).await.as_deref(), Some("full"));
+            let (_, body) = app.get(&format!("/api/v2/users/{ann}")).await;
+            assert_eq!(body["user"]["role"], "user");
+            assert_eq!(app.audit_records("upgrade_seat").await.len(), 1);
+            // While she is in the stakeholders' group, the role is the policy's.
+            scim.members(&leads, "add", &ann).await;
+            let (status, body) = app
+                .put(
+                    &format!("/api/v2/users/{ann}"),
+                    json!({"user": {"role": "user"}}),
+                )
+                .await;
+            assert_eq!(status, 400, "{body}");
+            assert!(
+                body["error"]["errors"][0]
+                    .as_str()
+                    .unwrap()
+                    .contains("seat policy"),
+                "{body}"
+            );
         }
-        assert_eq!(app.delete(&format!("/api/v2/teams/{local}")).await.0, 204);
-        // An Entra group named like the admins' group id is not that group.
-        let impostor = scim
-            .group_with_id(ADMIN_GROUP, "0f0e0d0c-0b0a-4009-8008-070605040302", &[&ann])
-            .await;
-        assert_eq!(role(&app, &ann).await, "user");
-        assert_eq!(
-            app.delete(&format!("/api/v2/teams/{impostor}")).await.0,
-            204
-        );
-        // What Entra says does count: the group by its id, and the team by Entra's name.
-        let ben = scim.user("ben").await;
-        scim.group_with_id("Tier 3", ADMIN_GROUP, &[&ben]).await;
-        assert_eq!(role(&app, &ben).await, "admin");
-        let cy = scim.user("cy").await;
-        scim.group("Platform Admins", &[&cy]).await;
-        assert_eq!(role(&app, &cy).await, "admin");
-        assert_eq!(role(&app, &ann).await, "user");
-    }
 
-    #[actix_web::test]
-    async fn sqlite_renaming_teams_never_matches_a_team_rule() {
-        renaming_teams_never_matches_a_team_rule(
-            TestApp::with_seat_policy(TestDatabase::sqlite(), &admin_team_rules_policy()).await,
-        )
-        .await;
-    }
-
-    #[actix_web::test]
-    async fn postgres_renaming_teams_never_matches_a_team_rule() {
-        renaming_teams_never_matches_a_team_rule(
-            TestApp::with_seat_policy(TestDatabase::postgres(), &admin_team_rules_policy()).await,
-        )
-        .await;
-    }
-
-    async fn team_rules(app: TestApp) {
-        let scim = Scim::new(&app);
-        let ann = scim.user("ann").await;
-        let sre = scim.group("SRE", &[&ann]).await;
-        assert_eq!(
-            team_role(&app, &sre, &ann).await.as_deref(),
-            Some("responder")
-        );
-        // A team made in Rota under a rule's team name does not count: only Entra's groups do.
-        let local = app.team("Support Leads").await;
-        let (status, _) = app
-            .put(
-                &format!("/api/v2/teams/{local}/users/{ann}"),
-                json!({"role": "responder"}),
-            )
-            .await;
-        assert_eq!(status, 204);
-        assert_eq!(seat(&app, &ann).await.as_deref(), Some("full"));
-        assert_eq!(app.delete(&format!("/api/v2/teams/{local}")).await.0, 204);
-        // Joining the stakeholders' group makes ann a stakeholder, observer on every team.
-        let leads = scim.group("Support Leads", &[]).await;
-        scim.members(&leads, "add", &ann).await;
-        assert_eq!(seat(&app, &ann).await.as_deref(), Some("stakeholder"));
-        let (_, body) = app.get(&format!("/api/v2/users/{ann}")).await;
-        assert_eq!(body["user"]["role"], "read_only_user");
-        assert_eq!(
-            team_role(&app, &sre, &ann).await.as_deref(),
-            Some("observer")
-        );
-        assert_eq!(app.audit_records("downgrade_seat").await.len(), 1);
-        // Leaving it gives the full seat back, and the team role with it.
-        scim.members(&leads, "remove", &ann).await;
-        assert_eq!(
-            team_role(&app, &sre, &ann).await.as_deref(),
-            Some("responder")
-        );
-        // The rule gave her the stakeholder role; with the rule gone, so is the role.
-        assert_eq!(seat(&app, &ann).await.as_deref(), Some("full"));
-        let (_, body) = app.get(&format!("/api/v2/users/{ann}")).await;
-        assert_eq!(body["user"]["role"], "user");
-        assert_eq!(app.audit_records("upgrade_seat").await.len(), 1);
-        // While she is in the stakeholders' group, the role is the policy's.
-        scim.members(&leads, "add", &ann).await;
-        let (status, body) = app
-            .put(
-                &format!("/api/v2/users/{ann}"),
-                json!({"user": {"role": "user"}}),
-            )
-            .await;
-        assert_eq!(status, 400, "{body}");
-        assert!(
-            body["error"]["errors"][0]
-                .as_str()
+        async fn the_reconcile_is_idempotent_and_downgrades_idle_seats_but_not_owners(app) {
+            let scim = app.scim();
+            let ann = scim.user("ann").await;
+            let ben = scim.user("ben").await;
+            let owner = {
+                let (status, body) = app.post("/api/v2/users", json!({"user": {"name": "Olga Owner", "email": "olga@contoso.example", "role": "owner"}})).await;
+                assert_eq!(status, 201, "{body}");
+                body["user"]["id"].as_str().unwrap().to_string()
+            };
+            let first = app
+                .reconciler
+                .run_once("day-1")
+                .await
                 .unwrap()
-                .contains("seat policy"),
-            "{body}"
-        );
+                .expect("ran");
+            assert_eq!(
+                (first.seats_changed, first.roles_changed),
+                (0, 0),
+                "everything was settled already"
+            );
+            assert!(
+                app.reconciler.run_once("day-1").await.unwrap().is_none(),
+                "a run key runs once"
+            );
+            // 91 days later, nobody signed in: full seats are downgraded, but never an owner's.
+            app.clock.advance(Duration::days(91));
+            let idle = app
+                .reconciler
+                .run_once("day-92")
+                .await
+                .unwrap()
+                .expect("ran");
+            assert_eq!(idle.seats_changed, 2);
+            assert_eq!(seat(&app, &ann).await.as_deref(), Some("stakeholder"));
+            assert_eq!(seat(&app, &ben).await.as_deref(), Some("stakeholder"));
+            assert_eq!(seat(&app, &owner).await.as_deref(), Some("full"));
+            let reasons: Vec<Value> = app
+                .audit_records("downgrade_seat")
+                .await
+                .iter()
+                .map(|r| r["details"]["after"]["reason"].clone())
+                .collect();
+            assert_eq!(reasons, [json!("idle"), json!("idle")]);
+            let again = app
+                .reconciler
+                .run_once("day-93")
+                .await
+                .unwrap()
+                .expect("ran");
+            assert_eq!(
+                (again.seats_changed, again.roles_changed),
+                (0, 0),
+                "idempotent"
+            );
+            // The counters are healed from what is held.
+            assert_eq!(usage(&app, "full").await.0, 1);
+            assert_eq!(usage(&app, "stakeholder").await.0, 2);
+        }
     }
+}
 
-    async fn reconcile(app: TestApp) {
-        let scim = Scim::new(&app);
-        let ann = scim.user("ann").await;
-        let ben = scim.user("ben").await;
-        let owner = {
-            let (status, body) = app.post("/api/v2/users", json!({"user": {"name": "Olga Owner", "email": "olga@contoso.example", "role": "owner"}})).await;
-            assert_eq!(status, 201, "{body}");
-            body["user"]["id"].as_str().unwrap().to_string()
-        };
-        let first = app
-            .reconciler
-            .run_once("day-1")
+/// The seat caps of the configuration (`ROTA_SEATS_FULL`, `ROTA_SEATS_STAKEHOLDER`), applied
+/// by the start-up that `rota serve` runs.
+mod configured_caps {
+    use super::*;
+
+    on_both_backends! {
+        builder = TestApp::builder().caps(Some(1), Some(0));
+        async fn the_configured_caps_are_applied_at_start_up(app) {
+            assert_eq!(usage(&app, "full").await, (0, Some(1), 0));
+            assert_eq!(usage(&app, "stakeholder").await, (0, Some(0), 0));
+            let changes = app.audit_records("change_cap").await;
+            assert_eq!(changes.len(), 2, "{changes:?}");
+            let scim = app.scim();
+            let ann = scim.user("ann").await;
+            let ben = scim.user("ben").await;
+            assert_eq!(seat(&app, &ann).await.as_deref(), Some("full"));
+            assert_eq!(seat(&app, &ben).await, None, "the caps hold from the first request");
+        }
+    }
+}
+
+/// The processing-version gate in front of the seat reconcile.
+mod processing_versions {
+    use super::*;
+    use rota::domain::processing::Job;
+
+    /// Makes the schema require `version` of the reconcile, as a newer release's migration
+    /// would.
+    async fn require(app: &TestApp, version: i32) {
+        app.db
+            .run(move |c| {
+                use diesel::prelude::*;
+                use rota::store::schema::processing_versions as p;
+                diesel::update(p::table.find(Job::SeatReconcile.as_str()))
+                    .set(p::version.eq(version))
+                    .execute(c)?;
+                Ok(())
+            })
             .await
-            .unwrap()
-            .expect("ran");
-        assert_eq!(
-            (first.seats_changed, first.roles_changed),
-            (0, 0),
-            "everything was settled already"
-        );
-        assert!(
-            app.reconciler.run_once("day-1").await.unwrap().is_none(),
-            "a run key runs once"
-        );
-        // 91 days later, nobody signed in: full seats are downgraded, but never an owner's.
-        app.clock.advance(Duration::days(91));
-        let idle = app
-            .reconciler
-            .run_once("day-92")
-            .await
-            .unwrap()
-            .expect("ran");
-        assert_eq!(idle.seats_changed, 2);
-        assert_eq!(seat(&app, &ann).await.as_deref(), Some("stakeholder"));
-        assert_eq!(seat(&app, &ben).await.as_deref(), Some("stakeholder"));
-        assert_eq!(seat(&app, &owner).await.as_deref(), Some("full"));
-        let reasons: Vec<Value> = app
-            .audit_records("downgrade_seat")
-            .await
-            .iter()
-            .map(|r| r["details"]["after"]["reason"].clone())
-            .collect();
-        assert_eq!(reasons, [json!("idle"), json!("idle")]);
-        let again = app
-            .reconciler
-            .run_once("day-93")
-            .await
-            .unwrap()
-            .expect("ran");
-        assert_eq!(
-            (again.seats_changed, again.roles_changed),
-            (0, 0),
-            "idempotent"
-        );
-        // The counters are healed from what is held.
-        assert_eq!(usage(&app, "full").await.0, 1);
-        assert_eq!(usage(&app, "stakeholder").await.0, 2);
+            .unwrap();
     }
 
-    #[actix_web::test]
-    async fn sqlite_team_rules_move_people_between_licences_and_their_team_roles_follow() {
-        team_rules(TestApp::with_seat_policy(TestDatabase::sqlite(), &team_rule_policy()).await)
-            .await;
+    /// `rota_job_passes_skipped_total` of the reconcile, from `/metrics`.
+    async fn skipped(app: &TestApp) -> u64 {
+        let (status, body) = app.anonymous().get("/metrics").await;
+        assert_eq!(status, 200);
+        let text = body.as_str().unwrap();
+        text.lines()
+            .find(|l| l.starts_with("rota_job_passes_skipped_total{job=\"seat_reconcile\"}"))
+            .map_or(0, |l| l.rsplit(' ').next().unwrap().parse().unwrap())
     }
 
-    #[actix_web::test]
-    async fn postgres_team_rules_move_people_between_licences_and_their_team_roles_follow() {
-        team_rules(TestApp::with_seat_policy(TestDatabase::postgres(), &team_rule_policy()).await)
-            .await;
-    }
-
-    #[actix_web::test]
-    async fn sqlite_the_reconcile_is_idempotent_and_downgrades_idle_seats_but_not_owners() {
-        reconcile(TestApp::with_seat_policy(TestDatabase::sqlite(), &team_rule_policy()).await)
-            .await;
-    }
-
-    #[actix_web::test]
-    async fn postgres_the_reconcile_is_idempotent_and_downgrades_idle_seats_but_not_owners() {
-        reconcile(TestApp::with_seat_policy(TestDatabase::postgres(), &team_rule_policy()).await)
-            .await;
+    on_both_backends! {
+        builder = TestApp::builder().seat_policy(team_rule_policy());
+        async fn an_instance_older_than_the_schema_skips_the_reconcile_and_the_current_one_runs(app) {
+            let ann = app.scim().user("ann").await;
+            app.clock.advance(Duration::days(91));
+            require(&app, Job::SeatReconcile.version() + 1).await;
+            assert!(app.reconciler.run_once("day-92").await.unwrap().is_none(), "skipped");
+            assert!(app.reconciler.run_once("day-92").await.unwrap().is_none(), "skipped again");
+            assert_eq!(skipped(&app).await, 2);
+            assert_eq!(seat(&app, &ann).await.as_deref(), Some("full"), "nothing was reconciled");
+            // The run key was left for an instance that may run it.
+            require(&app, Job::SeatReconcile.version()).await;
+            let ran = app.reconciler.run_once("day-92").await.unwrap().expect("ran");
+            assert_eq!(ran.seats_changed, 1);
+            assert_eq!(seat(&app, &ann).await.as_deref(), Some("stakeholder"));
+            assert_eq!(skipped(&app).await, 2);
+        }
     }
 }
 

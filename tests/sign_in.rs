@@ -15,42 +15,18 @@ use rota::domain::token::TokenKind;
 use rota::store::audit::AuditContext;
 use serde_json::{Value, json};
 use std::net::TcpListener;
+use support::TestApp;
 use support::oidc_provider::OidcProvider;
-use support::{TestApp, TestDatabase};
 
 const PLATFORM_GROUP: &str = "c0a8f1d2-4b3e-4f5a-8c7d-1e2f3a4b5c01";
 const SRE_GROUP: &str = "c0a8f1d2-4b3e-4f5a-8c7d-1e2f3a4b5c02";
 
-/// The app with sign-in through the shared provider, its client registered for this app.
-async fn signing_in(database: TestDatabase, bootstrap_owners: Vec<String>) -> TestApp {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let provider = OidcProvider::shared();
-    let (client_id, client_secret) = provider
-        .register_client(&format!("{base}/auth/oidc/callback"), &format!("{base}/"))
-        .await;
-    let oidc = OidcConfig {
-        issuer: provider.issuer.clone(),
-        client_id,
-        client_secret: Secret(client_secret),
-        tenants: vec![provider.tenant.clone()],
-    };
-    TestApp::start_with(database, listener, Some(oidc), bootstrap_owners).await
-}
-
-macro_rules! sign_in_tests {
-    ($(async fn $name:ident($app:ident) $body:block)*) => {
-        mod sqlite {
-            #[allow(unused_imports)]
-            use super::*;
-            $(#[actix_web::test] async fn $name() { let $app = signing_in(TestDatabase::sqlite(), vec!["dave@contoso.example".into()]).await; $body })*
-        }
-        mod postgres {
-            #[allow(unused_imports)]
-            use super::*;
-            $(#[actix_web::test] async fn $name() { let $app = signing_in(TestDatabase::postgres(), vec!["dave@contoso.example".into()]).await; $body })*
-        }
-    };
+/// The app with sign-in through the shared provider (a client registered for each app), and
+/// Dave as a bootstrap owner.
+fn signing_in() -> support::TestAppBuilder {
+    TestApp::builder()
+        .oidc(OidcProvider::shared())
+        .bootstrap_owners(&["dave@contoso.example"])
 }
 
 /// A browser: a cookie jar, following redirects (optionally stopping at our callback).
@@ -210,7 +186,8 @@ async fn member_names(app: &TestApp, team_id: &str) -> Vec<String> {
         .collect()
 }
 
-sign_in_tests! {
+on_both_backends! {
+    builder = signing_in();
     async fn without_a_free_seat_sign_in_queues_the_person_and_a_freed_seat_lets_them_in(app) {
         assert_eq!(app.put("/api/v2/licenses/full", json!({"license": {"cap": 1}})).await.0, 200);
         assert_eq!(app.put("/api/v2/licenses/stakeholder", json!({"license": {"cap": 0}})).await.0, 200);
@@ -761,35 +738,34 @@ sign_in_tests! {
 
 /// A provider that cannot be reached is the one sign-in failure that is ours to report as a
 /// fault (502), not a refusal.
-async fn an_unreachable_provider_is_a_502(database: TestDatabase) {
-    let closed = TcpListener::bind("127.0.0.1:0").expect("bind");
-    let issuer = format!("http://{}/tenant/v2.0", closed.local_addr().unwrap());
-    drop(closed);
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-    let oidc = OidcConfig {
-        issuer,
-        client_id: "rota".into(),
-        client_secret: Secret("secret".into()),
-        tenants: vec![OidcProvider::shared().tenant.clone()],
-    };
-    let app = TestApp::start_with(database, listener, Some(oidc), Vec::new()).await;
-    let landing = Browser::new(&app).get("/auth/oidc/login").await;
-    assert_eq!(landing.status, 502, "{}", landing.body);
-    assert!(
-        landing.body.contains("Reason: provider_error"),
-        "{}",
-        landing.body
-    );
-}
+mod unreachable {
+    use super::*;
 
-#[actix_web::test]
-async fn sqlite_an_unreachable_provider_is_a_502() {
-    an_unreachable_provider_is_a_502(TestDatabase::sqlite()).await;
-}
+    on_both_backends! {
+        builder = unreachable_provider();
+        async fn an_unreachable_provider_is_a_502(app) {
+            let landing = Browser::new(&app).get("/auth/oidc/login").await;
+            assert_eq!(landing.status, 502, "{}", landing.body);
+            assert!(
+                landing.body.contains("Reason: provider_error"),
+                "{}",
+                landing.body
+            );
+        }
+    }
 
-#[actix_web::test]
-async fn postgres_an_unreachable_provider_is_a_502() {
-    an_unreachable_provider_is_a_502(TestDatabase::postgres()).await;
+    /// Sign-in through an issuer where nothing listens.
+    fn unreachable_provider() -> support::TestAppBuilder {
+        let closed = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let issuer = format!("http://{}/tenant/v2.0", closed.local_addr().unwrap());
+        drop(closed);
+        TestApp::builder().oidc_config(OidcConfig {
+            issuer,
+            client_id: "rota".into(),
+            client_secret: Secret("secret".into()),
+            tenants: vec![OidcProvider::shared().tenant.clone()],
+        })
+    }
 }
 
 fn cli() -> AuditContext {

@@ -228,6 +228,11 @@ on_both_backends! {
         fails_naming("the licences", app.req(get.clone(), "/api/v2/licenses"), "licences.id holds 'gold', not a licence").await;
         sql(&app, "UPDATE licences SET id = 'stakeholder' WHERE id = 'gold'");
 
+        // The audit trail: who acted.
+        sql(&app, "UPDATE audit_events SET actor_type = 'ghost'");
+        fails_naming("the audit trail", app.req(get.clone(), "/api/v2/audit/records"), "audit_events.actor_type holds 'ghost', not an actor kind").await;
+        sql(&app, "UPDATE audit_events SET actor_type = 'cli'");
+
         // Tokens: a service token's role and a token's kind, read as the caller authenticates.
         let service = app.issue_token(TokenKind::Api, "service", Some(Role::Observer));
         sql(&app, "UPDATE tokens SET role = 'boss' WHERE name = 'service'");

@@ -19,6 +19,7 @@ pub mod audit;
 pub mod caseless;
 pub mod ids;
 pub mod paging;
+pub mod processing;
 pub mod retry;
 pub mod role;
 pub mod scim_filter;

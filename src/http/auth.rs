@@ -73,7 +73,11 @@ pub async fn authenticate(presented: &Presented, kind: TokenKind) -> AppResult<A
                     .last_used_at
                     .is_none_or(|at| (now.naive_utc() - at).num_seconds() >= TOUCH_INTERVAL_SECS);
                 // Best effort: a busy database must not fail the request over a statistic.
-                if stale && let Err(e) = tokens::touch(conn, &t.id, crate::clock::stored(now)) {
+                if stale
+                    && let Err(e) = crate::store::write(conn, |c| {
+                        tokens::touch(c, &t.id, crate::clock::stored(now))
+                    })
+                {
                     tracing::warn!(error = %e, token = %t.name, "could not record token use");
                 }
             }

@@ -11,6 +11,7 @@ pub struct Metrics {
     latency: HistogramVec,
     pool: IntGaugeVec,
     refusals: IntCounterVec,
+    skipped_passes: IntCounterVec,
 }
 
 impl Metrics {
@@ -51,8 +52,17 @@ impl Metrics {
             &["reason"],
         )
         .expect("static metric definition");
+        let skipped_passes = IntCounterVec::new(
+            Opts::new(
+                "rota_job_passes_skipped_total",
+                "Background job passes this instance skipped because the database requires a newer version of the job (a rolling upgrade in progress), by job.",
+            ),
+            &["job"],
+        )
+        .expect("static metric definition");
         for c in [
             Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(skipped_passes.clone()),
             Box::new(latency.clone()),
             Box::new(pool.clone()),
             Box::new(refusals.clone()),
@@ -65,7 +75,13 @@ impl Metrics {
             latency,
             pool,
             refusals,
+            skipped_passes,
         }
+    }
+
+    /// The counter of skipped job passes, for the jobs' gates (`jobs::processing::Gate`).
+    pub fn skipped_passes(&self) -> IntCounterVec {
+        self.skipped_passes.clone()
     }
 
     /// Counts a refused sign-in (`reason` is one of a fixed set of words).

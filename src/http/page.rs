@@ -65,7 +65,11 @@ pub fn app_error_page(e: AppError) -> HttpResponse {
     e.log();
     let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let title = match e.kind {
-        ErrorKind::Invalid { .. } | ErrorKind::Conflict { .. } => "That did not work",
+        ErrorKind::Invalid { .. }
+        | ErrorKind::Conflict { .. }
+        | ErrorKind::StaleVersion(_)
+        | ErrorKind::InvalidFilter(_)
+        | ErrorKind::InvalidSort(_) => "That did not work",
         ErrorKind::TooManyRequests { .. } => "Too many attempts",
         ErrorKind::NotFound { .. } => "Page not found",
         ErrorKind::Unauthorized(_) => "Not signed in",

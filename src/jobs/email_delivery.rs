@@ -10,6 +10,7 @@
 use crate::clock::{Clock, SharedClock};
 use crate::domain::retry;
 use crate::error::AppResult;
+use crate::jobs::processing::Gate;
 use crate::notify::email::{Mailer, SendError};
 use crate::store::emails::{self, Email};
 use crate::store::{self, Db};
@@ -64,9 +65,19 @@ enum Outcome {
     GivenUp,
 }
 
-/// Sends every email that is due now, a batch at a time, until none is left.
-pub async fn run_once(db: &Db, mailer: &Mailer, clock: &dyn Clock) -> AppResult<DeliveryReport> {
+/// Sends every email that is due now, a batch at a time, until none is left; sends nothing
+/// while the schema requires a newer delivery than this code's (`gate`).
+pub async fn run_once(
+    db: &Db,
+    mailer: &Mailer,
+    clock: &dyn Clock,
+    gate: &Gate,
+) -> AppResult<DeliveryReport> {
     let mut report = DeliveryReport::default();
+    let gate = gate.clone();
+    if !db.run(move |c| gate.admits(c)).await? {
+        return Ok(report);
+    }
     loop {
         let now = clock.now();
         let batch = db
@@ -150,9 +161,15 @@ pub struct Delivery {
 
 impl Delivery {
     /// Starts the loop on the current runtime.
-    pub fn start(db: Db, mailer: Mailer, clock: SharedClock, wakeup: Wakeup) -> Delivery {
+    pub fn start(
+        db: Db,
+        mailer: Mailer,
+        clock: SharedClock,
+        wakeup: Wakeup,
+        gate: Gate,
+    ) -> Delivery {
         let (stop, stopped) = watch::channel(false);
-        let task = actix_web::rt::spawn(run(db, mailer, clock, wakeup, stopped));
+        let task = actix_web::rt::spawn(run(db, mailer, clock, wakeup, gate, stopped));
         Delivery { stop, task }
     }
 
@@ -173,11 +190,12 @@ async fn run(
     mailer: Mailer,
     clock: SharedClock,
     wakeup: Wakeup,
+    gate: Gate,
     mut stopped: watch::Receiver<bool>,
 ) {
     tracing::info!(server = %mailer.server(), from = %mailer.from(), "delivering email");
     while !*stopped.borrow() {
-        match run_once(&db, &mailer, &*clock).await {
+        match run_once(&db, &mailer, &*clock, &gate).await {
             Ok(report) if !report.is_empty() => tracing::debug!(?report, "email delivery pass"),
             Ok(_) => {}
             Err(e) => tracing::error!(error = %e, "email delivery pass failed"),

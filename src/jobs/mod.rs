@@ -3,4 +3,5 @@
 //! (tests do that instead of waiting for a tick).
 
 pub mod email_delivery;
+pub mod processing;
 pub mod seat_reconcile;

@@ -10,6 +10,7 @@ use crate::domain::audit::{Actor, ActorKind};
 use crate::domain::seat_policy::SeatPolicy;
 use crate::error::AppResult;
 use crate::jobs::email_delivery::Wakeup;
+use crate::jobs::processing::Gate;
 use crate::store::audit::AuditContext;
 use crate::store::seats::{self, SeatRules, Settlement};
 use crate::store::{self, Db};
@@ -34,10 +35,13 @@ pub struct Reconciler {
     pub bootstrap_owners: Arc<Vec<String>>,
     pub clock: SharedClock,
     pub emails: Wakeup,
+    /// Skips the pass while the schema requires a newer reconcile than this code's.
+    pub gate: Gate,
 }
 
 impl Reconciler {
-    /// Runs the reconcile under `key` unless some instance already did; `None` then.
+    /// Runs the reconcile under `key` unless some instance already did, or the schema requires
+    /// a newer reconcile than this code's (the key then stays unclaimed); `None` then.
     pub async fn run_once(&self, key: &str) -> AppResult<Option<Settlement>> {
         let at = self.clock.now();
         let ctx = AuditContext {
@@ -51,11 +55,12 @@ impl Reconciler {
         };
         let key = key.to_string();
         let (policy, owners) = (self.policy.clone(), self.bootstrap_owners.clone());
+        let gate = self.gate.clone();
         let started = std::time::Instant::now();
         let done = self
             .db
             .run(move |conn| {
-                if seats::reconciled(conn, &key)? {
+                if !gate.admits(conn)? || seats::reconciled(conn, &key)? {
                     return Ok(None);
                 }
                 let rules = SeatRules {

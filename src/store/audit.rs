@@ -3,6 +3,7 @@
 
 use super::DbConnection;
 use super::schema::audit_events;
+use crate::domain::audit::ActorKind;
 use crate::domain::audit::{Actor, Cursor};
 use crate::domain::ids::AuditEventId;
 use crate::error::AppResult;
@@ -18,7 +19,7 @@ use serde::Serialize;
 pub struct AuditEvent {
     pub id: AuditEventId,
     pub occurred_at: NaiveDateTime,
-    pub actor_type: String,
+    pub actor_type: ActorKind,
     pub actor_id: Option<String>,
     pub actor_name: String,
     pub action: String,
@@ -74,7 +75,7 @@ pub fn event<B: Serialize, A: Serialize>(
     Ok(AuditEvent {
         id: AuditEventId::generate(),
         occurred_at: crate::clock::stored(ctx.at),
-        actor_type: ctx.actor.kind.as_str().to_string(),
+        actor_type: ctx.actor.kind,
         actor_id: ctx.actor.id.clone(),
         actor_name: ctx.actor.name.clone(),
         action: action.to_string(),
@@ -101,7 +102,7 @@ pub fn record_all(conn: &mut DbConnection, events: &[AuditEvent]) -> AppResult<(
 pub struct AuditQuery {
     pub since: Option<NaiveDateTime>,
     pub until: Option<NaiveDateTime>,
-    pub actor_type: Option<String>,
+    pub actor_type: Option<ActorKind>,
     pub actor_id: Option<String>,
     pub target_types: Vec<String>,
     pub target_id: Option<String>,
@@ -123,7 +124,7 @@ pub fn list(
         query = query.filter(audit_events::occurred_at.lt(until));
     }
     if let Some(t) = &q.actor_type {
-        query = query.filter(audit_events::actor_type.eq(t.clone()));
+        query = query.filter(audit_events::actor_type.eq(*t));
     }
     if let Some(id) = &q.actor_id {
         query = query.filter(audit_events::actor_id.eq(id.clone()));

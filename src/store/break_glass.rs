@@ -7,7 +7,7 @@ use super::users::User;
 use super::{DbConnection, audit, write};
 use crate::domain::ids::UserId;
 use crate::domain::role::Role;
-use crate::error::{AppError, AppResult};
+use crate::error::{AppError, AppResult, OptionExt, ResultExt};
 use crate::store::audit::AuditContext;
 use argon2::Argon2;
 use argon2::password_hash::rand_core::OsRng;
@@ -24,7 +24,7 @@ fn hash(password: &str) -> AppResult<String> {
     Argon2::default()
         .hash_password(password.as_bytes(), &salt)
         .map(|h| h.to_string())
-        .map_err(|e| AppError::internal(format!("argon2: {e}")))
+        .internal("argon2")
 }
 
 fn verifies(password: &str, stored: &str) -> bool {
@@ -150,8 +150,7 @@ pub fn record_use(conn: &mut DbConnection, user_id: &UserId, now: NaiveDateTime)
 }
 
 fn live_user(conn: &mut DbConnection, user_name: &str) -> AppResult<User> {
-    super::users::find_by_user_name(conn, user_name)?
-        .ok_or_else(|| AppError::not_found("user", user_name))
+    super::users::find_by_user_name(conn, user_name)?.not_found("user", user_name)
 }
 
 /// Owners' e-mail addresses, to tell them about a break-glass sign-in, and their names, for

@@ -185,7 +185,7 @@ macro_rules! text_column {
     )+};
 }
 
-use crate::domain::{role, seat_policy, seats, token, user};
+use crate::domain::{audit, role, seat_policy, seats, token, user};
 
 text_column! {
     // `tokens.role` too: `store::tokens` reads through `read_from("tokens")`.
@@ -198,6 +198,7 @@ text_column! {
     user::ContactKind: "a contact kind" in ["contact_methods.kind"];
     user::ProvisionedBy: "a provisioner" in ["users.provisioned_by"];
     user::UserNameSource: "a user name source" in ["users.user_name_source"];
+    audit::ActorKind: "an actor kind" in ["audit_events.actor_type"];
 }
 
 /// The JSON columns, each a [`Json`] of its own shape.

@@ -7,6 +7,7 @@ pub mod break_glass;
 pub mod caseless;
 pub mod column;
 pub mod emails;
+pub mod processing;
 pub mod schema;
 pub mod scim;
 pub mod seats;
@@ -17,7 +18,7 @@ pub mod tokens;
 pub mod users;
 
 use crate::config::DatabaseUrl;
-use crate::error::{AppError, AppResult};
+use crate::error::{AppError, AppResult, ResultExt};
 use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
 use diesel::prelude::*;
 use diesel::r2d2::{self, ManageConnection, R2D2Connection};
@@ -216,14 +217,18 @@ impl Db {
         *self.open.write().unwrap_or_else(PoisonError::into_inner) = false;
     }
 
-    /// Runs blocking database work on actix's blocking thread pool.
+    /// Runs blocking database work on actix's blocking thread pool, inside the caller's
+    /// tracing span: a span is per thread, so without carrying it over, what the work logs
+    /// (a slow query, a failed best-effort write) would lose the request id.
     pub async fn run<T, F>(&self, f: F) -> AppResult<T>
     where
         T: Send + 'static,
         F: FnOnce(&mut DbConnection) -> AppResult<T> + Send + 'static,
     {
         let pool = self.pool.clone();
+        let span = tracing::Span::current();
         actix_web::web::block(move || {
+            let _entered = span.enter();
             let mut conn = pool.get()?;
             f(&mut conn)
         })
@@ -278,7 +283,7 @@ pub fn pending_migrations(conn: &mut DbConnection) -> AppResult<usize> {
         DbConnection::Sqlite(c) => c.pending_migrations(SQLITE_MIGRATIONS).map(|m| m.len()),
         DbConnection::Postgres(c) => c.pending_migrations(POSTGRES_MIGRATIONS).map(|m| m.len()),
     };
-    pending.map_err(|e| AppError::internal(e.to_string()))
+    pending.internal("listing pending migrations")
 }
 
 /// Key of the PostgreSQL advisory lock that serialises migrations between instances.
@@ -308,7 +313,7 @@ fn migrate_and_refold(conn: &mut DbConnection) -> AppResult<Vec<String>> {
             .run_pending_migrations(POSTGRES_MIGRATIONS)
             .map(|v| v.iter().map(|m| m.to_string()).collect()),
     }
-    .map_err(|e| AppError::internal(format!("migration failed: {e}")))?;
+    .internal("migration failed")?;
     if let Some(done) = caseless::refold(conn)? {
         tracing::info!(
             users = done.users,
@@ -370,12 +375,9 @@ pub struct Page<T> {
 
 /// The record was saved by another writer between our read and our write.
 pub fn changed_meanwhile(resource: &'static str, id: &str) -> AppError {
-    AppError::conflict(
-        "version",
-        format!(
-            "of {resource} {id} was changed by another request meanwhile; read it again and retry"
-        ),
-    )
+    AppError::stale(format!(
+        "of {resource} {id} was changed by another request meanwhile; read it again and retry"
+    ))
 }
 
 /// Maps a unique-constraint violation to a conflict on `field`; other errors pass through.
@@ -412,4 +414,51 @@ pub fn contains_pattern(needle: &str) -> String {
     }
     p.push('%');
     p
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Db;
+    use crate::config::DatabaseUrl;
+    use crate::logging::tests::Buffer;
+    use tracing::Instrument;
+
+    /// What database work logs on the blocking pool carries the request's span, and so its
+    /// request id. (The subscriber is the process's global one: the blocking thread has no
+    /// other. No other unit test installs one.)
+    #[actix_web::test]
+    async fn database_work_logs_inside_the_callers_span() {
+        let buffer = Buffer::default();
+        let writer = buffer.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .with_ansi(false)
+            .finish();
+        tracing::subscriber::set_global_default(subscriber).expect("no other global subscriber");
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::connect(
+            &DatabaseUrl::Sqlite {
+                path: dir.path().join("rota.db"),
+            },
+            1,
+        )
+        .unwrap();
+        let span = tracing::info_span!("request", request_id = "req-4711");
+        db.run(|_| {
+            tracing::warn!("a warning from the database work");
+            Ok(())
+        })
+        .instrument(span)
+        .await
+        .unwrap();
+        let out = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
+        let line = out
+            .lines()
+            .find(|l| l.contains("a warning from the database work"))
+            .unwrap_or_else(|| panic!("not logged: {out}"));
+        assert!(
+            line.contains("request_id=\"req-4711\"") || line.contains("request_id=req-4711"),
+            "{line}"
+        );
+    }
 }

@@ -179,6 +179,15 @@ diesel::table! {
 }
 
 diesel::table! {
+    /// The processing version of each background job that the schema requires
+    /// (`jobs::processing`).
+    processing_versions (job) {
+        job -> Text,
+        version -> Integer,
+    }
+}
+
+diesel::table! {
     server_keys (name) {
         name -> Text,
         secret -> Text,
@@ -267,6 +276,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     sign_in_attempts,
     break_glass_accounts,
     key_folding,
+    processing_versions,
     server_keys,
     emails,
     licences,

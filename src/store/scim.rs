@@ -196,10 +196,10 @@ impl Sql {
                     format!("{}{})", child.exists(), self.element(child, filter)?)
                 }
                 Target::Column(..) => {
-                    return Err(AppError::invalid(
-                        "filter",
-                        format!("{} is not multi-valued, so it takes no [filter]", path.attr),
-                    ));
+                    return Err(AppError::invalid_filter(format!(
+                        "{} is not multi-valued, so it takes no [filter]",
+                        path.attr
+                    )));
                 }
             },
         })
@@ -228,7 +228,7 @@ impl Sql {
                 self.compare(col, kind, *op, value, &path.attr)?
             }
             Filter::ValuePath { .. } => {
-                return Err(AppError::invalid("filter", "value filters cannot nest"));
+                return Err(AppError::invalid_filter("value filters cannot nest"));
             }
         })
     }
@@ -239,10 +239,9 @@ impl Sql {
                 Some(s) => format!("{}.{s}", path.attr),
                 None => path.attr.clone(),
             };
-            AppError::invalid(
-                "filter",
-                format!("names the attribute '{full}', which cannot be filtered on"),
-            )
+            AppError::invalid_filter(format!(
+                "names the attribute '{full}', which cannot be filtered on"
+            ))
         })
     }
 
@@ -260,10 +259,9 @@ impl Sql {
                 Eq => format!("{col} IS NULL"),
                 Ne => format!("{col} IS NOT NULL"),
                 _ => {
-                    return Err(AppError::invalid(
-                        "filter",
-                        format!("compares {attr} with null using an operator other than eq/ne"),
-                    ));
+                    return Err(AppError::invalid_filter(format!(
+                        "compares {attr} with null using an operator other than eq/ne"
+                    )));
                 }
             },
             (Kind::Bool, CompValue::Bool(b)) => bool_cmp(col, op, *b, attr)?,
@@ -299,10 +297,9 @@ impl Sql {
             }
             (Kind::Time, CompValue::Str(s)) => {
                 let at = chrono::DateTime::parse_from_rfc3339(s).map_err(|_| {
-                    AppError::invalid(
-                        "filter",
-                        format!("compares {attr} with '{s}', which is not an RFC 3339 time"),
-                    )
+                    AppError::invalid_filter(format!(
+                        "compares {attr} with '{s}', which is not an RFC 3339 time"
+                    ))
                 })?;
                 let stored = crate::clock::stored(at.with_timezone(&chrono::Utc))
                     .format("%Y-%m-%d %H:%M:%S%.f")
@@ -321,19 +318,17 @@ impl Sql {
                     Lt => "<",
                     Le => "<=",
                     Co | Sw | Ew => {
-                        return Err(AppError::invalid(
-                            "filter",
-                            format!("uses a text operator on the time {attr}"),
-                        ));
+                        return Err(AppError::invalid_filter(format!(
+                            "uses a text operator on the time {attr}"
+                        )));
                     }
                 };
                 format!("{col} {sql_op} {p}")
             }
             _ => {
-                return Err(AppError::invalid(
-                    "filter",
-                    format!("compares {attr} with a value of the wrong type"),
-                ));
+                return Err(AppError::invalid_filter(format!(
+                    "compares {attr} with a value of the wrong type"
+                )));
             }
         })
     }
@@ -350,10 +345,9 @@ fn joined(connective: Connective, parts: &[String]) -> String {
 
 fn child_column(child: Child, sub: &str) -> AppResult<(&'static str, Kind)> {
     child.column(sub).ok_or_else(|| {
-        AppError::invalid(
-            "filter",
-            format!("names the sub-attribute '{sub}', which cannot be filtered on"),
-        )
+        AppError::invalid_filter(format!(
+            "names the sub-attribute '{sub}', which cannot be filtered on"
+        ))
     })
 }
 
@@ -369,10 +363,9 @@ fn bool_cmp(col: &str, op: CompareOp, b: bool, attr: &str) -> AppResult<String> 
     match op {
         CompareOp::Eq => Ok(format!("{col} = {lit}")),
         CompareOp::Ne => Ok(format!("{col} <> {lit}")),
-        _ => Err(AppError::invalid(
-            "filter",
-            format!("uses an ordering operator on the boolean {attr}"),
-        )),
+        _ => Err(AppError::invalid_filter(format!(
+            "uses an ordering operator on the boolean {attr}"
+        ))),
     }
 }
 
@@ -430,8 +423,7 @@ pub fn search(
         Some(path) => match sql.resolve(resource, path)? {
             Target::Column(col, _) => col.to_string(),
             Target::Child(_) => {
-                return Err(AppError::invalid(
-                    "sortBy",
+                return Err(AppError::invalid_sort(
                     "cannot sort by a multi-valued attribute",
                 ));
             }

@@ -4,12 +4,39 @@
 
 use super::DbConnection;
 use super::schema::{server_keys, sessions, users};
-use super::users::User;
 use crate::domain::ids::{SessionId, UserId};
+use crate::domain::role::Role;
+use crate::domain::seat_policy::Licence;
 use crate::domain::token::hash_secret;
 use crate::error::AppResult;
 use chrono::{Duration, NaiveDateTime};
 use diesel::prelude::*;
+
+/// What a signed-in request (a session cookie or a personal token) needs of its user: who
+/// they are, whether they may still get in, and their role and seat. Loaded on every such
+/// request, so it leaves out the rest of the row (the SCIM document Entra sent, addresses,
+/// the caseless keys).
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable)]
+#[diesel(table_name = users)]
+pub struct SessionUser {
+    pub id: UserId,
+    pub user_name: String,
+    pub name: String,
+    pub role: Role,
+    pub licence: Option<Licence>,
+    pub active: bool,
+    pub deleted_at: Option<NaiveDateTime>,
+}
+
+/// The user a personal token acts for, unless deleted.
+pub fn acting_user(conn: &mut DbConnection, id: &UserId) -> AppResult<Option<SessionUser>> {
+    Ok(users::table
+        .find(id)
+        .select(SessionUser::as_select())
+        .first(conn)
+        .optional()?
+        .filter(|u: &SessionUser| u.deleted_at.is_none()))
+}
 
 /// How a session was opened.
 pub const METHOD_OIDC: &str = "oidc";
@@ -62,11 +89,14 @@ pub fn open(
 
 /// The session whose secret hashes to `hash`, with its user, whatever its state: the caller
 /// decides whether it still lets anyone in.
-pub fn find_by_hash(conn: &mut DbConnection, hash: &str) -> AppResult<Option<(Session, User)>> {
+pub fn find_by_hash(
+    conn: &mut DbConnection,
+    hash: &str,
+) -> AppResult<Option<(Session, SessionUser)>> {
     Ok(sessions::table
         .inner_join(users::table)
         .filter(sessions::secret_hash.eq(hash))
-        .select((Session::as_select(), User::as_select()))
+        .select((Session::as_select(), SessionUser::as_select()))
         .first(conn)
         .optional()?)
 }
@@ -160,5 +190,5 @@ pub fn cookie_key(conn: &mut DbConnection, now: NaiveDateTime) -> AppResult<Vec<
             read(conn)?.ok_or_else(|| crate::error::AppError::internal("cookie key missing"))?
         }
     };
-    hex::decode(secret).map_err(|e| crate::error::AppError::internal(format!("cookie key: {e}")))
+    crate::error::ResultExt::internal(hex::decode(secret), "cookie key")
 }

@@ -5,7 +5,7 @@ use super::{DbConnection, Page, contains_pattern, unique_violation};
 use crate::domain::ids::{TeamId, UserId};
 use crate::domain::paging::PageRequest;
 use crate::domain::role::TeamRole;
-use crate::error::{AppError, AppResult};
+use crate::error::{AppError, AppResult, OptionExt};
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use serde::Serialize;
@@ -51,7 +51,7 @@ pub fn find(conn: &mut DbConnection, id: &TeamId) -> AppResult<Team> {
         .select(Team::as_select())
         .first(conn)
         .optional()?
-        .ok_or_else(|| AppError::not_found("team", id.as_str()))
+        .not_found("team", id.as_str())
 }
 
 /// Saves every column of `team`; optimistic like `users::update`.

@@ -6,7 +6,7 @@ use super::schema::tokens;
 use crate::domain::ids::{TokenId, UserId};
 use crate::domain::role::Role;
 use crate::domain::token::{self, SECRET_BYTES, TokenKind};
-use crate::error::{AppError, AppResult};
+use crate::error::{AppError, AppResult, OptionExt};
 use crate::store::audit::{self, AuditContext, Target};
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
@@ -86,7 +86,7 @@ pub fn revoke(conn: &mut DbConnection, name: &str, now: NaiveDateTime) -> AppRes
         .first(conn)
         .optional()
         .map_err(super::column::read_from("tokens"))?
-        .ok_or_else(|| AppError::not_found("live token", name))?;
+        .not_found("live token", name)?;
     diesel::update(tokens::table.find(&token.id))
         .set(tokens::revoked_at.eq(now))
         .execute(conn)?;

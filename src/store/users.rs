@@ -10,7 +10,7 @@ use crate::domain::role::Role;
 use crate::domain::scim_schema::ScimDocument;
 use crate::domain::seat_policy::Licence;
 use crate::domain::user::{ContactKind, ProvisionedBy, UserNameSource};
-use crate::error::{AppError, AppResult};
+use crate::error::{AppError, AppResult, OptionExt};
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use serde::Serialize;
@@ -308,7 +308,7 @@ pub fn find(conn: &mut DbConnection, id: &UserId) -> AppResult<User> {
         .first(conn)
         .optional()?
         .filter(|u| u.deleted_at.is_none())
-        .ok_or_else(|| AppError::not_found("user", id.as_str()))
+        .not_found("user", id.as_str())
 }
 
 /// Saves every column of `user`, whose `version` the caller has bumped by one from the row it

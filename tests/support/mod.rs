@@ -6,47 +6,52 @@ use chrono::{TimeZone, Utc};
 use diesel::Connection;
 use rota::authz::Policies;
 use rota::clock::ManualClock;
-use rota::config::DatabaseUrl;
+use rota::config::{Config, DatabaseUrl, OidcConfig, PolicySource, SeatCaps, Secret};
 use rota::domain::audit::{Actor, ActorKind};
 use rota::domain::role::Role;
 use rota::domain::seat_policy::SeatPolicy;
 use rota::domain::token::TokenKind;
-use rota::http::sign_in::{SignInConfig, SignInSettings};
-use rota::http::{AppState, metrics::Metrics};
 use rota::jobs::email_delivery::{self, DeliveryReport, Wakeup};
 use rota::jobs::seat_reconcile::Reconciler;
-use rota::store::{self, Db, audit::AuditContext, tokens};
+use rota::store::{Db, audit::AuditContext, tokens};
 use serde_json::Value;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
 pub mod oidc_provider;
+pub mod postgres;
 pub mod scim;
 pub mod smtp;
 
 /// Runs each listed test against SQLite and against PostgreSQL:
-/// `on_both_backends! { async fn name(app) { … } }` makes `sqlite::name` and `postgres::name`.
+/// `on_both_backends! { async fn name(app) { … } }` makes `sqlite::name` and `postgres::name`
+/// with the default app; `on_both_backends! { builder = TestApp::builder().seat_policy(P);
+/// async fn name(app) { … } }` makes them with that builder (evaluated once per test, inside
+/// the `sqlite`/`postgres` modules, so it may name the file's items).
 #[macro_export]
 macro_rules! on_both_backends {
-    ($(async fn $name:ident($app:ident) $body:block)*) => {
+    (builder = $builder:expr; $(async fn $name:ident($app:ident) $body:block)*) => {
         mod sqlite {
             #[allow(unused_imports)]
             use super::*;
-            $(#[actix_web::test] async fn $name() { let $app = $crate::support::TestApp::sqlite().await; $body })*
+            $(#[actix_web::test] async fn $name() { let $app = ($builder).sqlite().await; $body })*
         }
         mod postgres {
             #[allow(unused_imports)]
             use super::*;
-            $(#[actix_web::test] async fn $name() { let $app = $crate::support::TestApp::postgres().await; $body })*
+            $(#[actix_web::test] async fn $name() { let $app = ($builder).postgres().await; $body })*
         }
+    };
+    ($(async fn $name:ident($app:ident) $body:block)*) => {
+        $crate::on_both_backends! { builder = $crate::support::TestApp::builder(); $(async fn $name($app) $body)* }
     };
 }
 
-/// The PostgreSQL server tests use; CI and developer machines run one on 127.0.0.1:5432.
+/// The PostgreSQL server tests use (`postgres::admin_url`: `ROTA_TEST_POSTGRES_URL`, else
+/// 127.0.0.1:5432, else a throwaway cluster started for this test binary).
 pub fn postgres_admin_url() -> String {
-    std::env::var("ROTA_TEST_POSTGRES_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+    postgres::admin_url()
 }
 
 /// The repository's `policies/` folder.
@@ -142,55 +147,95 @@ pub struct TestApp {
     /// An owner's API token.
     pub token: String,
     pub database: TestDatabase,
-    /// The app's handle for poking email delivery; no loop runs unless a test starts one
-    /// (`email_delivery::Delivery::start`) or runs a pass (`deliver_emails`).
+    /// The app's handle for poking email delivery; no loop runs unless a test starts the
+    /// jobs (`start_jobs`) or runs a pass (`deliver_emails`).
     pub email_delivery: Wakeup,
     /// Runs the seat reconcile on demand (`run_once(key)`), as the daily loop would.
     pub reconciler: Reconciler,
+    /// The wired application (`rota::app::assemble`), as `rota serve` has it.
+    pub app: rota::app::App,
     server: actix_web::dev::ServerHandle,
 }
 
-impl TestApp {
-    pub async fn sqlite() -> TestApp {
-        Self::start(TestDatabase::sqlite()).await
-    }
+/// How a test app is made: `TestApp::builder().seat_policy(..).caps(..).sqlite().await`.
+/// Everything left out is what `rota serve` has with an empty configuration, except the
+/// authorization policies (the repository's `policies/`) and the clock (a manual one).
+#[derive(Default)]
+pub struct TestAppBuilder {
+    seat_policy: Option<String>,
+    caps: SeatCaps,
+    oidc: Option<Oidc>,
+    bootstrap_owners: Vec<String>,
+}
 
-    pub async fn postgres() -> TestApp {
-        Self::start(TestDatabase::postgres()).await
-    }
+enum Oidc {
+    /// A client registered at the shared provider for this app's callback URL.
+    Provider(&'static oidc_provider::OidcProvider),
+    /// This configuration as it is.
+    Config(OidcConfig),
+}
 
-    pub async fn start(database: TestDatabase) -> TestApp {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-        Self::start_with(database, listener, None, Vec::new()).await
-    }
-
+impl TestAppBuilder {
     /// The app with this seat policy (the text of a `seats.toml`) instead of the shipped one.
-    pub async fn with_seat_policy(database: TestDatabase, seat_policy: &str) -> TestApp {
+    pub fn seat_policy(mut self, text: impl Into<String>) -> Self {
+        self.seat_policy = Some(text.into());
+        self
+    }
+
+    /// The seat caps of the configuration (`ROTA_SEATS_FULL`, `ROTA_SEATS_STAKEHOLDER`),
+    /// applied at start-up as `rota serve` applies them.
+    pub fn caps(mut self, full: Option<i64>, stakeholder: Option<i64>) -> Self {
+        self.caps = SeatCaps { full, stakeholder };
+        self
+    }
+
+    /// Sign-in through `provider`, with a client registered for this app.
+    pub fn oidc(mut self, provider: &'static oidc_provider::OidcProvider) -> Self {
+        self.oidc = Some(Oidc::Provider(provider));
+        self
+    }
+
+    /// Sign-in with this configuration as it is (say, an issuer nobody answers at).
+    pub fn oidc_config(mut self, config: OidcConfig) -> Self {
+        self.oidc = Some(Oidc::Config(config));
+        self
+    }
+
+    /// userNames made owners when they sign in.
+    pub fn bootstrap_owners(mut self, names: &[&str]) -> Self {
+        self.bootstrap_owners = names.iter().map(|n| n.to_string()).collect();
+        self
+    }
+
+    pub async fn sqlite(self) -> TestApp {
+        self.start(TestDatabase::sqlite()).await
+    }
+
+    pub async fn postgres(self) -> TestApp {
+        self.start(TestDatabase::postgres()).await
+    }
+
+    /// Starts the app over `database` through `rota::app::assemble` (migrations, the seat
+    /// caps, the start-up reconcile), listening on a random port.
+    pub async fn start(self, database: TestDatabase) -> TestApp {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-        Self::start_full(database, listener, None, Vec::new(), seat_policy).await
-    }
-
-    /// The app on `listener`, with sign-in through `oidc` when given (its client registered
-    /// for this listener's callback URL) and these bootstrap owners.
-    pub async fn start_with(
-        database: TestDatabase,
-        listener: TcpListener,
-        oidc: Option<rota::config::OidcConfig>,
-        bootstrap_owners: Vec<String>,
-    ) -> TestApp {
-        let shipped = include_str!("../../policies/seats.toml");
-        Self::start_full(database, listener, oidc, bootstrap_owners, shipped).await
-    }
-
-    pub async fn start_full(
-        database: TestDatabase,
-        listener: TcpListener,
-        oidc: Option<rota::config::OidcConfig>,
-        bootstrap_owners: Vec<String>,
-        seat_policy: &str,
-    ) -> TestApp {
-        let db = Db::connect(database.url(), 4).expect("connect");
-        store::migrate(&mut db.get().expect("conn")).expect("migrate");
+        let address = listener.local_addr().unwrap();
+        let base = format!("http://{address}");
+        let oidc = match self.oidc {
+            None => None,
+            Some(Oidc::Config(config)) => Some(config),
+            Some(Oidc::Provider(provider)) => {
+                let (client_id, client_secret) = provider
+                    .register_client(&format!("{base}/auth/oidc/callback"), &format!("{base}/"))
+                    .await;
+                Some(OidcConfig {
+                    issuer: provider.issuer.clone(),
+                    client_id,
+                    client_secret: Secret(client_secret),
+                    tenants: vec![provider.tenant.clone()],
+                })
+            }
+        };
         // Sign-in tests validate real tokens from a real provider, so their clock is real time
         // (still moved by hand from there).
         let start = if oidc.is_some() {
@@ -199,55 +244,121 @@ impl TestApp {
             Utc.with_ymd_and_hms(2026, 1, 5, 9, 0, 0).unwrap()
         };
         let clock = Arc::new(ManualClock::new(start));
-        let base = format!("http://{}", listener.local_addr().unwrap());
-        let cookie_key =
-            store::sessions::cookie_key(&mut db.get().expect("conn"), rota::clock::stored(start))
-                .expect("cookie key");
-        let sign_in = SignInSettings::new(
-            SignInConfig {
-                oidc,
-                public_url: base.clone(),
-                sessions: rota::config::SessionLimits::default(),
-                bootstrap_owners,
-            },
+        let mut config = Config::defaults(database.url().clone(), address);
+        config.db_pool_size = 4;
+        config.policies = PolicySource::Dir(policy_dir());
+        config.oidc = oidc;
+        config.bootstrap_owners = self.bootstrap_owners;
+        config.seats = self.caps;
+        let seat_policy = self
+            .seat_policy
+            .as_deref()
+            .unwrap_or(include_str!("../../policies/seats.toml"));
+        let app = rota::app::assemble(
+            &config,
+            repo_policies(),
             SeatPolicy::parse(seat_policy).expect("seat policy"),
-            &cookie_key,
+            clock.clone(),
         )
-        .expect("sign-in settings");
-        let email_delivery = Wakeup::default();
-        let reconciler = Reconciler {
-            db: db.clone(),
-            policy: sign_in.seat_policy.clone(),
-            bootstrap_owners: sign_in.bootstrap_owners.clone(),
-            clock: clock.clone(),
-            emails: email_delivery.clone(),
-        };
-        let state = actix_web::web::Data::new(AppState {
-            db: db.clone(),
-            clock: clock.clone(),
-            public_url: base.clone(),
-            metrics: Metrics::new(),
-            sign_in,
-            email_delivery: email_delivery.clone(),
-            policies: repo_policies(),
-            throttle: Default::default(),
-        });
-        let server = rota::http::server(state, listener, Some(1)).expect("server");
+        .unwrap_or_else(|e| panic!("start-up: {e}"));
+        app.start_up().await;
+        let server = rota::http::server(app.state.clone(), listener, Some(1)).expect("server");
         let handle = server.handle();
         actix_web::rt::spawn(server);
-        let mut app = TestApp {
+        let mut test_app = TestApp {
             base,
-            db,
+            db: app.db.clone(),
             clock,
             http: reqwest::Client::new(),
             token: String::new(),
             database,
-            email_delivery,
-            reconciler,
+            email_delivery: app.email_delivery.clone(),
+            reconciler: app.reconciler.clone(),
+            app,
             server: handle,
         };
-        app.token = app.issue_token(TokenKind::Api, "owner", Some(Role::Owner));
-        app
+        test_app.token = test_app.issue_token(TokenKind::Api, "owner", Some(Role::Owner));
+        test_app
+    }
+}
+
+/// A REST API client: with an API token (`TestApp::api_as`), or none (`TestApp::anonymous`).
+pub struct Api<'a> {
+    pub app: &'a TestApp,
+    /// `None`: no Authorization header.
+    pub token: Option<String>,
+}
+
+impl Api<'_> {
+    pub fn req(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        let req = self.app.http.request(method, self.app.url(path));
+        match &self.token {
+            Some(token) => req.header("Authorization", format!("Token token={token}")),
+            None => req,
+        }
+    }
+
+    pub async fn get(&self, path: &str) -> (u16, Value) {
+        send(self.req(reqwest::Method::GET, path)).await
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> (u16, Value) {
+        send(self.req(reqwest::Method::POST, path).json(&body)).await
+    }
+
+    pub async fn put(&self, path: &str, body: Value) -> (u16, Value) {
+        send(self.req(reqwest::Method::PUT, path).json(&body)).await
+    }
+
+    pub async fn delete(&self, path: &str) -> (u16, Value) {
+        send(self.req(reqwest::Method::DELETE, path)).await
+    }
+}
+
+impl TestApp {
+    /// The builder; `TestApp::sqlite()` and `TestApp::postgres()` are its defaults.
+    pub fn builder() -> TestAppBuilder {
+        TestAppBuilder::default()
+    }
+
+    pub async fn sqlite() -> TestApp {
+        Self::builder().sqlite().await
+    }
+
+    pub async fn postgres() -> TestApp {
+        Self::builder().postgres().await
+    }
+
+    /// Entra's provisioning client, with a new SCIM token; every answer is checked against
+    /// the server's own schemas (`scim::Scim`).
+    pub fn scim(&self) -> scim::Scim<'_> {
+        scim::Scim::new(self)
+    }
+
+    /// The REST API with a new API token of `role`.
+    pub fn api_as(&self, role: Role) -> Api<'_> {
+        Api {
+            app: self,
+            token: Some(self.issue_token(
+                TokenKind::Api,
+                &format!("{} {}", role.as_str(), uuid::Uuid::now_v7().simple()),
+                Some(role),
+            )),
+        }
+    }
+
+    /// The REST API without credentials.
+    pub fn anonymous(&self) -> Api<'_> {
+        Api {
+            app: self,
+            token: None,
+        }
+    }
+
+    /// Starts the background jobs as `rota serve` does (the daily reconcile; delivery only
+    /// with an SMTP server configured, which test apps have not).
+    pub fn start_jobs(&self) -> rota::app::Jobs {
+        self.app.start_jobs()
     }
 
     /// Who the audit trail names for what a test does directly in the store, as the CLI would.
@@ -292,7 +403,7 @@ impl TestApp {
 
     /// Runs one email delivery pass now, through `smtp`.
     pub async fn deliver_emails(&self, smtp: &smtp::SmtpServer) -> DeliveryReport {
-        email_delivery::run_once(&self.db, &smtp.mailer(), &*self.clock)
+        email_delivery::run_once(&self.db, &smtp.mailer(), &*self.clock, &self.app.email_gate)
             .await
             .expect("email delivery pass")
     }
@@ -301,36 +412,47 @@ impl TestApp {
         format!("{}{path}", self.base)
     }
 
-    /// A request with the owner's token.
-    pub fn req(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
-        self.as_token(&self.token, method, path)
+    /// The REST API with the owner's token.
+    pub fn owner(&self) -> Api<'_> {
+        Api {
+            app: self,
+            token: Some(self.token.clone()),
+        }
     }
 
+    /// A request with the owner's token.
+    pub fn req(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        self.owner().req(method, path)
+    }
+
+    /// A request with this API token.
     pub fn as_token(
         &self,
         token: &str,
         method: reqwest::Method,
         path: &str,
     ) -> reqwest::RequestBuilder {
-        self.http
-            .request(method, self.url(path))
-            .header("Authorization", format!("Token token={token}"))
+        Api {
+            app: self,
+            token: Some(token.to_string()),
+        }
+        .req(method, path)
     }
 
     pub async fn get(&self, path: &str) -> (u16, Value) {
-        send(self.req(reqwest::Method::GET, path)).await
+        self.owner().get(path).await
     }
 
     pub async fn post(&self, path: &str, body: Value) -> (u16, Value) {
-        send(self.req(reqwest::Method::POST, path).json(&body)).await
+        self.owner().post(path, body).await
     }
 
     pub async fn put(&self, path: &str, body: Value) -> (u16, Value) {
-        send(self.req(reqwest::Method::PUT, path).json(&body)).await
+        self.owner().put(path, body).await
     }
 
     pub async fn delete(&self, path: &str) -> (u16, Value) {
-        send(self.req(reqwest::Method::DELETE, path)).await
+        self.owner().delete(path).await
     }
 
     /// Creates a user through the API and returns its id.

@@ -85,13 +85,12 @@ fn render(base: &str, e: AuditEvent) -> AuditRecord {
         .after_state
         .as_deref()
         .and_then(|s| serde_json::from_str(s).ok());
-    let actor_kind = ActorKind::parse(&e.actor_type);
-    let (actor_ref, method) = match actor_kind {
-        Some(ActorKind::User) => ("user_reference", "browser"),
-        Some(ActorKind::ApiToken) => ("api_key_reference", "api_token"),
-        Some(ActorKind::ScimToken) => ("api_key_reference", "scim_token"),
-        Some(ActorKind::Cli) => ("cli_reference", "cli"),
-        Some(ActorKind::Job) | None => ("job_reference", "job"),
+    let (actor_ref, method) = match e.actor_type {
+        ActorKind::User => ("user_reference", "browser"),
+        ActorKind::ApiToken => ("api_key_reference", "api_token"),
+        ActorKind::ScimToken => ("api_key_reference", "scim_token"),
+        ActorKind::Cli => ("cli_reference", "cli"),
+        ActorKind::Job => ("job_reference", "job"),
     };
     let kind: &'static str = match e.target_type.as_str() {
         "user" => "user_reference",
@@ -136,15 +135,17 @@ fn query_from(params: &Params) -> AppResult<AuditQuery> {
     {
         return Err(AppError::invalid("since", "must be before until"));
     }
-    let actor_type = params.one("actor_type").map(str::to_owned);
-    if let Some(t) = &actor_type
-        && ActorKind::parse(t).is_none()
-    {
-        return Err(AppError::invalid(
-            "actor_type",
-            format!("is '{t}'; use user, api_token, scim_token, cli or job"),
-        ));
-    }
+    let actor_type = params
+        .one("actor_type")
+        .map(|t| {
+            ActorKind::parse(t).ok_or_else(|| {
+                AppError::invalid(
+                    "actor_type",
+                    format!("is '{t}'; use user, api_token, scim_token, cli or job"),
+                )
+            })
+        })
+        .transpose()?;
     Ok(AuditQuery {
         since: since.map(crate::clock::stored),
         until: until.map(crate::clock::stored),

@@ -14,7 +14,8 @@ use crate::http::AppState;
 use crate::http::auth::{Presented, authenticate};
 use crate::http::sign_in::session;
 use crate::store::audit::AuditContext;
-use crate::store::{teams, users};
+use crate::store::sessions::{self, SessionUser};
+use crate::store::teams;
 use actix_web::{FromRequest, HttpRequest, dev::Payload, web};
 use chrono::{DateTime, Utc};
 use futures_util::future::LocalBoxFuture;
@@ -173,7 +174,7 @@ impl FromRequest for ApiCaller {
 
 /// The role a person acts with: their account role as far as the seat they hold allows
 /// (a stakeholder seat is read-only); without a seat, nothing.
-fn role_of(state: &AppState, user: &users::User) -> AppResult<Role> {
+fn role_of(state: &AppState, user: &SessionUser) -> AppResult<Role> {
     state
         .sign_in
         .seat_policy
@@ -211,11 +212,10 @@ async fn identify(
     if let Some(user_id) = token.user_id {
         // Only a missing user makes the token useless: any other failure (a stored value that
         // does not parse, the database down) is that failure, not a refused credential.
-        let found = match state.db.run(move |conn| users::find(conn, &user_id)).await {
-            Ok(user) => Some(user),
-            Err(e) if matches!(e.kind, crate::error::ErrorKind::NotFound { .. }) => None,
-            Err(e) => return Err(e),
-        };
+        let found = state
+            .db
+            .run(move |conn| sessions::acting_user(conn, &user_id))
+            .await?;
         let user = found.filter(|u| u.active).ok_or_else(|| {
             AppError::unauthorized(format!(
                 "the personal token '{}' belongs to a user who is deactivated or deleted",

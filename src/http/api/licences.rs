@@ -8,7 +8,7 @@ use crate::authz::{Action, Resource};
 use crate::domain::ids::UserId;
 use crate::domain::seat_policy::{Licence, SeatPolicy};
 use crate::domain::seats::{Pin, SeatFacts, idle_days};
-use crate::error::{AppError, AppResult};
+use crate::error::{AppError, AppResult, OptionExt, ResultExt};
 use crate::http::AppState;
 use crate::store::seats::{self, Allocation, AllocationQuery, LicenceRow};
 use crate::store::{self, users};
@@ -84,7 +84,7 @@ pub struct UpdateLicenseRequest {
 }
 
 fn licence_param(raw: &str) -> AppResult<Licence> {
-    Licence::parse(raw).ok_or_else(|| AppError::not_found("license", raw))
+    Licence::parse(raw).not_found("license", raw)
 }
 
 fn render_licence(
@@ -183,7 +183,7 @@ pub async fn update(
         .await?
         .into_iter()
         .find(|l| l.id == licence.as_str())
-        .ok_or_else(|| AppError::not_found("license", licence.as_str()))?;
+        .not_found("license", licence.as_str())?;
     Ok(HttpResponse::Ok().json(LicenseResponse { license }))
 }
 
@@ -378,7 +378,28 @@ pub async fn allocations_csv(
         .db
         .run(move |conn| seats::allocations(conn, &query, 0, None))
         .await?;
-    let policy = &state.sign_in.seat_policy;
+    // 100,000 rows take a while to format: do it on the blocking pool, not on the event
+    // loop that every other request of this worker waits on (and without holding a
+    // database connection).
+    let policy = state.sign_in.seat_policy.clone();
+    let body = web::block(move || allocations_csv_body(&policy, rows, now))
+        .await
+        .map_err(AppError::from)??;
+    Ok(HttpResponse::Ok()
+        .content_type("text/csv; charset=utf-8")
+        .insert_header((
+            "Content-Disposition",
+            "attachment; filename=\"rota-license-allocations.csv\"",
+        ))
+        .body(body))
+}
+
+/// The CSV of `rows`, as `allocations_csv` sends it.
+fn allocations_csv_body(
+    policy: &SeatPolicy,
+    rows: Vec<seats::Allocation>,
+    now: NaiveDateTime,
+) -> AppResult<Vec<u8>> {
     let mut out = csv::Writer::from_writer(Vec::with_capacity(rows.len() * 160));
     let write = |out: &mut csv::Writer<Vec<u8>>, record: &[&str]| {
         out.write_record(
@@ -386,7 +407,7 @@ pub async fn allocations_csv(
                 .iter()
                 .map(|cell| spreadsheet_safe(cell).into_owned()),
         )
-        .map_err(|e| AppError::internal(format!("writing CSV: {e}")))
+        .internal("writing CSV")
     };
     write(
         &mut out,
@@ -434,16 +455,7 @@ pub async fn allocations_csv(
             ],
         )?;
     }
-    let body = out
-        .into_inner()
-        .map_err(|e| AppError::internal(format!("writing CSV: {e}")))?;
-    Ok(HttpResponse::Ok()
-        .content_type("text/csv; charset=utf-8")
-        .insert_header((
-            "Content-Disposition",
-            "attachment; filename=\"rota-license-allocations.csv\"",
-        ))
-        .body(body))
+    out.into_inner().internal("writing CSV")
 }
 
 /// A cell a spreadsheet will not run as a formula: anyone can name themselves `=HYPERLINK(…)`,

@@ -154,7 +154,11 @@ impl ApiError {
     fn title_and_code(&self) -> (StatusCode, &'static str, u32) {
         match self.0.kind {
             // PagerDuty answers both bad input and duplicates with 400 "Invalid Input Provided".
-            ErrorKind::Invalid { .. } | ErrorKind::Conflict { .. } => {
+            ErrorKind::Invalid { .. }
+            | ErrorKind::Conflict { .. }
+            | ErrorKind::StaleVersion(_)
+            | ErrorKind::InvalidFilter(_)
+            | ErrorKind::InvalidSort(_) => {
                 (StatusCode::BAD_REQUEST, "Invalid Input Provided", 2001)
             }
             ErrorKind::NotFound { .. } => (StatusCode::NOT_FOUND, "Not Found", 2100),

@@ -7,7 +7,7 @@ use crate::domain::ids::{TeamId, UserId};
 use crate::domain::role::TeamRole;
 use crate::domain::seats::may_be_on_call;
 use crate::domain::user as rules;
-use crate::error::{AppError, AppResult};
+use crate::error::{AppError, AppResult, OptionExt, ResultExt};
 use crate::http::AppState;
 use crate::store;
 use crate::store::audit::{self, Target};
@@ -123,11 +123,11 @@ fn target(team: &Team) -> Target<'_> {
 }
 
 fn name(raw: &str) -> AppResult<String> {
-    rules::display_name(raw).map_err(|r| AppError::invalid("name", r))
+    rules::display_name(raw).invalid_field("name")
 }
 
 fn description(raw: Option<&str>) -> AppResult<Option<String>> {
-    rules::optional_text(raw, 1000).map_err(|r| AppError::invalid("description", r))
+    rules::optional_text(raw, 1000).invalid_field("description")
 }
 
 /// List teams
@@ -517,7 +517,7 @@ pub async fn remove_member(
             store::seats::write(conn, |tx| {
                 let team = teams::find(tx, &team_id)?;
                 let member = teams::membership(tx, &team_id, &user_id)?
-                    .ok_or_else(|| AppError::not_found("team member", user_id.as_str()))?;
+                    .not_found("team member", user_id.as_str())?;
                 entra_members_only(&team)?;
                 teams::remove_member(tx, &team_id, &user_id)?;
                 audit::record(

@@ -5,7 +5,7 @@ use crate::authz::{Action, Resource};
 use crate::domain::ids::{TeamId, UserId};
 use crate::domain::role::Role;
 use crate::domain::user::{self as rules, ContactKind, ProvisionedBy, UserNameSource};
-use crate::error::{AppError, AppResult};
+use crate::error::{AppError, AppResult, ResultExt};
 use crate::http::AppState;
 use crate::store::audit;
 use crate::store::users::{self, User, UserCard, UserQuery};
@@ -133,10 +133,6 @@ pub struct UpdateUserRequest {
 }
 
 const TEXT_LIMIT: usize = 1000;
-
-fn field(name: &'static str) -> impl FnOnce(String) -> AppError {
-    move |reason| AppError::invalid(name, reason)
-}
 
 fn role(raw: &str) -> AppResult<Role> {
     Role::parse(raw).ok_or_else(|| {
@@ -284,8 +280,8 @@ pub async fn create(
         caller.may_grant(&newcomer, role)?;
     }
     let now = crate::clock::stored(caller.at);
-    let email = rules::email(&input.email).map_err(field("email"))?;
-    let name = rules::display_name(&input.name).map_err(field("name"))?;
+    let email = rules::email(&input.email).invalid_field("email")?;
+    let name = rules::display_name(&input.name).invalid_field("name")?;
     // The e-mail becomes the sign-in name: whoever may make this account vouches for it
     // (owners and admins, unless the policies let others create users).
     let newcomer = Resource::User {
@@ -302,11 +298,11 @@ pub async fn create(
         user_name_source,
         email: Some(email.clone()),
         job_title: rules::optional_text(input.job_title.as_deref(), 100)
-            .map_err(field("job_title"))?,
+            .invalid_field("job_title")?,
         description: rules::optional_text(input.description.as_deref(), TEXT_LIMIT)
-            .map_err(field("description"))?,
+            .invalid_field("description")?,
         time_zone: rules::time_zone(input.time_zone.as_deref().unwrap_or("Etc/UTC"))
-            .map_err(field("time_zone"))?,
+            .invalid_field("time_zone")?,
         role,
         ..User::new(&email, name, ProvisionedBy::Api, now)
     };
@@ -586,10 +582,10 @@ fn apply(
     let before = user.clone();
     let may_set_sign_in_name = caller.may_set_sign_in_name(&resource);
     if let Some(name) = changes.name {
-        user.name = rules::display_name(&name).map_err(field("name"))?;
+        user.name = rules::display_name(&name).invalid_field("name")?;
     }
     if let Some(email) = changes.email {
-        let email = rules::email(&email).map_err(field("email"))?;
+        let email = rules::email(&email).invalid_field("email")?;
         // Users made through this API sign in with their e-mail; an admin changing it keeps
         // the two together. A person changing their own only changes where mail goes.
         if may_set_sign_in_name
@@ -606,14 +602,14 @@ fn apply(
                 "set user_name: the sign-in name comes from Microsoft Entra ID, or from an owner or admin for someone other than themselves",
             ));
         }
-        let user_name = rules::user_name(&user_name).map_err(field("user_name"))?;
+        let user_name = rules::user_name(&user_name).invalid_field("user_name")?;
         set_sign_in_name(user, &user_name);
     }
     if user.user_name_key != before.user_name_key {
         may_give_name(bootstrap_owners, caller, &resource, &user.user_name)?;
     }
     if let Some(tz) = changes.time_zone {
-        user.time_zone = rules::time_zone(&tz).map_err(field("time_zone"))?;
+        user.time_zone = rules::time_zone(&tz).invalid_field("time_zone")?;
     }
     if let Some(new_role) = changes.role {
         let new_role = role(&new_role)?;
@@ -623,11 +619,11 @@ fn apply(
         user.role = new_role;
     }
     if let Some(title) = changes.job_title {
-        user.job_title = rules::optional_text(Some(&title), 100).map_err(field("job_title"))?;
+        user.job_title = rules::optional_text(Some(&title), 100).invalid_field("job_title")?;
     }
     if let Some(description) = changes.description {
         user.description =
-            rules::optional_text(Some(&description), TEXT_LIMIT).map_err(field("description"))?;
+            rules::optional_text(Some(&description), TEXT_LIMIT).invalid_field("description")?;
     }
     Ok(*user != before)
 }

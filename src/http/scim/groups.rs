@@ -11,7 +11,7 @@ use crate::domain::ids::{TeamId, UserId};
 use crate::domain::scim_filter::Filter;
 use crate::domain::scim_patch::{self, Op, Operation, get};
 use crate::domain::user as rules;
-use crate::error::{AppError, AppResult};
+use crate::error::{AppError, AppResult, ResultExt};
 use crate::http::AppState;
 use crate::store::audit::{self, Target};
 use crate::store::scim::{self as search, Resource};
@@ -111,9 +111,7 @@ fn read(body: &Value) -> AppResult<(String, Option<String>)> {
                 "must not contain bidirectional override or isolate characters (U+202A–U+202E, U+2066–U+2069)",
             ));
         }
-        Some(Value::String(s)) => {
-            rules::display_name(s).map_err(|r| AppError::invalid("displayName", r))?
-        }
+        Some(Value::String(s)) => rules::display_name(s).invalid_field("displayName")?,
         None | Some(Value::Null) => return Err(AppError::invalid("displayName", "is required")),
         Some(other) => {
             return Err(AppError::invalid(

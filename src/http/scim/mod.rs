@@ -85,13 +85,25 @@ async fn search_all(
     let (resources, total) = state
         .db
         .run(move |conn| {
-            let not_for_this_type = |e: &AppError| matches!(&e.kind, ErrorKind::Invalid { field, .. } if field == "filter" || field == "sortBy");
-            let q = |offset, count| crate::store::scim::Query { filter: filter.as_ref(), sort_by: sort_by.as_ref(), descending, offset, count };
-            let (mut found, user_total, user_error) = match users::page(conn, &public_url, &q(offset, count), &p) {
-                Ok((found, total)) => (found, total, None),
-                Err(e) if not_for_this_type(&e) => (Vec::new(), 0, Some(e)),
-                Err(e) => return Err(e),
+            let not_for_this_type = |e: &AppError| {
+                matches!(
+                    &e.kind,
+                    ErrorKind::InvalidFilter(_) | ErrorKind::InvalidSort(_)
+                )
             };
+            let q = |offset, count| crate::store::scim::Query {
+                filter: filter.as_ref(),
+                sort_by: sort_by.as_ref(),
+                descending,
+                offset,
+                count,
+            };
+            let (mut found, user_total, user_error) =
+                match users::page(conn, &public_url, &q(offset, count), &p) {
+                    Ok((found, total)) => (found, total, None),
+                    Err(e) if not_for_this_type(&e) => (Vec::new(), 0, Some(e)),
+                    Err(e) => return Err(e),
+                };
             let rest = count - found.len() as i64;
             let group_offset = (offset - user_total).max(0);
             let group_total = match groups::page(conn, &public_url, &q(group_offset, rest), &p) {
@@ -169,10 +181,11 @@ impl From<AppError> for ScimError {
         let scim_type = match &error.kind {
             // A stale version or a concurrent collision is a plain 409; only duplicates are
             // uniqueness violations.
-            ErrorKind::Conflict { field, .. } if field == "version" => None,
+            ErrorKind::StaleVersion(_) => None,
             ErrorKind::Conflict { .. } => Some(ScimType::Uniqueness),
+            ErrorKind::InvalidFilter(_) => Some(ScimType::InvalidFilter),
+            ErrorKind::InvalidSort(_) => Some(ScimType::InvalidValue),
             ErrorKind::Invalid { field, reason } => Some(match field.as_str() {
-                "filter" => ScimType::InvalidFilter,
                 "path" => ScimType::InvalidPath,
                 "request body" | "PatchOp" => ScimType::InvalidSyntax,
                 _ if reason.starts_with("is read-only") || reason.starts_with("is immutable") => {

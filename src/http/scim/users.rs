@@ -13,7 +13,7 @@ use crate::domain::scim_patch::{self, get};
 use crate::domain::scim_schema::ScimDocument;
 use crate::domain::scim_schema::{self, ENTERPRISE_USER, Misfits};
 use crate::domain::user::{self as rules, ContactKind, ProvisionedBy, UserNameSource};
-use crate::error::{AppError, AppResult};
+use crate::error::{AppError, AppResult, ResultExt};
 use crate::http::AppState;
 use crate::store::audit;
 use crate::store::column::Json;
@@ -844,14 +844,13 @@ impl ListParams {
                 "must be a JSON object (a SearchRequest)",
             ));
         }
-        let string = |k: &str| -> AppResult<Option<String>> {
+        // What is wrong with a parameter that is not a string; the caller says which kind of
+        // error that is (a filter's is an invalid filter).
+        let string = |k: &str| -> Result<Option<String>, String> {
             match get(v, k) {
                 None | Some(Value::Null) => Ok(None),
                 Some(Value::String(s)) => Ok(Some(s.clone())),
-                Some(other) => Err(AppError::invalid(
-                    k,
-                    format!("must be a string, not {}", kind_of(other)),
-                )),
+                Some(other) => Err(format!("must be a string, not {}", kind_of(other))),
             }
         };
         let int = |k: &str, default: i64| -> AppResult<i64> {
@@ -894,7 +893,8 @@ impl ListParams {
                 .filter(|a| !a.is_empty())
                 .collect())
         };
-        let filter = string("filter")?
+        let filter = string("filter")
+            .map_err(AppError::invalid_filter)?
             .filter(|f| !f.trim().is_empty())
             .map(|f| {
                 scim_filter::parse_filter(&f).map_err(|e| {
@@ -903,18 +903,20 @@ impl ListParams {
                         0..=200 => format!("'{f}' is"),
                         _ => "is".to_string(),
                     };
-                    AppError::invalid("filter", format!("{shown} not a SCIM filter: {e}"))
+                    AppError::invalid_filter(format!("{shown} not a SCIM filter: {e}"))
                 })
             })
             .transpose()?;
-        let sort_by = string("sortBy")?
+        let sort_by = string("sortBy")
+            .invalid_field("sortBy")?
             .map(|p| {
                 scim_filter::parse_path(&p)
                     .map(|p| p.attr)
-                    .map_err(|e| AppError::invalid("sortBy", e.to_string()))
+                    .map_err(|e| AppError::invalid_sort(e.to_string()))
             })
             .transpose()?;
-        let descending = match string("sortOrder")?
+        let descending = match string("sortOrder")
+            .invalid_field("sortOrder")?
             .as_deref()
             .map(str::to_ascii_lowercase)
             .as_deref()

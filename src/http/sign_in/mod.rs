@@ -464,7 +464,7 @@ async fn home(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
 }
 
 /// "role X, full seat" (HTML): the role a person acts with, given the seat they hold.
-fn seat_line(policy: &SeatPolicy, user: &crate::store::users::User) -> String {
+fn seat_line(policy: &SeatPolicy, user: &crate::store::sessions::SessionUser) -> String {
     let role = Some(user.role);
     let held = user.licence;
     match (role.and_then(|r| policy.effective_role(r, held)), held) {

@@ -6,8 +6,7 @@ use crate::domain::sign_in::{csrf_token, session_end};
 use crate::domain::token::hash_secret;
 use crate::error::{AppError, AppResult};
 use crate::http::AppState;
-use crate::store::sessions::{self, Session};
-use crate::store::users::User;
+use crate::store::sessions::{self, Session, SessionUser};
 use actix_web::cookie::{Cookie, CookieJar, Key, SameSite};
 use actix_web::{HttpRequest, web};
 use chrono::{DateTime, Utc};
@@ -86,7 +85,7 @@ impl Cookies {
 /// The signed-in person behind a request's session cookie.
 pub struct Current {
     pub session: Session,
-    pub user: User,
+    pub user: SessionUser,
     secret: String,
 }
 
@@ -168,7 +167,9 @@ pub async fn current(req: &HttpRequest) -> AppResult<Option<Current>> {
                 return Ok(None);
             }
             if (now - utc(session.last_seen_at)).num_seconds() >= TOUCH_INTERVAL_SECS
-                && let Err(e) = sessions::touch(conn, &session.id, crate::clock::stored(now))
+                && let Err(e) = crate::store::write(conn, |c| {
+                    sessions::touch(c, &session.id, crate::clock::stored(now))
+                })
             {
                 // Best effort: a busy database must not fail the request over a timestamp.
                 tracing::warn!(error = %e, "could not record session use");

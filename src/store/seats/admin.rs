@@ -8,7 +8,7 @@ use crate::domain::role::Role;
 use crate::domain::seat_policy::Licence;
 use crate::domain::seats::Pin;
 use crate::domain::seats::plan::book_of;
-use crate::error::{AppError, AppResult};
+use crate::error::{AppError, AppResult, OptionExt};
 use crate::store::DbConnection;
 use crate::store::audit::{self, AuditContext, Target};
 use crate::store::on_backend;
@@ -29,7 +29,7 @@ pub fn set_cap(
     let row = rows
         .iter()
         .find(|x| x.id == licence)
-        .ok_or_else(|| AppError::not_found("license", licence.as_str()))?;
+        .not_found("license", licence.as_str())?;
     if let Some(c) = cap {
         if c < 0 {
             return Err(AppError::invalid(
