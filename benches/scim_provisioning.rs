@@ -4,11 +4,14 @@
 //! adds 1,000 members. Prints requests/s and p50/p99 per phase and backend.
 //!
 //! Run with `cargo bench --bench scim_provisioning` (ROTA_BENCH_BACKENDS=sqlite to skip
-//! PostgreSQL). Client and server share this machine's cores.
+//! PostgreSQL). Client and server share this machine's cores. ROTA_BENCH_CAPS=FULL,STAKEHOLDER
+//! configures both licences' caps first (e.g. `25000,5000`: every create takes a capped seat,
+//! as in production), so each create settles a seat under a cap.
 
 mod common;
 
 use rota::config::DatabaseUrl;
+use rota::domain::seat_policy::Licence;
 use rota::domain::token::TokenKind;
 use rota::store::{self, Db, tokens, users};
 use serde_json::{Value, json};
@@ -32,11 +35,24 @@ fn clients() -> usize {
         .unwrap_or(8)
 }
 
+/// Caps to configure before the run (ROTA_BENCH_CAPS=FULL,STAKEHOLDER), if any.
+fn caps() -> Option<(i64, i64)> {
+    let v = std::env::var("ROTA_BENCH_CAPS").ok()?;
+    let (full, stakeholder) = v.split_once(',').expect("ROTA_BENCH_CAPS=FULL,STAKEHOLDER");
+    Some((
+        full.trim().parse().unwrap(),
+        stakeholder.trim().parse().unwrap(),
+    ))
+}
+
 fn main() {
     println!(
-        "machine: {}, {} concurrent clients",
+        "machine: {}, {} concurrent clients, caps {}",
         common::machine(),
-        clients()
+        clients(),
+        caps().map_or("none".to_string(), |(f, s)| format!(
+            "full {f}, stakeholder {s}"
+        ))
     );
     common::for_each_backend(run);
 }
@@ -137,6 +153,26 @@ fn run(label: &str, url: DatabaseUrl) {
         tokens::Holder::Role(None),
     )
     .unwrap();
+    if let Some((full, stakeholder)) = caps() {
+        let policy = common::seat_policy();
+        let rules = rota::store::seats::SeatRules {
+            policy: &policy,
+            bootstrap_owners: &[],
+        };
+        for (licence, cap) in [(Licence::Full, full), (Licence::Stakeholder, stakeholder)] {
+            rota::store::seats::write(&mut db.get().unwrap(), |tx| {
+                rota::store::seats::set_cap(
+                    tx,
+                    rules,
+                    &common::cli_context(),
+                    licence,
+                    Some(cap),
+                    None,
+                )
+            })
+            .unwrap();
+        }
+    }
     let server = common::Server::start(db.clone());
     let client = Arc::new(Client {
         http: reqwest::Client::builder()

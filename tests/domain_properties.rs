@@ -568,6 +568,588 @@ proptest! {
     }
 }
 
+// The seat policy's decision (`SeatPolicy::decide`): random policies written as TOML (each
+// role's licence, the default role, ordered rules on app roles, Entra group ids and team
+// names), and random facts about a person, against the rules stated in words.
+
+use rota::domain::role::Role;
+use rota::domain::seat_policy::{EntraTeams, Facts, SeatPolicy, group_id_key};
+
+const APP_ROLES: [&str; 3] = ["Rota.Owner", "Rota.Responder", "Rota.Viewer"];
+const GROUPS: [&str; 2] = [
+    "5D1B2C7E-4A8F-4A51-9A4E-0D6A8F6D1E21",
+    "0b1c2d3e-4f50-4162-8374-95a6b7c8d9e0",
+];
+const TEAM_NAMES: [&str; 2] = ["support leads", "platform"];
+
+/// What a rule matches: an app role, a team (group id or name), or both.
+#[derive(Debug, Clone)]
+struct RuleSpec {
+    app_role: Option<usize>,
+    /// `Ok(i)`: `GROUPS[i]`; `Err(i)`: `TEAM_NAMES[i]`.
+    team: Option<Result<usize, usize>>,
+    role: usize,
+}
+
+#[derive(Debug, Clone)]
+struct PolicySpec {
+    /// For each role of `Role::ALL`: does it take a full seat?
+    full: Vec<bool>,
+    default_role: usize,
+    rules: Vec<RuleSpec>,
+}
+
+impl PolicySpec {
+    fn text(&self) -> String {
+        let list = |full: bool| {
+            Role::ALL
+                .iter()
+                .zip(&self.full)
+                .filter(|(_, f)| **f == full)
+                .map(|(r, _)| format!("\"{}\"", r.as_str()))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let mut t = format!(
+            "[licences]\nfull = [{}]\nstakeholder = [{}]\n\n[default]\nrole = \"{}\"\n",
+            list(true),
+            list(false),
+            Role::ALL[self.default_role].as_str()
+        );
+        for r in &self.rules {
+            t.push_str("\n[[rules]]\n");
+            if let Some(a) = r.app_role {
+                t.push_str(&format!("app_role = \"{}\"\n", APP_ROLES[a]));
+            }
+            match r.team {
+                Some(Ok(g)) => t.push_str(&format!("team = \"{}\"\n", GROUPS[g])),
+                Some(Err(n)) => t.push_str(&format!("team = \"{}\"\n", TEAM_NAMES[n])),
+                None => {}
+            }
+            t.push_str(&format!("role = \"{}\"\n", Role::ALL[r.role].as_str()));
+        }
+        t
+    }
+}
+
+/// What a person brings: app roles (in any case), Entra groups and team names.
+#[derive(Debug, Clone)]
+struct PersonSpec {
+    app_roles: Vec<(usize, bool)>,
+    groups: Vec<usize>,
+    names: Vec<usize>,
+    bootstrap_owner: bool,
+    current: Option<usize>,
+    current_from_rule: bool,
+}
+
+impl PersonSpec {
+    fn app_roles(&self) -> Vec<String> {
+        self.app_roles
+            .iter()
+            .map(|(i, upper)| {
+                if *upper {
+                    APP_ROLES[*i].to_uppercase()
+                } else {
+                    APP_ROLES[*i].to_lowercase()
+                }
+            })
+            .collect()
+    }
+
+    fn teams(&self) -> EntraTeams {
+        EntraTeams {
+            group_ids: self
+                .groups
+                .iter()
+                .map(|g| group_id_key(GROUPS[*g]))
+                .collect(),
+            names: self
+                .names
+                .iter()
+                .map(|n| rota::domain::user::name_key(TEAM_NAMES[*n]))
+                .collect(),
+        }
+    }
+
+    /// The rule's conditions, read from the spec rather than from the parsed policy.
+    fn matches(&self, r: &RuleSpec) -> bool {
+        r.app_role
+            .is_none_or(|a| self.app_roles.iter().any(|(i, _)| *i == a))
+            && match r.team {
+                None => true,
+                Some(Ok(g)) => self.groups.contains(&g),
+                Some(Err(n)) => self.names.contains(&n),
+            }
+    }
+}
+
+/// The policy's decision for these facts: (role, licence, line of the rule that decided).
+fn decision(
+    policy: &SeatPolicy,
+    app_roles: &[String],
+    teams: &EntraTeams,
+    person: &PersonSpec,
+    current: Option<Role>,
+    from_rule: bool,
+) -> (Role, Licence, Option<usize>) {
+    let facts = Facts {
+        app_roles,
+        teams,
+        bootstrap_owner: person.bootstrap_owner,
+    };
+    let a = policy.decide(&facts, current, from_rule);
+    (a.role, a.licence, a.rule.map(|r| r.line))
+}
+
+fn rule_spec() -> impl Strategy<Value = RuleSpec> {
+    let team = prop_oneof![
+        (0..GROUPS.len()).prop_map(Ok),
+        (0..TEAM_NAMES.len()).prop_map(Err)
+    ];
+    (
+        proptest::option::of(0..APP_ROLES.len()),
+        proptest::option::of(team),
+        0..Role::ALL.len(),
+    )
+        .prop_filter("a rule matches on something", |(a, t, _)| {
+            a.is_some() || t.is_some()
+        })
+        .prop_map(|(app_role, team, role)| RuleSpec {
+            app_role,
+            team,
+            role,
+        })
+}
+
+fn policy_spec() -> impl Strategy<Value = PolicySpec> {
+    (
+        proptest::collection::vec(any::<bool>(), Role::ALL.len()),
+        0..Role::ALL.len(),
+        proptest::collection::vec(rule_spec(), 0..6),
+    )
+        .prop_map(|(full, default_role, rules)| PolicySpec {
+            full,
+            default_role,
+            rules,
+        })
+}
+
+fn person_spec() -> impl Strategy<Value = PersonSpec> {
+    (
+        proptest::collection::vec((0..APP_ROLES.len(), any::<bool>()), 0..4),
+        proptest::collection::vec(0..GROUPS.len(), 0..3),
+        proptest::collection::vec(0..TEAM_NAMES.len(), 0..3),
+        any::<bool>(),
+        proptest::option::of(0..Role::ALL.len()),
+        any::<bool>(),
+    )
+        .prop_map(
+            |(app_roles, groups, names, bootstrap_owner, current, current_from_rule)| PersonSpec {
+                app_roles,
+                groups,
+                names,
+                bootstrap_owner,
+                current,
+                current_from_rule,
+            },
+        )
+}
+
+proptest! {
+    #[test]
+    fn seat_policy_the_first_matching_rule_decides_else_the_current_or_default_role_and_the_licence_follows_the_role(
+        spec in policy_spec(),
+        person in person_spec(),
+    ) {
+        let policy = SeatPolicy::parse(&spec.text()).map_err(TestCaseError::fail)?;
+        prop_assert_eq!(policy.rules.len(), spec.rules.len());
+        let (app_roles, teams) = (person.app_roles(), person.teams());
+        let facts = Facts { app_roles: &app_roles, teams: &teams, bootstrap_owner: person.bootstrap_owner };
+        let current = person.current.map(|i| Role::ALL[i]);
+        let access = policy.decide(&facts, current, person.current_from_rule);
+
+        let first = spec.rules.iter().position(|r| person.matches(r));
+        let rule_index = access.rule.map(|r| {
+            policy.rules.iter().position(|p| std::ptr::eq(p, r)).expect("a rule of this policy")
+        });
+        let default = Role::ALL[spec.default_role];
+        let expected = if person.bootstrap_owner {
+            prop_assert_eq!(rule_index, None, "a bootstrap owner is an owner whatever the rules say");
+            Role::Owner
+        } else if let Some(i) = first {
+            prop_assert_eq!(rule_index, Some(i), "the first matching rule in file order decides");
+            Role::ALL[spec.rules[i].role]
+        } else {
+            prop_assert_eq!(rule_index, None);
+            match (person.current_from_rule, current) {
+                // A role a rule gave goes back to the default once no rule gives it.
+                (true, _) => default,
+                // People keep a role an admin set, or the default they got; newcomers get it.
+                (false, Some(r)) => r,
+                (false, None) => default,
+            }
+        };
+        prop_assert_eq!(access.role, expected);
+        let full = spec.full[Role::ALL.iter().position(|r| *r == access.role).unwrap()];
+        prop_assert_eq!(access.licence, if full { Licence::Full } else { Licence::Stakeholder });
+        prop_assert_eq!(access.licence, policy.licence_of(access.role));
+    }
+
+    #[test]
+    fn seat_policy_decisions_ignore_app_role_case_order_and_repeats_and_unmatched_teams(
+        spec in policy_spec(),
+        person in person_spec(),
+    ) {
+        let policy = SeatPolicy::parse(&spec.text()).map_err(TestCaseError::fail)?;
+        let (app_roles, teams) = (person.app_roles(), person.teams());
+        let current = person.current.map(|i| Role::ALL[i]);
+        let a = decision(&policy, &app_roles, &teams, &person, current, person.current_from_rule);
+
+        // The same app roles reversed, repeated and in the other case; plus a team no rule names.
+        let mut other: Vec<String> = app_roles.iter().rev().map(|r| {
+            if r.chars().any(char::is_lowercase) { r.to_uppercase() } else { r.to_lowercase() }
+        }).collect();
+        other.extend(app_roles.iter().cloned());
+        let mut more_teams = teams.clone();
+        more_teams.names.insert(rota::domain::user::name_key("a team no rule names"));
+        more_teams.group_ids.insert(group_id_key("9f9f9f9f-0000-4000-8000-000000000000"));
+        let b = decision(&policy, &other, &more_teams, &person, current, person.current_from_rule);
+        prop_assert_eq!(a, b);
+    }
+
+    #[test]
+    fn seat_policy_deciding_again_with_the_decided_role_gives_the_same_role(
+        spec in policy_spec(),
+        person in person_spec(),
+    ) {
+        // The reconcile applies the decision and later decides again with the stored role and
+        // whether a rule gave it: nothing changes while the facts stay the same.
+        let policy = SeatPolicy::parse(&spec.text()).map_err(TestCaseError::fail)?;
+        let (app_roles, teams) = (person.app_roles(), person.teams());
+        let current = person.current.map(|i| Role::ALL[i]);
+        let first = decision(&policy, &app_roles, &teams, &person, current, person.current_from_rule);
+        let again = decision(&policy, &app_roles, &teams, &person, Some(first.0), first.2.is_some());
+        prop_assert_eq!(again, first);
+    }
+}
+
+// The seat plan (`domain::seats::plan`) driven the way the store drives it: an in-memory
+// store that loads the people concerned and everyone waiting, plans, and applies the plan's
+// writes; random changes to people's app roles and activity under random caps.
+
+use chrono::NaiveDateTime;
+use rota::domain::ids::UserId;
+use rota::domain::seats::plan;
+use rota::domain::seats::plan::{
+    Acting, LicenceState, Loaded, Person, Seat, SeatPlan, TeamRoles, Waiting,
+};
+use std::collections::HashMap;
+
+const PLAN_PEOPLE: usize = 8;
+const POLICY_APP_ROLES: [&str; 5] = [
+    "Rota.Owner",
+    "Rota.Admin",
+    "Rota.LicenseOwner",
+    "Rota.Responder",
+    "Rota.Stakeholder",
+];
+
+fn shipped_policy() -> SeatPolicy {
+    SeatPolicy::parse(include_str!("../policies/seats.toml")).unwrap()
+}
+
+/// One change: these people get these app roles (`None`: none) and activity, settled together.
+type PlanStep = Vec<(usize, Option<usize>, bool)>;
+
+struct MemoryStore {
+    licences: Vec<LicenceState>,
+    people: Vec<Person>,
+    seats: HashMap<UserId, Seat>,
+    tick: i64,
+}
+
+impl MemoryStore {
+    fn new(full: Option<i64>, stakeholder: Option<i64>) -> MemoryStore {
+        let t0 = chrono::DateTime::from_timestamp(1_800_000_000, 0)
+            .unwrap()
+            .naive_utc();
+        let people = (0..PLAN_PEOPLE)
+            .map(|i| Person {
+                id: UserId(format!("u{i}")),
+                name: format!("Person {i}"),
+                role: Some(Role::User),
+                held: None,
+                active: false,
+                deleted: false,
+                app_roles: Vec::new(),
+                bootstrap_owner: false,
+                last_sign_in_at: Some(t0),
+                created_at: t0,
+                teams: Default::default(),
+                responding: false,
+                demoted: false,
+            })
+            .collect();
+        let licence = |licence, cap| LicenceState {
+            licence,
+            cap,
+            held: 0,
+            warned_percent: None,
+        };
+        MemoryStore {
+            licences: vec![
+                licence(Licence::Full, full),
+                licence(Licence::Stakeholder, stakeholder),
+            ],
+            people,
+            seats: HashMap::new(),
+            tick: 0,
+        }
+    }
+
+    fn now(&self) -> NaiveDateTime {
+        chrono::DateTime::from_timestamp(1_800_000_000 + self.tick, 0)
+            .unwrap()
+            .naive_utc()
+    }
+
+    fn load(&self, who: &[usize], everyone: bool) -> Loaded {
+        let people: Vec<Person> = if everyone {
+            self.people.clone()
+        } else {
+            who.iter().map(|i| self.people[*i].clone()).collect()
+        };
+        let waiting = if everyone {
+            HashMap::new()
+        } else {
+            self.seats
+                .values()
+                .filter(|s| s.wanted.is_some())
+                .map(|s| {
+                    let p = self.people.iter().find(|p| p.id == s.user_id).unwrap();
+                    (
+                        s.user_id.clone(),
+                        Waiting {
+                            name: p.name.clone(),
+                            held: p.held,
+                            seat: s.clone(),
+                        },
+                    )
+                })
+                .collect()
+        };
+        Loaded {
+            licences: self.licences.clone(),
+            seats: people
+                .iter()
+                .filter_map(|p| Some((p.id.clone(), self.seats.get(&p.id)?.clone())))
+                .collect(),
+            people,
+            waiting,
+            everyone,
+            unseated_responders: false,
+        }
+    }
+
+    fn plan(&self, who: &[usize], everyone: bool) -> SeatPlan {
+        let acting = Acting {
+            actor: "test",
+            now: self.now(),
+        };
+        plan(&self.load(who, everyone), &shipped_policy(), acting)
+    }
+
+    fn apply(&mut self, p: &SeatPlan) {
+        for (id, role) in &p.roles {
+            self.people.iter_mut().find(|x| &x.id == id).unwrap().role = Some(*role);
+        }
+        for (id, held) in &p.licences {
+            self.people.iter_mut().find(|x| &x.id == id).unwrap().held = *held;
+        }
+        for s in &p.seats {
+            self.seats.insert(s.user_id.clone(), s.clone());
+        }
+        for (l, _, held) in &p.held {
+            self.licences
+                .iter_mut()
+                .find(|x| x.licence == *l)
+                .unwrap()
+                .held = *held;
+        }
+        for (l, w) in &p.warned {
+            self.licences
+                .iter_mut()
+                .find(|x| x.licence == *l)
+                .unwrap()
+                .warned_percent = *w;
+        }
+    }
+
+    fn step(&mut self, step: &PlanStep) -> SeatPlan {
+        self.tick += 1;
+        let mut who = Vec::new();
+        for &(i, app_role, active) in step {
+            let p = &mut self.people[i];
+            p.app_roles = app_role
+                .map(|a| POLICY_APP_ROLES[a].to_string())
+                .into_iter()
+                .collect();
+            p.active = active;
+            who.push(i);
+        }
+        let planned = self.plan(&who, false);
+        self.apply(&planned);
+        planned
+    }
+
+    fn held(&self, l: Licence) -> i64 {
+        self.people.iter().filter(|p| p.held == Some(l)).count() as i64
+    }
+
+    fn counter(&self, l: Licence) -> (Option<i64>, i64) {
+        let s = self.licences.iter().find(|x| x.licence == l).unwrap();
+        (s.cap, s.held)
+    }
+
+    /// Everyone waiting for `l`, in queue order.
+    fn queue(&self, l: Licence) -> Vec<UserId> {
+        let mut q: Vec<(NaiveDateTime, UserId)> = self
+            .seats
+            .values()
+            .filter(|s| s.wanted == Some(l))
+            .map(|s| (s.queued_at.unwrap(), s.user_id.clone()))
+            .collect();
+        q.sort();
+        q.into_iter().map(|(_, u)| u).collect()
+    }
+}
+
+fn plan_step() -> impl Strategy<Value = PlanStep> {
+    proptest::collection::vec(
+        (
+            0..PLAN_PEOPLE,
+            proptest::option::of(0..POLICY_APP_ROLES.len()),
+            any::<bool>(),
+        ),
+        1..4,
+    )
+    .prop_map(|mut v| {
+        v.sort_by_key(|x| x.0);
+        v.dedup_by_key(|x| x.0);
+        v
+    })
+}
+
+fn plan_scenario() -> impl Strategy<Value = (Option<i64>, Option<i64>, Vec<PlanStep>)> {
+    (
+        proptest::option::of(0i64..5),
+        proptest::option::of(0i64..4),
+        proptest::collection::vec(plan_step(), 1..25),
+    )
+}
+
+fn no_writes(p: &SeatPlan) -> bool {
+    !p.changes_seats()
+        && p.team_roles == TeamRoles::Nobody
+        && p.seats_changed == 0
+        && p.roles_changed == 0
+}
+
+proptest! {
+    #[test]
+    fn seat_plans_never_hold_more_than_a_cap_and_the_counters_count_the_holders(
+        (full, stakeholder, steps) in plan_scenario(),
+    ) {
+        let mut store = MemoryStore::new(full, stakeholder);
+        for step in &steps {
+            store.step(step);
+            for l in Licence::ALL {
+                let (cap, counter) = store.counter(l);
+                prop_assert_eq!(counter, store.held(l), "the {:?} counter counts its holders", l);
+                if let Some(cap) = cap {
+                    prop_assert!(counter <= cap, "{:?}: {} held of {}", l, counter, cap);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn seat_plans_leave_no_seat_free_while_someone_waits_and_serve_the_queue_in_order(
+        (full, stakeholder, steps) in plan_scenario(),
+    ) {
+        let mut store = MemoryStore::new(full, stakeholder);
+        for step in &steps {
+            let queue_before = store.queue(Licence::Full);
+            let planned = store.step(step);
+            let book = rota::domain::seats::plan::book_of(&store.licences);
+            let waiting_full = store.seats.values().filter(|s| s.wanted == Some(Licence::Full)).count();
+            let waiting_st = store.seats.values().filter(|s| s.wanted == Some(Licence::Stakeholder)).count();
+            if waiting_full > 0 {
+                prop_assert_eq!(book.full.free(), 0, "a full seat is free while someone waits for one");
+            }
+            if waiting_st > 0 {
+                prop_assert_eq!(book.stakeholder.free(), 0, "a stakeholder seat is free while someone waits for one");
+            }
+            // FIFO: of those who waited for a full seat before this step and whose need did not
+            // change in it, the ones served are a prefix of the queue.
+            let changed: Vec<UserId> = step.iter().map(|(i, _, _)| store.people[*i].id.clone()).collect();
+            let untouched: Vec<&UserId> = queue_before.iter().filter(|u| !changed.contains(u)).collect();
+            let served: Vec<bool> = untouched
+                .iter()
+                .map(|u| store.people.iter().find(|p| &p.id == *u).unwrap().held == Some(Licence::Full))
+                .collect();
+            prop_assert!(
+                served.windows(2).all(|w| w[0] || !w[1]),
+                "the full-seat queue was served out of order: {:?} ({:?})", served, planned.events
+            );
+        }
+    }
+
+    #[test]
+    fn seat_plans_planning_the_applied_state_again_yields_no_writes(
+        (full, stakeholder, steps) in plan_scenario(),
+    ) {
+        let mut store = MemoryStore::new(full, stakeholder);
+        for step in &steps {
+            store.step(step);
+            let who: Vec<usize> = step.iter().map(|(i, _, _)| *i).collect();
+            let again = store.plan(&who, false);
+            prop_assert!(no_writes(&again), "planning again wrote {:?}", again);
+        }
+        // The nightly pass over everyone agrees with what the settlements left.
+        let everyone = store.plan(&[], true);
+        prop_assert!(everyone.events.is_empty() && everyone.held.is_empty() && everyone.licences.is_empty(),
+            "the reconcile changed {:?}", everyone);
+    }
+
+    #[test]
+    fn seat_plans_record_an_event_for_every_seat_and_role_change_and_take_free_seats_without_a_queue(
+        (full, stakeholder, steps) in plan_scenario(),
+    ) {
+        let mut store = MemoryStore::new(full, stakeholder);
+        for step in &steps {
+            let before: HashMap<UserId, (Option<Licence>, Option<Role>)> =
+                store.people.iter().map(|p| (p.id.clone(), (p.held, p.role))).collect();
+            let queued_before = store.seats.values().filter(|s| s.wanted.is_some()).count();
+            let planned = store.step(step);
+            for p in &store.people {
+                let (held, role) = before[&p.id];
+                let named = planned.events.iter().filter(|e| e.user_id == p.id).count();
+                if held != p.held || (role.is_some() && role != p.role) {
+                    prop_assert!(named > 0, "{} changed without an audit event", p.name);
+                }
+            }
+            if planned.free_seats_only && planned.changes_seats() {
+                // A plan that may skip the lock touches nobody waiting and only hands out seats.
+                prop_assert_eq!(store.seats.values().filter(|s| s.wanted.is_some()).count(), queued_before);
+                prop_assert!(planned.held.iter().all(|(_, b, a)| a >= b));
+                prop_assert!(planned.newly_queued.is_empty());
+            }
+        }
+    }
+}
+
 // SCIM filters: random well-formed filters, written out as an IdP might (any case for the
 // words, extra spaces and tabs, Entra's `attr[filter].sub op value`), read back as what they say.
 

@@ -87,6 +87,11 @@ pub fn cli_context() -> AuditContext {
     }
 }
 
+/// The shipped seat policy, as `rota serve` reads it.
+pub fn seat_policy() -> rota::domain::seat_policy::SeatPolicy {
+    rota::domain::seat_policy::SeatPolicy::parse(include_str!("../../policies/seats.toml")).unwrap()
+}
+
 /// The service on its own actix system thread, as `rota serve` runs it (two workers).
 pub struct Server {
     pub base: String,
@@ -110,8 +115,7 @@ impl Server {
                 sessions: Default::default(),
                 bootstrap_owners: Vec::new(),
             },
-            rota::domain::seat_policy::SeatPolicy::parse(include_str!("../../policies/seats.toml"))
-                .unwrap(),
+            seat_policy(),
             &key,
         )
         .unwrap();

@@ -1,6 +1,8 @@
 //! Seats: who holds which licence, who waits for one, and what changes when people's needs
 //! change. All decisions are pure: the store loads the book (caps and use), the people
-//! concerned and everyone waiting, calls [`settle`], and writes back what changed.
+//! concerned and everyone waiting, calls [`plan()`] (the `plan` module: the policy's decision
+//! per person, then [`settle`], audit events, team roles, history and warnings as one list of
+//! writes), and applies that plan.
 //!
 //! The rules:
 //! - a cap is never exceeded;
@@ -11,6 +13,10 @@
 //!   then the queue is served;
 //! - after settling, no seat is free while somebody waits for it;
 //! - a stakeholder (or someone without a seat) is never a responder: see [`may_be_on_call`].
+
+pub mod plan;
+
+pub use plan::{SeatPlan, plan};
 
 use crate::domain::seat_policy::{IdleRule, Licence};
 use chrono::NaiveDateTime;
