@@ -253,6 +253,28 @@ pub struct ContactMethod {
     pub updated_at: NaiveDateTime,
 }
 
+impl ContactMethod {
+    /// A new contact method of `user_id` from a `(label, address, primary)` entry, as SCIM
+    /// and REST send their lists.
+    pub fn new(
+        user_id: &UserId,
+        kind: ContactKind,
+        (label, address, primary): &(String, String, bool),
+        now: NaiveDateTime,
+    ) -> ContactMethod {
+        ContactMethod {
+            id: ContactMethodId::generate(),
+            user_id: user_id.clone(),
+            kind,
+            label: label.clone(),
+            address: address.clone(),
+            is_primary: *primary,
+            created_at: now,
+            updated_at: now,
+        }
+    }
+}
+
 /// Which users to list.
 #[derive(Debug, Default, Clone)]
 pub struct UserQuery {
@@ -521,16 +543,12 @@ pub fn set_primary_email(
     if updated == 0 {
         insert_contact_method(
             conn,
-            &ContactMethod {
-                id: ContactMethodId::generate(),
-                user_id: user_id.clone(),
-                kind: ContactKind::Email,
-                label: "Default".into(),
-                address: address.into(),
-                is_primary: true,
-                created_at: now,
-                updated_at: now,
-            },
+            &ContactMethod::new(
+                user_id,
+                ContactKind::Email,
+                &("Default".into(), address.into(), true),
+                now,
+            ),
         )?;
     }
     Ok(())
@@ -584,16 +602,7 @@ pub fn replace_contacts(
     .execute(conn)?;
     let rows: Vec<ContactMethod> = methods
         .iter()
-        .map(|(label, address, primary)| ContactMethod {
-            id: ContactMethodId::generate(),
-            user_id: user_id.clone(),
-            kind,
-            label: label.clone(),
-            address: address.clone(),
-            is_primary: *primary,
-            created_at: now,
-            updated_at: now,
-        })
+        .map(|m| ContactMethod::new(user_id, kind, m, now))
         .collect();
     if !rows.is_empty() {
         let rows: Vec<(ContactMethod, ContactKeys)> = rows

@@ -302,16 +302,7 @@ fn save(
     .flat_map(|(kind, items)| {
         items
             .iter()
-            .map(move |(label, address, primary)| ContactMethod {
-                id: crate::domain::ids::ContactMethodId::generate(),
-                user_id: before.id.clone(),
-                kind,
-                label: label.clone(),
-                address: address.clone(),
-                is_primary: *primary,
-                created_at: now,
-                updated_at: now,
-            })
+            .map(move |m| ContactMethod::new(&before.id, kind, m, now))
     })
     .collect();
     let candidate = resource(&user, &pending.iter().collect::<Vec<_>>(), public_url);
