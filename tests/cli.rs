@@ -31,6 +31,25 @@ fn run(dir: &Path, env: &[(&str, &str)], args: &[&str]) -> Output {
         .expect("run rota")
 }
 
+/// Stores Olivia, an owner, straight into the database: (her row, the time it was stored at).
+fn insert_owner(
+    conn: &mut rota::store::DbConnection,
+) -> (rota::store::users::User, chrono::NaiveDateTime) {
+    use rota::store::users;
+    let now = rota::clock::stored(chrono::Utc::now());
+    let owner = users::User {
+        role: rota::domain::role::Role::Owner,
+        ..users::User::new(
+            "olivia@example.com",
+            "Olivia".into(),
+            rota::domain::user::ProvisionedBy::Api,
+            now,
+        )
+    };
+    users::insert(conn, &owner).unwrap();
+    (owner, now)
+}
+
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -325,7 +344,7 @@ fn a_second_serve_is_refused_through_a_symlink_or_a_hard_link_to_the_same_file()
 /// about a third of them with SIGSEGV after their work was done.)
 #[test]
 fn cli_commands_on_postgresql_always_exit_cleanly() {
-    use rota::store::{self, users};
+    use rota::store;
     let database = TestDatabase::postgres();
     let url = database.env_url();
     {
@@ -333,17 +352,7 @@ fn cli_commands_on_postgresql_always_exit_cleanly() {
             .connect()
             .unwrap();
         store::migrate(&mut conn).unwrap();
-        let now = rota::clock::stored(chrono::Utc::now());
-        let owner = users::User {
-            role: rota::domain::role::Role::Owner,
-            ..users::User::new(
-                "olivia@example.com",
-                "Olivia".into(),
-                rota::domain::user::ProvisionedBy::Api,
-                now,
-            )
-        };
-        users::insert(&mut conn, &owner).unwrap();
+        insert_owner(&mut conn);
     }
     let dir = tempfile::tempdir().unwrap();
     let env = [("ROTA_DATABASE_URL", url.as_str())];
@@ -854,17 +863,7 @@ fn owner_break_glass_turns_password_sign_in_on_and_off_for_owners_only() {
         let db = store::Db::connect(&db_url, 1).unwrap();
         let mut conn = db.get().unwrap();
         store::migrate(&mut conn).unwrap();
-        let now = rota::clock::stored(chrono::Utc::now());
-        let owner = users::User {
-            role: rota::domain::role::Role::Owner,
-            ..users::User::new(
-                "olivia@example.com",
-                "Olivia".into(),
-                rota::domain::user::ProvisionedBy::Api,
-                now,
-            )
-        };
-        users::insert(&mut conn, &owner).unwrap();
+        let (_, now) = insert_owner(&mut conn);
         users::insert(
             &mut conn,
             &users::User::new(
