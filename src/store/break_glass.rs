@@ -115,6 +115,8 @@ pub fn candidate(conn: &mut DbConnection, user_name: &str) -> AppResult<Option<C
     let found = super::schema::users::table
         .inner_join(break_glass_accounts::table)
         .filter(super::schema::users::user_name_key.eq(&key))
+        // As the partial unique index says, so that it is used.
+        .filter(super::schema::users::deleted_at.is_null())
         .select((User::as_select(), break_glass_accounts::password_hash))
         .load::<(User, String)>(conn)?
         .into_iter()

@@ -294,13 +294,17 @@ fn find_account(
     tx: &mut DbConnection,
     id: &EntraIdentity,
 ) -> AppResult<Result<Option<User>, Refusal>> {
-    let live = |rows: Vec<User>| rows.into_iter().find(|u| u.deleted_at.is_none());
+    // Live rows only, named in the query: the unique indexes on Entra identity and user name
+    // are partial (`WHERE deleted_at IS NULL`), and a query without that condition cannot
+    // use them (each sign-in scanned every user).
     let by_identity = users::table
         .filter(users::tenant_id.eq(&id.tenant_id))
         .filter(users::object_id.eq(&id.object_id))
+        .filter(users::deleted_at.is_null())
         .select(User::as_select())
-        .load(tx)?;
-    if let Some(u) = live(by_identity) {
+        .first(tx)
+        .optional()?;
+    if let Some(u) = by_identity {
         return Ok(Ok(Some(u)));
     }
     // SCIM-provisioned, with objectId mapped to externalId, not yet signed in.
@@ -322,9 +326,11 @@ fn find_account(
     }
     let by_name = users::table
         .filter(users::user_name_key.eq(crate::domain::user::name_key(&id.user_name)))
+        .filter(users::deleted_at.is_null())
         .select(User::as_select())
-        .load(tx)?;
-    match live(by_name) {
+        .first(tx)
+        .optional()?;
+    match by_name {
         None => Ok(Ok(None)),
         Some(u)
             if u.object_id.is_none()
