@@ -27,7 +27,7 @@ use std::fs::File;
 use std::mem::ManuallyDrop;
 use std::path::Path;
 use std::sync::{Arc, PoisonError, RwLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 pub const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
 pub const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
@@ -93,32 +93,96 @@ impl Connector {
                 .map_err(ConnectionError::CouldntSetupConfiguration)?;
                 Ok(DbConnection::Sqlite(conn))
             }
-            DatabaseUrl::Postgres { url } => Ok(DbConnection::Postgres(
-                diesel::PgConnection::establish(url)?,
-            )),
+            DatabaseUrl::Postgres { url } => {
+                let mut conn = diesel::PgConnection::establish(url)?;
+                // diesel prepares each statement once per connection, and after five runs
+                // PostgreSQL may keep one generic plan for it for good, costed on the table
+                // sizes of that moment. On a new database (Entra's first provisioning cycle)
+                // that plan scans: every create read every `seats` and `users` row, at 20,000
+                // users. A plan made for each run costs some planning and follows the tables
+                // as they grow.
+                conn.batch_execute("SET plan_cache_mode = force_custom_plan")
+                    .map_err(ConnectionError::CouldntSetupConfiguration)?;
+                Ok(DbConnection::Postgres(conn))
+            }
         }
     }
 }
 
+/// A connection in the pool, with what decides whether the pool tests it before handing it
+/// out (see [`Db::connect`]). It dereferences to the connection.
+pub struct Pooled {
+    conn: DbConnection,
+    /// When it was opened or last given back.
+    returned_at: Instant,
+    /// The last work on it failed: maybe because the server went away, so test it first.
+    suspect: bool,
+}
+
+impl std::ops::Deref for Pooled {
+    type Target = DbConnection;
+    fn deref(&self) -> &DbConnection {
+        &self.conn
+    }
+}
+
+impl std::ops::DerefMut for Pooled {
+    fn deref_mut(&mut self) -> &mut DbConnection {
+        &mut self.conn
+    }
+}
+
+/// A connection given back less than this long ago, whose last work succeeded, is handed
+/// out untested (see [`Db::connect`]). Under load a connection comes back within
+/// milliseconds; a database server that ends its connections (a restart, a failover) takes
+/// far longer than this to be back, so the test is kept for when it can find something.
+pub const TRUSTED_FOR: Duration = Duration::from_millis(100);
+
 impl ManageConnection for Connector {
-    type Connection = DbConnection;
+    type Connection = Pooled;
     type Error = r2d2::Error;
 
-    fn connect(&self) -> Result<DbConnection, r2d2::Error> {
-        Connector::connect(self).map_err(r2d2::Error::ConnectionError)
+    fn connect(&self) -> Result<Pooled, r2d2::Error> {
+        Ok(Pooled {
+            conn: Connector::connect(self).map_err(r2d2::Error::ConnectionError)?,
+            returned_at: Instant::now(),
+            suspect: false,
+        })
     }
 
-    fn is_valid(&self, conn: &mut DbConnection) -> Result<(), r2d2::Error> {
-        conn.ping().map_err(r2d2::Error::QueryError)
+    fn is_valid(&self, conn: &mut Pooled) -> Result<(), r2d2::Error> {
+        if !conn.suspect && conn.returned_at.elapsed() < TRUSTED_FOR {
+            return Ok(());
+        }
+        conn.conn.ping().map_err(r2d2::Error::QueryError)?;
+        conn.suspect = false;
+        Ok(())
     }
 
-    fn has_broken(&self, conn: &mut DbConnection) -> bool {
-        conn.is_broken()
+    /// Called as each connection is given back.
+    fn has_broken(&self, conn: &mut Pooled) -> bool {
+        conn.returned_at = Instant::now();
+        conn.conn.is_broken()
     }
 }
 
 pub type Pool = r2d2::Pool<Connector>;
-pub type PooledConnection = r2d2::PooledConnection<Connector>;
+/// A connection checked out of the pool, given back when dropped. It dereferences to the
+/// connection itself.
+pub struct PooledConnection(r2d2::PooledConnection<Connector>);
+
+impl std::ops::Deref for PooledConnection {
+    type Target = DbConnection;
+    fn deref(&self) -> &DbConnection {
+        &self.0.conn
+    }
+}
+
+impl std::ops::DerefMut for PooledConnection {
+    fn deref_mut(&mut self) -> &mut DbConnection {
+        &mut self.0.conn
+    }
+}
 
 /// The database: a pool of connections and which backend they speak to.
 #[derive(Clone)]
@@ -174,14 +238,17 @@ impl Db {
             // A pooled PostgreSQL connection can be dead while it sits idle: the server was
             // restarted, failed over, or ended the backend (pg_terminate_backend). Without a
             // test, the next pool-size requests are each handed a dead connection and fail.
-            // So each check-out first runs `SELECT 1` (one round trip: 33 µs on loopback,
-            // about 1% of a SCIM provisioning request) and a dead connection is replaced.
-            // Retrying failed work on a fresh connection instead would be cheaper but not
-            // safe: the work is an `FnOnce` that may have moved its inputs, and a connection
-            // that breaks during COMMIT leaves the outcome unknown (the commit may have landed
-            // with its acknowledgement lost), so running a non-idempotent write again (a token,
-            // an audit row, a SCIM create) could apply it twice. A SQLite file cannot go
-            // stale, so SQLite connections are not tested.
+            // So a check-out runs `SELECT 1` first, and a dead connection is replaced, when
+            // the connection sat idle for `TRUSTED_FOR` or more, or its last work failed (a dead
+            // connection fails what runs on it, and diesel does not mark it broken outside a
+            // transaction). A connection busy a moment ago is handed out untested: under
+            // load the test was one round trip in every 15 of a SCIM provisioning request
+            // pair. Retrying failed work on a fresh connection instead would not be safe: the
+            // work is an `FnOnce` that may have moved its inputs, and a connection that breaks
+            // during COMMIT leaves the outcome unknown (the commit may have landed with its
+            // acknowledgement lost), so running a non-idempotent write again (a token, an
+            // audit row, a SCIM create) could apply it twice. A SQLite file cannot go stale,
+            // so SQLite connections are not tested.
             .test_on_check_out(!url.is_sqlite())
             .build(connector)
             .map_err(|e| format!("cannot open a connection pool to {url}: {e}"))?;
@@ -205,7 +272,7 @@ impl Db {
     }
 
     pub fn get(&self) -> AppResult<PooledConnection> {
-        Ok(self.pool.get()?)
+        Ok(PooledConnection(self.pool.get()?))
     }
 
     /// Stops the pool from opening connections, waiting for those being opened on its
@@ -230,7 +297,10 @@ impl Db {
         actix_web::web::block(move || {
             let _entered = span.enter();
             let mut conn = pool.get()?;
-            f(&mut conn)
+            let out = f(&mut conn.conn);
+            // Test it before its next use (`Connector::is_valid`).
+            conn.suspect |= out.is_err();
+            out
         })
         .await?
     }
