@@ -267,6 +267,45 @@ on_both_backends! {
         assert_eq!(team_role(&app, &group, &watcher).await.as_deref(), Some("observer"));
     }
 
+    async fn the_day_s_peak_counts_free_seats_taken_without_the_lock(app) {
+        // A newcomer taking a free seat raises only the counter (and the day's peak kept on
+        // it); the history shows it at once and the next day's first change closes the day.
+        let scim = app.scim();
+        let history = |day: String| {
+            let app = &app;
+            async move {
+                let (status, body) = app.get(&format!("/api/v2/licenses/usage_history?since={day}")).await;
+                assert_eq!(status, 200, "{body}");
+                body["days"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .filter(|d| d["license_id"] == "full")
+                    .map(|d| (d["date"].as_str().unwrap().to_string(), d["current_value"].as_i64().unwrap(), d["peak_value"].as_i64().unwrap()))
+                    .collect::<Vec<_>>()
+            }
+        };
+        let day0 = rota::clock::stored(app.clock.now()).date().to_string();
+        let ann = scim.user("ann").await;
+        scim.user("ben").await;
+        scim.user("cy").await;
+        assert_eq!(history(day0.clone()).await, [(day0.clone(), 3, 3)]);
+        // A seat reclaimed (under the lock) writes the day's row: use down, peak kept.
+        assert_eq!(app.delete(&format!("/api/v2/license_allocations/{ann}")).await.0, 200);
+        assert_eq!(history(day0.clone()).await, [(day0.clone(), 2, 3)]);
+        scim.user("dee").await;
+        assert_eq!(history(day0.clone()).await, [(day0.clone(), 3, 3)]);
+        app.clock.advance(Duration::days(1));
+        let day1 = rota::clock::stored(app.clock.now()).date().to_string();
+        scim.user("eve").await;
+        scim.user("fay").await;
+        assert_eq!(history(day0.clone()).await, [(day0.clone(), 3, 3), (day1.clone(), 5, 5)]);
+        // The counter moved on to the new day, and the day before stays as it ended.
+        let (_, body) = app.get("/api/v2/licenses").await;
+        let full = body["licenses"].as_array().unwrap().iter().find(|l| l["id"] == "full").unwrap().clone();
+        assert_eq!(full["current_value"].as_i64(), Some(5), "{body}");
+    }
+
     async fn reports_show_use_by_team_history_idle_seats_and_a_csv(app) {
         let scim = app.scim();
         let ann = scim.user("ann").await;
@@ -817,22 +856,40 @@ mod processing_versions {
     }
 }
 
-/// Two pools on one PostgreSQL database (as two `rota serve` instances have) race for the
-/// last full seat, many times: exactly one wins each time, and the cap holds.
-#[test]
-fn postgres_two_pools_racing_for_the_last_seat_give_it_to_exactly_one() {
-    use rota::store::{self, Db, seats, users::User};
+/// Two pools on one new, migrated PostgreSQL database, as two `rota serve` instances have.
+fn two_pools() -> (TestDatabase, rota::store::Db, rota::store::Db) {
     let database = TestDatabase::postgres();
-    let a = Db::connect(database.url(), 2).unwrap();
-    let b = Db::connect(database.url(), 2).unwrap();
-    store::migrate(&mut a.get().unwrap()).unwrap();
-    let policy = SeatPolicy::parse(include_str!("../policies/seats.toml")).unwrap();
-    let owners: Vec<String> = Vec::new();
-    let rules = seats::SeatRules {
-        policy: &policy,
-        bootstrap_owners: &owners,
-    };
-    let ctx = |name: &str| AuditContext {
+    let a = rota::store::Db::connect(database.url(), 2).unwrap();
+    let b = rota::store::Db::connect(database.url(), 2).unwrap();
+    rota::store::migrate(&mut a.get().unwrap()).unwrap();
+    (database, a, b)
+}
+
+/// Deactivates someone waiting, so they leave the queue.
+fn take_out_of_the_queue(
+    db: &rota::store::Db,
+    rules: rota::store::seats::SeatRules<'_>,
+    who: &rota::domain::ids::UserId,
+) {
+    use diesel::prelude::*;
+    use rota::store::{schema::users, seats};
+    rota::store::write(&mut db.get().unwrap(), |tx| {
+        diesel::update(users::table.find(who))
+            .set(users::active.eq(false))
+            .execute(tx)?;
+        seats::settle(
+            tx,
+            rules,
+            &ctx("setup"),
+            seats::Scope::Users(std::slice::from_ref(who)),
+        )
+    })
+    .unwrap();
+}
+
+/// An audit context for a command-line actor, now.
+fn ctx(name: &str) -> AuditContext {
+    AuditContext {
         actor: Actor {
             kind: ActorKind::Cli,
             id: None,
@@ -840,6 +897,19 @@ fn postgres_two_pools_racing_for_the_last_seat_give_it_to_exactly_one() {
         },
         request_id: None,
         at: chrono::Utc::now(),
+    }
+}
+
+/// Two pools on one PostgreSQL database (as two `rota serve` instances have) race for the
+/// last full seat, many times: exactly one wins each time, and the cap holds.
+#[test]
+fn postgres_two_pools_racing_for_the_last_seat_give_it_to_exactly_one() {
+    use rota::store::{self, seats, users::User};
+    let (_database, a, b) = two_pools();
+    let policy = SeatPolicy::parse(include_str!("../policies/seats.toml")).unwrap();
+    let rules = seats::SeatRules {
+        policy: &policy,
+        bootstrap_owners: &[],
     };
     // No stakeholder seats, so a loser holds nothing and waits.
     store::write(&mut a.get().unwrap(), |tx| {
@@ -909,19 +979,7 @@ fn postgres_two_pools_racing_for_the_last_seat_give_it_to_exactly_one() {
         assert_eq!(winners, 1, "round {round}: {results:?}");
         // The loser waits; take them out of the queue (deactivated) for the next round.
         let loser = &people[results.iter().position(|r| r.is_none()).unwrap()];
-        store::write(&mut a.get().unwrap(), |tx| {
-            use diesel::prelude::*;
-            diesel::update(rota::store::schema::users::table.find(&loser.id))
-                .set(rota::store::schema::users::active.eq(false))
-                .execute(tx)?;
-            seats::settle(
-                tx,
-                rules,
-                &ctx("setup"),
-                seats::Scope::Users(std::slice::from_ref(&loser.id)),
-            )
-        })
-        .unwrap();
+        take_out_of_the_queue(&a, rules, &loser.id);
         let rows = seats::licences(&mut a.get().unwrap()).unwrap();
         let full = rows
             .iter()
@@ -933,4 +991,126 @@ fn postgres_two_pools_racing_for_the_last_seat_give_it_to_exactly_one() {
             "round {round}"
         );
     }
+}
+
+/// Two pools on one PostgreSQL database race newcomers for the last full seat through
+/// `seats::admit`, which takes a free seat without the licences' lock: exactly one wins each
+/// time; a loser whose conditional counter update found the seat gone is told so (`Raced`),
+/// rolled back, and queued when run again under the lock, as `use_cases::adding_person` does.
+#[test]
+fn postgres_newcomers_racing_for_the_last_free_seat_give_it_to_exactly_one() {
+    use rota::domain::seat_policy::Licence;
+    use rota::error::AppError;
+    use rota::store::{self, seats, users::User};
+    let (_database, a, b) = two_pools();
+    let policy = SeatPolicy::parse(include_str!("../policies/seats.toml")).unwrap();
+    let rules = seats::SeatRules {
+        policy: &policy,
+        bootstrap_owners: &[],
+    };
+    let set_cap = |l: Licence, cap: i64| {
+        store::write(&mut a.get().unwrap(), |tx| {
+            seats::set_cap(tx, rules, &ctx("setup"), l, Some(cap), None)
+        })
+        .unwrap();
+    };
+    let newcomer = |name: String| {
+        let now = rota::clock::stored(chrono::Utc::now());
+        User::new(
+            &format!("{name}@x.example"),
+            name,
+            rota::domain::user::ProvisionedBy::Scim,
+            now,
+        )
+    };
+    // Admits `user`; `Err` when it raced (everything it wrote rolled back).
+    let admit =
+        |db: &store::Db, user: &mut User, locked: bool| -> Result<Option<Licence>, AppError> {
+            let ctx = ctx("racer");
+            let mut conn = db.get().unwrap();
+            let work = |tx: &mut store::DbConnection| match seats::admit(
+                tx,
+                rules,
+                &ctx,
+                user,
+                locked,
+                |tx, u| {
+                    store::users::insert(tx, u)?;
+                    Ok(Vec::new())
+                },
+            )? {
+                seats::Admitted::Settled(s) => Ok(s.outcome[&user.id].0),
+                seats::Admitted::Raced => Err(AppError::internal("raced")),
+            };
+            if locked {
+                seats::write(&mut conn, work)
+            } else {
+                store::write(&mut conn, work)
+            }
+        };
+    set_cap(Licence::Stakeholder, 0);
+    set_cap(Licence::Full, 1);
+    // The day's first newcomer is settled under the lock, which starts the counter's day.
+    assert_eq!(
+        admit(&a, &mut newcomer("first".into()), false).unwrap(),
+        Some(Licence::Full)
+    );
+    let raced = std::sync::atomic::AtomicUsize::new(0);
+    for round in 0..25i64 {
+        set_cap(Licence::Full, round + 2);
+        let mut people: Vec<User> = (0..2).map(|i| newcomer(format!("r{round}-{i}"))).collect();
+        let barrier = std::sync::Barrier::new(2);
+        let results: Vec<Option<Licence>> = std::thread::scope(|s| {
+            let handles: Vec<_> = [&a, &b]
+                .into_iter()
+                .zip(people.iter_mut())
+                .map(|(db, p)| {
+                    let (barrier, admit, raced) = (&barrier, &admit, &raced);
+                    s.spawn(move || {
+                        barrier.wait();
+                        match admit(db, p, false) {
+                            Ok(held) => held,
+                            Err(_) => {
+                                raced.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                                admit(db, p, true).unwrap()
+                            }
+                        }
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        let winners = results.iter().filter(|r| r.is_some()).count();
+        assert_eq!(winners, 1, "round {round}: {results:?}");
+        let loser = &people[results.iter().position(|r| r.is_none()).unwrap()];
+        // A loser that raced was stored once, when run again: it waits.
+        let stored: Vec<(String, Option<String>)> = {
+            use diesel::prelude::*;
+            use rota::store::schema::{seats as seat_rows, users};
+            let mut conn = a.get().unwrap();
+            users::table
+                .left_join(seat_rows::table)
+                .filter(users::user_name.like(format!("r{round}-%")))
+                .select((users::user_name, seat_rows::wanted.nullable()))
+                .load(&mut *conn)
+                .unwrap()
+        };
+        assert_eq!(stored.len(), 2, "round {round}: {stored:?}");
+        assert!(
+            stored.contains(&(loser.user_name.clone(), Some("full".into()))),
+            "round {round}: {stored:?}"
+        );
+        let rows = seats::licences(&mut a.get().unwrap()).unwrap();
+        let full = rows.iter().find(|r| r.id == Licence::Full).unwrap();
+        assert_eq!(
+            (full.held, full.cap),
+            (round + 2, Some(round + 2)),
+            "round {round}"
+        );
+        // Take the loser out of the queue for the next round.
+        take_out_of_the_queue(&a, rules, &loser.id);
+    }
+    // Both planned on the same free seat at least once (they start together each round), so
+    // the unlocked path and its retry were exercised, not only the locked one.
+    assert!(raced.into_inner() > 0, "no round raced");
 }

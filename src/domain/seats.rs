@@ -39,6 +39,19 @@ impl Pool {
     }
 }
 
+/// The peak use of `day`: what its history row records, raised by the peak the licence's
+/// counter kept for that day (`licences.day_peak` of `licences.peak_day`). A free seat taken
+/// without the licences' lock raises only the counter's peak (one row locked per create, not
+/// two); the next settlement holding the lock writes it into the day's row, and readers fold
+/// it in meanwhile with this.
+pub fn day_peak(recorded: i64, day: &str, counter_day: Option<&str>, counter_peak: i64) -> i64 {
+    if counter_day == Some(day) {
+        recorded.max(counter_peak)
+    } else {
+        recorded
+    }
+}
+
 /// Caps and use of both licences.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Book {

@@ -220,6 +220,8 @@ diesel::table! {
         warned_percent -> Nullable<Integer>,
         configured_cap -> Nullable<Text>,
         updated_at -> Timestamp,
+        peak_day -> Nullable<Text>,
+        day_peak -> BigInt,
     }
 }
 

@@ -8,6 +8,7 @@ use crate::domain::ids::{ContactMethodId, TeamId, UserId};
 use crate::domain::paging::PageRequest;
 use crate::domain::role::Role;
 use crate::domain::scim_schema::ScimDocument;
+use crate::domain::scim_user::Contact;
 use crate::domain::seat_policy::Licence;
 use crate::domain::user::{ContactKind, ProvisionedBy, UserNameSource};
 use crate::error::{AppError, AppResult, OptionExt};
@@ -259,7 +260,7 @@ impl ContactMethod {
     pub fn new(
         user_id: &UserId,
         kind: ContactKind,
-        (label, address, primary): &(String, String, bool),
+        (label, address, primary): &Contact,
         now: NaiveDateTime,
     ) -> ContactMethod {
         ContactMethod {
@@ -564,11 +565,14 @@ pub fn record_sign_in(conn: &mut DbConnection, id: &UserId, now: NaiveDateTime) 
 
 /// The live user with this user name (any case), if any.
 pub fn find_by_user_name(conn: &mut DbConnection, user_name: &str) -> AppResult<Option<User>> {
-    let rows: Vec<User> = users::table
+    // `deleted_at IS NULL` in the query, as in the unique index's own condition: without it
+    // neither backend can use that partial index, and each look-up scanned every user.
+    Ok(users::table
         .filter(users::user_name_key.eq(crate::domain::user::name_key(user_name)))
+        .filter(users::deleted_at.is_null())
         .select(User::as_select())
-        .load(conn)?;
-    Ok(rows.into_iter().find(|u| u.deleted_at.is_none()))
+        .first(conn)
+        .optional()?)
 }
 
 pub fn count(conn: &mut DbConnection) -> AppResult<i64> {
@@ -591,7 +595,7 @@ pub fn replace_contacts(
     conn: &mut DbConnection,
     user_id: &UserId,
     kind: ContactKind,
-    methods: &[(String, String, bool)],
+    methods: &[Contact],
     now: NaiveDateTime,
 ) -> AppResult<()> {
     diesel::delete(
@@ -600,19 +604,31 @@ pub fn replace_contacts(
             .filter(contact_methods::kind.eq(kind)),
     )
     .execute(conn)?;
-    let rows: Vec<ContactMethod> = methods
+    add_contacts(conn, user_id, &[(kind, methods)], now)?;
+    Ok(())
+}
+
+/// Adds contact methods of each kind (label, address, primary) to a user, in one statement,
+/// and returns them in the order `contact_methods_of` reads them back.
+pub fn add_contacts(
+    conn: &mut DbConnection,
+    user_id: &UserId,
+    lists: &[(ContactKind, &[Contact])],
+    now: NaiveDateTime,
+) -> AppResult<Vec<ContactMethod>> {
+    let mut added: Vec<ContactMethod> = lists
         .iter()
-        .map(|m| ContactMethod::new(user_id, kind, m, now))
+        .flat_map(|&(kind, methods)| {
+            methods
+                .iter()
+                .map(move |m| ContactMethod::new(user_id, kind, m, now))
+        })
         .collect();
-    if !rows.is_empty() {
-        let rows: Vec<(ContactMethod, ContactKeys)> = rows
-            .into_iter()
-            .map(|m| {
-                let keys = ContactKeys::of(&m);
-                (m, keys)
-            })
-            .collect();
+    if !added.is_empty() {
+        let rows: Vec<(&ContactMethod, ContactKeys)> =
+            added.iter().map(|m| (m, ContactKeys::of(m))).collect();
         super::on_backend!(conn, c => diesel::insert_into(contact_methods::table).values(rows).execute(c))?;
     }
-    Ok(())
+    added.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+    Ok(added)
 }

@@ -12,10 +12,11 @@ pub mod teams;
 pub mod users;
 
 use crate::domain::ids::UserId;
-use crate::error::AppResult;
+use crate::error::{AppError, AppResult};
 use crate::jobs::email_delivery::Wakeup;
-use crate::store::audit::AuditContext;
-use crate::store::seats::{self, SeatRules, Settlement};
+use crate::store::audit::{AuditContext, AuditEvent};
+use crate::store::seats::{self, Admitted, SeatRules, Settlement};
+use crate::store::users::User;
 use crate::store::{self, DbConnection};
 
 /// What deciding seats needs from the running service: the rules, and whom to wake when
@@ -31,6 +32,10 @@ pub struct Settling<'a> {
     rules: SeatRules<'a>,
     ctx: &'a AuditContext,
     emails: usize,
+    /// The transaction holds the licences' lock (`seats::write`).
+    locked: bool,
+    /// A newcomer's free seat was taken meanwhile: run the transaction again, locked.
+    raced: bool,
 }
 
 impl Settling<'_> {
@@ -39,6 +44,29 @@ impl Settling<'_> {
         let settled = seats::settle(tx, self.rules, self.ctx, seats::Scope::Users(people))?;
         self.emails += settled.emails;
         Ok(settled)
+    }
+
+    /// Admits a person being created: `insert` writes `user` (given the role and seat the
+    /// policy plans for them) and returns the audit events of the create, recorded with the
+    /// seat's (`seats::admit`).
+    pub fn admit(
+        &mut self,
+        tx: &mut DbConnection,
+        user: &mut User,
+        insert: impl FnOnce(&mut DbConnection, &User) -> AppResult<Vec<AuditEvent>>,
+    ) -> AppResult<Settlement> {
+        match seats::admit(tx, self.rules, self.ctx, user, self.locked, insert)? {
+            Admitted::Settled(settled) => {
+                self.emails += settled.emails;
+                Ok(settled)
+            }
+            Admitted::Raced => {
+                self.raced = true;
+                Err(AppError::internal(
+                    "the free seat planned for a newcomer was taken meanwhile",
+                ))
+            }
+        }
     }
 
     /// Counts a settlement another seat function made (a cap, a pin).
@@ -60,17 +88,24 @@ pub fn changing_seats<T>(
     ctx: &AuditContext,
     change: impl FnOnce(&mut DbConnection, &mut Settling<'_>) -> AppResult<T>,
 ) -> AppResult<T> {
-    settled_after(conn, seats, ctx, true, change)
+    let mut change = Some(change);
+    settled_after(conn, seats, ctx, true, |tx, settling| match change.take() {
+        Some(change) => change(tx, settling),
+        // A locked transaction is never run again (`settled_after`).
+        None => Err(AppError::internal("a seat change ran twice")),
+    })
 }
 
-/// `changing_seats` for a transaction that makes a brand-new person: nobody else can hold a
-/// lock on their rows, so the seat lock waits until their seat is settled (the shorter the
-/// lock, the more run at once).
+/// `changing_seats` for a transaction that makes a brand-new person (`Settling::admit`):
+/// nobody else can hold a lock on their rows, so it runs without the licences' lock, and a
+/// free seat is taken at the end with one conditional counter update. If that finds the
+/// seat gone, everything is rolled back and `change` runs once more, holding the lock from
+/// the start (so it must not consume what it captures).
 pub fn adding_person<T>(
     conn: &mut DbConnection,
     seats: Seats<'_>,
     ctx: &AuditContext,
-    change: impl FnOnce(&mut DbConnection, &mut Settling<'_>) -> AppResult<T>,
+    change: impl FnMut(&mut DbConnection, &mut Settling<'_>) -> AppResult<T>,
 ) -> AppResult<T> {
     settled_after(conn, seats, ctx, false, change)
 }
@@ -80,20 +115,30 @@ fn settled_after<T>(
     seats: Seats<'_>,
     ctx: &AuditContext,
     lock_first: bool,
-    change: impl FnOnce(&mut DbConnection, &mut Settling<'_>) -> AppResult<T>,
+    mut change: impl FnMut(&mut DbConnection, &mut Settling<'_>) -> AppResult<T>,
 ) -> AppResult<T> {
-    let mut settling = Settling {
-        rules: seats.rules,
-        ctx,
-        emails: 0,
-    };
-    let work = |tx: &mut DbConnection| change(tx, &mut settling);
-    let out = if lock_first {
-        seats::write(conn, work)?
-    } else {
-        store::write(conn, work)?
-    };
-    // After the commit: the delivery loop must find the e-mails when it wakes.
-    seats.wakeup.poke_if(settling.emails);
-    Ok(out)
+    let mut locked = lock_first;
+    loop {
+        let mut settling = Settling {
+            rules: seats.rules,
+            ctx,
+            emails: 0,
+            locked,
+            raced: false,
+        };
+        let work = |tx: &mut DbConnection| change(tx, &mut settling);
+        let out = if locked {
+            seats::write(conn, work)
+        } else {
+            store::write(conn, work)
+        };
+        if settling.raced && !locked {
+            locked = true;
+            continue;
+        }
+        let out = out?;
+        // After the commit: the delivery loop must find the e-mails when it wakes.
+        seats.wakeup.poke_if(settling.emails);
+        return Ok(out);
+    }
 }

@@ -314,18 +314,18 @@ pub async fn create(
         .db
         .run(move |conn| {
             use_cases::adding_person(conn, app.seats(), &audit_ctx, |tx, settling| {
-                users::insert(tx, &user)?;
-                users::set_primary_email(tx, &user.id, &email, now)?;
-                audit::record(
-                    tx,
-                    &audit_ctx,
-                    "create",
-                    user.audit_target(),
-                    None::<&User>,
-                    Some(&user),
-                )?;
-                settling.settle(tx, std::slice::from_ref(&user.id))?;
-                let user = users::find(tx, &user.id)?;
+                let mut user = user.clone();
+                settling.admit(tx, &mut user, |tx, user| {
+                    users::insert(tx, user)?;
+                    users::set_primary_email(tx, &user.id, &email, now)?;
+                    Ok(vec![audit::event(
+                        &audit_ctx,
+                        "create",
+                        user.audit_target(),
+                        None::<&User>,
+                        Some(user),
+                    )?])
+                })?;
                 render_one(tx, &base, user)
             })
         })

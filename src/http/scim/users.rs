@@ -346,7 +346,7 @@ async fn create(
         .db
         .run(move |conn| {
             let ctx = caller.audit();
-            use_cases::adding_person(conn, app.seats(), &ctx, |tx, settling| {
+            let created = use_cases::adding_person(conn, app.seats(), &ctx, |tx, settling| {
                 let now = crate::clock::stored(caller.at);
                 let mut user = User {
                     role: app.sign_in.seat_policy.default_role,
@@ -357,23 +357,41 @@ async fn create(
                         now,
                     )
                 };
-                let lists = assign(&mut user, fields)?;
-                user.scim_document = stored(document);
-                refuse_unverified_namesake(tx, &user.user_name)?;
-                users::insert(tx, &user)?;
-                users::replace_contacts(tx, &user.id, ContactKind::Email, &lists.0, now)?;
-                users::replace_contacts(tx, &user.id, ContactKind::Phone, &lists.1, now)?;
-                let out = render_one(tx, &public_url, &user)?;
-                audit::record(
-                    tx,
-                    &ctx,
-                    "create",
-                    user.audit_target(),
-                    None::<&Value>,
-                    Some(&strip_meta(&out)),
-                )?;
-                settle_and_render(tx, settling, &public_url, &user.id, out)
-            })
+                let lists = assign(&mut user, fields.clone())?;
+                user.scim_document = stored(document.clone());
+                let mut contacts = Vec::new();
+                settling.admit(tx, &mut user, |tx, user| {
+                    users::insert(tx, user)?;
+                    contacts = users::add_contacts(
+                        tx,
+                        &user.id,
+                        &[
+                            (ContactKind::Email, &lists.0),
+                            (ContactKind::Phone, &lists.1),
+                        ],
+                        now,
+                    )?;
+                    let created = resource(user, &contacts.iter().collect::<Vec<_>>(), &public_url);
+                    Ok(vec![audit::event(
+                        &ctx,
+                        "create",
+                        user.audit_target(),
+                        None::<&Value>,
+                        Some(&strip_meta(&created)),
+                    )?])
+                })?;
+                Ok(resource(
+                    &user,
+                    &contacts.iter().collect::<Vec<_>>(),
+                    &public_url,
+                ))
+            });
+            // A live holder of the name makes the insert fail (the unique index): only then
+            // is it worth asking who holds it.
+            if created.is_err() {
+                refuse_unverified_namesake(conn, &fields.user_name)?;
+            }
+            created
         })
         .await?;
     Ok(resource_response(StatusCode::CREATED, resource))

@@ -7,18 +7,21 @@
 //! applies the plan in the caller's write transaction, audit events included. The schedule
 //! and escalation engines follow the same shape.
 //! - [`settle`](settle::settle) (the `settle` module): bring some people (or everyone) to
-//!   what the policy says; the one way seats change.
+//!   what the policy says; the one way seats change ([`admit`] for a person being created).
 //! - `admin`: a licence's cap ([`set_cap`]), a licence owner's pin ([`pin`]), the nightly
 //!   [`reconcile`].
 //! - `reports`: the licence owners' listings, the CSV's rows, usage per team and the daily
 //!   history.
 //!
-//! Locking: a settlement that only hands free seats to newcomers takes no queue and needs
-//! no lock: it writes its rows, then raises each counter with one conditional `UPDATE`
-//! (`held + n <= cap`), the last statements before commit, so the `licences` row is locked
-//! only from there to the commit. Any other change locks the `licences` rows first (`FOR
-//! UPDATE` on PostgreSQL; SQLite's writer lock does it there), so two instances never hand
-//! out the same last seat and the queue is served in order.
+//! Locking: a newcomer who only takes a free seat ([`admit`], the common SCIM create) takes
+//! no queue and needs no lock: their rows are written, then each counter is raised with one
+//! conditional `UPDATE` (`held + n <= cap`), the last statement before commit, so the
+//! `licences` row is locked only from there to the commit. That statement also raises the
+//! day's peak kept on the counter (`licences.day_peak`), so no second row (today's history
+//! row) is locked per create; the next locked settlement writes it into the history. Any
+//! other change locks the `licences` rows first (`FOR UPDATE` on PostgreSQL; SQLite's
+//! writer lock does it there), so two instances never hand out the same last seat and the
+//! queue is served in order.
 
 mod admin;
 mod reports;
@@ -29,7 +32,7 @@ pub use reports::{
     Allocation, AllocationQuery, TeamSeats, UsageDay, allocations, licence_owner_addresses,
     usage_by_team, usage_history, waiting,
 };
-pub use settle::settle;
+pub use settle::{Admitted, admit, settle};
 
 pub use crate::domain::seats::plan::{Outcome, QueueKey};
 
@@ -119,6 +122,9 @@ pub struct LicenceRow {
     pub warned_percent: Option<i32>,
     pub configured_cap: Option<String>,
     pub updated_at: NaiveDateTime,
+    /// The day (`YYYY-MM-DD`, UTC) whose peak use `day_peak` is (`domain::seats::day_peak`).
+    pub peak_day: Option<String>,
+    pub day_peak: i64,
 }
 
 /// The book as the plan reads it.

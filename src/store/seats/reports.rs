@@ -4,7 +4,7 @@
 use crate::domain::ids::{TeamId, UserId};
 use crate::domain::role::Role;
 use crate::domain::seat_policy::Licence;
-use crate::domain::seats::Pin;
+use crate::domain::seats::{Pin, day_peak};
 use crate::error::AppResult;
 use crate::store::DbConnection;
 use crate::store::schema::{licence_usage_days, seats, team_members, teams, users};
@@ -205,12 +205,31 @@ pub struct UsageDay {
     pub queued: i64,
 }
 
-/// The usage history between two days (inclusive, `YYYY-MM-DD`), oldest first.
+/// The usage history between two days (inclusive, `YYYY-MM-DD`), oldest first. The latest
+/// row of each licence is completed from its counter: free seats taken since that row was
+/// written raised only the counter (`domain::seats::day_peak`).
 pub fn usage_history(
     conn: &mut DbConnection,
     since: &str,
     until: &str,
 ) -> AppResult<Vec<UsageDay>> {
+    let counters = super::licences(conn)?;
+    let mut days = recorded_history(conn, since, until)?;
+    for day in &mut days {
+        if let Some(c) = counters
+            .iter()
+            .find(|c| c.id == day.licence && c.peak_day.as_deref() == Some(day.day.as_str()))
+        {
+            // Only free seats taken have changed it since: what is held now is what it
+            // holds (or ended that day with).
+            day.held = c.held;
+            day.peak_held = day_peak(day.peak_held, &day.day, c.peak_day.as_deref(), c.day_peak);
+        }
+    }
+    Ok(days)
+}
+
+fn recorded_history(conn: &mut DbConnection, since: &str, until: &str) -> AppResult<Vec<UsageDay>> {
     licence_usage_days::table
         .filter(licence_usage_days::day.ge(since))
         .filter(licence_usage_days::day.le(until))

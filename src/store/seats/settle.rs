@@ -1,8 +1,7 @@
 //! Settling: load the state of the people concerned, ask `domain::seats::plan` for the
-//! writes, apply them. [`settle`] plans first on what is committed, without the book's lock:
-//! most changes leave seats as they are, and a newcomer taking a free seat needs no queue
-//! (see the parent module on locking); anything else is planned again under the lock
-//! ([`apply_locked`]).
+//! writes, apply them. [`settle`] does it holding the licences' lock ([`apply_locked`]);
+//! [`admit`] plans a newcomer before their row exists and, when they only take a free seat,
+//! writes everything without the lock and raises the counter last.
 
 use super::{
     CHUNK, LicenceRow, Scope, SeatRow, SeatRules, Settlement, licence_states, lock_book, write_rows,
@@ -10,19 +9,19 @@ use super::{
 use crate::domain::ids::UserId;
 use crate::domain::role::{Role, TeamRole};
 use crate::domain::seat_policy::{EntraTeams, Licence, group_id_key};
-use crate::domain::seats::Book;
 use crate::domain::seats::plan::{
     self, Acting, LicenceState, Loaded, Notice, Person, SeatPlan, TeamRoles, Waiting,
 };
+use crate::domain::seats::{Book, day_peak};
 use crate::domain::user::UserNameSource;
 use crate::error::AppResult;
-use crate::store::DbConnection;
 use crate::store::audit::{self, AuditContext, AuditEvent, Target};
 use crate::store::column::Json;
 use crate::store::emails::{self, NewEmail};
 use crate::store::schema::{licence_usage_days, licences, seats, team_members, teams, users};
+use crate::store::users::User;
+use crate::store::{DbConnection, on_backend};
 use chrono::NaiveDateTime;
-use diesel::connection::{Connection, TransactionManager};
 use diesel::prelude::*;
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -152,6 +151,31 @@ fn waiting(tx: &mut DbConnection) -> AppResult<HashMap<UserId, Waiting>> {
         .collect())
 }
 
+/// The first in each licence's queue: all a newcomer's plan needs to know of the queue (a
+/// newcomer takes no freed seat, and waits behind anyone waiting for the same licence).
+fn waiting_heads(tx: &mut DbConnection) -> AppResult<HashMap<UserId, Waiting>> {
+    let mut heads = HashMap::new();
+    for l in [Licence::Full, Licence::Stakeholder] {
+        let head: Option<(SeatRow, String, Option<Licence>)> = seats::table
+            .inner_join(users::table)
+            .filter(seats::wanted.is_not_null())
+            .filter(seats::wanted.eq(l))
+            .order((seats::queued_at.asc(), seats::user_id.asc()))
+            .select((SeatRow::as_select(), users::name, users::licence))
+            .first(tx)
+            .optional()?;
+        if let Some((row, name, held)) = head {
+            let w = Waiting {
+                name,
+                held,
+                seat: row.into(),
+            };
+            heads.insert(w.seat.user_id.clone(), w);
+        }
+    }
+    Ok(heads)
+}
+
 /// The state a plan reads, for `scope`, with the book as `book` says.
 fn load(
     tx: &mut DbConnection,
@@ -215,7 +239,8 @@ fn settlement(plan: &SeatPlan, emails: usize) -> Settlement {
 
 /// Brings the people in `scope` to what the seat policy says about them now (role and seat),
 /// serving the queue with any seat freed. Call inside a write transaction, after the change
-/// that may alter their needs (their teams, app roles, activity) is written.
+/// that may alter their needs (their teams, app roles, activity) is written; it takes the
+/// licences' lock if the caller (`seats::write`) has not.
 pub fn settle(
     tx: &mut DbConnection,
     r: SeatRules<'_>,
@@ -232,26 +257,7 @@ pub fn settle(
     if unique.is_empty() {
         return Ok(Settlement::default());
     }
-    let scope = Scope::Users(&unique);
-    // Plan on what is committed, without the lock (a caller in `seats::write` holds it).
-    let book = super::licences(tx)?;
-    let loaded = load(tx, r, scope, &book)?;
-    let acting = Acting {
-        actor: &ctx.actor.name,
-        now,
-    };
-    let planned = plan::plan(&loaded, r.policy, acting);
-    if !planned.changes_seats() {
-        // New memberships may still need their team role fitted to the seat.
-        fit_team_roles(tx, &planned.team_roles, now)?;
-        return Ok(settlement(&planned, 0));
-    }
-    if planned.free_seats_only
-        && let Some(done) = take_free_seats(tx, r, ctx, &loaded, &planned)?
-    {
-        return Ok(done);
-    }
-    apply_locked(tx, r, ctx, scope, now)
+    apply_locked(tx, r, ctx, Scope::Users(&unique), now)
 }
 
 /// Locks the book, loads, plans and applies.
@@ -275,77 +281,179 @@ pub(super) fn apply_locked(
             .set((licences::held.eq(held), licences::updated_at.eq(now)))
             .execute(tx)?;
     }
-    record_day(tx, &planned.book, &planned.history, now)?;
+    record_day(tx, &book, &planned.book, &planned.history, now)?;
     let emails = write_notices(tx, ctx, &planned.warned, &planned.emails)?;
     Ok(settlement(&planned, emails))
 }
 
-/// Applies a plan that only hands free seats to people who held and waited for nothing,
-/// without the book's lock: the people's rows first, then each counter raised by one
-/// conditional `UPDATE`, so the `licences` rows are locked only from there to the commit.
-/// `None` (and nothing written) when a counter found its cap filled meanwhile: plan again
-/// under the lock, which queues them.
-fn take_free_seats(
+/// How a newcomer was admitted ([`admit`]).
+pub enum Admitted {
+    Settled(Settlement),
+    /// The free seat planned on was taken meanwhile (or the day changed since the counter's
+    /// peak was written): nothing this transaction wrote may stand. Roll it back and run it
+    /// again holding the licences' lock, which settles the newcomer in the usual way.
+    Raced,
+}
+
+/// The seat rules' view of a person not yet stored: no team, no seat row, no seat.
+fn newcomer(r: SeatRules<'_>, user: &User) -> Person {
+    Person {
+        id: user.id.clone(),
+        name: user.name.clone(),
+        role: Some(user.role),
+        held: None,
+        active: user.active,
+        deleted: false,
+        app_roles: user.app_roles.0.clone(),
+        bootstrap_owner: user.user_name_source.vouched()
+            && r.bootstrap_owners.contains(&user.user_name_key),
+        last_sign_in_at: user.last_sign_in_at,
+        created_at: user.created_at,
+        teams: EntraTeams::default(),
+        responding: false,
+        demoted: false,
+    }
+}
+
+/// Admits a person being created (SCIM or REST): plans their role and seat on `user` before
+/// the row exists, so that `insert` (which writes the row and returns its audit events)
+/// writes it with both, and a free seat is taken without the licences' lock. That is the
+/// common create, and the shortest: the seat row and every audit event in one statement
+/// each, then each counter raised by one conditional `UPDATE` (`held + n <= cap`, on the
+/// day of the counter's peak), the last statement before the commit, so the `licences` row
+/// is locked only from there to the commit and creates run side by side. When that finds
+/// the seat gone, the caller rolls back and runs again with `locked` ([`Admitted::Raced`]).
+/// Anything else a newcomer needs (a queue, a full cap, a new day's history row) is settled
+/// under the lock after `insert`, as [`settle`] does. Either way `user` ends as stored.
+pub fn admit(
     tx: &mut DbConnection,
     r: SeatRules<'_>,
     ctx: &AuditContext,
-    loaded: &Loaded,
-    planned: &SeatPlan,
-) -> AppResult<Option<Settlement>> {
+    user: &mut User,
+    locked: bool,
+    insert: impl FnOnce(&mut DbConnection, &User) -> AppResult<Vec<AuditEvent>>,
+) -> AppResult<Admitted> {
     let now = crate::clock::stored(ctx.at);
-    // A savepoint, to undo the people's rows if a seat is gone.
-    <DbConnection as Connection>::TransactionManager::begin_transaction(tx)?;
-    let taken = (|| -> AppResult<bool> {
-        write_people(tx, ctx, planned, now)?;
-        // In licence order, as `lock_book` locks them: no deadlock with a locked settlement.
-        for &(l, before, after) in &planned.held {
-            let n = after - before;
-            let raised = diesel::update(
-                licences::table.find(l.as_str()).filter(
-                    licences::cap
-                        .is_null()
-                        .or((licences::held + n).le(licences::cap.assume_not_null())),
-                ),
-            )
-            .set((
-                licences::held.eq(licences::held + n),
-                licences::updated_at.eq(now),
-            ))
-            .execute(tx)?;
-            if raised == 0 {
-                return Ok(false);
-            }
+    // The book, and whether anyone waits for each licence (usually nobody: then the queue
+    // needs no second look).
+    let rows: Vec<(LicenceRow, bool)> = licences::table
+        .select((
+            LicenceRow::as_select(),
+            diesel::dsl::sql::<diesel::sql_types::Bool>(
+                "EXISTS (SELECT 1 FROM seats WHERE seats.wanted IS NOT NULL AND seats.wanted = licences.id)",
+            ),
+        ))
+        .order(licences::id.asc())
+        .load(tx)?;
+    let anyone_waits = rows.iter().any(|(_, waits)| *waits);
+    let book: Vec<LicenceRow> = rows.into_iter().map(|(row, _)| row).collect();
+    let loaded = Loaded {
+        licences: licence_states(&book),
+        people: vec![newcomer(r, user)],
+        seats: HashMap::new(),
+        waiting: if anyone_waits {
+            waiting_heads(tx)?
+        } else {
+            HashMap::new()
+        },
+        everyone: false,
+        unseated_responders: false,
+    };
+    let acting = Acting {
+        actor: &ctx.actor.name,
+        now,
+    };
+    let planned = plan::plan(&loaded, r.policy, acting);
+    let today = day_of(now);
+    let counters_today = planned.held.iter().all(|(l, _, _)| {
+        book.iter()
+            .any(|b| b.id == *l && b.peak_day.as_deref() == Some(today.as_str()))
+    });
+    if locked || !planned.free_seats_only || !counters_today {
+        let events = insert(tx, user)?;
+        audit::record_all(tx, &events)?;
+        let settled = settle(tx, r, ctx, Scope::Users(std::slice::from_ref(&user.id)))?;
+        if settled.roles_changed + settled.seats_changed > 0 {
+            *user = crate::store::users::find(tx, &user.id)?;
         }
-        Ok(true)
-    })();
-    match taken {
-        Ok(true) => {
-            <DbConnection as Connection>::TransactionManager::commit_transaction(tx)?;
-        }
-        other => {
-            <DbConnection as Connection>::TransactionManager::rollback_transaction(tx)?;
-            return other.map(|_| None);
+        return Ok(Admitted::Settled(settled));
+    }
+    // On a copy: if the seat is gone at the end, the caller runs again with `user` as it
+    // came (a seat written into the row without its counter would slip past the cap).
+    let mut admitted = user.clone();
+    for (id, role) in &planned.roles {
+        if *id == admitted.id {
+            admitted.role = *role;
         }
     }
-    // The counters are locked now: warn from what they hold, not from the snapshot planned on.
-    let touched: Vec<&str> = planned.held.iter().map(|(l, _, _)| l.as_str()).collect();
-    let fresh: Vec<LicenceRow> = licences::table
-        .filter(licences::id.eq_any(touched))
-        .select(LicenceRow::as_select())
-        .load(tx)?;
+    for (id, l) in &planned.licences {
+        if *id == admitted.id {
+            admitted.licence = *l;
+        }
+    }
+    let mut events = insert(tx, &admitted)?;
+    let rows: Vec<SeatRow> = planned.seats.iter().map(SeatRow::from).collect();
+    on_backend!(tx, c => diesel::insert_into(seats::table).values(&rows).execute(c))?;
+    events.extend(audit_events(ctx, &planned)?);
+    audit::record_all(tx, &events)?;
+    // A newcomer is in no team yet: no team role to fit. In licence order, as `lock_book`
+    // locks them: no deadlock with a locked settlement.
+    let mut fresh: Vec<LicenceRow> = Vec::with_capacity(planned.held.len());
+    for &(l, before, after) in &planned.held {
+        match raise_counter(tx, l, after - before, &today, now)? {
+            Some(row) => fresh.push(row),
+            None => return Ok(Admitted::Raced),
+        }
+    }
+    // Warn from what the counters hold now, not from the snapshot planned on.
     let fresh = licence_states(&fresh);
-    let book: Vec<LicenceState> = loaded
+    let states: Vec<LicenceState> = loaded
         .licences
         .iter()
         .map(|s| *fresh.iter().find(|f| f.licence == s.licence).unwrap_or(s))
         .collect();
-    let true_book = plan::book_of(&book);
-    // Nobody waits for a licence that had a free seat (the queue is served whenever a seat
-    // frees), so the queue lengths planned stand.
-    record_day(tx, &true_book, &planned.history, now)?;
-    let (warned, mails) = plan::notices(r.policy, &fresh, &true_book, &[]);
+    let (warned, mails) = plan::notices(r.policy, &fresh, &plan::book_of(&states), &[]);
     let emails = write_notices(tx, ctx, &warned, &mails)?;
-    Ok(Some(settlement(planned, emails)))
+    *user = admitted;
+    Ok(Admitted::Settled(settlement(&planned, emails)))
+}
+
+/// Takes `n` free seats of `l`, raising the day's peak with them, if the cap leaves them and
+/// the counter's peak is `today`'s; returns the counter after, or `None` (nothing written).
+fn raise_counter(
+    tx: &mut DbConnection,
+    l: Licence,
+    n: i64,
+    today: &str,
+    now: NaiveDateTime,
+) -> AppResult<Option<LicenceRow>> {
+    use diesel::dsl::case_when;
+    let raised = licences::held + n;
+    let row = licences::table
+        .find(l.as_str())
+        .filter(licences::peak_day.eq(today))
+        .filter(
+            licences::cap
+                .is_null()
+                .or(raised.le(licences::cap.assume_not_null())),
+        );
+    // Both backends compute every SET expression from the row as it was.
+    let set = (
+        licences::held.eq(raised),
+        licences::day_peak
+            .eq(case_when(licences::day_peak.lt(raised), raised).otherwise(licences::day_peak)),
+        licences::updated_at.eq(now),
+    );
+    Ok(on_backend!(tx, c => diesel::update(row)
+        .set(set)
+        .returning(LicenceRow::as_returning())
+        .get_result(c)
+        .optional())?)
+}
+
+/// The day of `now` as the usage history names it.
+fn day_of(now: NaiveDateTime) -> String {
+    now.date().to_string()
 }
 
 /// The people's side of a plan: roles, seats held, seat rows, team roles, audit events.
@@ -387,7 +495,12 @@ fn write_people(
     let rows: Vec<SeatRow> = planned.seats.iter().map(SeatRow::from).collect();
     write_rows(tx, &rows)?;
     fit_team_roles(tx, &planned.team_roles, now)?;
-    let events = planned
+    audit::record_all(tx, &audit_events(ctx, planned)?)
+}
+
+/// The plan's audit events, to record.
+fn audit_events(ctx: &AuditContext, planned: &SeatPlan) -> AppResult<Vec<AuditEvent>> {
+    planned
         .events
         .iter()
         .map(|e| {
@@ -398,8 +511,7 @@ fn write_people(
             };
             audit::event(ctx, e.action, target, Some(&e.before), Some(&e.after))
         })
-        .collect::<AppResult<Vec<AuditEvent>>>()?;
-    audit::record_all(tx, &events)
+        .collect()
 }
 
 /// Stores the warning thresholds reached and queues the e-mails to licence owners. Returns
@@ -532,27 +644,58 @@ fn fix_team_roles(tx: &mut DbConnection, scope: Scope<'_>, now: NaiveDateTime) -
 }
 
 /// Today's row of the usage history for the licences whose use or queue changed (with the
-/// queue's length now): use now, the day's peak, the cap, the queue.
+/// queue's length now): use now, the day's peak, the cap, the queue. Called holding the
+/// licences' lock, with `counters` as locked (before this settlement's changes). A counter
+/// whose peak belongs to an earlier day (free seats taken since that day's row was written)
+/// first closes that day's row; each counter's peak then moves on to today, which lets
+/// newcomers take free seats without the lock again ([`admit`]).
 fn record_day(
     tx: &mut DbConnection,
+    counters: &[LicenceRow],
     book: &Book,
     changed: &[(Licence, i64)],
     now: NaiveDateTime,
 ) -> AppResult<()> {
-    let day = now.date().to_string();
-    for &(l, queued) in changed {
-        let pool = book.pool(l);
-        let peak: Option<i64> = licence_usage_days::table
-            .find((&day, l.as_str()))
+    let today = day_of(now);
+    let recorded_peak = |tx: &mut DbConnection, day: &str, l: Licence| -> AppResult<Option<i64>> {
+        Ok(licence_usage_days::table
+            .find((day, l.as_str()))
             .select(licence_usage_days::peak_held)
             .first(tx)
-            .optional()?;
-        match peak {
-            Some(peak) => {
-                diesel::update(licence_usage_days::table.find((&day, l.as_str())))
+            .optional()?)
+    };
+    for &(l, queued) in changed {
+        let counter = counters.iter().find(|c| c.id == l);
+        let counter_day = counter.and_then(|c| c.peak_day.as_deref());
+        let counter_peak = counter.map_or(0, |c| c.day_peak);
+        if let (Some(c), Some(day)) = (counter, counter_day)
+            && day != today
+            && let Some(peak) = recorded_peak(tx, day, l)?
+        {
+            // Nothing has changed since that day but free seats taken: what is held now is
+            // what it ended with.
+            diesel::update(licence_usage_days::table.find((day, l.as_str())))
+                .set((
+                    licence_usage_days::held.eq(c.held),
+                    licence_usage_days::peak_held.eq(day_peak(
+                        peak,
+                        day,
+                        counter_day,
+                        counter_peak,
+                    )),
+                ))
+                .execute(tx)?;
+        }
+        let pool = book.pool(l);
+        let recorded = recorded_peak(tx, &today, l)?;
+        let peak =
+            day_peak(recorded.unwrap_or(0), &today, counter_day, counter_peak).max(pool.held);
+        match recorded {
+            Some(_) => {
+                diesel::update(licence_usage_days::table.find((&today, l.as_str())))
                     .set((
                         licence_usage_days::held.eq(pool.held),
-                        licence_usage_days::peak_held.eq(peak.max(pool.held)),
+                        licence_usage_days::peak_held.eq(peak),
                         licence_usage_days::cap.eq(pool.cap),
                         licence_usage_days::queued.eq(queued),
                     ))
@@ -561,16 +704,19 @@ fn record_day(
             None => {
                 diesel::insert_into(licence_usage_days::table)
                     .values((
-                        licence_usage_days::day.eq(&day),
+                        licence_usage_days::day.eq(&today),
                         licence_usage_days::licence.eq(l.as_str()),
                         licence_usage_days::held.eq(pool.held),
-                        licence_usage_days::peak_held.eq(pool.held),
+                        licence_usage_days::peak_held.eq(peak),
                         licence_usage_days::cap.eq(pool.cap),
                         licence_usage_days::queued.eq(queued),
                     ))
                     .execute(tx)?;
             }
         }
+        diesel::update(licences::table.find(l.as_str()))
+            .set((licences::peak_day.eq(&today), licences::day_peak.eq(peak)))
+            .execute(tx)?;
     }
     Ok(())
 }

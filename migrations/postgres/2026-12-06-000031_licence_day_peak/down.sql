@@ -1,0 +1,2 @@
+ALTER TABLE licences DROP COLUMN day_peak;
+ALTER TABLE licences DROP COLUMN peak_day;
