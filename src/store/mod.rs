@@ -100,7 +100,8 @@ impl Connector {
                 // sizes of that moment. On a new database (Entra's first provisioning cycle)
                 // that plan scans: every create read every `seats` and `users` row, at 20,000
                 // users. A plan made for each run costs some planning and follows the tables
-                // as they grow.
+                // as they grow. (A pass over everyone, which runs each statement dozens of
+                // times over chunks, goes back to generic plans: `seats` `apply_locked`.)
                 conn.batch_execute("SET plan_cache_mode = force_custom_plan")
                     .map_err(ConnectionError::CouldntSetupConfiguration)?;
                 Ok(DbConnection::Postgres(conn))

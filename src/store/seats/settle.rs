@@ -268,6 +268,12 @@ pub(super) fn apply_locked(
     scope: Scope<'_>,
     now: NaiveDateTime,
 ) -> AppResult<Settlement> {
+    if let (Scope::Everyone, DbConnection::Postgres(c)) = (scope, &mut *tx) {
+        // A pass over everyone runs each statement dozens of times, over chunks of 2,000
+        // ids: planning each run for its array of ids (the connection's `force_custom_plan`,
+        // see `store::Connector`) made the first reconcile of 100,000 people 20% slower.
+        diesel::connection::SimpleConnection::batch_execute(c, "SET LOCAL plan_cache_mode = auto")?;
+    }
     let book = lock_book(tx)?;
     let loaded = load(tx, r, scope, &book)?;
     let acting = Acting {
