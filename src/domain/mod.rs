@@ -22,6 +22,7 @@ pub mod paging;
 pub mod processing;
 pub mod retry;
 pub mod role;
+pub mod schedule;
 pub mod scim_filter;
 pub mod scim_group;
 pub mod scim_list;
