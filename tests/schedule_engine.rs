@@ -7,7 +7,7 @@ use jiff::tz::TimeZone;
 use jiff::{SignedDuration, Timestamp};
 use proptest::prelude::*;
 use rota::domain::schedule::{
-    Entry, Layer, Override, Restriction, local_time, render, render_layer,
+    Entry, Layer, Override, Restriction, edit_layer, local_time, render, render_layer,
 };
 
 const ZONES: [&str; 4] = [
@@ -395,6 +395,29 @@ proptest! {
                 prop_assert_eq!(final_at(&split, t), final_at(whole, t));
             }
         }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(200))]
+
+    #[test]
+    fn an_edit_never_changes_the_past(
+        (tz, layers, overrides, since, until) in case(), edited in layer(), cut in 1u32..100,
+    ) {
+        let at = since + until.duration_since(since) * i32::try_from(cut).unwrap() / 100;
+        // The top layer is edited at `at`: before it, every layer and the final schedule
+        // stay as they were; from it on, the edited version counts.
+        let mut versions: Vec<Vec<Layer<User>>> = layers.iter().map(|l| vec![l.clone()]).collect();
+        let top = versions.len() - 1;
+        versions[top] = edit_layer(&layers[top], edited.clone(), at);
+        let before = render(&layers, &overrides, &tz, since, at);
+        let after_edit = render(&versions, &overrides, &tz, since, at);
+        prop_assert_eq!(&before, &after_edit);
+        // After `at`, the top layer is the edited one (where it has started).
+        let later = render(&versions, &[], &tz, at, until);
+        let edited_alone = render_layer(&Layer { start: edited.start.max(at), ..edited }, &tz, at, until);
+        prop_assert_eq!(&later.layers[top], &edited_alone);
     }
 }
 

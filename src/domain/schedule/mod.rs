@@ -15,6 +15,7 @@
 //!
 //! Every instant is a `jiff::Timestamp`; windows are half-open, `[start, end)`.
 
+pub mod input;
 pub mod local_time;
 
 use jiff::civil::{DateTime, Time, Weekday};
@@ -87,6 +88,29 @@ pub struct Layer<U> {
     pub users: Vec<U>,
     /// None: the layer covers all the time.
     pub restrictions: Vec<Restriction>,
+}
+
+/// One version of a layer is a layer's whole history when it was never edited.
+impl<U> AsRef<[Layer<U>]> for Layer<U> {
+    fn as_ref(&self) -> &[Layer<U>] {
+        std::slice::from_ref(self)
+    }
+}
+
+/// A layer edited at `at`: the past never changes. The version in force ends at `at` and
+/// the edited one starts there (or at its own later start), so neither can reach back
+/// before `at`; a version that had not started yet is simply replaced. Returns the versions
+/// to keep in its place, in time order (none if the edit ends before it starts).
+pub fn edit_layer<U: Clone>(current: &Layer<U>, edited: Layer<U>, at: Timestamp) -> Vec<Layer<U>> {
+    let mut next = edited;
+    next.start = next.start.max(at);
+    let next = next.end.is_none_or(|end| end > next.start).then_some(next);
+    if current.start >= at {
+        return next.into_iter().collect();
+    }
+    let mut ended = current.clone();
+    ended.end = Some(current.end.map_or(at, |e| e.min(at)));
+    std::iter::once(ended).chain(next).collect()
 }
 
 /// A span of time one person is on call.
@@ -260,9 +284,10 @@ pub fn render_layer<U: Clone>(
 
 /// Renders a schedule for `[since, until)`: each layer (the last has the highest
 /// precedence), the overrides (in creation order: the last created wins), the final
-/// schedule and its gaps.
-pub fn render<U: Clone + PartialEq>(
-    layers: &[Layer<U>],
+/// schedule and its gaps. A layer is its versions in time order (`edit_layer`), or one
+/// `Layer`.
+pub fn render<U: Clone + PartialEq, L: AsRef<[Layer<U>]>>(
+    layers: &[L],
     overrides: &[Override<U>],
     tz: &TimeZone,
     since: Timestamp,
@@ -270,7 +295,14 @@ pub fn render<U: Clone + PartialEq>(
 ) -> Rendered<U> {
     let rendered: Vec<Vec<Entry<U>>> = layers
         .iter()
-        .map(|l| render_layer(l, tz, since, until))
+        .map(|versions| {
+            // Versions do not overlap: their entries, one after another, stay in order.
+            versions
+                .as_ref()
+                .iter()
+                .flat_map(|v| render_layer(v, tz, since, until))
+                .collect()
+        })
         .collect();
     let clipped: Vec<Entry<U>> = overrides
         .iter()
