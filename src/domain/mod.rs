@@ -17,6 +17,7 @@ pub(crate) use shown_by_name;
 pub mod attempts;
 pub mod audit;
 pub mod caseless;
+pub mod escalation;
 pub mod ids;
 pub mod paging;
 pub mod processing;
