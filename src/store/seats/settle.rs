@@ -133,22 +133,24 @@ fn seat_rows(tx: &mut DbConnection, scope: Scope<'_>) -> AppResult<Vec<SeatRow>>
 
 /// Everyone waiting, with their name and the seat they hold meanwhile.
 fn waiting(tx: &mut DbConnection) -> AppResult<HashMap<UserId, Waiting>> {
-    let rows: Vec<(SeatRow, String, Option<Licence>)> = seats::table
+    let rows: Vec<WaitingRow> = seats::table
         .inner_join(users::table)
         .filter(seats::wanted.is_not_null())
         .select((SeatRow::as_select(), users::name, users::licence))
         .load(tx)?;
-    Ok(rows
-        .into_iter()
-        .map(|(row, name, held)| {
-            let w = Waiting {
-                name,
-                held,
-                seat: row.into(),
-            };
-            (w.seat.user_id.clone(), w)
-        })
-        .collect())
+    Ok(rows.into_iter().map(waiting_person).collect())
+}
+
+/// A queued seat row with its person's name and the seat they hold meanwhile.
+type WaitingRow = (SeatRow, String, Option<Licence>);
+
+fn waiting_person((row, name, held): WaitingRow) -> (UserId, Waiting) {
+    let w = Waiting {
+        name,
+        held,
+        seat: row.into(),
+    };
+    (w.seat.user_id.clone(), w)
 }
 
 /// The first in each licence's queue: all a newcomer's plan needs to know of the queue (a
@@ -156,7 +158,7 @@ fn waiting(tx: &mut DbConnection) -> AppResult<HashMap<UserId, Waiting>> {
 fn waiting_heads(tx: &mut DbConnection) -> AppResult<HashMap<UserId, Waiting>> {
     let mut heads = HashMap::new();
     for l in [Licence::Full, Licence::Stakeholder] {
-        let head: Option<(SeatRow, String, Option<Licence>)> = seats::table
+        let head: Option<WaitingRow> = seats::table
             .inner_join(users::table)
             .filter(seats::wanted.is_not_null())
             .filter(seats::wanted.eq(l))
@@ -164,14 +166,7 @@ fn waiting_heads(tx: &mut DbConnection) -> AppResult<HashMap<UserId, Waiting>> {
             .select((SeatRow::as_select(), users::name, users::licence))
             .first(tx)
             .optional()?;
-        if let Some((row, name, held)) = head {
-            let w = Waiting {
-                name,
-                held,
-                seat: row.into(),
-            };
-            heads.insert(w.seat.user_id.clone(), w);
-        }
+        heads.extend(head.map(waiting_person));
     }
     Ok(heads)
 }
