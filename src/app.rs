@@ -18,8 +18,10 @@ use crate::error::{AppError, ErrorKind};
 use crate::http::sign_in::{SignInConfig, SignInSettings};
 use crate::http::{AppState, metrics::Metrics};
 use crate::jobs::email_delivery::{Delivery, Wakeup};
+use crate::jobs::handoffs::HandoffJob;
 use crate::jobs::processing::Gate;
-use crate::jobs::seat_reconcile::{ReconcileLoop, Reconciler};
+use crate::jobs::seat_reconcile::Reconciler;
+use crate::jobs::ticker::Ticker;
 use crate::notify::email::Mailer;
 use crate::store::audit::AuditContext;
 use crate::store::{self, Db, sessions};
@@ -67,6 +69,8 @@ pub struct App {
     pub reconciler: Reconciler,
     /// Skips e-mail delivery while the schema requires a newer one than this code's.
     pub email_gate: Gate,
+    /// Tells people of their hand-offs (a pass a minute, or a test on demand).
+    pub handoffs: HandoffJob,
     /// `None` without `ROTA_SMTP_URL`: e-mails then stay queued in the database.
     pub mailer: Option<Mailer>,
 }
@@ -152,6 +156,12 @@ fn wire(
         gate: Gate::new(Job::SeatReconcile, metrics.skipped_passes()),
     };
     let email_gate = Gate::new(Job::EmailDelivery, metrics.skipped_passes());
+    let handoffs = HandoffJob {
+        db: db.clone(),
+        clock: clock.clone(),
+        emails: email_delivery.clone(),
+        gate: Gate::new(Job::HandoffNotices, metrics.skipped_passes()),
+    };
     let state = web::Data::new(AppState {
         db: db.clone(),
         clock: clock.clone(),
@@ -169,6 +179,7 @@ fn wire(
         email_delivery,
         reconciler,
         email_gate,
+        handoffs,
         mailer,
     })
 }
@@ -229,11 +240,11 @@ impl App {
         }
     }
 
-    /// Starts the background jobs on the current runtime: the daily seat reconcile, and
-    /// e-mail delivery when an SMTP server is configured.
-    pub fn start_jobs(&self) -> Jobs {
+    /// Starts the background jobs on the current runtime: the ticker (the daily seat
+    /// reconcile, hand-off notices) and e-mail delivery when an SMTP server is configured.
+    pub async fn start_jobs(&self) -> Jobs {
         Jobs {
-            reconcile: self.reconciler.clone().start(),
+            ticker: Ticker::start(self.reconciler.clone(), self.handoffs.clone()).await,
             delivery: self.mailer.clone().map(|m| {
                 Delivery::start(
                     self.db.clone(),
@@ -249,14 +260,14 @@ impl App {
 
 /// The running background jobs.
 pub struct Jobs {
-    reconcile: ReconcileLoop,
+    ticker: Ticker,
     delivery: Option<Delivery>,
 }
 
 impl Jobs {
-    /// Ends every loop, letting a pass in progress finish.
+    /// Ends every job, letting a pass in progress finish.
     pub async fn stop(self) {
-        self.reconcile.stop().await;
+        self.ticker.stop().await;
         if let Some(delivery) = self.delivery {
             delivery.stop().await;
         }

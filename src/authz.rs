@@ -44,6 +44,15 @@ pub enum Action {
     RevokeSessions,
     ReadLicences,
     ManageLicences,
+    /// Read schedules, escalation policies and who is on call (on the account).
+    ReadOnCall,
+    /// Create, change or delete a schedule, and place anyone on it by an override.
+    ManageSchedule,
+    /// Create, change or delete an escalation policy.
+    ManageEscalationPolicy,
+    /// Take a shift (an override putting oneself on call) or give one's own away; ask with
+    /// [`Policies::authorize_shift`].
+    ChangeOwnShift,
 }
 
 /// What an action is done to, by kind; the schema's `appliesTo`.
@@ -52,10 +61,12 @@ enum Target {
     Account,
     User,
     Team,
+    Schedule,
+    EscalationPolicy,
 }
 
 impl Action {
-    pub const ALL: [Action; 14] = [
+    pub const ALL: [Action; 18] = [
         Action::ReadDirectory,
         Action::CreateUser,
         Action::UpdateUser,
@@ -70,6 +81,10 @@ impl Action {
         Action::RevokeSessions,
         Action::ReadLicences,
         Action::ManageLicences,
+        Action::ReadOnCall,
+        Action::ManageSchedule,
+        Action::ManageEscalationPolicy,
+        Action::ChangeOwnShift,
     ];
 
     /// The action's id in the policies.
@@ -89,6 +104,10 @@ impl Action {
             Action::RevokeSessions => "RevokeSessions",
             Action::ReadLicences => "ReadLicences",
             Action::ManageLicences => "ManageLicences",
+            Action::ReadOnCall => "ReadOnCall",
+            Action::ManageSchedule => "ManageSchedule",
+            Action::ManageEscalationPolicy => "ManageEscalationPolicy",
+            Action::ChangeOwnShift => "ChangeOwnShift",
         }
     }
 
@@ -99,13 +118,16 @@ impl Action {
             | Action::CreateTeam
             | Action::ReadAudit
             | Action::ReadLicences
-            | Action::ManageLicences => Target::Account,
+            | Action::ManageLicences
+            | Action::ReadOnCall => Target::Account,
             Action::UpdateUser
             | Action::ChangeRole
             | Action::DeleteUser
             | Action::ReadSessions
             | Action::RevokeSessions => Target::User,
             Action::UpdateTeam | Action::DeleteTeam | Action::ManageTeamMembers => Target::Team,
+            Action::ManageSchedule | Action::ChangeOwnShift => Target::Schedule,
+            Action::ManageEscalationPolicy => Target::EscalationPolicy,
         }
     }
 }
@@ -136,6 +158,16 @@ pub enum Resource {
         role: Role,
     },
     Team(TeamId),
+    /// A schedule (id `None`: one being created) and the teams it belongs to.
+    Schedule {
+        id: Option<String>,
+        teams: Vec<TeamId>,
+    },
+    /// An escalation policy (id `None`: one being created) and its teams.
+    EscalationPolicy {
+        id: Option<String>,
+        teams: Vec<TeamId>,
+    },
 }
 
 impl Resource {
@@ -144,6 +176,8 @@ impl Resource {
             Resource::Account => Target::Account,
             Resource::User { .. } => Target::User,
             Resource::Team(_) => Target::Team,
+            Resource::Schedule { .. } => Target::Schedule,
+            Resource::EscalationPolicy { .. } => Target::EscalationPolicy,
         }
     }
 }
@@ -166,6 +200,8 @@ struct Names {
     user: EntityTypeName,
     token: EntityTypeName,
     team: EntityTypeName,
+    schedule: EntityTypeName,
+    escalation_policy: EntityTypeName,
     account: EntityUid,
 }
 
@@ -191,13 +227,14 @@ impl fmt::Debug for Policies {
 
 /// The repository's `policies/` folder, compiled into the binary.
 const BUILTIN_SCHEMA: &str = include_str!("../policies/rota.cedarschema");
-const BUILTIN_FILES: [(&str, &str); 7] = [
+const BUILTIN_FILES: [(&str, &str); 8] = [
     ("audit.cedar", include_str!("../policies/audit.cedar")),
     (
         "directory.cedar",
         include_str!("../policies/directory.cedar"),
     ),
     ("licences.cedar", include_str!("../policies/licences.cedar")),
+    ("oncall.cedar", include_str!("../policies/oncall.cedar")),
     ("roles.cedar", include_str!("../policies/roles.cedar")),
     (
         "self-service.cedar",
@@ -285,7 +322,7 @@ impl Policies {
     /// [`Action::ChangeRole`] is always denied here: it needs the role being granted, so ask
     /// [`Policies::authorize_grant`].
     pub fn authorize(&self, principal: &Principal, action: Action, resource: &Resource) -> bool {
-        if action == Action::ChangeRole {
+        if matches!(action, Action::ChangeRole | Action::ChangeOwnShift) {
             return false;
         }
         self.decide(principal, action, resource, Context::empty())
@@ -305,6 +342,22 @@ impl Policies {
         match context {
             Ok(context) => self.decide(principal, Action::ChangeRole, resource, context),
             Err(e) => unreachable!("a context of one string is valid: {e}"),
+        }
+    }
+
+    /// May `principal` put someone on call on the schedule `resource` for a span, as a
+    /// responder changing their own shifts? `takes`: the person put on call is the
+    /// principal; `gives`: the span lies within the principal's own on-call time.
+    pub fn authorize_shift(
+        &self,
+        principal: &Principal,
+        resource: &Resource,
+        takes: bool,
+        gives: bool,
+    ) -> bool {
+        match shift_context(takes, gives) {
+            Ok(context) => self.decide(principal, Action::ChangeOwnShift, resource, context),
+            Err(e) => unreachable!("a context of two booleans is valid: {e}"),
         }
     }
 
@@ -369,6 +422,8 @@ impl Names {
             user: type_name("Rota::User"),
             token: type_name("Rota::ApiToken"),
             team: type_name("Rota::Team"),
+            schedule: type_name("Rota::Schedule"),
+            escalation_policy: type_name("Rota::EscalationPolicy"),
             account: entity_uid(&type_name("Rota::Account"), "rota"),
         }
     }
@@ -417,7 +472,26 @@ impl Names {
                 ]);
                 (uid.clone(), Some(entity(uid, attrs)))
             }
+            Resource::Schedule { id, teams } => self.owned_by(&self.schedule, id, teams),
+            Resource::EscalationPolicy { id, teams } => {
+                self.owned_by(&self.escalation_policy, id, teams)
+            }
         }
+    }
+
+    /// A schedule or policy entity with its `teams`.
+    fn owned_by(
+        &self,
+        kind: &EntityTypeName,
+        id: &Option<String>,
+        teams: &[TeamId],
+    ) -> (EntityUid, Option<Entity>) {
+        let uid = entity_uid(kind, id.as_deref().unwrap_or(""));
+        let teams = teams
+            .iter()
+            .map(|t| RestrictedExpression::new_entity_uid(entity_uid(&self.team, t.as_str())));
+        let attrs = HashMap::from([("teams".to_string(), RestrictedExpression::new_set(teams))]);
+        (uid.clone(), Some(entity(uid, attrs)))
     }
 }
 
@@ -580,7 +654,23 @@ fn contract_problems(schema: &Schema, names: &Names) -> Vec<String> {
     let (me_uid, me_entity) = names.principal(&me);
     let (token_uid, token_entity) = names.principal(&token);
     let (_, other_entity) = names.resource(&other);
-    let sample = [Some(me_entity), Some(token_entity), other_entity];
+    let schedule = Resource::Schedule {
+        id: Some("s".into()),
+        teams: vec![TeamId("t".into())],
+    };
+    let policy = Resource::EscalationPolicy {
+        id: None,
+        teams: vec![],
+    };
+    let (_, schedule_entity) = names.resource(&schedule);
+    let (_, policy_entity) = names.resource(&policy);
+    let sample = [
+        Some(me_entity),
+        Some(token_entity),
+        other_entity,
+        schedule_entity,
+        policy_entity,
+    ];
     if let Err(e) = Entities::from_entities(sample.into_iter().flatten(), Some(schema)) {
         problems.push(format!(
             "does not describe Rota's entities: {}",
@@ -592,18 +682,21 @@ fn contract_problems(schema: &Schema, names: &Names) -> Vec<String> {
             Target::Account => Resource::Account,
             Target::User => other.clone(),
             Target::Team => Resource::Team(TeamId("t".into())),
+            Target::Schedule => schedule.clone(),
+            Target::EscalationPolicy => policy.clone(),
         };
         let (resource_uid, _) = names.resource(&resource);
         for principal in [&me_uid, &token_uid] {
-            let context = if action == Action::ChangeRole {
-                Context::from_pairs([(
+            let context = match action {
+                Action::ChangeRole => Context::from_pairs([(
                     "granted".to_string(),
                     RestrictedExpression::new_string("admin".into()),
                 )])
-            } else {
-                Ok(Context::empty())
+                .map_err(|e| with_causes(&e)),
+                Action::ChangeOwnShift => shift_context(true, false).map_err(|e| with_causes(&e)),
+                _ => Ok(Context::empty()),
             };
-            let request = context.map_err(|e| with_causes(&e)).and_then(|context| {
+            let request = context.and_then(|context| {
                 Request::new(
                     principal.clone(),
                     action_uid(action),
@@ -623,6 +716,17 @@ fn contract_problems(schema: &Schema, names: &Names) -> Vec<String> {
         }
     }
     problems
+}
+
+fn shift_context(
+    takes: bool,
+    gives: bool,
+) -> Result<Context, Box<cedar_policy::ContextCreationError>> {
+    Context::from_pairs([
+        ("takes".to_string(), RestrictedExpression::new_bool(takes)),
+        ("gives".to_string(), RestrictedExpression::new_bool(gives)),
+    ])
+    .map_err(Box::new)
 }
 
 /// An error and its causes, as Cedar often puts the detail in the cause.

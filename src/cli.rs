@@ -507,7 +507,7 @@ fn serve(config: Config) -> Result<(), Failure> {
     actix_web::rt::System::new()
         .block_on(async move {
             app.start_up().await;
-            let jobs = app.start_jobs();
+            let jobs = app.start_jobs().await;
             let server = http::server(app.state.clone(), listener, None)?;
             let stopped = server.await;
             jobs.stop().await;

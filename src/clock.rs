@@ -44,3 +44,22 @@ pub fn stored(instant: DateTime<Utc>) -> chrono::NaiveDateTime {
     use chrono::SubsecRound;
     instant.trunc_subsecs(6).naive_utc()
 }
+
+/// A stored instant as the schedule engine counts time (`jiff`).
+pub fn instant(stored: chrono::NaiveDateTime) -> jiff::Timestamp {
+    let utc = stored.and_utc();
+    jiff::Timestamp::new(utc.timestamp(), utc.timestamp_subsec_nanos() as i32)
+        .unwrap_or(jiff::Timestamp::MAX)
+}
+
+/// An engine instant as stored (UTC, to the microsecond).
+pub fn stored_instant(at: jiff::Timestamp) -> chrono::NaiveDateTime {
+    let utc = DateTime::<Utc>::from_timestamp(at.as_second(), at.subsec_nanosecond().max(0) as u32)
+        .unwrap_or(DateTime::<Utc>::MAX_UTC);
+    stored(utc)
+}
+
+/// Now, for the schedule engine.
+pub fn jiff_now(at: DateTime<Utc>) -> jiff::Timestamp {
+    instant(stored(at))
+}

@@ -3,6 +3,9 @@
 //! `http`; `config`, `error`, `clock` and `authz` (the Cedar policies) are shared by all;
 //! `app` is the composition root that `cli::serve` and the tests start through.
 
+// The message catalogue (`locales/*.yml`), compiled in; `t!` falls back to English.
+rust_i18n::i18n!("locales", fallback = "en");
+
 pub mod app;
 pub mod authz;
 pub mod cli;

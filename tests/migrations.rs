@@ -99,6 +99,10 @@ fn migrations_match_schema(database: TestDatabase) {
         .select(rota::store::emails::Email::as_select())
         .load(&mut *conn)
         .unwrap();
+    calendar_feeds::table
+        .select(rota::store::calendar::CalendarFeed::as_select())
+        .load(&mut *conn)
+        .unwrap();
 }
 
 /// Runs migrations up to (not including) the one whose name contains `name`.

@@ -30,15 +30,25 @@ enum Case {
     /// A team where the principal's team role is manager (tokens manage none).
     ManagedTeam,
     OtherTeam,
+    /// A schedule of a team the principal manages, and of another team.
+    ManagedSchedule,
+    OtherSchedule,
+    /// An escalation policy of a team the principal manages, and of no team.
+    ManagedPolicy,
+    OtherPolicy,
 }
 
-const CASES: [Case; 6] = [
+const CASES: [Case; 10] = [
     Case::Account,
     Case::OtherResponder,
     Case::OtherOwner,
     Case::Themselves,
     Case::ManagedTeam,
     Case::OtherTeam,
+    Case::ManagedSchedule,
+    Case::OtherSchedule,
+    Case::ManagedPolicy,
+    Case::OtherPolicy,
 ];
 
 /// (action, resource, people who may, API tokens that may). Missing rows: nobody may.
@@ -103,6 +113,32 @@ const MATRIX: &[(&str, Case, &str, &str)] = &[
         "owner license_owner",
         "owner license_owner",
     ),
+    ("ReadOnCall", Case::Account, EVERYONE, EVERYONE),
+    (
+        "ManageSchedule",
+        Case::ManagedSchedule,
+        "owner admin user limited_user",
+        OWNER_ADMIN,
+    ),
+    (
+        "ManageSchedule",
+        Case::OtherSchedule,
+        OWNER_ADMIN,
+        OWNER_ADMIN,
+    ),
+    (
+        "ManageEscalationPolicy",
+        Case::ManagedPolicy,
+        "owner admin user limited_user",
+        OWNER_ADMIN,
+    ),
+    (
+        "ManageEscalationPolicy",
+        Case::OtherPolicy,
+        OWNER_ADMIN,
+        OWNER_ADMIN,
+    ),
+    // ChangeOwnShift is asked through `authorize_shift` only (below).
 ];
 
 /// ChangeRole: (resource, is the granted role owner?, people who may, tokens that may).
@@ -170,6 +206,45 @@ fn resource(case: Case, role: Role) -> Resource {
         },
         Case::ManagedTeam => Resource::Team(managed()),
         Case::OtherTeam => Resource::Team(TeamId("team-other".into())),
+        Case::ManagedSchedule => Resource::Schedule {
+            id: Some("s1".into()),
+            teams: vec![TeamId("team-other".into()), managed()],
+        },
+        Case::OtherSchedule => Resource::Schedule {
+            id: None,
+            teams: vec![TeamId("team-other".into())],
+        },
+        Case::ManagedPolicy => Resource::EscalationPolicy {
+            id: Some("p1".into()),
+            teams: vec![managed()],
+        },
+        Case::OtherPolicy => Resource::EscalationPolicy {
+            id: Some("p2".into()),
+            teams: vec![],
+        },
+    }
+}
+
+#[test]
+fn responders_take_shifts_and_give_their_own_away_stakeholders_do_neither() {
+    let policies = repo_policies();
+    let schedule = resource(Case::OtherSchedule, Role::User);
+    for role in Role::ALL {
+        let responder = matches!(role.kind().as_str(), "responder");
+        for (takes, gives) in [(true, false), (false, true), (true, true)] {
+            assert_eq!(
+                policies.authorize_shift(&person(role), &schedule, takes, gives),
+                responder,
+                "{} takes={takes} gives={gives}",
+                role.as_str()
+            );
+            assert!(
+                !policies.authorize_shift(&token(role), &schedule, takes, gives),
+                "a token is nobody's shift"
+            );
+        }
+        assert!(!policies.authorize_shift(&person(role), &schedule, false, false));
+        assert!(!policies.authorize(&person(role), Action::ChangeOwnShift, &schedule));
     }
 }
 
@@ -266,8 +341,8 @@ fn every_role_as_person_and_token_gets_exactly_the_access_matrix() {
         wrong.len(),
         wrong.join("\n")
     );
-    // 9 roles × (6 cases for people + 5 for tokens) × (13 actions + ChangeRole to 9 roles)
-    assert_eq!(asked, 9 * 11 * (13 + 9));
+    // 9 roles × (10 cases for people + 9 for tokens) × (17 actions + ChangeRole to 9 roles)
+    assert_eq!(asked, 9 * 19 * (17 + 9));
 }
 
 #[test]
@@ -530,8 +605,8 @@ fn action_groups_declared_in_a_schema_work_in_policies() {
     let dir = copy_of_policies();
     let schema = dir.path().join("rota.cedarschema");
     let text = std::fs::read_to_string(&schema).unwrap().replace(
-        "action ReadDirectory, CreateUser, CreateTeam, ReadAudit, ReadLicences, ManageLicences\n",
-        "action Oversight;\n  action ReadAudit, ReadLicences in [Oversight]\n    appliesTo { principal: [User, ApiToken], resource: [Account], context: {} };\n  action ReadDirectory, CreateUser, CreateTeam, ManageLicences\n",
+        "action ReadDirectory, CreateUser, CreateTeam, ReadAudit, ReadLicences, ManageLicences, ReadOnCall\n",
+        "action Oversight;\n  action ReadAudit, ReadLicences in [Oversight]\n    appliesTo { principal: [User, ApiToken], resource: [Account], context: {} };\n  action ReadDirectory, CreateUser, CreateTeam, ManageLicences, ReadOnCall\n",
     );
     std::fs::write(&schema, text).unwrap();
     append(

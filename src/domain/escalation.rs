@@ -15,6 +15,33 @@ pub const MAX_RULES: usize = 20;
 /// Times round after the last level, at most (PagerDuty's limit).
 pub const MAX_LOOPS: u32 = 9;
 
+/// When the people a policy reaches are told of their hand-offs (PagerDuty's
+/// `on_call_handoff_notifications`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum HandoffNotifications {
+    /// Only if the policy is used by a service (PagerDuty's default).
+    IfHasServices,
+    Always,
+}
+
+impl HandoffNotifications {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HandoffNotifications::IfHasServices => "if_has_services",
+            HandoffNotifications::Always => "always",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<HandoffNotifications> {
+        match s {
+            "if_has_services" => Some(HandoffNotifications::IfHasServices),
+            "always" => Some(HandoffNotifications::Always),
+            _ => None,
+        }
+    }
+}
+
 /// Who a level reaches.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Target<U, S> {
@@ -38,7 +65,7 @@ pub struct Policy<U, S> {
 }
 
 /// One element of `escalation_rules`, as sent.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 pub struct RuleInput {
     #[serde(default)]
     pub id: Option<String>,

@@ -42,5 +42,10 @@ id_type!(
     ContactMethodId,
     AuditEventId,
     SessionId,
-    EmailId
+    EmailId,
+    ScheduleId,
+    LayerId,
+    OverrideId,
+    EscalationPolicyId,
+    EscalationRuleId
 );

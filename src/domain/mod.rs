@@ -16,8 +16,10 @@ pub(crate) use shown_by_name;
 
 pub mod attempts;
 pub mod audit;
+pub mod calendar;
 pub mod caseless;
 pub mod escalation;
+pub mod handoff;
 pub mod ids;
 pub mod paging;
 pub mod processing;

@@ -12,6 +12,7 @@
 pub enum Job {
     SeatReconcile,
     EmailDelivery,
+    HandoffNotices,
 }
 
 impl Job {
@@ -20,6 +21,7 @@ impl Job {
         match self {
             Job::SeatReconcile => "seat_reconcile",
             Job::EmailDelivery => "email_delivery",
+            Job::HandoffNotices => "handoff_notices",
         }
     }
 
@@ -28,6 +30,7 @@ impl Job {
         match self {
             Job::SeatReconcile => 1,
             Job::EmailDelivery => 1,
+            Job::HandoffNotices => 1,
         }
     }
 }

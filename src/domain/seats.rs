@@ -393,6 +393,15 @@ pub enum NotOnCall {
 }
 
 impl NotOnCall {
+    /// Its name in the API (`skipped_entries[].reason`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NotOnCall::Deactivated => "deactivated",
+            NotOnCall::Stakeholder => "stakeholder_seat",
+            NotOnCall::NoSeat => "no_seat",
+        }
+    }
+
     pub fn explain(self) -> &'static str {
         match self {
             NotOnCall::Deactivated => "is deactivated",

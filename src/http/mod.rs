@@ -63,6 +63,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route(page::STYLESHEET, web::get().to(page::stylesheet))
         .configure(sign_in::routes)
         .configure(health::routes)
+        // Calendar feeds: the secret URL is the credential (`api::calendar::feed`).
+        .route("/calendar/{file:.*}", web::get().to(api::calendar::feed))
         .configure(api::routes)
         .configure(scim::routes)
         .default_service(web::to(page::not_found));

@@ -38,8 +38,7 @@ pub async fn observe(
         .unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
     req.extensions_mut().insert(RequestId(id.clone()));
     let method = req.method().clone();
-    let span =
-        tracing::info_span!("request", request_id = %id, method = %method, path = %req.path());
+    let span = tracing::info_span!("request", request_id = %id, method = %method, path = %logged_path(req.path()));
     let state = req.app_data::<web::Data<AppState>>().cloned();
 
     let result = next.call(req).instrument(span.clone()).await;
@@ -67,4 +66,26 @@ pub async fn observe(
         || tracing::info!(status, route = %route, micros = elapsed.as_micros() as u64, "served"),
     );
     Ok(res)
+}
+
+/// The path as logged: a calendar feed's path is its secret (`/calendar/rota_cal_….ics`), so
+/// only its prefix is written.
+fn logged_path(path: &str) -> &str {
+    if path.starts_with("/calendar/") {
+        "/calendar/…"
+    } else {
+        path
+    }
+}
+
+#[cfg(test)]
+mod logged_path_tests {
+    #[test]
+    fn a_feed_secret_is_never_logged() {
+        assert_eq!(
+            super::logged_path("/calendar/rota_cal_0123.ics"),
+            "/calendar/…"
+        );
+        assert_eq!(super::logged_path("/api/v2/users"), "/api/v2/users");
+    }
 }

@@ -3,5 +3,7 @@
 //! (tests do that instead of waiting for a tick).
 
 pub mod email_delivery;
+pub mod handoffs;
 pub mod processing;
 pub mod seat_reconcile;
+pub mod ticker;

@@ -1,4 +1,4 @@
-//! The seat reconcile: once a UTC day (at the first tick after midnight, or at start if the
+//! The seat reconcile: once a UTC day (at the ticker's first minute after midnight, or at start if the
 //! day's run has not happened), and when `rota serve` starts (so a changed seat policy is
 //! applied to everyone at once), every person's role and seat is decided again from the policy
 //! (`store::seats::reconcile`): idle seats are downgraded, drift is healed, the queue is served,
@@ -16,11 +16,6 @@ use crate::store::seats::{self, SeatRules, Settlement};
 use crate::store::{self, Db};
 use chrono::{DateTime, Utc};
 use std::sync::Arc;
-use std::time::Duration;
-use tokio::sync::watch;
-
-/// How often the loop looks whether the day's run is due.
-const TICK: Duration = Duration::from_secs(60);
 
 /// The key of the day's run.
 pub fn day_key(now: DateTime<Utc>) -> String {
@@ -82,37 +77,5 @@ impl Reconciler {
             }
         }
         Ok(done)
-    }
-
-    /// Starts the daily loop on the current runtime.
-    pub fn start(self) -> ReconcileLoop {
-        let (stop, mut stopped) = watch::channel(false);
-        let task = actix_web::rt::spawn(async move {
-            while !*stopped.borrow() {
-                let key = day_key(self.clock.now());
-                if let Err(e) = self.run_once(&key).await {
-                    tracing::error!(error = %e, "seat reconcile failed; trying again in a minute");
-                }
-                tokio::select! {
-                    _ = tokio::time::sleep(TICK) => {}
-                    _ = stopped.changed() => {}
-                }
-            }
-        });
-        ReconcileLoop { stop, task }
-    }
-}
-
-/// The running loop of `rota serve`.
-pub struct ReconcileLoop {
-    stop: watch::Sender<bool>,
-    task: actix_web::rt::task::JoinHandle<()>,
-}
-
-impl ReconcileLoop {
-    /// Ends the loop; a run in progress finishes (its transaction commits or rolls back).
-    pub async fn stop(self) {
-        let _ = self.stop.send(true);
-        let _ = self.task.await;
     }
 }

@@ -185,7 +185,7 @@ macro_rules! text_column {
     )+};
 }
 
-use crate::domain::{audit, role, seat_policy, seats, token, user};
+use crate::domain::{audit, escalation, handoff, role, seat_policy, seats, token, user};
 
 text_column! {
     // `tokens.role` too: `store::tokens` reads through `read_from("tokens")`.
@@ -199,6 +199,68 @@ text_column! {
     user::ProvisionedBy: "a provisioner" in ["users.provisioned_by"];
     user::UserNameSource: "a user name source" in ["users.user_name_source"];
     audit::ActorKind: "an actor kind" in ["audit_events.actor_type"];
+    escalation::HandoffNotifications: "a hand-off notification setting"
+        in ["escalation_policies.handoff_notifications"];
+    handoff::NoticeKind: "a notice kind" in ["handoff_notices.kind"];
+    handoff::Fate: "a notice's fate" in ["handoff_notices.fate"];
+    handoff::HandoffSetting: "a hand-off setting" in ["oncall_notification_settings.handoff"];
+}
+
+/// Stores each listed domain value as text it writes and parses itself (`$to(&value)`,
+/// `$from(&str) -> Option`), for values that are not one of a few names: a schedule's time
+/// zone, a wall-clock time.
+macro_rules! parsed_column {
+    ($($ty:ty: $what:literal in [$($column:literal),+ $(,)?] by $to:expr, $from:expr;)+) => {$(
+        const _: () = {
+            #[derive(diesel::AsExpression, diesel::FromSqlRow)]
+            #[diesel(foreign_derive, sql_type = diesel::sql_types::Text)]
+            #[allow(dead_code)]
+            struct Stored($ty);
+        };
+
+        impl ToSql<Text, diesel::sqlite::Sqlite> for $ty {
+            fn to_sql<'b>(&'b self, out: &mut Output<'b, '_, diesel::sqlite::Sqlite>) -> serialize::Result {
+                out.set_value(($to)(self));
+                Ok(IsNull::No)
+            }
+        }
+
+        impl ToSql<Text, diesel::pg::Pg> for $ty {
+            fn to_sql<'b>(&'b self, out: &mut Output<'b, '_, diesel::pg::Pg>) -> serialize::Result {
+                out.write_all(($to)(self).as_bytes())?;
+                Ok(IsNull::No)
+            }
+        }
+
+        impl ToSql<Text, super::MultiBackend> for $ty {
+            fn to_sql<'b>(&'b self, out: &mut Output<'b, '_, super::MultiBackend>) -> serialize::Result {
+                out.set_value((Text, self));
+                Ok(IsNull::No)
+            }
+        }
+
+        impl<DB: Backend> FromSql<Text, DB> for $ty
+        where
+            String: FromSql<Text, DB>,
+        {
+            fn from_sql(bytes: DB::RawValue<'_>) -> deserialize::Result<Self> {
+                let text = String::from_sql(bytes)?;
+                match ($from)(text.as_str()) {
+                    Some(value) => Ok(value),
+                    None => Err(BadValue::boxed($what, &[$($column),+], text)),
+                }
+            }
+        }
+    )+};
+}
+
+use crate::domain::schedule::{WallClock, Zone};
+
+parsed_column! {
+    Zone: "an IANA time zone" in ["schedules.time_zone"]
+        by |z: &Zone| z.name().to_owned(), Zone::parse;
+    WallClock: "a wall-clock time" in ["schedule_layer_versions.rotation_virtual_start"]
+        by WallClock::text, WallClock::parse;
 }
 
 /// The JSON columns, each a [`Json`] of its own shape.
@@ -207,6 +269,8 @@ const JSON_COLUMNS: &[&str] = &[
     "users.addresses",
     "users.scim_roles",
     "users.scim_document",
+    "schedule_layer_versions.users",
+    "schedule_layer_versions.restrictions",
 ];
 
 /// A value stored as JSON text: `Json<Vec<String>>` for a list of app roles. Written with

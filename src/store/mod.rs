@@ -4,10 +4,14 @@
 
 pub mod audit;
 pub mod break_glass;
+pub mod calendar;
 pub mod caseless;
 pub mod column;
 pub mod emails;
+pub mod escalation;
+pub mod handoffs;
 pub mod processing;
+pub mod schedules;
 pub mod schema;
 pub mod scim;
 pub mod seats;

@@ -260,12 +260,149 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    schedules (id) {
+        id -> Text,
+        name -> Text,
+        name_key -> Text,
+        description -> Nullable<Text>,
+        time_zone -> Text,
+        version -> BigInt,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    schedule_teams (schedule_id, team_id) {
+        schedule_id -> Text,
+        team_id -> Text,
+    }
+}
+
+diesel::table! {
+    schedule_layers (id) {
+        id -> Text,
+        schedule_id -> Text,
+        position -> Integer,
+        name -> Text,
+        removed_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    schedule_layer_versions (layer_id, seq) {
+        layer_id -> Text,
+        seq -> Integer,
+        starts_at -> Timestamp,
+        ends_at -> Nullable<Timestamp>,
+        rotation_virtual_start -> Text,
+        turn_length_seconds -> BigInt,
+        users -> Text,
+        restrictions -> Text,
+    }
+}
+
+diesel::table! {
+    schedule_overrides (id) {
+        id -> Text,
+        schedule_id -> Text,
+        user_id -> Text,
+        starts_at -> Timestamp,
+        ends_at -> Timestamp,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    escalation_policies (id) {
+        id -> Text,
+        name -> Text,
+        name_key -> Text,
+        description -> Nullable<Text>,
+        num_loops -> Integer,
+        handoff_notifications -> Text,
+        version -> BigInt,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    escalation_policy_teams (policy_id, team_id) {
+        policy_id -> Text,
+        team_id -> Text,
+    }
+}
+
+diesel::table! {
+    escalation_rules (id) {
+        id -> Text,
+        policy_id -> Text,
+        position -> Integer,
+        delay_minutes -> Integer,
+    }
+}
+
+diesel::table! {
+    escalation_targets (rule_id, position) {
+        rule_id -> Text,
+        position -> Integer,
+        user_id -> Nullable<Text>,
+        schedule_id -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    calendar_feeds (id) {
+        id -> Text,
+        secret_hash -> Text,
+        user_id -> Nullable<Text>,
+        schedule_id -> Nullable<Text>,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    handoff_notices (schedule_id, user_id, kind, at) {
+        schedule_id -> Text,
+        user_id -> Text,
+        kind -> Text,
+        at -> Timestamp,
+        due_at -> Timestamp,
+        fate -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    oncall_notification_settings (user_id) {
+        user_id -> Text,
+        handoff -> Text,
+        reminder_hours -> Nullable<Integer>,
+        updated_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(seats -> users (user_id));
 diesel::joinable!(contact_methods -> users (user_id));
 diesel::joinable!(sessions -> users (user_id));
 diesel::joinable!(break_glass_accounts -> users (user_id));
 diesel::joinable!(team_members -> teams (team_id));
 diesel::joinable!(team_members -> users (user_id));
+diesel::joinable!(schedule_teams -> schedules (schedule_id));
+diesel::joinable!(schedule_teams -> teams (team_id));
+diesel::joinable!(schedule_layers -> schedules (schedule_id));
+diesel::joinable!(schedule_layer_versions -> schedule_layers (layer_id));
+diesel::joinable!(schedule_overrides -> schedules (schedule_id));
+diesel::joinable!(schedule_overrides -> users (user_id));
+diesel::joinable!(escalation_policy_teams -> escalation_policies (policy_id));
+diesel::joinable!(escalation_policy_teams -> teams (team_id));
+diesel::joinable!(escalation_rules -> escalation_policies (policy_id));
+diesel::joinable!(escalation_targets -> escalation_rules (rule_id));
+diesel::joinable!(escalation_targets -> schedules (schedule_id));
+diesel::joinable!(calendar_feeds -> users (user_id));
+diesel::joinable!(calendar_feeds -> schedules (schedule_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     users,
@@ -284,5 +421,17 @@ diesel::allow_tables_to_appear_in_same_query!(
     licences,
     seats,
     licence_usage_days,
-    job_runs
+    job_runs,
+    schedules,
+    schedule_teams,
+    schedule_layers,
+    schedule_layer_versions,
+    schedule_overrides,
+    escalation_policies,
+    escalation_policy_teams,
+    escalation_rules,
+    escalation_targets,
+    calendar_feeds,
+    handoff_notices,
+    oncall_notification_settings
 );

@@ -8,6 +8,10 @@
 //! inside the transaction (REST's authorization, SCIM's `If-Match`), so both protocols reach
 //! the same function. Pure decisions stay in `domain/`; queries stay in `store/`.
 
+pub mod calendar;
+pub mod escalation;
+pub mod oncalls;
+pub mod schedules;
 pub mod teams;
 pub mod users;
 

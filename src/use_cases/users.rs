@@ -20,6 +20,23 @@ pub fn delete(
     changing_seats(conn, seats, ctx, |tx, settling| {
         let user = users::find(tx, id)?;
         check(&user)?;
+        let policies = crate::store::escalation::targeting_user(tx, id)?;
+        if !policies.is_empty() {
+            return Err(crate::error::AppError::invalid(
+                "id",
+                format!(
+                    "{} is a target of escalation {} {}; take them out of {} first",
+                    user.name,
+                    if policies.len() == 1 {
+                        "policy"
+                    } else {
+                        "policies"
+                    },
+                    super::schedules::named(&policies),
+                    if policies.len() == 1 { "it" } else { "them" },
+                ),
+            ));
+        }
         users::delete(tx, &user, crate::clock::stored(ctx.at))?;
         audit::record(
             tx,

@@ -357,8 +357,8 @@ impl TestApp {
 
     /// Starts the background jobs as `rota serve` does (the daily reconcile; delivery only
     /// with an SMTP server configured, which test apps have not).
-    pub fn start_jobs(&self) -> rota::app::Jobs {
-        self.app.start_jobs()
+    pub async fn start_jobs(&self) -> rota::app::Jobs {
+        self.app.start_jobs().await
     }
 
     /// Who the audit trail names for what a test does directly in the store, as the CLI would.

@@ -6,7 +6,7 @@ use super::{Layer, Restriction};
 use jiff::civil::{Time, Weekday};
 use jiff::tz::TimeZone;
 use jiff::{SignedDuration, Timestamp};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// The shortest turn: shorter ones would make a year's render millions of turns.
 pub const MIN_TURN_SECONDS: i64 = 3_600;
@@ -34,7 +34,7 @@ impl Invalid {
 }
 
 /// `{"id": "...", "type": "user_reference"}`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 pub struct Reference {
     pub id: String,
     #[serde(rename = "type", default)]
@@ -42,23 +42,63 @@ pub struct Reference {
 }
 
 /// `{"user": {...}}`, one entry of a layer's `users`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 pub struct LayerUser {
     pub user: Reference,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+/// A restriction as PagerDuty sends it; also how one is stored and answered.
+#[derive(Debug, Clone, Deserialize, Serialize, utoipa::ToSchema)]
 pub struct RestrictionInput {
     #[serde(rename = "type")]
     pub kind: String,
     pub start_time_of_day: String,
     pub duration_seconds: i64,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub start_day_of_week: Option<i64>,
 }
 
+impl From<Restriction> for RestrictionInput {
+    fn from(r: Restriction) -> RestrictionInput {
+        let seconds = |d: SignedDuration| d.as_secs();
+        let time = |t: Time| t.strftime("%H:%M:%S").to_string();
+        match r {
+            Restriction::Daily { start, duration } => RestrictionInput {
+                kind: "daily_restriction".into(),
+                start_time_of_day: time(start),
+                duration_seconds: seconds(duration),
+                start_day_of_week: None,
+            },
+            Restriction::Weekly {
+                day,
+                start,
+                duration,
+            } => RestrictionInput {
+                kind: "weekly_restriction".into(),
+                start_time_of_day: time(start),
+                duration_seconds: seconds(duration),
+                start_day_of_week: Some(i64::from(day.to_monday_one_offset())),
+            },
+        }
+    }
+}
+
+/// A stored restriction is read back through the same checks as a sent one.
+impl TryFrom<RestrictionInput> for Restriction {
+    type Error = Invalid;
+    fn try_from(r: RestrictionInput) -> Result<Restriction, Invalid> {
+        restriction("restriction", &r)
+    }
+}
+
+impl std::fmt::Display for Invalid {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}", self.field, self.reason)
+    }
+}
+
 /// One element of `schedule_layers`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 pub struct LayerInput {
     #[serde(default)]
     pub id: Option<String>,

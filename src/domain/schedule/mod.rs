@@ -15,6 +15,7 @@
 //!
 //! Every instant is a `jiff::Timestamp`; windows are half-open, `[start, end)`.
 
+pub mod edit;
 pub mod input;
 pub mod local_time;
 
@@ -22,8 +23,9 @@ use jiff::civil::{DateTime, Time, Weekday};
 use jiff::tz::TimeZone;
 use jiff::{SignedDuration, Timestamp};
 
-/// A wall-clock window in which a layer covers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// A wall-clock window in which a layer covers. Stored and answered in PagerDuty's shape.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(try_from = "input::RestrictionInput", into = "input::RestrictionInput")]
 pub enum Restriction {
     /// Every day from `start` for `duration` (at most a day).
     Daily {
@@ -71,6 +73,58 @@ impl Restriction {
             }
         }
         out
+    }
+}
+
+/// A schedule's time zone: an IANA zone, kept with the name it was given.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Zone {
+    name: String,
+    tz: TimeZone,
+}
+
+impl serde::Serialize for Zone {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.name)
+    }
+}
+
+impl serde::Serialize for WallClock {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.text())
+    }
+}
+
+impl Zone {
+    /// A known IANA zone by name (`input::time_zone` for a caller's value, with its error).
+    pub fn parse(name: &str) -> Option<Zone> {
+        input::time_zone("time_zone", name).ok().map(|tz| Zone {
+            name: name.to_owned(),
+            tz,
+        })
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn tz(&self) -> &TimeZone {
+        &self.tz
+    }
+}
+
+/// A time on the schedule's wall clock, without a zone (`rotation_virtual_start`), stored
+/// as `2026-01-05T09:00:00`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WallClock(pub DateTime);
+
+impl WallClock {
+    pub fn parse(text: &str) -> Option<WallClock> {
+        text.parse().ok().map(WallClock)
+    }
+
+    pub fn text(&self) -> String {
+        self.0.to_string()
     }
 }
 
@@ -293,6 +347,28 @@ pub fn render<U: Clone + PartialEq, L: AsRef<[Layer<U>]>>(
     since: Timestamp,
     until: Timestamp,
 ) -> Rendered<U> {
+    render_skipping(layers, overrides, tz, since, until, |_| None::<()>).0
+}
+
+/// A span someone would have been on call but is not, and why (`render_skipping`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Skipped<U, R> {
+    pub entry: Entry<U>,
+    pub reason: R,
+}
+
+/// `render`, leaving out of the final schedule everyone `skip` gives a reason for (a person
+/// who lost their full seat or was deactivated): where they would have been on call, the
+/// next layer down (or a gap) shows, and the spans they would have had are returned with
+/// the reason. Layers and overrides are rendered as written (rotation order is kept).
+pub fn render_skipping<U: Clone + PartialEq, L: AsRef<[Layer<U>]>, R>(
+    layers: &[L],
+    overrides: &[Override<U>],
+    tz: &TimeZone,
+    since: Timestamp,
+    until: Timestamp,
+    skip: impl Fn(&U) -> Option<R>,
+) -> (Rendered<U>, Vec<Skipped<U, R>>) {
     let rendered: Vec<Vec<Entry<U>>> = layers
         .iter()
         .map(|versions| {
@@ -316,12 +392,40 @@ pub fn render<U: Clone + PartialEq, L: AsRef<[Layer<U>]>>(
         })
         .collect();
     let (final_schedule, gaps) = compose(&rendered, &clipped, since, until);
-    Rendered {
+    let mut skipped = Vec::new();
+    for e in &final_schedule {
+        if let Some(reason) = skip(&e.user) {
+            skipped.push(Skipped {
+                entry: e.clone(),
+                reason,
+            });
+        }
+    }
+    if skipped.is_empty() {
+        let out = Rendered {
+            layers: rendered,
+            overrides: clipped,
+            final_schedule,
+            gaps,
+        };
+        return (out, skipped);
+    }
+    let keep = |entries: &[Entry<U>]| -> Vec<Entry<U>> {
+        entries
+            .iter()
+            .filter(|e| !skipped.iter().any(|s| s.entry.user == e.user))
+            .cloned()
+            .collect()
+    };
+    let eligible: Vec<Vec<Entry<U>>> = rendered.iter().map(|l| keep(l)).collect();
+    let (final_schedule, gaps) = compose(&eligible, &keep(&clipped), since, until);
+    let out = Rendered {
         layers: rendered,
         overrides: clipped,
         final_schedule,
         gaps,
-    }
+    };
+    (out, skipped)
 }
 
 /// The final schedule from rendered layers and overrides: a sweep over every boundary.

@@ -100,6 +100,19 @@ impl ApiCaller {
         }
     }
 
+    /// Whether the policies permit, without an error: for rights asked inside a use case.
+    pub fn allows(&self, action: Action, resource: &Resource) -> bool {
+        self.policies
+            .authorize(&self.as_principal(), action, resource)
+    }
+
+    /// May this caller take a shift (`takes`) or give their own away (`gives`) on the
+    /// schedule `resource`?
+    pub fn may_change_shift(&self, resource: &Resource, takes: bool, gives: bool) -> bool {
+        self.policies
+            .authorize_shift(&self.as_principal(), resource, takes, gives)
+    }
+
     /// May this caller set the sign-in name (`user_name`) of the user `resource`? That is the
     /// power to make an account with that name, so it takes what creating users takes (owners
     /// and admins, as the policies say) and the right to change this user; and never one's

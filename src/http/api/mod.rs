@@ -3,10 +3,14 @@
 //! `Authorization: Token token=…` (or `Bearer …`).
 
 pub mod audit;
+pub mod calendar;
 mod caller;
+pub mod escalation_policies;
 pub mod licences;
+pub mod oncalls;
 pub mod openapi;
 mod params;
+pub mod schedules;
 pub mod teams;
 pub mod users;
 
@@ -30,10 +34,14 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                     ApiError(AppError::invalid("path", e.to_string())).into()
                 }),
             )
+            .configure(oncalls::routes)
             .configure(users::routes)
             .configure(teams::routes)
             .configure(audit::routes)
             .configure(licences::routes)
+            .configure(schedules::routes)
+            .configure(escalation_policies::routes)
+            .configure(calendar::routes)
             .default_service(web::to(unknown_route)),
     );
 }

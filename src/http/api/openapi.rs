@@ -17,9 +17,18 @@ use utoipa_swagger_ui::SwaggerUi;
         super::licences::list, super::licences::update, super::licences::allocations,
         super::licences::allocations_csv, super::licences::allocate, super::licences::reclaim,
         super::licences::queue, super::licences::usage_by_team, super::licences::usage_history,
+        super::schedules::list, super::schedules::create, super::schedules::preview, super::schedules::show,
+        super::schedules::update, super::schedules::remove, super::schedules::users,
+        super::schedules::list_overrides, super::schedules::create_overrides, super::schedules::import_roster,
+        super::schedules::delete_override,
+        super::escalation_policies::list, super::escalation_policies::create, super::escalation_policies::show,
+        super::escalation_policies::update, super::escalation_policies::remove,
+        super::oncalls::list, super::oncalls::mine, super::oncalls::notifications, super::oncalls::set_notifications,
+        super::calendar::create_mine, super::calendar::delete_mine,
+        super::calendar::create_for_schedule, super::calendar::delete_for_schedule,
     ),
     modifiers(&Security),
-    tags((name = "Users"), (name = "Teams"), (name = "Audit"), (name = "Licenses"))
+    tags((name = "Users"), (name = "Teams"), (name = "Audit"), (name = "Licenses"), (name = "Schedules"), (name = "Escalation Policies"), (name = "On-Calls"), (name = "Calendar"))
 )]
 pub struct ApiDoc;
 

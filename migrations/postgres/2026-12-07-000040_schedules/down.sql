@@ -1,0 +1,9 @@
+DROP TABLE escalation_targets;
+DROP TABLE escalation_rules;
+DROP TABLE escalation_policy_teams;
+DROP TABLE escalation_policies;
+DROP TABLE schedule_overrides;
+DROP TABLE schedule_layer_versions;
+DROP TABLE schedule_layers;
+DROP TABLE schedule_teams;
+DROP TABLE schedules;
