@@ -71,6 +71,31 @@ pub fn update(conn: &mut DbConnection, team: &Team) -> AppResult<()> {
 }
 
 pub fn delete(conn: &mut DbConnection, id: &TeamId) -> AppResult<()> {
+    use super::schema::{escalation_policies, escalation_policy_teams, schedule_teams, schedules};
+    // The team leaves its schedules and policies (the foreign keys cascade): a new version
+    // of each, so copies kept by version (`use_cases::finals`) are read again.
+    diesel::update(
+        schedules::table.filter(
+            schedules::id.eq_any(
+                schedule_teams::table
+                    .filter(schedule_teams::team_id.eq(id))
+                    .select(schedule_teams::schedule_id),
+            ),
+        ),
+    )
+    .set(schedules::version.eq(schedules::version + 1))
+    .execute(conn)?;
+    diesel::update(
+        escalation_policies::table.filter(
+            escalation_policies::id.eq_any(
+                escalation_policy_teams::table
+                    .filter(escalation_policy_teams::team_id.eq(id))
+                    .select(escalation_policy_teams::policy_id),
+            ),
+        ),
+    )
+    .set(escalation_policies::version.eq(escalation_policies::version + 1))
+    .execute(conn)?;
     diesel::delete(team_members::table.filter(team_members::team_id.eq(id))).execute(conn)?;
     diesel::delete(teams::table.find(id)).execute(conn)?;
     Ok(())
