@@ -1,7 +1,8 @@
 //! Who is on call, from the store, on SQLite and PostgreSQL (release build):
 //! - now, across 10,000 schedules (3 layers of 8 people each, weekly and daily turns, one
-//!   layer with weekday restrictions, overrides on every tenth): `oncalls::final_schedules`,
-//!   the function `GET /oncalls` and the hand-off job read through (target < 100 ms);
+//!   layer with weekday restrictions, overrides on every tenth): `finals::Cache::final_schedules`,
+//!   the function `GET /oncalls` and the calendar feeds read through (target < 100 ms), with
+//!   nothing kept yet and as a running server asks it;
 //! - one year of one schedule's final schedule, loaded and rendered (`schedules::view`,
 //!   target < 5 ms);
 //! - `GET /api/v2/oncalls?user_ids[]=…&since=now&until=now+60d` over HTTP for one person on
@@ -22,7 +23,7 @@ use rota::domain::seat_policy::Licence;
 use rota::domain::token::TokenKind;
 use rota::store::schedules::{self, OverrideRow, Schedule};
 use rota::store::{self, Db, escalation, tokens, users};
-use rota::use_cases::oncalls;
+use rota::use_cases::finals::Cache;
 use std::time::{Duration, Instant};
 
 mod common;
@@ -233,17 +234,43 @@ fn run(label: &str, url: DatabaseUrl) {
     let now = jiff::Timestamp::now();
     {
         let mut conn = db.get().unwrap();
-        let finals = oncalls::final_schedules(&mut conn, &ids, &[], now, now).unwrap();
+        let cache = Cache::default();
+        let finals = cache
+            .final_schedules(&mut conn, &ids, &[], now, now)
+            .unwrap();
         let covered = finals.entries.values().filter(|e| !e.is_empty()).count();
         assert!(
             covered > SCHEDULES / 2,
             "{covered} schedules have someone on call"
         );
-        let h = timed(10, || {
-            oncalls::final_schedules(&mut conn, &ids, &[], now, now).unwrap()
+        let h = timed(5, || {
+            Cache::default()
+                .final_schedules(&mut conn, &ids, &[], now, now)
+                .unwrap()
         });
         println!(
-            "{label:<9} on call now, {SCHEDULES} schedules (load + render, {covered} with someone on call): {}",
+            "{label:<9} on call now, {SCHEDULES} schedules, nothing kept yet (load + render, {covered} with someone on call): {}",
+            common::latency(&h)
+        );
+        let h = timed(20, || {
+            cache
+                .final_schedules(&mut conn, &ids, &[], now, now)
+                .unwrap()
+        });
+        println!(
+            "{label:<9} on call now, {SCHEDULES} schedules, as the server asks it (versions checked, pieces kept): {}",
+            common::latency(&h)
+        );
+        let q = rota::use_cases::oncalls::Query {
+            user_ids: vec![me.clone()],
+            ..Default::default()
+        };
+        let until = now + jiff::SignedDuration::from_hours(24 * 60);
+        let h = timed(200, || {
+            rota::use_cases::oncalls::list(&mut conn, &cache, &q, now, until).unwrap()
+        });
+        println!(
+            "{label:<9} /oncalls' use case alone, one person on {MINE} schedules, 60 days, one caller: {}",
             common::latency(&h)
         );
         let year = jiff::SignedDuration::from_hours(24 * 365);

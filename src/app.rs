@@ -156,8 +156,10 @@ fn wire(
         gate: Gate::new(Job::SeatReconcile, metrics.skipped_passes()),
     };
     let email_gate = Gate::new(Job::EmailDelivery, metrics.skipped_passes());
+    let finals = std::sync::Arc::new(crate::use_cases::finals::Cache::default());
     let handoffs = HandoffJob {
         db: db.clone(),
+        finals: finals.clone(),
         clock: clock.clone(),
         emails: email_delivery.clone(),
         gate: Gate::new(Job::HandoffNotices, metrics.skipped_passes()),
@@ -171,6 +173,7 @@ fn wire(
         email_delivery: email_delivery.clone(),
         policies,
         throttle: Default::default(),
+        finals,
     });
     Ok(App {
         state,

@@ -30,6 +30,8 @@ async fn daily(app: &TestApp, people: &[&str]) -> String {
 fn second_instance(app: &TestApp) -> HandoffJob {
     HandoffJob {
         db: rota::store::Db::connect(app.database.url(), 2).unwrap(),
+        // Its own: an instance keeps what it loaded.
+        finals: Default::default(),
         clock: app.clock.clone(),
         emails: Default::default(),
         gate: Gate::new(

@@ -7,7 +7,7 @@ use jiff::tz::TimeZone;
 use jiff::{SignedDuration, Timestamp};
 use proptest::prelude::*;
 use rota::domain::schedule::{
-    Entry, Layer, Override, Restriction, edit_layer, local_time, render, render_layer,
+    Entry, Layer, Override, Restriction, edit_layer, local_time, pieces, render, render_layer,
 };
 
 const ZONES: [&str; 4] = [
@@ -442,4 +442,35 @@ fn within(r: &Restriction, tz: &TimeZone, t: Timestamp) -> bool {
         let e = s.checked_add(duration).unwrap();
         local_time::start(tz, s) <= t && t < local_time::end(tz, e)
     })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(100))]
+
+    /// What `finals::Cache` relies on: the final schedule kept in week-long pieces, joined
+    /// and followed across the window's edges, is the final schedule rendered in one go, for
+    /// a window or an instant, for everyone or one person.
+    #[test]
+    fn week_pieces_joined_equal_the_final_schedule_rendered_whole(
+        (tz, layers, overrides, since, until) in case(), instant_only in any::<bool>(), one in prop::option::of(0u8..6),
+    ) {
+        let until = if instant_only { since } else { until };
+        let (from, to) = (
+            pieces::window(pieces::piece_of(since - pieces::SHIFT_REACH)).0,
+            pieces::window(pieces::piece_of(until + pieces::SHIFT_REACH)).1,
+        );
+        let whole = render(&layers, &overrides, &tz, from, to).final_schedule;
+        let expected: Vec<Entry<User>> = whole
+            .into_iter()
+            .filter(|e| e.end > since && (e.start < until || (since == until && e.start <= since)))
+            .filter(|e| one.is_none_or(|u| e.user == u))
+            .collect();
+        let piece = |i: i64| {
+            let (s, e) = pieces::window(i);
+            render(&layers, &overrides, &tz, s, e).final_schedule
+        };
+        let keep = |u: &User| one.is_none_or(|o| *u == o);
+        let joined = pieces::join(piece, keep, |p: &Vec<Entry<User>>| p.iter().any(|e| keep(&e.user)), since, until);
+        prop_assert_eq!(joined, expected);
+    }
 }

@@ -369,6 +369,66 @@ on_both_backends! {
         assert_eq!(status, 204);
     }
 
+    async fn who_is_on_call_follows_overrides_seats_and_edits_made_after_it_was_asked(app) {
+        // The server keeps schedules and final schedules between requests
+        // (`use_cases::finals`): each answer must still follow every change. A second
+        // instance's cache, warmed before the changes, is asked too.
+        let (a, b, c) = three_people(&app).await;
+        let id = daily(&app, &[&a, &b]).await;
+        let (status, body) = app.post("/api/v2/escalation_policies", json!({"escalation_policy": {
+            "name": "Payments", "type": "escalation_policy",
+            "escalation_rules": [{"escalation_delay_in_minutes": 30, "targets": [{"id": id, "type": "schedule_reference"}]}]}})).await;
+        assert_eq!(status, 201, "{body}");
+        let ep = body["escalation_policy"]["id"].as_str().unwrap().to_owned();
+        let at = "2026-02-02T01:00:00Z";
+        let url = format!("/api/v2/oncalls?since={at}&until={at}&schedule_ids[]={id}");
+        let other = rota::use_cases::finals::Cache::default();
+        let other_instance = || {
+            let mut conn = app.db.get().unwrap();
+            let t: jiff::Timestamp = at.parse().unwrap();
+            let finals = other.final_schedules(&mut conn, &[rota::domain::ids::ScheduleId(id.clone())], &[], t, t).unwrap();
+            finals.entries.values().flatten().map(|e| (e.user.to_string(), e.start.to_string(), e.end.to_string())).collect::<Vec<_>>()
+        };
+        let on_call = |body: &Value| -> Vec<(String, String, String)> {
+            body["oncalls"].as_array().unwrap().iter().map(|o| (
+                o["user"]["id"].as_str().unwrap().to_owned(),
+                o["start"].as_str().unwrap().to_owned(),
+                o["end"].as_str().unwrap().to_owned(),
+            )).collect()
+        };
+        let shift = |u: &str, s: &str, e: &str| vec![(u.to_owned(), s.to_owned(), e.to_owned())];
+        let (_, now) = app.get(&url).await;
+        assert_eq!(on_call(&now), shift(&a, "2026-02-02T00:00:00+00:00", "2026-02-03T00:00:00+00:00"), "{now}");
+        assert_eq!(other_instance(), shift(&a, "2026-02-02T00:00:00Z", "2026-02-03T00:00:00Z"));
+
+        let (status, body) = app.post(&format!("/api/v2/schedules/{id}/overrides"), json!({"override": {
+            "start": "2026-02-02T00:00:00Z", "end": "2026-02-02T12:00:00Z", "user": {"id": b, "type": "user_reference"}}})).await;
+        assert_eq!(status, 201, "{body}");
+        let (_, now) = app.get(&url).await;
+        // Ben's own turn the day before runs into his override: one shift.
+        assert_eq!(on_call(&now), shift(&b, "2026-02-01T00:00:00+00:00", "2026-02-02T12:00:00+00:00"), "{now}");
+        assert_eq!(other_instance(), shift(&b, "2026-02-01T00:00:00Z", "2026-02-02T12:00:00Z"));
+
+        let (status, body) = app.put(&format!("/api/v2/users/{b}"), json!({"user": {"role": "observer"}})).await;
+        assert_eq!(status, 200, "{body}");
+        let (_, now) = app.get(&url).await;
+        assert_eq!(on_call(&now), shift(&a, "2026-02-02T00:00:00+00:00", "2026-02-03T00:00:00+00:00"), "{now}");
+        assert_eq!(other_instance(), shift(&a, "2026-02-02T00:00:00Z", "2026-02-03T00:00:00Z"));
+
+        let (status, body) = app.put(&format!("/api/v2/schedules/{id}"), schedule("Payments", vec![layer(&[&c], "2026-01-05T09:00:00+09:00", 86_400)])).await;
+        assert_eq!(status, 200, "{body}");
+        let (_, now) = app.get(&url).await;
+        // Cleo's layer has one person: her shift runs on past the window, followed a while.
+        assert_eq!(on_call(&now)[0].0, c, "{now}");
+        assert_eq!(other_instance()[0].0, c);
+
+        let (status, _) = app.delete(&format!("/api/v2/escalation_policies/{ep}")).await;
+        assert_eq!(status, 204);
+        let (status, _) = app.delete(&format!("/api/v2/schedules/{id}")).await;
+        assert_eq!(status, 204);
+        assert!(other_instance().is_empty(), "a deleted schedule has nobody");
+    }
+
     async fn someone_who_loses_their_full_seat_is_skipped_and_the_entry_says_why(app) {
         let (a, b, _) = three_people(&app).await;
         let id = daily(&app, &[&a, &b]).await;

@@ -128,6 +128,7 @@ impl Server {
             email_delivery: Default::default(),
             policies: Policies::builtin(),
             throttle: Default::default(),
+            finals: Default::default(),
         });
         let (tx, rx) = std::sync::mpsc::channel();
         let thread = std::thread::spawn(move || {

@@ -37,6 +37,8 @@ pub struct AppState {
     pub policies: Policies,
     /// Limits on attempts at what can be guessed or flooded without signing in.
     pub throttle: throttle::Throttle,
+    /// Schedules and final schedules kept between requests (`use_cases::finals`).
+    pub finals: std::sync::Arc<crate::use_cases::finals::Cache>,
 }
 
 impl AppState {

@@ -33,6 +33,8 @@ pub struct Pass {
 #[derive(Clone)]
 pub struct HandoffJob {
     pub db: Db,
+    /// Schedules as loaded, kept between passes.
+    pub finals: std::sync::Arc<crate::use_cases::finals::Cache>,
     pub clock: SharedClock,
     pub emails: Wakeup,
     pub gate: Gate,
@@ -43,13 +45,14 @@ impl HandoffJob {
     pub async fn run_once(&self) -> AppResult<Pass> {
         let now = self.clock.now();
         let gate = self.gate.clone();
+        let finals = self.finals.clone();
         let pass = self
             .db
             .run(move |conn| {
                 if !gate.admits(conn)? {
                     return Ok(Pass::default());
                 }
-                pass(conn, now)
+                pass(conn, &finals, now)
             })
             .await?;
         if pass.sent > 0 {
@@ -66,13 +69,18 @@ struct Due {
     schedule: String,
 }
 
-fn pass(conn: &mut DbConnection, at: chrono::DateTime<chrono::Utc>) -> AppResult<Pass> {
+fn pass(
+    conn: &mut DbConnection,
+    finals: &crate::use_cases::finals::Cache,
+    at: chrono::DateTime<chrono::Utc>,
+) -> AppResult<Pass> {
     let now = jiff_now(at);
     // Rendered wider than what is looked at, so the window's edges are not hand-offs.
     let margin = SignedDuration::from_hours(24);
     let from = now - LOOKBACK - margin;
     let to = now + SignedDuration::from_hours(i64::from(MAX_REMINDER_HOURS)) + margin;
-    let loaded = schedules::load_many(conn, None)?;
+    let loaded = finals.schedules(conn, None)?;
+    let loaded = loaded.iter().map(|k| &k.loaded);
     let overrides = schedules::overrides_in(conn, None, stored_instant(from), stored_instant(to))?;
     let mut by_schedule: HashMap<_, Vec<_>> = HashMap::new();
     for o in &overrides {
@@ -82,7 +90,7 @@ fn pass(conn: &mut DbConnection, at: chrono::DateTime<chrono::Utc>) -> AppResult
             .push(o.engine());
     }
     let managers = handoffs::managers(conn)?;
-    let mut ids: Vec<UserId> = loaded.iter().flat_map(|s| s.people()).collect();
+    let mut ids: Vec<UserId> = loaded.clone().flat_map(|s| s.people()).collect();
     ids.extend(overrides.iter().map(|o| o.user_id.clone()));
     ids.extend(managers.values().flatten().cloned());
     ids.sort();
@@ -93,7 +101,7 @@ fn pass(conn: &mut DbConnection, at: chrono::DateTime<chrono::Utc>) -> AppResult
     let claimed = handoffs::claimed_since(conn, stored_instant(now - LOOKBACK - margin))?;
     let stored_now = crate::clock::stored(at);
     let mut due = Vec::new();
-    for s in &loaded {
+    for s in loaded {
         let os = by_schedule
             .get(&s.schedule.id)
             .map(Vec::as_slice)

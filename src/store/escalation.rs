@@ -156,20 +156,51 @@ pub fn load(conn: &mut DbConnection, id: &EscalationPolicyId) -> AppResult<Loade
     Ok(load_all(conn, vec![policy], false)?.remove(0))
 }
 
-/// Policies by id (`None`: all), with their levels and teams, in four queries.
+/// Policies by id (`None`: all), with their levels and teams, in name order: four queries
+/// per thousands of ids (each id is a bound parameter; the backends cap how many one
+/// statement takes).
 pub fn load_many(
     conn: &mut DbConnection,
     ids: Option<&[EscalationPolicyId]>,
 ) -> AppResult<Vec<LoadedPolicy>> {
-    let mut q = escalation_policies::table.into_boxed();
-    if let Some(ids) = ids {
-        q = q.filter(escalation_policies::id.eq_any(ids));
+    let ordered = || {
+        escalation_policies::table
+            .order((escalation_policies::name_key, escalation_policies::id))
+            .select(EscalationPolicy::as_select())
+    };
+    let Some(ids) = ids else {
+        let rows = ordered().load(conn)?;
+        return load_all(conn, rows, true);
+    };
+    let mut out = Vec::with_capacity(ids.len());
+    for chunk in ids.chunks(5_000) {
+        let rows = ordered()
+            .filter(escalation_policies::id.eq_any(chunk))
+            .load(conn)?;
+        out.extend(load_all(conn, rows, false)?);
     }
-    let rows = q
-        .order((escalation_policies::name_key, escalation_policies::id))
-        .select(EscalationPolicy::as_select())
-        .load(conn)?;
-    load_all(conn, rows, ids.is_none())
+    out.sort_by(|a, b| (&a.policy.name_key, &a.policy.id).cmp(&(&b.policy.name_key, &b.policy.id)));
+    Ok(out)
+}
+
+/// The stored version of each of these policies (`None`: of all); deleted ones are absent.
+pub fn versions(
+    conn: &mut DbConnection,
+    ids: Option<&[EscalationPolicyId]>,
+) -> AppResult<Vec<(EscalationPolicyId, i64)>> {
+    let all =
+        escalation_policies::table.select((escalation_policies::id, escalation_policies::version));
+    let Some(ids) = ids else {
+        return Ok(all.load(conn)?);
+    };
+    let mut out = Vec::with_capacity(ids.len());
+    for chunk in ids.chunks(5_000) {
+        out.extend(
+            all.filter(escalation_policies::id.eq_any(chunk))
+                .load::<(EscalationPolicyId, i64)>(conn)?,
+        );
+    }
+    Ok(out)
 }
 
 /// A page of policies with their levels.
@@ -229,8 +260,14 @@ fn load_all(
         .load(conn)?;
     let mut targets_q = escalation_targets::table.into_boxed();
     if !every {
-        let rule_ids: Vec<&EscalationRuleId> = rule_rows.iter().map(|r| &r.id).collect();
-        targets_q = targets_q.filter(escalation_targets::rule_id.eq_any(rule_ids));
+        // By the policies' ids, not the rules': fewer bound parameters.
+        targets_q = targets_q.filter(
+            escalation_targets::rule_id.eq_any(
+                escalation_rules::table
+                    .filter(escalation_rules::policy_id.eq_any(ids.clone()))
+                    .select(escalation_rules::id),
+            ),
+        );
     }
     let target_rows: Vec<TargetRow> = targets_q
         .order((escalation_targets::rule_id, escalation_targets::position))

@@ -3,10 +3,10 @@
 //! 180 days ahead. Making and taking away are audited (never with the secret or its hash);
 //! fetching is a read.
 //!
-//! The feed's shifts are the final schedules' (`oncalls::final_schedules`), so whoever may
+//! The feed's shifts are the final schedules' (`finals::Cache::final_schedules`), so whoever may
 //! not be on call now (no full seat, deactivated) has no events, as on the schedule pages.
 
-use super::oncalls::final_schedules;
+use super::finals::Cache;
 use crate::domain::calendar::{self, CalendarFeedId, Shift, Subject};
 use crate::domain::ids::{ScheduleId, UserId};
 use crate::domain::token::{self, SECRET_BYTES};
@@ -143,7 +143,12 @@ pub fn revoke(conn: &mut DbConnection, ctx: &AuditContext, owner: &Owner) -> App
 
 /// The `.ics` text of the feed whose secret is `secret`, made at `now`; `None` when no feed
 /// has that secret, or its person is deactivated or deleted (their URL stops with them).
-pub fn render(conn: &mut DbConnection, secret: &str, now: Timestamp) -> AppResult<Option<String>> {
+pub fn render(
+    conn: &mut DbConnection,
+    cache: &Cache,
+    secret: &str,
+    now: Timestamp,
+) -> AppResult<Option<String>> {
     let Some(feed) = store::find_by_hash(conn, &token::hash_secret(secret))? else {
         return Ok(None);
     };
@@ -163,7 +168,10 @@ pub fn render(conn: &mut DbConnection, secret: &str, now: Timestamp) -> AppResul
                 name: person.name.clone(),
             };
             let ids = store::schedule_ids(conn)?;
-            (subject, shifts_of(conn, &ids, Some(&id), since, until)?)
+            (
+                subject,
+                shifts_of(conn, cache, &ids, Some(&id), since, until)?,
+            )
         }
         Some(Owner::Schedule(id)) => {
             let schedule = match schedules::find(conn, &id) {
@@ -175,7 +183,7 @@ pub fn render(conn: &mut DbConnection, secret: &str, now: Timestamp) -> AppResul
                 name: schedule.name,
             };
             let ids = [id];
-            (subject, shifts_of(conn, &ids, None, since, until)?)
+            (subject, shifts_of(conn, cache, &ids, None, since, until)?)
         }
     };
     Ok(Some(calendar::document(&subject, &shifts, now)))
@@ -185,13 +193,14 @@ pub fn render(conn: &mut DbConnection, secret: &str, now: Timestamp) -> AppResul
 /// `user`'s when given, in time order.
 fn shifts_of(
     conn: &mut DbConnection,
+    cache: &Cache,
     ids: &[ScheduleId],
     user: Option<&UserId>,
     since: Timestamp,
     until: Timestamp,
 ) -> AppResult<Vec<Shift>> {
     let users: Vec<UserId> = user.into_iter().cloned().collect();
-    let finals = final_schedules(conn, ids, &users, since, until)?;
+    let finals = cache.final_schedules(conn, ids, &users, since, until)?;
     let mut shifts: Vec<Shift> = finals
         .entries
         .iter()
@@ -200,10 +209,8 @@ fn shifts_of(
         .map(|(schedule, e)| Shift {
             schedule: schedule.clone(),
             schedule_name: finals
-                .names
-                .get(schedule)
-                .cloned()
-                .unwrap_or_else(|| schedule.to_string()),
+                .name(schedule)
+                .map_or_else(|| schedule.to_string(), str::to_owned),
             user: e.user.clone(),
             person_name: finals
                 .people

@@ -10,6 +10,7 @@
 
 pub mod calendar;
 pub mod escalation;
+pub mod finals;
 pub mod oncalls;
 pub mod schedules;
 pub mod teams;

@@ -1,37 +1,19 @@
 //! Who is on call (`GET /oncalls`, My On-Call Shifts): for each escalation policy, each
 //! level's people, directly or through a schedule's final schedule, over a window.
 
+use super::finals::{Cache, Finals};
 use crate::domain::escalation::{self, OnCall};
 use crate::domain::ids::{EscalationPolicyId, ScheduleId, UserId};
-use crate::domain::schedule::{self, Entry};
-use crate::domain::seats::NotOnCall;
 use crate::error::AppResult;
 use crate::store::DbConnection;
-use crate::store::escalation::{self as policies, LoadedPolicy};
-use crate::store::schedules::{self, Loaded, OverrideRow, Person};
-use jiff::{SignedDuration, Timestamp};
+use crate::store::escalation::LoadedPolicy;
+use crate::store::schedules::{self, Person};
+use jiff::Timestamp;
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 /// The longest window `GET /oncalls` answers for (PagerDuty's limit).
 pub const MAX_WINDOW_DAYS: i64 = 90;
-
-/// How far past the window a shift is followed to give its real start and end: a shift
-/// that runs longer than this beyond the window shows cut at this distance.
-const SHIFT_REACH: SignedDuration = SignedDuration::from_hours(24 * 35);
-
-/// How far past the window one schedule is rendered: its longest turn and a day (a shift
-/// is at most a turn unless one person has consecutive turns, or an override), at most
-/// `SHIFT_REACH`. Rendering all of `SHIFT_REACH` for every schedule would make "who is on
-/// call now" across thousands of schedules cost weeks of turns each.
-fn reach(s: &Loaded) -> SignedDuration {
-    let longest = s
-        .layers
-        .iter()
-        .flat_map(|l| l.versions.iter().map(|(_, v)| v.turn_length))
-        .max()
-        .unwrap_or(SignedDuration::ZERO);
-    (longest + SignedDuration::from_hours(24)).min(SHIFT_REACH)
-}
 
 /// What to list.
 #[derive(Debug, Clone, Default)]
@@ -54,8 +36,9 @@ pub struct Row {
 /// The on-calls with what they name.
 pub struct OnCalls {
     pub rows: Vec<Row>,
-    pub policies: HashMap<EscalationPolicyId, LoadedPolicy>,
-    pub schedules: HashMap<ScheduleId, String>,
+    pub policies: HashMap<EscalationPolicyId, Arc<LoadedPolicy>>,
+    /// The final schedules read (`schedules` names them; its `people` moved to `people`).
+    pub finals: Finals,
     pub people: HashMap<UserId, Person>,
 }
 
@@ -63,12 +46,13 @@ pub struct OnCalls {
 /// in name order, then level, then time.
 pub fn list(
     conn: &mut DbConnection,
+    cache: &Cache,
     q: &Query,
     since: Timestamp,
     until: Timestamp,
 ) -> AppResult<OnCalls> {
     let filter = |ids: &[EscalationPolicyId]| (!ids.is_empty()).then(|| ids.to_vec());
-    let loaded = policies::load_many(conn, filter(&q.policy_ids).as_deref())?;
+    let loaded = cache.policies(conn, filter(&q.policy_ids).as_deref())?;
     let wanted_schedules: HashSet<&ScheduleId> = q.schedule_ids.iter().collect();
     let mut targeted: Vec<ScheduleId> = loaded
         .iter()
@@ -81,7 +65,7 @@ pub fn list(
         .collect();
     targeted.sort();
     targeted.dedup();
-    let finals = final_schedules(conn, &targeted, &q.user_ids, since, until)?;
+    let mut finals = cache.final_schedules(conn, &targeted, &q.user_ids, since, until)?;
     let wanted_users: HashSet<&UserId> = q.user_ids.iter().collect();
     let mut rows = Vec::new();
     let mut named: HashSet<UserId> = HashSet::new();
@@ -106,7 +90,7 @@ pub fn list(
         }
     }
     let named: Vec<UserId> = named.into_iter().collect();
-    let mut people = finals.people;
+    let mut people = std::mem::take(&mut finals.people);
     let missing: Vec<UserId> = named
         .into_iter()
         .filter(|u| !people.contains_key(u))
@@ -125,108 +109,7 @@ pub fn list(
             .into_iter()
             .map(|p| (p.policy.id.clone(), p))
             .collect(),
-        schedules: finals.names,
-        people,
-    })
-}
-
-/// Final schedules of several schedules over a window.
-pub struct Finals {
-    pub entries: HashMap<ScheduleId, Vec<Entry<UserId>>>,
-    pub names: HashMap<ScheduleId, String>,
-    pub people: HashMap<UserId, Person>,
-}
-
-/// The final schedules of `ids` for `[since, until]`, each entry with its whole shift
-/// (followed up to `SHIFT_REACH` past the window). With `users`, only schedules where one of
-/// them is on a layer or an override are rendered.
-pub fn final_schedules(
-    conn: &mut DbConnection,
-    ids: &[ScheduleId],
-    users: &[UserId],
-    since: Timestamp,
-    until: Timestamp,
-) -> AppResult<Finals> {
-    if ids.is_empty() {
-        return Ok(Finals {
-            entries: HashMap::new(),
-            names: HashMap::new(),
-            people: HashMap::new(),
-        });
-    }
-    let from = since - SHIFT_REACH;
-    let to = until + SHIFT_REACH;
-    let loaded = schedules::load_many(conn, Some(ids))?;
-    let overrides = schedules::overrides_in(
-        conn,
-        Some(ids),
-        crate::clock::stored_instant(from),
-        crate::clock::stored_instant(to),
-    )?;
-    render_all(conn, loaded, overrides, users, (since, until))
-}
-
-fn render_all(
-    conn: &mut DbConnection,
-    loaded: Vec<Loaded>,
-    overrides: Vec<OverrideRow>,
-    users: &[UserId],
-    (since, until): (Timestamp, Timestamp),
-) -> AppResult<Finals> {
-    let mut by_schedule: HashMap<&ScheduleId, Vec<schedule::Override<UserId>>> = HashMap::new();
-    for o in &overrides {
-        by_schedule
-            .entry(&o.schedule_id)
-            .or_default()
-            .push(o.engine());
-    }
-    let wanted: HashSet<&UserId> = users.iter().collect();
-    let relevant: Vec<&Loaded> = loaded
-        .iter()
-        .filter(|s| {
-            wanted.is_empty()
-                || s.people().iter().any(|u| wanted.contains(u))
-                || by_schedule
-                    .get(&s.schedule.id)
-                    .is_some_and(|os| os.iter().any(|o| wanted.contains(&o.user)))
-        })
-        .collect();
-    let mut ids: Vec<UserId> = relevant.iter().flat_map(|s| s.people()).collect();
-    ids.extend(overrides.iter().map(|o| o.user_id.clone()));
-    ids.sort();
-    ids.dedup();
-    let people = schedules::people(conn, &ids)?;
-    let mut entries = HashMap::with_capacity(relevant.len());
-    for s in &relevant {
-        let os = by_schedule
-            .get(&s.schedule.id)
-            .map(Vec::as_slice)
-            .unwrap_or(&[]);
-        let (from, to) = (since - reach(s), until + reach(s));
-        let (rendered, _) = schedule::render_skipping(
-            &s.for_render(),
-            os,
-            s.schedule.time_zone.tz(),
-            from,
-            to,
-            |u| match people.get(u) {
-                Some(p) => p.on_call().err(),
-                None => Some(NotOnCall::Deactivated),
-            },
-        );
-        let overlapping: Vec<Entry<UserId>> = rendered
-            .final_schedule
-            .into_iter()
-            .filter(|e| e.end > since && (e.start < until || (since == until && e.start <= since)))
-            .collect();
-        entries.insert(s.schedule.id.clone(), overlapping);
-    }
-    Ok(Finals {
-        entries,
-        names: loaded
-            .into_iter()
-            .map(|s| (s.schedule.id, s.schedule.name))
-            .collect(),
+        finals,
         people,
     })
 }

@@ -18,6 +18,7 @@
 pub mod edit;
 pub mod input;
 pub mod local_time;
+pub mod pieces;
 
 use jiff::civil::{DateTime, Time, Weekday};
 use jiff::tz::TimeZone;

@@ -164,9 +164,10 @@ pub async fn feed(state: web::Data<AppState>, file: web::Path<String>) -> HttpRe
         return not_found();
     };
     let now = crate::clock::jiff_now(state.clock.now());
+    let finals = state.finals.clone();
     match state
         .db
-        .run(move |conn| cases::render(conn, &secret, now))
+        .run(move |conn| cases::render(conn, &finals, &secret, now))
         .await
     {
         Ok(Some(ics)) => HttpResponse::Ok()

@@ -247,9 +247,10 @@ async fn answer(
     let page = params.page()?;
     let tz = zone(&params)?;
     let include_users = params.all("include").iter().any(|i| i == "users");
+    let finals = state.finals.clone();
     let found = state
         .db
-        .run(move |conn| cases::list(conn, &q, since, until))
+        .run(move |conn| cases::list(conn, &finals, &q, since, until))
         .await?;
     Ok(HttpResponse::Ok().json(render(&state.public_url, found, &tz, include_users, &page)))
 }
@@ -309,7 +310,7 @@ fn render(
                         "schedules",
                         "schedule_reference",
                         s.as_str(),
-                        found.schedules.get(s).map_or(s.as_str(), String::as_str),
+                        found.finals.name(s).unwrap_or(s.as_str()),
                     )
                 }),
                 user,
