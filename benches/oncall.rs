@@ -3,7 +3,8 @@
 //!   layer with weekday restrictions, overrides on every tenth): `finals::Cache::final_schedules`,
 //!   the function `GET /oncalls` and the calendar feeds read through (target < 100 ms), with
 //!   nothing kept yet and as a running server asks it;
-//! - one year of one schedule's final schedule, loaded and rendered (`schedules::view`,
+//! - one year of one schedule's final schedule, read and rendered (`schedules::view` as
+//!   `GET /schedules/{id}` calls it,
 //!   target < 5 ms);
 //! - `GET /api/v2/oncalls?user_ids[]=…&since=now&until=now+60d` over HTTP for one person on
 //!   1,000 schedules, each the first level of its own escalation policy (target p99 < 20 ms),
@@ -275,13 +276,15 @@ fn run(label: &str, url: DatabaseUrl) {
         );
         let year = jiff::SignedDuration::from_hours(24 * 365);
         let h = timed(50, || {
-            rota::use_cases::schedules::view(&mut conn, &ids[10], now, now + year).unwrap()
+            rota::use_cases::schedules::view(&mut conn, Some(&cache), &ids[10], now, now + year)
+                .unwrap()
         });
-        let entries = rota::use_cases::schedules::view(&mut conn, &ids[10], now, now + year)
-            .unwrap()
-            .rendered
-            .final_schedule
-            .len();
+        let entries =
+            rota::use_cases::schedules::view(&mut conn, Some(&cache), &ids[10], now, now + year)
+                .unwrap()
+                .rendered
+                .final_schedule
+                .len();
         println!(
             "{label:<9} one year of one schedule (load + render, {entries} entries): {}",
             common::latency(&h)

@@ -400,6 +400,9 @@ on_both_backends! {
         let (_, now) = app.get(&url).await;
         assert_eq!(on_call(&now), shift(&a, "2026-02-02T00:00:00+00:00", "2026-02-03T00:00:00+00:00"), "{now}");
         assert_eq!(other_instance(), shift(&a, "2026-02-02T00:00:00Z", "2026-02-03T00:00:00Z"));
+        // Someone nobody's schedule names is on call nowhere (not "everyone").
+        let (_, nobody) = app.get(&format!("{url}&user_ids[]=made-up-id")).await;
+        assert_eq!(nobody["oncalls"], json!([]), "{nobody}");
 
         let (status, body) = app.post(&format!("/api/v2/schedules/{id}/overrides"), json!({"override": {
             "start": "2026-02-02T00:00:00Z", "end": "2026-02-02T12:00:00Z", "user": {"id": b, "type": "user_reference"}}})).await;

@@ -265,11 +265,17 @@ impl Cache {
                         end: e.end,
                     });
             }
-            let wanted: Vec<u32> = users.iter().map(|u| numbers.number(u)).collect();
+            // Only people already numbered (everyone a schedule or override names is):
+            // ids a caller makes up are not kept.
+            let wanted: Vec<u32> = users
+                .iter()
+                .filter_map(|u| numbers.of.get(u).copied())
+                .collect();
             (by_schedule, wanted)
         };
         wanted.sort_unstable();
-        let is_wanted = |u: &u32| wanted.is_empty() || wanted.binary_search(u).is_ok();
+        let everyone = users.is_empty();
+        let is_wanted = |u: &u32| everyone || wanted.binary_search(u).is_ok();
         let none: &[Override<u32>] = &[];
         let relevant: Vec<(&Arc<Known>, &[Override<u32>])> = known
             .iter()
@@ -278,9 +284,7 @@ impl Cache {
                 (k, os.map_or(none, Vec::as_slice))
             })
             .filter(|(k, os)| {
-                wanted.is_empty()
-                    || k.people.iter().any(is_wanted)
-                    || os.iter().any(|o| is_wanted(&o.user))
+                everyone || k.people.iter().any(is_wanted) || os.iter().any(|o| is_wanted(&o.user))
             })
             .collect();
         // Everyone the relevant schedules name, as a set of numbers.
@@ -321,7 +325,7 @@ impl Cache {
             skipped.sort_unstable();
             skipped.dedup();
             let piece = |i: i64| k.piece(os, &skipped, i);
-            let may_hold = |p: &Held| wanted.is_empty() || p.people.iter().any(&is_wanted);
+            let may_hold = |p: &Held| everyone || p.people.iter().any(&is_wanted);
             found.push((k, pieces::join(piece, is_wanted, may_hold, since, until)));
         }
         let numbers = read(&self.people);

@@ -7,7 +7,7 @@ use crate::domain::schedule::edit::{SentLayer, StoredLayer, new_layers, replace_
 use crate::domain::schedule::{self, Layer, Rendered, Skipped, Zone};
 use crate::domain::seats::NotOnCall;
 use crate::domain::user as rules;
-use crate::error::{AppError, AppResult};
+use crate::error::{AppError, AppResult, OptionExt};
 use crate::store::audit::{self, AuditContext, Target};
 use crate::store::emails::{self, NewEmail};
 use crate::store::schedules::{self as store, Loaded, OverrideRow, Person, Schedule};
@@ -312,13 +312,23 @@ pub struct View {
 }
 
 /// Renders the stored schedule `id` for `[since, until)`.
+/// `cache`: read the schedule through this instance's copy (`finals::Cache`; never inside
+/// a write transaction, so `None` there).
 pub fn view(
     conn: &mut DbConnection,
+    cache: Option<&super::finals::Cache>,
     id: &ScheduleId,
     since: Timestamp,
     until: Timestamp,
 ) -> AppResult<View> {
-    let loaded = store::load(conn, id)?;
+    let loaded = match cache {
+        Some(cache) => cache
+            .schedules(conn, Some(std::slice::from_ref(id)))?
+            .first()
+            .map(|k| k.loaded.clone())
+            .not_found("schedule", id.as_str())?,
+        None => store::load(conn, id)?,
+    };
     let overrides = store::overrides_in(
         conn,
         Some(std::slice::from_ref(id)),

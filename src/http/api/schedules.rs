@@ -620,7 +620,7 @@ pub async fn create(
             let loaded = cases::create(conn, &ctx, draft)?;
             let related = related(conn, &base, &loaded)?;
             Ok((
-                cases::view(conn, &loaded.schedule.id, since, until)?,
+                cases::view(conn, None, &loaded.schedule.id, since, until)?,
                 related,
             ))
         })
@@ -678,10 +678,11 @@ pub async fn show(
     let now = now_of(&caller);
     let (since, until) = window(&params, now, MAX_RENDER_DAYS)?;
     let base = state.public_url.clone();
+    let finals = state.finals.clone();
     let (view, related) = state
         .db
         .run(move |conn| {
-            let view = cases::view(conn, &id, since, until)?;
+            let view = cases::view(conn, Some(&finals), &id, since, until)?;
             let related = related(conn, &base, &view.loaded)?;
             Ok((view, related))
         })
@@ -722,7 +723,7 @@ pub async fn update(
                 may_manage(&asked, Some(before), &teams)
             })?;
             let related = related(conn, &base, &loaded)?;
-            Ok((cases::view(conn, &id, since, until)?, related))
+            Ok((cases::view(conn, None, &id, since, until)?, related))
         })
         .await?;
     let tz = answer_zone(&params, &view.loaded.schedule.time_zone)?;
@@ -773,9 +774,10 @@ pub async fn users(
     caller.may(Action::ReadOnCall, &Resource::Account, "read schedules")?;
     let id = ScheduleId(id.into_inner());
     let (since, until) = window(&params, now_of(&caller), MAX_RENDER_DAYS)?;
+    let finals = state.finals.clone();
     let view = state
         .db
-        .run(move |conn| cases::view(conn, &id, since, until))
+        .run(move |conn| cases::view(conn, Some(&finals), &id, since, until))
         .await?;
     let links = Links(&state.public_url);
     let mut seen: Vec<&UserId> = Vec::new();
