@@ -157,8 +157,7 @@ pub fn load(conn: &mut DbConnection, id: &EscalationPolicyId) -> AppResult<Loade
 }
 
 /// Policies by id (`None`: all), with their levels and teams, in name order: four queries
-/// per thousands of ids (each id is a bound parameter; the backends cap how many one
-/// statement takes).
+/// per `IDS_PER_STATEMENT` ids.
 pub fn load_many(
     conn: &mut DbConnection,
     ids: Option<&[EscalationPolicyId]>,
@@ -173,7 +172,7 @@ pub fn load_many(
         return load_all(conn, rows, true);
     };
     let mut out = Vec::with_capacity(ids.len());
-    for chunk in ids.chunks(5_000) {
+    for chunk in ids.chunks(super::IDS_PER_STATEMENT) {
         let rows = ordered()
             .filter(escalation_policies::id.eq_any(chunk))
             .load(conn)?;
@@ -194,7 +193,7 @@ pub fn versions(
         return Ok(all.load(conn)?);
     };
     let mut out = Vec::with_capacity(ids.len());
-    for chunk in ids.chunks(5_000) {
+    for chunk in ids.chunks(super::IDS_PER_STATEMENT) {
         out.extend(
             all.filter(escalation_policies::id.eq_any(chunk))
                 .load::<(EscalationPolicyId, i64)>(conn)?,

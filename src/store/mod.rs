@@ -58,6 +58,11 @@ pub(crate) use on_backend;
 /// How long a SQLite writer waits for another writer before giving up.
 const SQLITE_BUSY_TIMEOUT_MS: u32 = 5_000;
 
+/// Ids bound in one statement at most when reading by a list of ids: each is a bound
+/// parameter, and the backends cap how many one statement takes (SQLite's default 32,766,
+/// PostgreSQL's 65,535), leaving room for the statement's other parameters.
+pub const IDS_PER_STATEMENT: usize = 5_000;
+
 /// Opens connections for the pool, setting SQLite's pragmas on each one. Once its pool is
 /// closed (`Db::close`) it opens no more.
 #[derive(Debug, Clone)]

@@ -129,7 +129,7 @@ impl Person {
 /// The people with these ids, deleted ones included (a schedule's history names them).
 pub fn people(conn: &mut DbConnection, ids: &[UserId]) -> AppResult<HashMap<UserId, Person>> {
     let mut out = HashMap::with_capacity(ids.len());
-    for chunk in ids.chunks(10_000) {
+    for chunk in ids.chunks(super::IDS_PER_STATEMENT) {
         let rows: Vec<Person> = users::table
             .filter(users::id.eq_any(chunk))
             .select(Person::as_select())
@@ -342,7 +342,7 @@ pub fn load(conn: &mut DbConnection, id: &ScheduleId) -> AppResult<Loaded> {
 }
 
 /// Schedules by id (`None`: all), each with its teams and layers, in four queries per
-/// `LOAD_CHUNK` of ids (each id is a bound parameter; the backends cap how many one
+/// `IDS_PER_STATEMENT` ids (each id is a bound parameter; the backends cap how many one
 /// statement takes).
 pub fn load_many(conn: &mut DbConnection, ids: Option<&[ScheduleId]>) -> AppResult<Vec<Loaded>> {
     let Some(ids) = ids else {
@@ -353,7 +353,7 @@ pub fn load_many(conn: &mut DbConnection, ids: Option<&[ScheduleId]>) -> AppResu
         return load_all(conn, rows, true);
     };
     let mut out = Vec::with_capacity(ids.len());
-    for chunk in ids.chunks(LOAD_CHUNK) {
+    for chunk in ids.chunks(super::IDS_PER_STATEMENT) {
         let rows = schedules::table
             .filter(schedules::id.eq_any(chunk))
             .order(schedules::id.asc())
@@ -363,9 +363,6 @@ pub fn load_many(conn: &mut DbConnection, ids: Option<&[ScheduleId]>) -> AppResu
     }
     Ok(out)
 }
-
-/// Ids bound in one statement at most (SQLite's default cap is 32,766, PostgreSQL's 65,535).
-const LOAD_CHUNK: usize = 5_000;
 
 /// The stored version of each of these schedules (`None`: of all); deleted ones are absent.
 pub fn versions(
@@ -378,7 +375,7 @@ pub fn versions(
             .load(conn)?);
     };
     let mut out = Vec::with_capacity(ids.len());
-    for chunk in ids.chunks(LOAD_CHUNK) {
+    for chunk in ids.chunks(super::IDS_PER_STATEMENT) {
         out.extend(
             schedules::table
                 .filter(schedules::id.eq_any(chunk))

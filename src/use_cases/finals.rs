@@ -1,9 +1,10 @@
 //! Final schedules of many schedules at once: who is on call (`GET /oncalls`), My On-Call
 //! Shifts and the calendar feeds ask about thousands of schedules on every request, so
 //! each instance keeps, between requests ([`Cache`]):
-//! - each schedule as loaded, checked against its stored `version` on every read (every
-//!   change of its layers, teams or zone bumps it), so several instances on one database
-//!   never answer from a stale schedule;
+//! - each schedule and escalation policy as loaded, checked against its stored `version`
+//!   on every read (every change of a schedule's layers, teams or zone, of a policy's
+//!   levels or teams, bumps it), so several instances on one database never answer from a
+//!   stale one;
 //! - each schedule's final schedule in week-long pieces, each kept with what it was
 //!   computed from: the schedule's version, the overrides that meet the week (in creation
 //!   order) and which of its people may not be on call. A piece whose inputs changed is
