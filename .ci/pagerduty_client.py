@@ -11,8 +11,9 @@ raised). The steps, each printing one summary line:
      as 100), get_total and a `query` filter: every user made is seen exactly once, in the
      number of pages `more` implies, and every one holds a full seat.
   b. A daily rotation of three of them (Asia/Tokyo, rotation_virtual_start a day before the
-     layer's start) made with rpost('schedules') and read with rget('schedules/ID', since,
-     until): final_schedule.rendered_schedule_entries must be the turns computed here.
+     layer's start) made with rpost('schedules'), listed once by iter_all('schedules'), and
+     read with rget('schedules/ID', since, until): final_schedule.rendered_schedule_entries
+     must be the turns computed here.
   c. An escalation policy (level 1: that schedule, level 2: a fourth person) and
      iter_all('oncalls', escalation_policy_ids[]): level 1 is the schedule's turns, level 2
      the person with start and end null.
@@ -20,6 +21,15 @@ raised). The steps, each printing one summary line:
      with one ending before it starts (its item has status 400 and errors), the list
      (GET /schedules/ID/overrides), the final schedule and /oncalls with them, and DELETE of a
      future one (204), after which it is gone from all three.
+
+The database need not be fresh: .ci/pagerduty-client also runs this script on a database that
+Entra's SCIM provisioning wrote to first (.ci/entra_replay.py: its users, some deactivated or
+waiting for a seat, a group), and then a second time on that same database. So every name and
+e-mail made here carries a tag of this run (`PD Client 3fa9c1 007`), and the checks look for
+this run's own objects among whatever else is there: iter_all must yield each of its users
+exactly once (and every user it yields, whoever made it, in PagerDuty's shape), not an exact
+count; its schedule must be listed once among the others. Step a lifts a full-seat cap that
+would leave its users waiting (the replay's database has one).
 
 --through stops after the given step (b to d need a's users; c and d need b's schedule).
 Exits 1 with one `FAILED in step ...` line, saying what differed, on the first mismatch.
@@ -36,6 +46,11 @@ from datetime import datetime, time, timedelta, timezone
 import pagerduty
 
 USERS = 120
+# PagerDuty's user roles (Rota uses the same names).
+ROLES = {
+    "admin", "limited_user", "observer", "owner", "read_only_user", "restricted_access",
+    "read_only_limited_user", "user", "license_owner",
+}
 # Japan has kept +09:00 without daylight saving time since 1951, so a fixed offset is exactly
 # Asia/Tokyo for these dates and the expectations need no time zone database.
 TOKYO = timezone(timedelta(hours=9), "JST")
@@ -125,6 +140,34 @@ def ref_id(obj, key: str, what: str) -> str:
     return field(ref, "id", f"{what}.{key}")
 
 
+def check_listed_user(user, what: str) -> str:
+    """A user as GET /users lists it, whoever made it (this run, an earlier one, Entra over
+    SCIM): the fields PagerDuty's clients read, with their types. Returns its id."""
+    uid = field(user, "id", what)
+    if not isinstance(uid, str) or not uid:
+        raise Mismatch(f"{what} has the id {uid!r}")
+    what = f"{what} ({uid})"
+    if field(user, "type", what) != "user":
+        raise Mismatch(f"{what} has type {user['type']!r}, not 'user'")
+    for key in ("name", "summary", "self", "html_url", "time_zone"):
+        value = field(user, key, what)
+        if not isinstance(value, str) or not value:
+            raise Mismatch(f"{what}: {key} is {value!r}, not a non-empty string")
+    email = field(user, "email", what)
+    if email is not None and (not isinstance(email, str) or "@" not in email):
+        raise Mismatch(f"{what}: email is {email!r}, not an address")
+    if field(user, "role", what) not in ROLES:
+        raise Mismatch(f"{what}: role is {user['role']!r}, not one of PagerDuty's roles")
+    licence = field(user, "license", what)  # null while waiting for a seat
+    if licence is not None and field(licence, "id", f"{what}.license") not in ("full", "stakeholder"):
+        raise Mismatch(f"{what}: license is {licence!r}, not a full or stakeholder seat")
+    for key in ("teams", "contact_methods"):
+        refs = field(user, key, what)
+        if not isinstance(refs, list) or not all(isinstance(r, dict) and r.get("id") for r in refs):
+            raise Mismatch(f"{what}: {key} is {refs!r:.200}, not a list of references")
+    return uid
+
+
 def entries_of(raw, what: str):
     """[(user id, start, end)] of rendered entries or overrides."""
     if not isinstance(raw, list):
@@ -194,6 +237,8 @@ def final_schedule(turns, overrides, since, until):
 class Run:
     def __init__(self, client):
         self.pd = client
+        # In every name and e-mail made: a second run on the same database (or any other
+        # client's data) never collides with this one's.
         self.tag = secrets.token_hex(3)
         self.users = []  # ids, in the order made
         self.names = {}  # id -> name, for messages
@@ -260,7 +305,8 @@ class Run:
         for page_size in (None, 25, 250):
             before = self.calls("GET /users")
             seen = Counter(
-                field(u, "id", "GET /users users[]") for u in self.pd.iter_all("users", page_size=page_size)
+                check_listed_user(u, "GET /users users[]")
+                for u in self.pd.iter_all("users", page_size=page_size)
             )
             pages = self.calls("GET /users") - before
             size = min(page_size or self.pd.default_page_size, 100)
@@ -295,8 +341,9 @@ class Run:
                 f"iter_all('users', query={query!r}) yielded {len(found)} users "
                 f"({len(set(found) & made)} of those made), not exactly the {USERS} made"
             )
+        among = f" among {len(seen) - USERS} others'" if len(seen) > USERS else ""
         print(
-            f"a. users: {USERS} made with rpost, each with a full seat; iter_all saw each once "
+            f"a. users: {USERS} made with rpost, each with a full seat; iter_all saw each once{among} "
             f"({'; '.join(summary)}); get_total {total}; query filter {len(found)}"
         )
 
@@ -355,6 +402,21 @@ class Run:
             },
         )
         self.schedule_id = field(schedule, "id", "POST /schedules")
+        # Listed once among whatever schedules are there already (an earlier run's, say).
+        listed = Counter()
+        for i, s in enumerate(self.pd.iter_all("schedules")):
+            what = f"GET /schedules schedules[{i}]"
+            for key in ("id", "name", "summary", "time_zone"):
+                if not isinstance(field(s, key, what), str):
+                    raise Mismatch(f"{what}: {key} is {s[key]!r}, not a string")
+            if field(s, "type", what) != "schedule":
+                raise Mismatch(f"{what} has type {s['type']!r}, not 'schedule'")
+            listed[s["id"]] += 1
+        if listed[self.schedule_id] != 1:
+            raise Mismatch(
+                f"iter_all('schedules') yielded the schedule made ({self.schedule_id}) "
+                f"{listed[self.schedule_id]} times among {len(listed)}, not once"
+            )
         for key, want in (("name", name), ("time_zone", "Asia/Tokyo")):
             if field(schedule, key, "POST /schedules") != want:
                 raise Mismatch(f"POST /schedules: {key} is {schedule[key]!r}, sent {want!r}")
@@ -373,8 +435,9 @@ class Run:
             raise Mismatch(f"internal: expected turns are wrong:\n{show_entries(expected, self.names)}")
         self.check_final_schedule(expected, f"of {show(self.window[0])} - {show(self.window[1])}")
         print(
-            f"b. schedule {self.schedule_id}: {DAYS} daily turns from {start.isoformat()} "
-            f"rotate {', '.join(self.names[u].split()[-1] for u in rotation)} as computed"
+            f"b. schedule {self.schedule_id} (listed once among {len(listed)}): {DAYS} daily turns "
+            f"from {start.isoformat()} rotate {', '.join(self.names[u].split()[-1] for u in rotation)} "
+            "as computed"
         )
 
     def read_oncalls(self):

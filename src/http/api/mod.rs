@@ -66,13 +66,11 @@ fn json_config() -> web::JsonConfig {
         })
 }
 
-/// Reads a JSON body that may be absent (then `T::default()`), with the same size limit,
-/// content type and error format as `web::Json`.
-pub async fn optional_json<T: serde::de::DeserializeOwned + Default>(
-    req: &HttpRequest,
-    payload: web::Payload,
-) -> Result<T, AppError> {
-    let bytes = payload
+/// The whole body, up to the limit, with errors in PagerDuty's format (`web::Bytes` answers
+/// a body over the limit with actix's plain-text 413). For bodies that are not JSON, which
+/// `http::edge` does not read.
+pub async fn body_bytes(payload: web::Payload) -> Result<web::Bytes, AppError> {
+    payload
         .to_bytes_limited(MAX_BODY_BYTES)
         .await
         .map_err(|_| {
@@ -80,7 +78,16 @@ pub async fn optional_json<T: serde::de::DeserializeOwned + Default>(
                 limit: MAX_BODY_BYTES,
             })
         })?
-        .map_err(|e| AppError::invalid("request body", format!("could not be read: {e}")))?;
+        .map_err(|e| AppError::invalid("request body", format!("could not be read: {e}")))
+}
+
+/// Reads a JSON body that may be absent (then `T::default()`), with the same size limit,
+/// content type and error format as `web::Json`.
+pub async fn optional_json<T: serde::de::DeserializeOwned + Default>(
+    req: &HttpRequest,
+    payload: web::Payload,
+) -> Result<T, AppError> {
+    let bytes = body_bytes(payload).await?;
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Ok(T::default());
     }

@@ -1017,10 +1017,11 @@ pub async fn import_roster(
     params: Params,
     req: HttpRequest,
     id: web::Path<String>,
-    body: web::Bytes,
+    payload: web::Payload,
 ) -> ApiResult<HttpResponse> {
     caller.may(Action::ReadOnCall, &Resource::Account, "read schedules")?;
     let id = ScheduleId(id.into_inner());
+    let body = super::body_bytes(payload).await?;
     let csv = actix_web::HttpMessage::mime_type(&req)
         .ok()
         .flatten()
@@ -1121,7 +1122,12 @@ fn name_rows(e: AppError, numbers: &[usize]) -> AppError {
     AppError::invalid("rows", named.trim_start_matches("overrides ").to_owned())
 }
 
+/// A CSV roster's rows with their line numbers. A UTF-8 byte order mark (Excel's "CSV UTF-8"
+/// writes one) is not part of the header. A row that cannot be read, or holds a NUL (which no
+/// stored text can: `http::edge` refuses it in JSON, but does not read CSV), refuses the file.
 fn roster_csv(body: &[u8]) -> AppResult<Vec<(usize, RosterInput)>> {
+    let body = body.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(body);
+    let mut lines = Lines::new(body);
     let mut reader = csv::ReaderBuilder::new()
         .trim(csv::Trim::All)
         .from_reader(body);
@@ -1139,12 +1145,21 @@ fn roster_csv(body: &[u8]) -> AppResult<Vec<(usize, RosterInput)>> {
     let mut out = Vec::new();
     for record in reader.records() {
         let record = record.map_err(|e| {
-            let line = e.position().map_or(0, |p| p.line());
-            AppError::invalid(format!("row {line}"), format!("cannot be read: {e}"))
+            let line = e.position().map_or(0, |p| lines.of(p.byte()));
+            AppError::invalid(
+                format!("row {line}"),
+                format!("cannot be read: {}", unreadable(&e)),
+            )
         })?;
         let line = record
             .position()
-            .map_or(out.len() + 2, |p| p.line() as usize);
+            .map_or(out.len() + 2, |p| lines.of(p.byte()));
+        if record.iter().any(|field| field.contains('\0')) {
+            return Err(AppError::invalid(
+                format!("row {line}"),
+                "contains a NUL character (U+0000), which no text here can hold",
+            ));
+        }
         let get = |i: usize| record.get(i).unwrap_or("").to_owned();
         out.push((
             line,
@@ -1156,6 +1171,61 @@ fn roster_csv(body: &[u8]) -> AppResult<Vec<(usize, RosterInput)>> {
         ));
     }
     Ok(out)
+}
+
+/// Why a CSV record could not be read, in the file's terms (csv's own message counts records
+/// from 0, and lines its own way).
+fn unreadable(e: &csv::Error) -> String {
+    match e.kind() {
+        csv::ErrorKind::UnequalLengths {
+            expected_len, len, ..
+        } => format!(
+            "it has {len} field{} where the header has {expected_len} (quote a field that holds a \
+             comma or a line break, and close every quote)",
+            if *len == 1 { "" } else { "s" }
+        ),
+        csv::ErrorKind::Utf8 { .. } => "it is not UTF-8 text (save the file as CSV UTF-8)".into(),
+        _ => e.to_string(),
+    }
+}
+
+/// Line numbers (from 1) of CSV records, from where they start. The csv crate counts a line at
+/// its LF, and a record after a CRLF starts at that LF: its own `line()` is one short in files
+/// with CRLF line ends. A lone CR ends a line too, as it ends a record.
+struct Lines<'a> {
+    body: &'a [u8],
+    /// Where the last record found starts, and its line (records come in order).
+    at: usize,
+    line: usize,
+}
+
+impl<'a> Lines<'a> {
+    fn new(body: &'a [u8]) -> Lines<'a> {
+        Lines {
+            body,
+            at: 0,
+            line: 1,
+        }
+    }
+
+    /// The line of the first character of the record at byte `start` (line ends before it,
+    /// blank lines included, are skipped as the reader skips them).
+    fn of(&mut self, start: u64) -> usize {
+        let body = self.body;
+        let start = usize::try_from(start).map_or(body.len(), |s| s.min(body.len()));
+        let first = body[start..]
+            .iter()
+            .position(|b| !matches!(b, b'\r' | b'\n'))
+            .map_or(body.len(), |i| start + i);
+        if first < self.at {
+            (self.at, self.line) = (0, 1);
+        }
+        let ends = (self.at..first)
+            .filter(|&i| body[i] == b'\n' || (body[i] == b'\r' && body.get(i + 1) != Some(&b'\n')))
+            .count();
+        (self.at, self.line) = (first, self.line + ends);
+        self.line
+    }
 }
 
 fn roster_json(body: &[u8]) -> AppResult<Vec<(usize, RosterInput)>> {
