@@ -8,7 +8,7 @@
 //!   target < 5 ms);
 //! - `GET /api/v2/oncalls?user_ids[]=…&since=now&until=now+60d` over HTTP for one person on
 //!   1,000 schedules, each the first level of its own escalation policy (target p99 < 20 ms),
-//!   4 clients.
+//!   4 clients: the first page of 100, and with `total=true` (every row found and counted).
 //!
 //! Run with `cargo bench --bench oncall` (ROTA_BENCH_BACKENDS=sqlite|postgres picks).
 
@@ -270,8 +270,23 @@ fn run(label: &str, url: DatabaseUrl) {
         let h = timed(200, || {
             rota::use_cases::oncalls::list(&mut conn, &cache, &q, now, until).unwrap()
         });
+        let rows = rota::use_cases::oncalls::list(&mut conn, &cache, &q, now, until)
+            .unwrap()
+            .rows
+            .len();
         println!(
-            "{label:<9} /oncalls' use case alone, one person on {MINE} schedules, 60 days, one caller: {}",
+            "{label:<9} /oncalls' use case alone, one person on {MINE} schedules, 60 days, every row ({rows}, as total=true asks), one caller: {}",
+            common::latency(&h)
+        );
+        let page = rota::use_cases::oncalls::Query {
+            enough: Some(101),
+            ..q.clone()
+        };
+        let h = timed(200, || {
+            rota::use_cases::oncalls::list(&mut conn, &cache, &page, now, until).unwrap()
+        });
+        println!(
+            "{label:<9} /oncalls' use case alone, the same, first page of 100, one caller: {}",
             common::latency(&h)
         );
         let year = jiff::SignedDuration::from_hours(24 * 365);
@@ -290,30 +305,36 @@ fn run(label: &str, url: DatabaseUrl) {
             common::latency(&h)
         );
     }
-    let server = common::Server::start(db);
+    let server = common::Server::start(&url);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
         .build()
         .unwrap();
-    let (h, n) = rt.block_on(load(&server.base, &token, &me));
-    println!(
-        "{label:<9} GET /api/v2/oncalls?user_ids[]=<one person on {MINE} schedules>, 60 days, {CLIENTS} clients: {:.0} req/s | {} | {n} requests",
-        n as f64 / MEASURE.as_secs_f64(),
-        common::latency(&h)
-    );
+    for (what, extra) in [
+        ("first page of 100", ""),
+        ("with total=true", "&total=true"),
+    ] {
+        let (h, n) = rt.block_on(load(&server.base, &token, &me, extra));
+        println!(
+            "{label:<9} GET /api/v2/oncalls?user_ids[]=<one person on {MINE} schedules>, 60 days, {what}, {CLIENTS} clients: {:.0} req/s | {} | {n} requests",
+            n as f64 / MEASURE.as_secs_f64(),
+            common::latency(&h)
+        );
+    }
     drop(rt);
     server.stop();
 }
 
-async fn load(base: &str, token: &str, me: &UserId) -> (Histogram<u64>, u64) {
+async fn load(base: &str, token: &str, me: &UserId, extra: &str) -> (Histogram<u64>, u64) {
     let client = reqwest::Client::new();
     // Every schedule's first layer has the same phase, so the person is on call in all of
     // them or none at a given instant: ask for the next 60 days (My On-Call Shifts' view).
     let since = jiff::Timestamp::now();
     let until = since + jiff::SignedDuration::from_hours(24 * 60);
-    let url =
-        format!("{base}/api/v2/oncalls?user_ids[]={me}&since={since}&until={until}&limit=100");
+    let url = format!(
+        "{base}/api/v2/oncalls?user_ids[]={me}&since={since}&until={until}&limit=100{extra}"
+    );
     let first: serde_json::Value = client
         .get(&url)
         .header("Authorization", format!("Token token={token}"))

@@ -432,6 +432,67 @@ on_both_backends! {
         assert!(other_instance().is_empty(), "a deleted schedule has nobody");
     }
 
+    async fn the_on_call_change_count_moves_with_each_write_it_vouches_for_and_no_other(app) {
+        // Each instance answers "who is on call" from what it read while the database's
+        // count of on-call changes stays the same (`use_cases::finals`): every write that
+        // can change an answer must move it, in the same transaction; writes that cannot
+        // should not, or the copies are thrown away for nothing.
+        let count = || {
+            let mut conn = app.db.get().unwrap();
+            rota::store::schedules::oncall_changes(&mut conn).unwrap()
+        };
+        let (a, b, c) = three_people(&app).await;
+        let mut last = count();
+        let mut moved = |what: &str, expected: bool| {
+            let now = count();
+            assert_eq!(now > last, expected, "{what}: the count went from {last} to {now}");
+            last = now;
+        };
+        let id = daily(&app, &[&a, &b]).await;
+        moved("a schedule made", true);
+        let (status, body) = app.post("/api/v2/escalation_policies", json!({"escalation_policy": {
+            "name": "Payments", "type": "escalation_policy",
+            "escalation_rules": [{"escalation_delay_in_minutes": 30, "targets": [{"id": id, "type": "schedule_reference"}]}]}})).await;
+        assert_eq!(status, 201, "{body}");
+        let ep = body["escalation_policy"]["id"].as_str().unwrap().to_owned();
+        moved("a policy made", true);
+        let (status, body) = app.post(&format!("/api/v2/schedules/{id}/overrides"), json!({"override": {
+            "start": "2030-02-02T00:00:00Z", "end": "2030-02-02T12:00:00Z", "user": {"id": c, "type": "user_reference"}}})).await;
+        assert_eq!(status, 201, "{body}");
+        let o = body["override"]["id"].as_str().unwrap().to_owned();
+        moved("an override made", true);
+        let (status, _) = app.delete(&format!("/api/v2/schedules/{id}/overrides/{o}")).await;
+        assert_eq!(status, 204);
+        moved("an override deleted", true);
+        let (status, body) = app.put(&format!("/api/v2/users/{a}"), json!({"user": {"name": "Ana Ito-Mori"}})).await;
+        assert_eq!(status, 200, "{body}");
+        moved("a person renamed", true);
+        // The new name shows at once, from this instance's copy too.
+        let (_, on) = app.get(&format!("/api/v2/oncalls?since=2026-02-02T01:00:00Z&until=2026-02-02T01:00:00Z&include[]=users&schedule_ids[]={id}")).await;
+        assert_eq!(on["oncalls"][0]["user"]["name"], "Ana Ito-Mori", "{on}");
+        let (status, body) = app.put(&format!("/api/v2/users/{a}"), json!({"user": {"job_title": "SRE"}})).await;
+        assert_eq!(status, 200, "{body}");
+        moved("a job title no schedule shows", false);
+        let (status, body) = app.put(&format!("/api/v2/users/{a}/oncall_notifications"), json!({"oncall_notifications": {"handoff": "off", "reminder_hours": null}})).await;
+        assert_eq!(status, 200, "{body}");
+        moved("a hand-off setting", false);
+        let (status, body) = app.put(&format!("/api/v2/users/{b}"), json!({"user": {"role": "observer"}})).await;
+        assert_eq!(status, 200, "{body}");
+        moved("a seat lost", true);
+        let (status, body) = app.put(&format!("/api/v2/schedules/{id}"), schedule("Payments", vec![layer(&[&c], "2026-01-05T09:00:00+09:00", 86_400)])).await;
+        assert_eq!(status, 200, "{body}");
+        moved("a layer edited", true);
+        let (status, _) = app.delete(&format!("/api/v2/escalation_policies/{ep}")).await;
+        assert_eq!(status, 204);
+        moved("a policy deleted", true);
+        let (status, _) = app.delete(&format!("/api/v2/schedules/{id}")).await;
+        assert_eq!(status, 204);
+        moved("a schedule deleted", true);
+        let (status, _) = app.get("/api/v2/oncalls").await;
+        assert_eq!(status, 200);
+        moved("a read", false);
+    }
+
     async fn someone_who_loses_their_full_seat_is_skipped_and_the_entry_says_why(app) {
         let (a, b, _) = three_people(&app).await;
         let id = daily(&app, &[&a, &b]).await;

@@ -126,6 +126,17 @@ impl Person {
     }
 }
 
+/// How many committed changes "who is on call" has seen (`oncall_changes`, bumped by the
+/// database's triggers on schedules, escalation policies, overrides and people): equal
+/// counts mean nothing a final schedule or an on-call reads has changed in between.
+pub fn oncall_changes(conn: &mut DbConnection) -> AppResult<i64> {
+    use crate::store::schema::oncall_changes;
+    Ok(oncall_changes::table
+        .find(1)
+        .select(oncall_changes::n)
+        .first(conn)?)
+}
+
 /// The people with these ids, deleted ones included (a schedule's history names them).
 pub fn people(conn: &mut DbConnection, ids: &[UserId]) -> AppResult<HashMap<UserId, Person>> {
     let mut out = HashMap::with_capacity(ids.len());

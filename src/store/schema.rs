@@ -384,6 +384,15 @@ diesel::table! {
     }
 }
 
+// Grows with every committed change to what "who is on call" reads (database triggers bump
+// it; see the migration `000043_oncall_changes`). One row, `id` 1.
+diesel::table! {
+    oncall_changes (id) {
+        id -> Integer,
+        n -> BigInt,
+    }
+}
+
 diesel::joinable!(seats -> users (user_id));
 diesel::joinable!(contact_methods -> users (user_id));
 diesel::joinable!(sessions -> users (user_id));
@@ -433,5 +442,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     escalation_targets,
     calendar_feeds,
     handoff_notices,
-    oncall_notification_settings
+    oncall_notification_settings,
+    oncall_changes
 );

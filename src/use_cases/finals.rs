@@ -13,6 +13,12 @@
 //!   window; a shift that runs across the window's edge is followed piece by piece, up to
 //!   [`SHIFT_REACH`], to give its whole start and end.
 //!
+//! What was checked is reused while the database's count of on-call changes
+//! (`oncall_changes`, bumped by triggers on schedules, policies, overrides and people) stays
+//! the same: a request then costs that one query, not a version check of every schedule and
+//! policy it names nor a read of their overrides and people. The count is read before what
+//! it vouches for, so a copy is never credited to a count later than its own read.
+//!
 //! People are numbered (`u32`) inside the cache, so rendering and joining copy numbers, not
 //! ids.
 
@@ -41,57 +47,132 @@ pub struct Cache {
     schedules: Versioned<ScheduleId, Known>,
     policies: Versioned<EscalationPolicyId, LoadedPolicy>,
     people: RwLock<Numbers>,
+    /// Overrides and people as read at a change count.
+    read_at: Mutex<ReadAt>,
 }
 
-/// Rows kept by id with the version they were loaded at: every read asks the database
-/// for the current versions and loads again only what changed.
+/// Rows kept by id with the version they were loaded at: a read asks the database for the
+/// current versions (unless the change count vouches for them) and loads again only what
+/// changed. Reads that reach the database take turns (`kept`'s lock is held throughout),
+/// so a slow read never puts back a copy older than a faster one's.
 struct Versioned<K, V> {
-    kept: RwLock<HashMap<K, Arc<V>>>,
+    kept: Mutex<Kept<K, V>>,
+}
+
+struct Kept<K, V> {
+    rows: HashMap<K, Arc<V>>,
+    /// The change count the rows were last checked at, and which ids were (`every`: all).
+    count: Option<i64>,
+    checked: HashSet<K>,
+    every: bool,
 }
 
 impl<K, V> Default for Versioned<K, V> {
     fn default() -> Self {
         Versioned {
-            kept: RwLock::new(HashMap::new()),
+            kept: Mutex::new(Kept {
+                rows: HashMap::new(),
+                count: None,
+                checked: HashSet::new(),
+                every: false,
+            }),
         }
     }
 }
 
-impl<K: Eq + Hash + Clone, V> Versioned<K, V> {
-    /// The rows whose current versions are `current` (of every row when `every`), loaded
-    /// by `load` where the copy kept is older or missing; `of` gives a row's id and version.
+impl<K: Eq + Hash + Clone + Ord, V> Versioned<K, V> {
+    /// The rows `ids` (`None`: every row) as stored at change count `count` or later, in id
+    /// order: asks `versions` for the current versions unless they were checked at `count`
+    /// already, and `load`s those whose copy is older or missing. `of` gives a row's id and
+    /// version. Ids with no row are left out.
     fn read(
         &self,
-        current: &[(K, i64)],
-        every: bool,
+        count: i64,
+        ids: Option<&[K]>,
         of: impl Fn(&V) -> (&K, i64),
+        versions: impl FnOnce(Option<&[K]>) -> AppResult<Vec<(K, i64)>>,
         load: impl FnOnce(&[K]) -> AppResult<Vec<V>>,
     ) -> AppResult<Vec<Arc<V>>> {
-        let stale: Vec<K> = {
-            let kept = read(&self.kept);
-            current
-                .iter()
-                .filter(|(id, v)| kept.get(id).is_none_or(|k| of(k).1 != *v))
-                .map(|(id, _)| id.clone())
-                .collect()
-        };
+        let mut kept = lock(&self.kept);
+        let vouched = kept.count.is_some_and(|c| c >= count)
+            && (kept.every
+                || ids.is_some_and(|ids| ids.iter().all(|id| kept.checked.contains(id))));
+        if vouched {
+            let mut out: Vec<(&K, &Arc<V>)> = match ids {
+                Some(ids) => ids
+                    .iter()
+                    .filter_map(|id| kept.rows.get_key_value(id))
+                    .collect(),
+                None => kept.rows.iter().collect(),
+            };
+            out.sort_unstable_by(|a, b| a.0.cmp(b.0));
+            out.dedup_by(|a, b| a.0 == b.0);
+            return Ok(out.into_iter().map(|(_, v)| v.clone()).collect());
+        }
+        let mut current = versions(ids)?;
+        current.sort_unstable();
+        let stale: Vec<K> = current
+            .iter()
+            .filter(|(id, v)| kept.rows.get(id).is_none_or(|k| of(k).1 != *v))
+            .map(|(id, _)| id.clone())
+            .collect();
         if !stale.is_empty() {
-            let fresh = load(&stale)?;
-            let mut kept = write(&self.kept);
-            for v in fresh {
-                kept.insert(of(&v).0.clone(), Arc::new(v));
+            for v in load(&stale)? {
+                kept.rows.insert(of(&v).0.clone(), Arc::new(v));
             }
         }
-        if every && read(&self.kept).len() > current.len() {
+        if ids.is_none() && kept.rows.len() > current.len() {
             // Deleted rows are forgotten when every row is asked for.
             let live: HashSet<&K> = current.iter().map(|(id, _)| id).collect();
-            write(&self.kept).retain(|id, _| live.contains(id));
+            kept.rows.retain(|id, _| live.contains(id));
         }
-        let kept = read(&self.kept);
+        // What was just read is as new as `count` at least, and as new as any count
+        // recorded before (reads take turns).
+        if kept.count.is_none_or(|c| c < count) {
+            kept.count = Some(count);
+            kept.checked.clear();
+            kept.every = false;
+        }
+        match ids {
+            Some(ids) => kept.checked.extend(ids.iter().cloned()),
+            None => kept.every = true,
+        }
         Ok(current
             .iter()
-            .filter_map(|(id, _)| kept.get(id).cloned())
+            .filter_map(|(id, _)| kept.rows.get(id).cloned())
             .collect())
+    }
+}
+
+/// Overrides and people as read at a change count (`count`): reused while it stays.
+#[derive(Default)]
+struct ReadAt {
+    count: Option<i64>,
+    /// Every schedule's overrides meeting `[from, to)`, by number, in creation order.
+    overrides: Option<KeptOverrides>,
+    people: HashMap<UserId, Arc<Person>>,
+}
+
+struct KeptOverrides {
+    from: Timestamp,
+    to: Timestamp,
+    by_schedule: Arc<HashMap<ScheduleId, Vec<Override<u32>>>>,
+}
+
+/// How much further than asked overrides are read, so the next requests (whose windows
+/// move on with the clock) find them read already.
+const OVERRIDES_AHEAD: jiff::SignedDuration = jiff::SignedDuration::from_hours(24 * 7);
+
+impl ReadAt {
+    /// Forgets what was read at an older count than `count`; whether what is kept now
+    /// counts for it.
+    fn at(&mut self, count: i64) {
+        if self.count.is_none_or(|c| c < count) {
+            *self = ReadAt {
+                count: Some(count),
+                ..ReadAt::default()
+            };
+        }
     }
 }
 
@@ -128,7 +209,6 @@ impl Numbers {
 
 /// What a piece was computed from: equal inputs give an equal final schedule (the
 /// schedule's version is its `Known`'s).
-#[derive(PartialEq)]
 struct Inputs {
     overrides: Vec<Override<u32>>,
     skipped: Vec<u32>,
@@ -155,14 +235,27 @@ impl std::ops::Deref for Held {
 }
 
 /// Final schedules of several schedules over a window.
+#[derive(Default)]
 pub struct Finals {
     pub entries: HashMap<ScheduleId, Vec<Entry<UserId>>>,
     /// Every schedule asked about, in id order.
     pub schedules: Vec<Arc<Known>>,
-    pub people: HashMap<UserId, Person>,
+    /// The people the entries name.
+    pub people: HashMap<UserId, Arc<Person>>,
 }
 
 impl Finals {
+    /// Adds `other`'s schedules (read over the same window).
+    pub fn extend(&mut self, other: Finals) {
+        self.entries.extend(other.entries);
+        self.people.extend(other.people);
+        self.schedules.extend(other.schedules);
+        self.schedules
+            .sort_by(|a, b| a.loaded.schedule.id.cmp(&b.loaded.schedule.id));
+        self.schedules
+            .dedup_by(|a, b| a.loaded.schedule.id == b.loaded.schedule.id);
+    }
+
     /// A schedule's name, if it was asked about.
     pub fn name(&self, id: &ScheduleId) -> Option<&str> {
         self.schedules
@@ -170,6 +263,10 @@ impl Finals {
             .ok()
             .map(|i| self.schedules[i].loaded.schedule.name.as_str())
     }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 fn read<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
@@ -188,14 +285,24 @@ impl Cache {
         conn: &mut DbConnection,
         ids: Option<&[ScheduleId]>,
     ) -> AppResult<Vec<Arc<Known>>> {
-        let mut current = schedules::versions(conn, ids)?;
-        current.sort_unstable();
+        let count = schedules::oncall_changes(conn)?;
+        self.schedules_at(conn, count, ids)
+    }
+
+    fn schedules_at(
+        &self,
+        conn: &mut DbConnection,
+        count: i64,
+        ids: Option<&[ScheduleId]>,
+    ) -> AppResult<Vec<Arc<Known>>> {
+        let conn = std::cell::RefCell::new(conn);
         self.schedules.read(
-            &current,
-            ids.is_none(),
+            count,
+            ids,
             |k| (&k.loaded.schedule.id, k.loaded.schedule.version),
+            |ids| schedules::versions(&mut conn.borrow_mut(), ids),
             |stale| {
-                let fresh = schedules::load_many(conn, Some(stale))?;
+                let fresh = schedules::load_many(&mut conn.borrow_mut(), Some(stale))?;
                 let mut numbers = write(&self.people);
                 Ok(fresh
                     .into_iter()
@@ -212,12 +319,14 @@ impl Cache {
         conn: &mut DbConnection,
         ids: Option<&[EscalationPolicyId]>,
     ) -> AppResult<Vec<Arc<LoadedPolicy>>> {
-        let current = escalation::versions(conn, ids)?;
+        let count = schedules::oncall_changes(conn)?;
+        let conn = std::cell::RefCell::new(conn);
         let mut out = self.policies.read(
-            &current,
-            ids.is_none(),
+            count,
+            ids,
             |p| (&p.policy.id, p.policy.version),
-            |stale| escalation::load_many(conn, Some(stale)),
+            |ids| escalation::versions(&mut conn.borrow_mut(), ids),
+            |stale| escalation::load_many(&mut conn.borrow_mut(), Some(stale)),
         )?;
         out.sort_by(|a, b| {
             (&a.policy.name_key, &a.policy.id).cmp(&(&b.policy.name_key, &b.policy.id))
@@ -225,10 +334,91 @@ impl Cache {
         Ok(out)
     }
 
+    /// The people `ids` as stored now (deleted ones included; unknown ids left out).
+    pub fn people(
+        &self,
+        conn: &mut DbConnection,
+        ids: &[UserId],
+    ) -> AppResult<HashMap<UserId, Arc<Person>>> {
+        let count = schedules::oncall_changes(conn)?;
+        self.people_at(conn, count, ids.iter())
+    }
+
+    fn people_at<'a>(
+        &self,
+        conn: &mut DbConnection,
+        count: i64,
+        ids: impl Iterator<Item = &'a UserId> + Clone,
+    ) -> AppResult<HashMap<UserId, Arc<Person>>> {
+        let mut read_at = lock(&self.read_at);
+        read_at.at(count);
+        let missing: Vec<UserId> = ids
+            .clone()
+            .filter(|id| !read_at.people.contains_key(*id))
+            .cloned()
+            .collect();
+        if !missing.is_empty() {
+            let found = schedules::people(conn, &missing)?;
+            read_at
+                .people
+                .extend(found.into_iter().map(|(id, p)| (id, Arc::new(p))));
+        }
+        Ok(ids
+            .filter_map(|id| read_at.people.get_key_value(id))
+            .map(|(id, p)| (id.clone(), p.clone()))
+            .collect())
+    }
+
+    /// Every schedule's overrides meeting `[from, to)`, by number, in creation order: read
+    /// a week further than asked, and reused while the change count stays.
+    fn overrides_at(
+        &self,
+        conn: &mut DbConnection,
+        count: i64,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> AppResult<Arc<HashMap<ScheduleId, Vec<Override<u32>>>>> {
+        let mut read_at = lock(&self.read_at);
+        read_at.at(count);
+        if let Some(kept) = &read_at.overrides
+            && kept.from <= from
+            && to <= kept.to
+        {
+            return Ok(kept.by_schedule.clone());
+        }
+        let to = to + OVERRIDES_AHEAD;
+        let rows = schedules::overrides_in(
+            conn,
+            None,
+            crate::clock::stored_instant(from),
+            crate::clock::stored_instant(to),
+        )?;
+        let mut numbers = write(&self.people);
+        let mut by_schedule: HashMap<ScheduleId, Vec<Override<u32>>> = HashMap::new();
+        for o in &rows {
+            let e = o.engine();
+            by_schedule
+                .entry(o.schedule_id.clone())
+                .or_default()
+                .push(Override {
+                    user: numbers.number(&e.user),
+                    start: e.start,
+                    end: e.end,
+                });
+        }
+        let by_schedule = Arc::new(by_schedule);
+        read_at.overrides = Some(KeptOverrides {
+            from,
+            to,
+            by_schedule: by_schedule.clone(),
+        });
+        Ok(by_schedule)
+    }
+
     /// The final schedules of `ids` for `[since, until]` (an instant when equal), each entry
     /// with its whole shift (followed up to `pieces::SHIFT_REACH` past the window). With
     /// `users`, only their entries, from the schedules where one of them is on a layer or
-    /// an override.
+    /// an override. `Finals::people` names the people the entries name.
     pub fn final_schedules(
         &self,
         conn: &mut DbConnection,
@@ -237,42 +427,24 @@ impl Cache {
         since: Timestamp,
         until: Timestamp,
     ) -> AppResult<Finals> {
-        let known = if ids.is_empty() {
-            Vec::new()
-        } else {
-            self.schedules(conn, Some(ids))?
-        };
-        let overrides = if ids.is_empty() {
-            Vec::new()
-        } else {
-            schedules::overrides_in(
-                conn,
-                Some(ids),
-                crate::clock::stored_instant(since - SHIFT_REACH),
-                crate::clock::stored_instant(until + SHIFT_REACH),
-            )?
-        };
-        let (by_schedule, mut wanted) = {
-            let mut numbers = write(&self.people);
-            let mut by_schedule: HashMap<&ScheduleId, Vec<Override<u32>>> = HashMap::new();
-            for o in &overrides {
-                let e = o.engine();
-                by_schedule
-                    .entry(&o.schedule_id)
-                    .or_default()
-                    .push(Override {
-                        user: numbers.number(&e.user),
-                        start: e.start,
-                        end: e.end,
-                    });
-            }
-            // Only people already numbered (everyone a schedule or override names is):
-            // ids a caller makes up are not kept.
-            let wanted: Vec<u32> = users
+        if ids.is_empty() {
+            return Ok(Finals {
+                entries: HashMap::new(),
+                schedules: Vec::new(),
+                people: HashMap::new(),
+            });
+        }
+        let count = schedules::oncall_changes(conn)?;
+        let known = self.schedules_at(conn, count, Some(ids))?;
+        let overrides = self.overrides_at(conn, count, since - SHIFT_REACH, until + SHIFT_REACH)?;
+        // Only people already numbered (everyone a schedule or override names is): ids a
+        // caller makes up are not kept.
+        let mut wanted: Vec<u32> = {
+            let numbers = read(&self.people);
+            users
                 .iter()
                 .filter_map(|u| numbers.of.get(u).copied())
-                .collect();
-            (by_schedule, wanted)
+                .collect()
         };
         wanted.sort_unstable();
         let everyone = users.is_empty();
@@ -281,32 +453,33 @@ impl Cache {
         let relevant: Vec<(&Arc<Known>, &[Override<u32>])> = known
             .iter()
             .map(|k| {
-                let os = by_schedule.get(&k.loaded.schedule.id);
+                let os = overrides.get(&k.loaded.schedule.id);
                 (k, os.map_or(none, Vec::as_slice))
             })
             .filter(|(k, os)| {
                 everyone || k.people.iter().any(is_wanted) || os.iter().any(|o| is_wanted(&o.user))
             })
             .collect();
-        // Everyone the relevant schedules name, as a set of numbers.
-        let mut named = vec![false; read(&self.people).ids.len()];
-        for (k, os) in &relevant {
-            for u in k.people.iter().chain(os.iter().map(|o| &o.user)) {
-                named[*u as usize] = true;
-            }
-        }
-        let ids_of: Vec<UserId> = {
+        // Everyone the relevant schedules name, as a set of numbers, and their ids.
+        let (mut named, ids_of): (Vec<bool>, Vec<UserId>) = {
             let numbers = read(&self.people);
-            (0..named.len())
+            let mut named = vec![false; numbers.ids.len()];
+            for (k, os) in &relevant {
+                for u in k.people.iter().chain(os.iter().map(|o| &o.user)) {
+                    named[*u as usize] = true;
+                }
+            }
+            let ids_of = (0..named.len())
                 .filter(|n| named[*n])
                 .map(|n| numbers.ids[n].clone())
-                .collect()
+                .collect();
+            (named, ids_of)
         };
-        let people = schedules::people(conn, &ids_of)?;
-        let mut may_not = named;
+        let people = self.people_at(conn, count, ids_of.iter())?;
         {
+            // From here on `named` says who may not be on call.
             let numbers = read(&self.people);
-            for (n, flag) in may_not.iter_mut().enumerate() {
+            for (n, flag) in named.iter_mut().enumerate() {
                 if *flag {
                     *flag = people
                         .get(&numbers.ids[n])
@@ -314,6 +487,7 @@ impl Cache {
                 }
             }
         }
+        let may_not = named;
         let mut found = Vec::with_capacity(relevant.len());
         for (k, os) in &relevant {
             let mut skipped: Vec<u32> = k
@@ -330,15 +504,24 @@ impl Cache {
             found.push((k, pieces::join(piece, is_wanted, may_hold, since, until)));
         }
         let numbers = read(&self.people);
+        let mut shown: HashMap<UserId, Arc<Person>> = HashMap::new();
         let entries = found
             .into_iter()
             .map(|(k, es)| {
                 let es = es
                     .into_iter()
-                    .map(|e| Entry {
-                        user: numbers.ids[e.user as usize].clone(),
-                        start: e.start,
-                        end: e.end,
+                    .map(|e| {
+                        let user = &numbers.ids[e.user as usize];
+                        if !shown.contains_key(user)
+                            && let Some(p) = people.get(user)
+                        {
+                            shown.insert(user.clone(), p.clone());
+                        }
+                        Entry {
+                            user: user.clone(),
+                            start: e.start,
+                            end: e.end,
+                        }
                     })
                     .collect();
                 (k.loaded.schedule.id.clone(), es)
@@ -347,7 +530,7 @@ impl Cache {
         Ok(Finals {
             entries,
             schedules: known,
-            people,
+            people: shown,
         })
     }
 }
@@ -391,19 +574,20 @@ impl Known {
     /// the same inputs.
     fn piece(&self, overrides: &[Override<u32>], skipped: &[u32], i: i64) -> Held {
         let (from, to) = pieces::window(i);
-        let overrides: Vec<Override<u32>> = overrides
-            .iter()
-            .filter(|o| o.end > from && o.start < to)
-            .cloned()
-            .collect();
-        let inputs = Inputs {
-            overrides,
-            skipped: skipped.to_vec(),
-        };
-        let mut kept = self.pieces.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some((_, p)) = kept.iter().find(|(at, p)| *at == i && p.inputs == inputs) {
+        let meets = |o: &&Override<u32>| o.end > from && o.start < to;
+        let mut kept = lock(&self.pieces);
+        // Compared in place: this runs for every piece of every schedule a request reads.
+        if let Some((_, p)) = kept.iter().find(|(at, p)| {
+            *at == i
+                && p.inputs.skipped == skipped
+                && p.inputs.overrides.iter().eq(overrides.iter().filter(meets))
+        }) {
             return p.held.clone();
         }
+        let inputs = Inputs {
+            overrides: overrides.iter().filter(meets).cloned().collect(),
+            skipped: skipped.to_vec(),
+        };
         let (rendered, _) = schedule::render_skipping(
             &self.layers,
             &inputs.overrides,

@@ -7,7 +7,7 @@ use crate::domain::ids::{EscalationPolicyId, ScheduleId, UserId};
 use crate::error::AppResult;
 use crate::store::DbConnection;
 use crate::store::escalation::LoadedPolicy;
-use crate::store::schedules::{self, Person};
+use crate::store::schedules::Person;
 use jiff::Timestamp;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -24,6 +24,9 @@ pub struct Query {
     pub user_ids: Vec<UserId>,
     pub schedule_ids: Vec<ScheduleId>,
     pub policy_ids: Vec<EscalationPolicyId>,
+    /// Stop once this many rows are found (a page's offset + limit + 1: enough to say
+    /// whether there are more); `None`: every row (a total was asked for).
+    pub enough: Option<usize>,
 }
 
 /// One on-call: a person at a level of a policy, through a schedule or directly.
@@ -35,15 +38,22 @@ pub struct Row {
 
 /// The on-calls with what they name.
 pub struct OnCalls {
+    /// In order; only the first `Query::enough` when that was given.
     pub rows: Vec<Row>,
     pub policies: HashMap<EscalationPolicyId, Arc<LoadedPolicy>>,
-    /// The final schedules read (`schedules` names them; its `people` moved to `people`).
+    /// The final schedules read (`schedules` names them; their people are in `people`).
     pub finals: Finals,
-    pub people: HashMap<UserId, Person>,
+    pub people: HashMap<UserId, Arc<Person>>,
 }
 
+/// Policies read in one go before looking whether enough rows were found; each next go
+/// reads four times as many.
+const FIRST_POLICIES: usize = 32;
+
 /// Lists who is on call for `[since, until]` (an instant when they are equal). Policies
-/// in name order, then level, then time.
+/// in name order, then level, then time. With `Query::enough`, policies are read in that
+/// order only until enough rows are found: a page of one person's on-calls across a
+/// thousand policies renders the schedules of the first few.
 pub fn list(
     conn: &mut DbConnection,
     cache: &Cache,
@@ -54,64 +64,78 @@ pub fn list(
     let filter = |ids: &[EscalationPolicyId]| (!ids.is_empty()).then(|| ids.to_vec());
     let loaded = cache.policies(conn, filter(&q.policy_ids).as_deref())?;
     let wanted_schedules: HashSet<&ScheduleId> = q.schedule_ids.iter().collect();
-    let mut targeted: Vec<ScheduleId> = loaded
-        .iter()
-        .flat_map(|p| p.rules.rules.iter().flat_map(|r| r.targets.iter()))
-        .filter_map(|t| match t {
-            escalation::Target::Schedule(s) => Some(s.clone()),
-            escalation::Target::User(_) => None,
-        })
-        .filter(|s| wanted_schedules.is_empty() || wanted_schedules.contains(s))
-        .collect();
-    targeted.sort();
-    targeted.dedup();
-    let mut finals = cache.final_schedules(conn, &targeted, &q.user_ids, since, until)?;
     let wanted_users: HashSet<&UserId> = q.user_ids.iter().collect();
-    let mut rows = Vec::new();
-    let mut named: HashSet<UserId> = HashSet::new();
-    for p in &loaded {
-        let calls = escalation::on_calls(
-            &p.rules,
-            |s: &ScheduleId| finals.entries.get(s).map(Vec::as_slice),
-            q.earliest,
-        );
-        for call in calls {
-            if call.schedule.is_none() && !wanted_schedules.is_empty() {
-                continue;
+    let mut found = OnCalls {
+        rows: Vec::new(),
+        policies: HashMap::new(),
+        finals: Finals::default(),
+        people: HashMap::new(),
+    };
+    let (mut from, mut step) = (0, FIRST_POLICIES);
+    while from < loaded.len() && q.enough.is_none_or(|n| found.rows.len() < n) {
+        let part = &loaded[from..(from + step).min(loaded.len())];
+        (from, step) = (from + part.len(), step * 4);
+        let mut targeted: Vec<ScheduleId> = part
+            .iter()
+            .flat_map(|p| p.rules.rules.iter().flat_map(|r| r.targets.iter()))
+            .filter_map(|t| match t {
+                escalation::Target::Schedule(s) => Some(s.clone()),
+                escalation::Target::User(_) => None,
+            })
+            .filter(|s| wanted_schedules.is_empty() || wanted_schedules.contains(s))
+            .collect();
+        targeted.sort_unstable();
+        targeted.dedup();
+        let finals = cache.final_schedules(conn, &targeted, &q.user_ids, since, until)?;
+        let mut rows = Vec::new();
+        for p in part {
+            let calls = escalation::on_calls(
+                &p.rules,
+                |s: &ScheduleId| finals.entries.get(s).map(Vec::as_slice),
+                q.earliest,
+            );
+            for call in calls {
+                if call.schedule.is_none() && !wanted_schedules.is_empty() {
+                    continue;
+                }
+                if !wanted_users.is_empty() && !wanted_users.contains(&call.user) {
+                    continue;
+                }
+                rows.push(Row {
+                    policy: p.policy.id.clone(),
+                    call,
+                });
             }
-            if !wanted_users.is_empty() && !wanted_users.contains(&call.user) {
-                continue;
-            }
-            named.insert(call.user.clone());
-            rows.push(Row {
-                policy: p.policy.id.clone(),
-                call,
-            });
         }
+        found.finals.extend(finals);
+        let mut missing: Vec<UserId> = rows
+            .iter()
+            .map(|r| &r.call.user)
+            .filter(|u| !found.finals.people.contains_key(*u))
+            .cloned()
+            .collect();
+        missing.sort_unstable();
+        missing.dedup();
+        found.people.extend(cache.people(conn, &missing)?);
+        // A person targeted directly who may not be on call now is not on call.
+        rows.retain(|r| {
+            r.call.schedule.is_some()
+                || found
+                    .people
+                    .get(&r.call.user)
+                    .is_some_and(|p| p.on_call().is_ok())
+        });
+        found.rows.extend(rows);
+        found
+            .policies
+            .extend(part.iter().map(|p| (p.policy.id.clone(), p.clone())));
     }
-    let named: Vec<UserId> = named.into_iter().collect();
-    let mut people = std::mem::take(&mut finals.people);
-    let missing: Vec<UserId> = named
-        .into_iter()
-        .filter(|u| !people.contains_key(u))
-        .collect();
-    people.extend(schedules::people(conn, &missing)?);
-    // A person targeted directly who may not be on call now is not on call.
-    rows.retain(|r| {
-        r.call.schedule.is_some()
-            || people
-                .get(&r.call.user)
-                .is_some_and(|p| p.on_call().is_ok())
-    });
-    Ok(OnCalls {
-        rows,
-        policies: loaded
-            .into_iter()
-            .map(|p| (p.policy.id.clone(), p))
-            .collect(),
-        finals,
-        people,
-    })
+    if let Some(n) = q.enough {
+        found.rows.truncate(n);
+    }
+    let people = std::mem::take(&mut found.finals.people);
+    found.people.extend(people);
+    Ok(found)
 }
 
 /// What a person wants to hear about their shifts, as stored (default when never set).

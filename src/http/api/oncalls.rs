@@ -211,6 +211,7 @@ fn query(
             .into_iter()
             .map(EscalationPolicyId)
             .collect(),
+        enough: None,
     };
     Ok((q, since, until))
 }
@@ -245,6 +246,9 @@ async fn answer(
         q.user_ids = vec![me];
     }
     let page = params.page()?;
+    // Enough rows to fill the page and say whether more follow; all of them for a total.
+    q.enough = (!page.want_total)
+        .then(|| page.offset.saturating_add(page.limit).saturating_add(1) as usize);
     let tz = zone(&params)?;
     let include_users = params.all("include").iter().any(|i| i == "users");
     let finals = state.finals.clone();
@@ -324,6 +328,7 @@ fn render(
         pagination: Pagination {
             offset: page.offset,
             limit: page.limit,
+            // `rows` holds one past the page when more follow (`Query::enough`).
             more: page.offset + page.limit < total,
             total: page.want_total.then_some(total),
         },

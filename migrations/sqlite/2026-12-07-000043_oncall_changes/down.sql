@@ -1,0 +1,13 @@
+DROP TRIGGER users_update_oncall_changed;
+DROP TRIGGER users_delete_oncall_changed;
+DROP TRIGGER users_insert_oncall_changed;
+DROP TRIGGER schedules_insert_oncall_changed;
+DROP TRIGGER schedules_update_oncall_changed;
+DROP TRIGGER schedules_delete_oncall_changed;
+DROP TRIGGER escalation_policies_insert_oncall_changed;
+DROP TRIGGER escalation_policies_update_oncall_changed;
+DROP TRIGGER escalation_policies_delete_oncall_changed;
+DROP TRIGGER schedule_overrides_insert_oncall_changed;
+DROP TRIGGER schedule_overrides_update_oncall_changed;
+DROP TRIGGER schedule_overrides_delete_oncall_changed;
+DROP TABLE oncall_changes;
