@@ -5,6 +5,7 @@
 mod support;
 
 use diesel::prelude::*;
+use rota::clock::Clock;
 use rota::jobs::handoffs::{HandoffJob, Pass};
 use rota::jobs::processing::Gate;
 use rota::store::schema::{emails, users};
@@ -106,6 +107,27 @@ on_both_backends! {
         app.clock.advance(chrono::Duration::hours(24) + chrono::Duration::minutes(50));
         assert_eq!(pass(&restarted).await, Pass { sent: 0, too_late: 2 });
         assert_eq!(pass(&app.app.handoffs).await, Pass::default());
+        assert_eq!(queued(&app).len(), 2);
+
+        // Claims older than any pass looks back are forgotten after two weeks (the table
+        // would grow by every hand-off forever), and forgetting tells nobody again.
+        let claims = |before: chrono::DateTime<chrono::Utc>| -> i64 {
+            use rota::store::schema::handoff_notices;
+            let mut conn = app.db.get().unwrap();
+            handoff_notices::table
+                .filter(handoff_notices::due_at.lt(rota::clock::stored(before)))
+                .count()
+                .get_result(&mut *conn)
+                .unwrap()
+        };
+        let first_days = app.clock.now();
+        assert_eq!(claims(first_days), 5, "Ana's first shift, the two told, the two skipped");
+        app.clock.advance(chrono::Duration::days(17));
+        let p = pass(&restarted).await;
+        assert_eq!(p.sent, 0, "{p:?}");
+        assert_eq!(claims(first_days), 0, "the first days' claims are forgotten");
+        assert_eq!(claims(app.clock.now()), 2, "today's are kept");
+        assert_eq!(pass(&restarted).await, Pass::default());
         assert_eq!(queued(&app).len(), 2);
         restarted.db.close();
     }

@@ -8,7 +8,7 @@
 use crate::clock::{SharedClock, jiff_now, stored_instant};
 use crate::domain::handoff::{self, Fate, LOOKBACK, MAX_REMINDER_HOURS, Notice, Wording};
 use crate::domain::ids::UserId;
-use crate::domain::schedule;
+use crate::domain::schedule::{self, pieces};
 use crate::domain::seats::NotOnCall;
 use crate::error::AppResult;
 use crate::jobs::email_delivery::Wakeup;
@@ -19,6 +19,9 @@ use crate::store::schedules::{self, Person};
 use crate::store::{self, Db, DbConnection};
 use jiff::SignedDuration;
 use std::collections::HashMap;
+
+/// How long a notice's claim is kept after the pass stops looking at it.
+pub const KEEP_CLAIMS: SignedDuration = SignedDuration::from_hours(24 * 14);
 
 /// What one pass did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -79,8 +82,15 @@ fn pass(
     let margin = SignedDuration::from_hours(24);
     let from = now - LOOKBACK - margin;
     let to = now + SignedDuration::from_hours(i64::from(MAX_REMINDER_HOURS)) + margin;
-    let loaded = finals.schedules(conn, None)?;
-    let loaded = loaded.iter().map(|k| &k.loaded);
+    let known = finals.schedules(conn, None)?;
+    // Keeps this instance's final-schedule pieces of every schedule rendered for this week
+    // and the next (`use_cases::finals`): no request, and no new week, pays for rendering
+    // thousands of them.
+    let ids: Vec<_> = known.iter().map(|k| k.loaded.schedule.id.clone()).collect();
+    for at in [now, now + SignedDuration::from_secs(pieces::PIECE_SECONDS)] {
+        finals.final_schedules(conn, &ids, &[], at, at)?;
+    }
+    let loaded = known.iter().map(|k| &k.loaded);
     let overrides = schedules::overrides_in(conn, None, stored_instant(from), stored_instant(to))?;
     let mut by_schedule: HashMap<_, Vec<_>> = HashMap::new();
     for o in &overrides {
@@ -99,6 +109,9 @@ fn pass(
     let settings = handoffs::settings(conn)?;
     let paging = handoffs::paging_schedules(conn)?;
     let claimed = handoffs::claimed_since(conn, stored_instant(now - LOOKBACK - margin))?;
+    // Claims older than any pass looks back are kept a while (to read what was sent), then
+    // go: the table stays the size of a few weeks of hand-offs.
+    handoffs::forget_before(conn, stored_instant(now - LOOKBACK - margin - KEEP_CLAIMS))?;
     let stored_now = crate::clock::stored(at);
     let mut due = Vec::new();
     for s in loaded {

@@ -53,6 +53,15 @@ pub fn claimed_since(
     Ok(rows.iter().map(NoticeRow::key).collect())
 }
 
+/// Forgets the claims of notices due before `before` (no pass looks back that far); how
+/// many went.
+pub fn forget_before(conn: &mut DbConnection, before: NaiveDateTime) -> AppResult<usize> {
+    Ok(
+        diesel::delete(handoff_notices::table.filter(handoff_notices::due_at.lt(before)))
+            .execute(conn)?,
+    )
+}
+
 /// Claims a notice; `false` when another pass (another instance) has already.
 pub fn claim(conn: &mut DbConnection, row: &NoticeRow) -> AppResult<bool> {
     let inserted = super::on_backend!(conn, c => diesel::insert_into(handoff_notices::table)
