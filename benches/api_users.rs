@@ -101,7 +101,7 @@ fn run(label: &str, url: DatabaseUrl) {
         "{label:<9} seeded {USERS} users in {:.1}s",
         started.elapsed().as_secs_f64()
     );
-    let server = common::Server::start(db);
+    let server = common::Server::start(&url);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()

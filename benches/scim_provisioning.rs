@@ -173,7 +173,7 @@ fn run(label: &str, url: DatabaseUrl) {
             .unwrap();
         }
     }
-    let server = common::Server::start(db.clone());
+    let server = common::Server::start(&url);
     let client = Arc::new(Client {
         http: reqwest::Client::builder()
             .pool_max_idle_per_host(clients())

@@ -236,10 +236,17 @@ on_both_backends! {
     async fn a_schedule_feed_lists_everyone_s_shifts_but_no_stakeholder_s(app) {
         let (a, b, c) = three_people(&app).await;
         let id = daily(&app, "Payments", &[&a, &b, &c]).await;
-        // Whoever reads schedules makes a schedule's feed: here an observer token.
-        let observer = app.api_as(Role::Observer).token.unwrap();
+        // A schedule's feed is shared by all its subscribers: whoever only reads schedules
+        // may neither make it anew (ending everyone's subscription) nor delete it.
         let path = format!("/api/v2/schedules/{id}/calendar_feed");
-        let url = make_feed(&app, &observer, &path).await;
+        for role in [Role::Observer, Role::User] {
+            let api = app.api_as(role);
+            let (status, body) = api.post(&path, json!({})).await;
+            assert_eq!(status, 403, "{role:?}: {body}");
+            let (status, body) = api.delete(&path).await;
+            assert_eq!(status, 403, "{role:?}: {body}");
+        }
+        let url = make_feed(&app, &app.token, &path).await;
         let (name, events) = read_feed(&app, &url).await;
         assert_eq!(name, "Payments: on call (Rota)");
         let who = |events: &[Event], k: i64| {

@@ -8,8 +8,7 @@ use rota::authz::Policies;
 use rota::clock::{Clock, SystemClock};
 use rota::config::DatabaseUrl;
 use rota::domain::audit::{Actor, ActorKind};
-use rota::http::{AppState, metrics::Metrics};
-use rota::store::{Db, audit::AuditContext};
+use rota::store::audit::AuditContext;
 use std::net::TcpListener;
 use std::sync::Arc;
 
@@ -100,36 +99,22 @@ pub struct Server {
 }
 
 impl Server {
-    pub fn start(db: Db) -> Server {
+    /// Wires the service over `url` through `rota::app::assemble`, the composition root
+    /// `rota serve` and the tests use, with the shipped policies and the system clock.
+    pub fn start(url: &DatabaseUrl) -> Server {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
-        let key = rota::store::sessions::cookie_key(
-            &mut db.get().unwrap(),
-            rota::clock::stored(SystemClock.now()),
-        )
-        .unwrap();
-        let sign_in = rota::http::sign_in::SignInSettings::new(
-            rota::http::sign_in::SignInConfig {
-                oidc: None,
-                public_url: base.clone(),
-                sessions: Default::default(),
-                bootstrap_owners: Vec::new(),
-            },
+        let address = listener.local_addr().unwrap();
+        let base = format!("http://{address}");
+        let mut config = rota::config::Config::defaults(url.clone(), address);
+        config.db_pool_size = pool_size(url);
+        let app = rota::app::assemble(
+            &config,
+            Policies::builtin(),
             seat_policy(),
-            &key,
+            Arc::new(SystemClock),
         )
-        .unwrap();
-        let state = actix_web::web::Data::new(AppState {
-            db,
-            clock: Arc::new(SystemClock),
-            public_url: base.clone(),
-            metrics: Metrics::new(),
-            sign_in,
-            email_delivery: Default::default(),
-            policies: Policies::builtin(),
-            throttle: Default::default(),
-            finals: Default::default(),
-        });
+        .unwrap_or_else(|e| panic!("start-up: {e}"));
+        let state = app.state.clone();
         let (tx, rx) = std::sync::mpsc::channel();
         let thread = std::thread::spawn(move || {
             actix_web::rt::System::new().block_on(async move {

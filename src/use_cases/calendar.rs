@@ -61,25 +61,41 @@ impl Named {
     }
 }
 
-fn named(tx: &mut DbConnection, owner: &Owner) -> AppResult<Named> {
+/// The feed's owner as the audit trail names it. A schedule's feed is everyone's who
+/// subscribed to it, so `may_change` sees the schedule (its teams): making it anew or
+/// deleting it is for whoever manages the schedule.
+fn named(
+    tx: &mut DbConnection,
+    owner: &Owner,
+    may_change: impl FnOnce(&schedules::Loaded) -> AppResult<()>,
+) -> AppResult<Named> {
     Ok(match owner {
         Owner::Person(id) => Named {
             kind: "user",
             id: id.to_string(),
             name: users::find(tx, id)?.name,
         },
-        Owner::Schedule(id) => Named {
-            kind: "schedule",
-            id: id.to_string(),
-            name: schedules::find(tx, id)?.name,
-        },
+        Owner::Schedule(id) => {
+            let loaded = schedules::load(tx, id)?;
+            may_change(&loaded)?;
+            Named {
+                kind: "schedule",
+                id: id.to_string(),
+                name: loaded.schedule.name,
+            }
+        }
     })
 }
 
 /// Makes the owner's feed with a fresh secret; one made before is replaced, and its URL
 /// stops working in the same transaction. Audited as `create_calendar_feed` or
-/// `regenerate_calendar_feed`.
-pub fn issue(conn: &mut DbConnection, ctx: &AuditContext, owner: &Owner) -> AppResult<Issued> {
+/// `regenerate_calendar_feed`. `may_change` sees a schedule owner (`named`).
+pub fn issue(
+    conn: &mut DbConnection,
+    ctx: &AuditContext,
+    owner: &Owner,
+    may_change: impl FnOnce(&schedules::Loaded) -> AppResult<()>,
+) -> AppResult<Issued> {
     let mut random = [0u8; SECRET_BYTES];
     rand::fill(&mut random);
     let secret = calendar::format_secret(&random);
@@ -95,7 +111,7 @@ pub fn issue(conn: &mut DbConnection, ctx: &AuditContext, owner: &Owner) -> AppR
         created_at: crate::clock::stored(ctx.at),
     };
     db::write(conn, |tx| {
-        let named = named(tx, owner)?;
+        let named = named(tx, owner, may_change)?;
         let before = store::find(tx, owner)?;
         if let Some(old) = &before {
             store::delete(tx, &old.id)?;
@@ -123,9 +139,14 @@ pub fn issue(conn: &mut DbConnection, ctx: &AuditContext, owner: &Owner) -> AppR
 
 /// Takes the owner's feed away (its URL answers 404 from now on); 404 when it has none.
 /// Audited as `delete_calendar_feed`.
-pub fn revoke(conn: &mut DbConnection, ctx: &AuditContext, owner: &Owner) -> AppResult<()> {
+pub fn revoke(
+    conn: &mut DbConnection,
+    ctx: &AuditContext,
+    owner: &Owner,
+    may_change: impl FnOnce(&schedules::Loaded) -> AppResult<()>,
+) -> AppResult<()> {
     db::write(conn, |tx| {
-        let named = named(tx, owner)?;
+        let named = named(tx, owner, may_change)?;
         let feed = store::find(tx, owner)?.ok_or_else(|| {
             AppError::not_found("calendar feed", format!("of {} {}", named.kind, named.id))
         })?;

@@ -8,7 +8,7 @@ use crate::domain::user as rules;
 use crate::error::{AppError, AppResult};
 use crate::store::audit::{self, AuditContext, Target};
 use crate::store::escalation::{self as store, EscalationPolicy, LoadedPolicy};
-use crate::store::{self as db, DbConnection, schedules, teams};
+use crate::store::{self as db, DbConnection, schedules};
 use serde::Serialize;
 
 /// A policy as sent, with target ids as sent.
@@ -61,14 +61,7 @@ fn snapshot(p: &LoadedPolicy) -> Snapshot<'_> {
 
 /// Every target must be a person who may be on call now or a schedule; teams must exist.
 fn check(tx: &mut DbConnection, draft: &Draft) -> AppResult<()> {
-    for (i, id) in draft.teams.iter().enumerate() {
-        if teams::find(tx, id).is_err() {
-            return Err(AppError::invalid(
-                format!("teams[{i}].id"),
-                format!("'{id}' is not a team"),
-            ));
-        }
-    }
+    super::teams::must_exist(tx, &draft.teams)?;
     let mut people = Vec::new();
     for (i, rule) in draft.rules.rules.iter().enumerate() {
         for (j, t) in rule.targets.iter().enumerate() {
@@ -139,11 +132,10 @@ pub fn update(
         policy.description = draft.description;
         policy.num_loops = draft.rules.num_loops as i32;
         policy.handoff_notifications = draft.handoff_notifications;
-        let mut teams_sorted = draft.teams.clone();
-        teams_sorted.sort();
-        let mut before_teams = before.teams.clone();
-        before_teams.sort();
-        if policy == before.policy && draft.rules == before.rules && teams_sorted == before_teams {
+        if policy == before.policy
+            && draft.rules == before.rules
+            && super::teams::same(&draft.teams, &before.teams)
+        {
             return Ok(before);
         }
         policy.version += 1;

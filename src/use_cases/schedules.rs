@@ -11,7 +11,7 @@ use crate::error::{AppError, AppResult, OptionExt};
 use crate::store::audit::{self, AuditContext, Target};
 use crate::store::emails::{self, NewEmail};
 use crate::store::schedules::{self as store, Loaded, OverrideRow, Person, Schedule};
-use crate::store::{self as db, DbConnection, escalation, teams};
+use crate::store::{self as db, DbConnection, escalation};
 use jiff::Timestamp;
 use serde::Serialize;
 use std::collections::HashMap;
@@ -118,18 +118,6 @@ fn refused_person(field: &str, p: &Person, why: NotOnCall) -> AppError {
     )
 }
 
-fn check_teams(tx: &mut DbConnection, ids: &[TeamId]) -> AppResult<()> {
-    for (i, id) in ids.iter().enumerate() {
-        if teams::find(tx, id).is_err() {
-            return Err(AppError::invalid(
-                format!("teams[{i}].id"),
-                format!("'{id}' is not a team"),
-            ));
-        }
-    }
-    Ok(())
-}
-
 fn layer_people(layers: &[SentLayer<LayerId, UserId>]) -> Vec<(String, UserId)> {
     layers
         .iter()
@@ -146,7 +134,7 @@ fn layer_people(layers: &[SentLayer<LayerId, UserId>]) -> Vec<(String, UserId)> 
 }
 
 fn check_draft(tx: &mut DbConnection, draft: &Draft) -> AppResult<()> {
-    check_teams(tx, &draft.teams)?;
+    super::teams::must_exist(tx, &draft.teams)?;
     check_people(tx, &layer_people(&draft.layers))?;
     Ok(())
 }
@@ -218,15 +206,11 @@ pub fn update(
         schedule.name = draft.name;
         schedule.description = draft.description;
         schedule.time_zone = draft.zone;
-        let mut teams_sorted = draft.teams.clone();
-        teams_sorted.sort();
-        let mut before_teams = before.teams.clone();
-        before_teams.sort();
         let changed = plan.changes_anything()
             || names_changed
             || plan.order.len() != stored.len()
             || schedule != before.schedule
-            || teams_sorted != before_teams;
+            || !super::teams::same(&draft.teams, &before.teams);
         if !changed {
             return Ok(before);
         }

@@ -14,6 +14,30 @@ use crate::store::teams::{self, Team, TeamMember};
 use crate::store::users;
 use serde_json::json;
 
+/// A schedule's or escalation policy's `teams`: each must be a team (400 naming the
+/// first that is not).
+pub fn must_exist(tx: &mut DbConnection, ids: &[TeamId]) -> AppResult<()> {
+    for (i, id) in ids.iter().enumerate() {
+        if teams::find(tx, id).is_err() {
+            return Err(AppError::invalid(
+                format!("teams[{i}].id"),
+                format!("'{id}' is not a team"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Whether two lists name the same teams, in any order.
+pub fn same(a: &[TeamId], b: &[TeamId]) -> bool {
+    let sorted = |ids: &[TeamId]| {
+        let mut v = ids.to_vec();
+        v.sort();
+        v
+    };
+    sorted(a) == sorted(b)
+}
+
 /// How the audit trail names a team.
 pub fn target(team: &Team) -> Target<'_> {
     Target {

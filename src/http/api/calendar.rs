@@ -13,6 +13,7 @@ use crate::domain::ids::{ScheduleId, UserId};
 use crate::error::{AppError, AppResult};
 use crate::http::AppState;
 use crate::store::calendar::Owner;
+use crate::store::schedules::Loaded;
 use crate::use_cases::calendar::{self as cases, Issued};
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
@@ -57,11 +58,24 @@ fn me(caller: &ApiCaller) -> AppResult<UserId> {
     })
 }
 
-async fn issue(state: &AppState, caller: &ApiCaller, owner: Owner) -> ApiResult<HttpResponse> {
+/// 403 unless the caller may manage the schedule (a schedule's feed is shared by everyone
+/// subscribed to it: making it anew or deleting it ends their subscriptions).
+fn may_change(caller: &ApiCaller, loaded: &Loaded) -> AppResult<()> {
+    caller.may(
+        Action::ManageSchedule,
+        &Resource::Schedule {
+            id: Some(loaded.schedule.id.to_string()),
+            teams: loaded.teams.clone(),
+        },
+        "change this schedule's calendar feed",
+    )
+}
+
+async fn issue(state: &AppState, caller: ApiCaller, owner: Owner) -> ApiResult<HttpResponse> {
     let ctx = caller.audit();
     let Issued { secret, created_at } = state
         .db
-        .run(move |conn| cases::issue(conn, &ctx, &owner))
+        .run(move |conn| cases::issue(conn, &ctx, &owner, |s| may_change(&caller, s)))
         .await?;
     Ok(HttpResponse::Created().json(CalendarFeedResponse {
         calendar_feed: CalendarFeedObject {
@@ -75,11 +89,11 @@ async fn issue(state: &AppState, caller: &ApiCaller, owner: Owner) -> ApiResult<
     }))
 }
 
-async fn revoke(state: &AppState, caller: &ApiCaller, owner: Owner) -> ApiResult<HttpResponse> {
+async fn revoke(state: &AppState, caller: ApiCaller, owner: Owner) -> ApiResult<HttpResponse> {
     let ctx = caller.audit();
     state
         .db
-        .run(move |conn| cases::revoke(conn, &ctx, &owner))
+        .run(move |conn| cases::revoke(conn, &ctx, &owner, |s| may_change(&caller, s)))
         .await?;
     Ok(HttpResponse::NoContent().finish())
 }
@@ -99,7 +113,7 @@ pub async fn create_mine(state: web::Data<AppState>, caller: ApiCaller) -> ApiRe
         "read who is on call",
     )?;
     let owner = Owner::Person(me(&caller)?);
-    issue(&state, &caller, owner).await
+    issue(&state, caller, owner).await
 }
 
 /// Delete my calendar feed
@@ -110,14 +124,15 @@ pub async fn create_mine(state: web::Data<AppState>, caller: ApiCaller) -> ApiRe
     security(("api_token" = [])))]
 pub async fn delete_mine(state: web::Data<AppState>, caller: ApiCaller) -> ApiResult<HttpResponse> {
     let owner = Owner::Person(me(&caller)?);
-    revoke(&state, &caller, owner).await
+    revoke(&state, caller, owner).await
 }
 
 /// Make a schedule's calendar feed
 ///
 /// A secret iCalendar URL of everyone's shifts in the schedule's final schedule, from 30
 /// days ago to 180 days ahead. A schedule has one feed: asking again makes a new URL and
-/// the old one stops working for everyone subscribed. Whoever may read schedules may.
+/// the old one stops working for everyone subscribed: whoever manages the schedule may (its
+/// teams' managers, admins, owners).
 #[utoipa::path(post, path = "/api/v2/schedules/{id}/calendar_feed", tag = "Calendar", params(("id" = String, Path)),
     responses((status = 201, body = CalendarFeedResponse), (status = 403, body = super::ErrorBody), (status = 404, body = super::ErrorBody)),
     security(("api_token" = [])))]
@@ -132,7 +147,7 @@ pub async fn create_for_schedule(
         "make a schedule's calendar feed",
     )?;
     let owner = Owner::Schedule(ScheduleId(id.into_inner()));
-    issue(&state, &caller, owner).await
+    issue(&state, caller, owner).await
 }
 
 /// Delete a schedule's calendar feed
@@ -152,7 +167,7 @@ pub async fn delete_for_schedule(
         "delete a schedule's calendar feed",
     )?;
     let owner = Owner::Schedule(ScheduleId(id.into_inner()));
-    revoke(&state, &caller, owner).await
+    revoke(&state, caller, owner).await
 }
 
 /// `GET /calendar/{file}`: the feed whose secret the file name holds (`<secret>.ics`).
