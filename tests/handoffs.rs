@@ -135,13 +135,14 @@ on_both_backends! {
     async fn settings_and_language_decide_what_each_person_hears(app) {
         let ana = app.user("Ana Ito", "ana@example.com").await;
         let ben = app.user("Ben Ueda", "ben@example.com").await;
-        {
-            let mut conn = app.db.get().unwrap();
-            diesel::update(users::table.filter(users::id.eq(&ben)))
-                .set((users::locale.eq(Some("ja-JP")), users::time_zone.eq("Asia/Tokyo")))
-                .execute(&mut *conn)
-                .unwrap();
-        }
+        // The language comes from the person's locale, which the REST API sets too (SCIM
+        // sends Entra's); a locale that is no language tag is refused, naming the field.
+        let (status, body) = app.put(&format!("/api/v2/users/{ben}"), json!({"user": {"locale": "Japanese please"}})).await;
+        assert_eq!(status, 400, "{body}");
+        assert!(body["error"]["errors"][0].as_str().unwrap().starts_with("locale"), "{body}");
+        let (status, body) = app.put(&format!("/api/v2/users/{ben}"), json!({"user": {"locale": "ja-JP", "time_zone": "Asia/Tokyo"}})).await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["user"]["locale"], "ja-JP", "{body}");
         daily(&app, &[&ana, &ben]).await;
         let (status, body) = app.put(&format!("/api/v2/users/{ana}/oncall_notifications"), json!({"oncall_notifications": {"handoff": "off", "reminder_hours": null}})).await;
         assert_eq!(status, 200, "{body}");

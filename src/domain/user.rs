@@ -200,6 +200,22 @@ pub fn time_zone(raw: &str) -> Result<String, String> {
     }
 }
 
+/// A person's locale, a BCP 47 language tag (`ja-JP`, `en`): it picks the language of their
+/// e-mails. Empty clears it.
+pub fn locale(raw: &str) -> Result<Option<String>, String> {
+    let value = raw.trim();
+    if value.is_empty() {
+        return Ok(None);
+    }
+    match language_tags::LanguageTag::parse(value) {
+        Ok(tag) if value.len() <= 35 => Ok(Some(tag.to_string())),
+        _ => Err(format!(
+            "'{}' is not a language tag such as ja-JP or en-US",
+            crate::domain::text::clean(value, 40)
+        )),
+    }
+}
+
 /// Optional free text (job title, description): trimmed; empty means absent.
 pub fn optional_text(raw: Option<&str>, max_chars: usize) -> Result<Option<String>, String> {
     match raw.map(str::trim) {

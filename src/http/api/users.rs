@@ -123,6 +123,8 @@ pub struct UserChanges {
     /// confirms it (`user_name_source` becomes `admin`).
     pub user_name: Option<String>,
     pub time_zone: Option<String>,
+    /// BCP 47 language tag (`ja-JP`, `en-US`): the language of their e-mails. Empty clears it.
+    pub locale: Option<String>,
     pub role: Option<String>,
     pub job_title: Option<String>,
     pub description: Option<String>,
@@ -608,6 +610,9 @@ fn apply(
     }
     if let Some(tz) = changes.time_zone {
         user.time_zone = rules::time_zone(&tz).invalid_field("time_zone")?;
+    }
+    if let Some(locale) = changes.locale {
+        user.locale = rules::locale(&locale).invalid_field("locale")?;
     }
     if let Some(new_role) = changes.role {
         let new_role = role(&new_role)?;
