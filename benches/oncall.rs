@@ -305,12 +305,37 @@ fn run(label: &str, url: DatabaseUrl) {
             common::latency(&h)
         );
     }
-    let server = common::Server::start(&url);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
         .build()
         .unwrap();
+    {
+        // The hand-off pass as each instance runs it every minute: the first (nothing kept,
+        // the notices of the last day claimed) and the ones after (nothing new to tell).
+        let job = rota::jobs::handoffs::HandoffJob {
+            db: db.clone(),
+            finals: Default::default(),
+            clock: std::sync::Arc::new(rota::clock::SystemClock),
+            emails: Default::default(),
+            gate: rota::jobs::processing::Gate::new(
+                rota::domain::processing::Job::HandoffNotices,
+                rota::http::metrics::Metrics::new().skipped_passes(),
+            ),
+        };
+        let started = Instant::now();
+        let first = rt.block_on(job.run_once()).unwrap();
+        let first_took = started.elapsed();
+        let h = timed(10, || rt.block_on(job.run_once()).unwrap());
+        println!(
+            "{label:<9} hand-off pass, {SCHEDULES} schedules: first {:.0} ms ({} told, {} too late to tell) | then {}",
+            first_took.as_secs_f64() * 1000.0,
+            first.sent,
+            first.too_late,
+            common::latency(&h)
+        );
+    }
+    let server = common::Server::start(&url);
     for (what, extra) in [
         ("first page of 100", ""),
         ("with total=true", "&total=true"),

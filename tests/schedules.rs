@@ -493,6 +493,44 @@ on_both_backends! {
         moved("a read", false);
     }
 
+    async fn concurrent_writers_each_move_the_change_count_without_waiting_on_each_other(app) {
+        // On PostgreSQL every writing transaction updates the one count row at its commit
+        // (a deferred trigger): overrides on two schedules and renames of their people, sent
+        // at once, must all succeed (no deadlock between the rows they write and the count)
+        // and each must move the count.
+        let count = || {
+            let mut conn = app.db.get().unwrap();
+            rota::store::schedules::oncall_changes(&mut conn).unwrap()
+        };
+        let (a, b, c) = three_people(&app).await;
+        let one = daily(&app, &[&a, &b]).await;
+        let two = daily(&app, &[&b, &c]).await;
+        let before = count();
+        let writes = (0..12).map(|i| {
+            let (app, one, two, b) = (&app, one.clone(), two.clone(), b.clone());
+            async move {
+                let start = format!("2030-03-{:02}T00:00:00Z", i + 1);
+                let end = format!("2030-03-{:02}T12:00:00Z", i + 1);
+                let (path, body) = match i % 3 {
+                    0 | 1 => (
+                        format!("/api/v2/schedules/{}/overrides", if i % 3 == 0 { &one } else { &two }),
+                        json!({"override": {"start": start, "end": end, "user": {"id": b, "type": "user_reference"}}}),
+                    ),
+                    _ => (String::new(), json!({"user": {"name": format!("Ben Ueda {i}")}})),
+                };
+                if path.is_empty() {
+                    app.put(&format!("/api/v2/users/{b}"), body).await
+                } else {
+                    app.post(&path, body).await
+                }
+            }
+        });
+        for (status, body) in futures_util::future::join_all(writes).await {
+            assert!(status == 200 || status == 201, "{status}: {body}");
+        }
+        assert!(count() >= before + 12, "the count went from {before} to {}", count());
+    }
+
     async fn someone_who_loses_their_full_seat_is_skipped_and_the_entry_says_why(app) {
         let (a, b, _) = three_people(&app).await;
         let id = daily(&app, &[&a, &b]).await;

@@ -175,8 +175,10 @@ fn pass(
     store::write(conn, |tx| {
         let mut pass = Pass::default();
         let mut mails = Vec::new();
+        let rows: Vec<NoticeRow> = due.iter().map(|d| d.row.clone()).collect();
+        let claimed = handoffs::claim(tx, &rows)?;
         for d in &due {
-            if !handoffs::claim(tx, &d.row)? {
+            if !claimed.contains(&d.row.key()) {
                 continue;
             }
             match d.row.fate {
