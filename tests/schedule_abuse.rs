@@ -138,6 +138,9 @@ on_both_backends! {
             ("Payments".into(), "Night\r\nBcc: all@example.com".into(), None, "schedule_layers[0].name", "control characters (it has U+000D)"),
             ("Payments".into(), long.clone(), None, "schedule_layers[0].name", "is longer than 100 characters"),
             ("Payments".into(), "Primary".into(), Some("d".repeat(1_001)), "description", "is longer than 1000 characters"),
+            // A description keeps line breaks and tabs, nothing else that hides or disguises.
+            ("Payments".into(), "Primary".into(), Some("Call \u{1b}[2Jus".into()), "description", "control characters (it has U+001B)"),
+            ("Payments".into(), "Primary".into(), Some("Runbook: \u{2066}evil\u{2069}".into()), "description", "bidirectional override characters (it has U+2066)"),
             // NUL is refused before any handler (http::edge), naming the JSON path.
             ("Pay\u{0}ments".into(), "Primary".into(), None, "schedule.name", "contains a NUL character"),
             ("Payments".into(), "Pri\u{0}mary".into(), None, "schedule.schedule_layers[0].name", "contains a NUL character"),

@@ -223,7 +223,12 @@ pub fn optional_text(raw: Option<&str>, max_chars: usize) -> Result<Option<Strin
         Some(v) if v.chars().count() > max_chars => {
             Err(format!("is longer than {max_chars} characters"))
         }
-        Some(v) => Ok(Some(v.to_string())),
+        // Line breaks and tabs lay out a description; other control characters and bidi
+        // overrides only hide or disguise text (see `safe_name`).
+        Some(v) => {
+            safe_name(&v.replace(['\n', '\r', '\t'], " "))?;
+            Ok(Some(v.to_string()))
+        }
     }
 }
 
