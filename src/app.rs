@@ -246,6 +246,16 @@ impl App {
     /// Starts the background jobs on the current runtime: the ticker (the daily seat
     /// reconcile, hand-off notices) and e-mail delivery when an SMTP server is configured.
     pub async fn start_jobs(&self) -> Jobs {
+        // One hand-off pass at once rather than at the first tick: hand-offs missed while the
+        // server was down go out now, and this instance's final-schedule pieces are rendered
+        // before requests need them (`use_cases::finals`). Claims keep it from overlapping
+        // the first tick's work.
+        let first = self.handoffs.clone();
+        tokio::spawn(async move {
+            if let Err(e) = first.run_once().await {
+                tracing::error!(error = %e, "the first hand-off pass failed; trying again in a minute");
+            }
+        });
         Jobs {
             ticker: Ticker::start(self.reconciler.clone(), self.handoffs.clone()).await,
             delivery: self.mailer.clone().map(|m| {
