@@ -44,12 +44,14 @@ pub enum Action {
     RevokeSessions,
     ReadLicences,
     ManageLicences,
-    /// Read schedules, escalation policies and who is on call (on the account).
+    /// Read schedules, escalation policies, services and who is on call (on the account).
     ReadOnCall,
     /// Create, change or delete a schedule, and place anyone on it by an override.
     ManageSchedule,
     /// Create, change or delete an escalation policy.
     ManageEscalationPolicy,
+    /// Create, change or delete a service and its integrations.
+    ManageService,
     /// Take a shift (an override putting oneself on call) or give one's own away; ask with
     /// [`Policies::authorize_shift`].
     ChangeOwnShift,
@@ -63,10 +65,11 @@ enum Target {
     Team,
     Schedule,
     EscalationPolicy,
+    Service,
 }
 
 impl Action {
-    pub const ALL: [Action; 18] = [
+    pub const ALL: [Action; 19] = [
         Action::ReadDirectory,
         Action::CreateUser,
         Action::UpdateUser,
@@ -84,6 +87,7 @@ impl Action {
         Action::ReadOnCall,
         Action::ManageSchedule,
         Action::ManageEscalationPolicy,
+        Action::ManageService,
         Action::ChangeOwnShift,
     ];
 
@@ -107,6 +111,7 @@ impl Action {
             Action::ReadOnCall => "ReadOnCall",
             Action::ManageSchedule => "ManageSchedule",
             Action::ManageEscalationPolicy => "ManageEscalationPolicy",
+            Action::ManageService => "ManageService",
             Action::ChangeOwnShift => "ChangeOwnShift",
         }
     }
@@ -128,6 +133,7 @@ impl Action {
             Action::UpdateTeam | Action::DeleteTeam | Action::ManageTeamMembers => Target::Team,
             Action::ManageSchedule | Action::ChangeOwnShift => Target::Schedule,
             Action::ManageEscalationPolicy => Target::EscalationPolicy,
+            Action::ManageService => Target::Service,
         }
     }
 }
@@ -168,6 +174,11 @@ pub enum Resource {
         id: Option<String>,
         teams: Vec<TeamId>,
     },
+    /// A service (id `None`: one being created) and its teams.
+    Service {
+        id: Option<String>,
+        teams: Vec<TeamId>,
+    },
 }
 
 impl Resource {
@@ -178,6 +189,7 @@ impl Resource {
             Resource::Team(_) => Target::Team,
             Resource::Schedule { .. } => Target::Schedule,
             Resource::EscalationPolicy { .. } => Target::EscalationPolicy,
+            Resource::Service { .. } => Target::Service,
         }
     }
 }
@@ -202,6 +214,7 @@ struct Names {
     team: EntityTypeName,
     schedule: EntityTypeName,
     escalation_policy: EntityTypeName,
+    service: EntityTypeName,
     account: EntityUid,
 }
 
@@ -424,6 +437,7 @@ impl Names {
             team: type_name("Rota::Team"),
             schedule: type_name("Rota::Schedule"),
             escalation_policy: type_name("Rota::EscalationPolicy"),
+            service: type_name("Rota::Service"),
             account: entity_uid(&type_name("Rota::Account"), "rota"),
         }
     }
@@ -476,6 +490,7 @@ impl Names {
             Resource::EscalationPolicy { id, teams } => {
                 self.owned_by(&self.escalation_policy, id, teams)
             }
+            Resource::Service { id, teams } => self.owned_by(&self.service, id, teams),
         }
     }
 
@@ -662,14 +677,20 @@ fn contract_problems(schema: &Schema, names: &Names) -> Vec<String> {
         id: None,
         teams: vec![],
     };
+    let service = Resource::Service {
+        id: Some("v".into()),
+        teams: vec![TeamId("t".into())],
+    };
     let (_, schedule_entity) = names.resource(&schedule);
     let (_, policy_entity) = names.resource(&policy);
+    let (_, service_entity) = names.resource(&service);
     let sample = [
         Some(me_entity),
         Some(token_entity),
         other_entity,
         schedule_entity,
         policy_entity,
+        service_entity,
     ];
     if let Err(e) = Entities::from_entities(sample.into_iter().flatten(), Some(schema)) {
         problems.push(format!(
@@ -684,6 +705,7 @@ fn contract_problems(schema: &Schema, names: &Names) -> Vec<String> {
             Target::Team => Resource::Team(TeamId("t".into())),
             Target::Schedule => schedule.clone(),
             Target::EscalationPolicy => policy.clone(),
+            Target::Service => service.clone(),
         };
         let (resource_uid, _) = names.resource(&resource);
         for principal in [&me_uid, &token_uid] {

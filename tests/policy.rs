@@ -36,9 +36,12 @@ enum Case {
     /// An escalation policy of a team the principal manages, and of no team.
     ManagedPolicy,
     OtherPolicy,
+    /// A service of a team the principal manages, and of another team.
+    ManagedService,
+    OtherService,
 }
 
-const CASES: [Case; 10] = [
+const CASES: [Case; 12] = [
     Case::Account,
     Case::OtherResponder,
     Case::OtherOwner,
@@ -49,6 +52,8 @@ const CASES: [Case; 10] = [
     Case::OtherSchedule,
     Case::ManagedPolicy,
     Case::OtherPolicy,
+    Case::ManagedService,
+    Case::OtherService,
 ];
 
 /// (action, resource, people who may, API tokens that may). Missing rows: nobody may.
@@ -138,6 +143,18 @@ const MATRIX: &[(&str, Case, &str, &str)] = &[
         OWNER_ADMIN,
         OWNER_ADMIN,
     ),
+    (
+        "ManageService",
+        Case::ManagedService,
+        "owner admin user limited_user",
+        OWNER_ADMIN,
+    ),
+    (
+        "ManageService",
+        Case::OtherService,
+        OWNER_ADMIN,
+        OWNER_ADMIN,
+    ),
     // ChangeOwnShift is asked through `authorize_shift` only (below).
 ];
 
@@ -221,6 +238,14 @@ fn resource(case: Case, role: Role) -> Resource {
         Case::OtherPolicy => Resource::EscalationPolicy {
             id: Some("p2".into()),
             teams: vec![],
+        },
+        Case::ManagedService => Resource::Service {
+            id: Some("v1".into()),
+            teams: vec![managed()],
+        },
+        Case::OtherService => Resource::Service {
+            id: None,
+            teams: vec![TeamId("team-other".into())],
         },
     }
 }
@@ -341,8 +366,8 @@ fn every_role_as_person_and_token_gets_exactly_the_access_matrix() {
         wrong.len(),
         wrong.join("\n")
     );
-    // 9 roles × (10 cases for people + 9 for tokens) × (17 actions + ChangeRole to 9 roles)
-    assert_eq!(asked, 9 * 19 * (17 + 9));
+    // 9 roles × (12 cases for people + 11 for tokens) × (18 actions + ChangeRole to 9 roles)
+    assert_eq!(asked, 9 * 23 * (18 + 9));
 }
 
 #[test]

@@ -6,7 +6,7 @@ mod support;
 
 use rota::domain::role::Role;
 use serde_json::{Value, json};
-use support::TestApp;
+use support::{TestApp, assert_refused};
 
 /// The test clock starts at 2026-01-05T09:00:00Z (a Monday), 18:00 in Tokyo.
 const T0: &str = "2026-01-05T09:00:00Z";
@@ -40,16 +40,6 @@ fn finals(body: &Value) -> Vec<(String, String, String)> {
             )
         })
         .collect()
-}
-
-fn assert_refused(status: u16, body: &Value, field_and_reason: &str) {
-    assert_eq!(status, 400, "{body}");
-    assert_eq!(body["error"]["code"], 2001, "{body}");
-    let detail = body["error"]["errors"][0].as_str().unwrap_or_default();
-    assert!(
-        detail.contains(field_and_reason),
-        "expected {field_and_reason:?} in {body}"
-    );
 }
 
 async fn three_people(app: &TestApp) -> (String, String, String) {

@@ -239,5 +239,29 @@ on_both_backends! {
         fails_naming("a service token", app.as_token(&service, get.clone(), "/api/v2/users"), "tokens.role holds 'boss', not a role").await;
         sql(&app, "UPDATE tokens SET role = 'observer', kind = 'ftp' WHERE name = 'service'");
         fails_naming("a token's kind", app.as_token(&service, get.clone(), "/api/v2/users"), "tokens.kind holds 'ftp', not a token kind").await;
+
+        // A service's urgency rule (read by its page and the listing) and an integration's kind.
+        let (status, ep) = app.post("/api/v2/escalation_policies", json!({"escalation_policy": {"name": "EP", "escalation_rules": [
+            {"escalation_delay_in_minutes": 30, "targets": [{"id": id, "type": "user_reference"}]}
+        ]}})).await;
+        assert_eq!(status, 201, "{ep}");
+        let (status, svc) = app.post("/api/v2/services", json!({"service": {"name": "Checkout",
+            "escalation_policy": {"id": ep["escalation_policy"]["id"], "type": "escalation_policy_reference"}}})).await;
+        assert_eq!(status, 201, "{svc}");
+        let svc = svc["service"]["id"].as_str().unwrap().to_owned();
+        let (status, made) = app.post(&format!("/api/v2/services/{svc}/integrations"),
+            json!({"integration": {"type": "events_api_v2_inbound_integration"}})).await;
+        assert_eq!(status, 201, "{made}");
+        let integration = made["integration"]["id"].as_str().unwrap().to_owned();
+        sql(&app, "UPDATE services SET urgency_rule = 'medium'");
+        let described = "services.urgency_rule holds 'medium', not an urgency rule";
+        fails_naming("REST GET service", app.req(get.clone(), &format!("/api/v2/services/{svc}")), described).await;
+        fails_naming("REST services", app.req(get.clone(), "/api/v2/services"), described).await;
+        sql(&app, "UPDATE services SET urgency_rule = 'high'");
+        sql(&app, "UPDATE service_integrations SET kind = 'pager'");
+        let described = "service_integrations.kind holds 'pager', not an integration kind";
+        fails_naming("REST GET service", app.req(get.clone(), &format!("/api/v2/services/{svc}")), described).await;
+        let path = format!("/api/v2/services/{svc}/integrations/{integration}");
+        fails_naming("REST GET integration", app.req(get.clone(), &path), described).await;
     }
 }

@@ -47,5 +47,7 @@ id_type!(
     LayerId,
     OverrideId,
     EscalationPolicyId,
-    EscalationRuleId
+    EscalationRuleId,
+    ServiceId,
+    IntegrationId
 );

@@ -35,6 +35,7 @@ pub mod scim_schema;
 pub mod scim_user;
 pub mod seat_policy;
 pub mod seats;
+pub mod service;
 pub mod sign_in;
 pub mod text;
 pub mod token;

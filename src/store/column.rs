@@ -185,7 +185,7 @@ macro_rules! text_column {
     )+};
 }
 
-use crate::domain::{audit, escalation, handoff, role, seat_policy, seats, token, user};
+use crate::domain::{audit, escalation, handoff, role, seat_policy, seats, service, token, user};
 
 text_column! {
     // `tokens.role` too: `store::tokens` reads through `read_from("tokens")`.
@@ -201,6 +201,8 @@ text_column! {
     audit::ActorKind: "an actor kind" in ["audit_events.actor_type"];
     escalation::HandoffNotifications: "a hand-off notification setting"
         in ["escalation_policies.handoff_notifications"];
+    service::UrgencyRule: "an urgency rule" in ["services.urgency_rule"];
+    service::IntegrationKind: "an integration kind" in ["service_integrations.kind"];
     handoff::NoticeKind: "a notice kind" in ["handoff_notices.kind"];
     handoff::Fate: "a notice's fate" in ["handoff_notices.fate"];
     handoff::HandoffSetting: "a hand-off setting" in ["oncall_notification_settings.handoff"];

@@ -371,3 +371,20 @@ pub fn touch(policy: &mut EscalationPolicy, now: NaiveDateTime) {
     policy.version += 1;
     policy.updated_at = now;
 }
+
+/// The names of these policies, by id: one query.
+pub fn names(
+    conn: &mut DbConnection,
+    ids: &[EscalationPolicyId],
+) -> AppResult<HashMap<EscalationPolicyId, String>> {
+    let mut out = HashMap::with_capacity(ids.len());
+    for chunk in ids.chunks(super::IDS_PER_STATEMENT) {
+        out.extend(
+            escalation_policies::table
+                .filter(escalation_policies::id.eq_any(chunk))
+                .select((escalation_policies::id, escalation_policies::name))
+                .load::<(EscalationPolicyId, String)>(conn)?,
+        );
+    }
+    Ok(out)
+}

@@ -15,6 +15,7 @@ pub mod schedules;
 pub mod schema;
 pub mod scim;
 pub mod seats;
+pub mod services;
 pub mod sessions;
 pub mod sign_in;
 pub mod teams;

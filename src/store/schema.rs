@@ -393,6 +393,39 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    services (id) {
+        id -> Text,
+        name -> Text,
+        name_key -> Text,
+        description -> Nullable<Text>,
+        escalation_policy_id -> Text,
+        urgency_rule -> Text,
+        version -> BigInt,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    service_teams (service_id, team_id) {
+        service_id -> Text,
+        team_id -> Text,
+    }
+}
+
+diesel::table! {
+    service_integrations (id) {
+        id -> Text,
+        service_id -> Text,
+        kind -> Text,
+        name -> Text,
+        key_hash -> Text,
+        key_hint -> Text,
+        created_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(seats -> users (user_id));
 diesel::joinable!(contact_methods -> users (user_id));
 diesel::joinable!(sessions -> users (user_id));
@@ -412,6 +445,10 @@ diesel::joinable!(escalation_targets -> escalation_rules (rule_id));
 diesel::joinable!(escalation_targets -> schedules (schedule_id));
 diesel::joinable!(calendar_feeds -> users (user_id));
 diesel::joinable!(calendar_feeds -> schedules (schedule_id));
+diesel::joinable!(services -> escalation_policies (escalation_policy_id));
+diesel::joinable!(service_teams -> services (service_id));
+diesel::joinable!(service_teams -> teams (team_id));
+diesel::joinable!(service_integrations -> services (service_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     users,
@@ -443,5 +480,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     calendar_feeds,
     handoff_notices,
     oncall_notification_settings,
-    oncall_changes
+    oncall_changes,
+    services,
+    service_teams,
+    service_integrations
 );

@@ -164,6 +164,20 @@ pub fn delete(
     db::write(conn, |tx| {
         let before = store::load(tx, id)?;
         check_rights(&before)?;
+        let services = crate::store::services::using_policy(tx, id)?;
+        if !services.is_empty() {
+            let one = services.len() == 1;
+            return Err(AppError::invalid(
+                "id",
+                format!(
+                    "escalation policy {} is used by {} {}; give {} another policy first",
+                    before.policy.name,
+                    if one { "service" } else { "services" },
+                    super::schedules::named(&services),
+                    if one { "it" } else { "them" },
+                ),
+            ));
+        }
         store::delete(tx, id)?;
         audit::record(
             tx,

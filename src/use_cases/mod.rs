@@ -13,6 +13,7 @@ pub mod escalation;
 pub mod finals;
 pub mod oncalls;
 pub mod schedules;
+pub mod services;
 pub mod teams;
 pub mod users;
 

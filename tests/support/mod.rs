@@ -499,6 +499,17 @@ impl Drop for TestApp {
 }
 
 /// Sends and reads the body as JSON (Null when empty, a string when not JSON).
+/// A 400 in PagerDuty's shape (code 2001) whose first error says `field_and_reason`.
+pub fn assert_refused(status: u16, body: &Value, field_and_reason: &str) {
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["error"]["code"], 2001, "{body}");
+    let detail = body["error"]["errors"][0].as_str().unwrap_or_default();
+    assert!(
+        detail.contains(field_and_reason),
+        "expected {field_and_reason:?} in {body}"
+    );
+}
+
 pub async fn send(req: reqwest::RequestBuilder) -> (u16, Value) {
     read(req.send().await.expect("request")).await
 }

@@ -4,13 +4,13 @@ use super::schedules::team_ids;
 use super::{ApiCaller, ApiResult, Links, Pagination, Params, Reference, resource};
 use crate::authz::{Action, Resource};
 use crate::domain::escalation::{self, HandoffNotifications, RuleInput, Target};
-use crate::domain::ids::{EscalationPolicyId, ScheduleId, TeamId, UserId};
+use crate::domain::ids::{EscalationPolicyId, ScheduleId, ServiceId, TeamId, UserId};
 use crate::domain::schedule::input;
 use crate::domain::user as rules;
 use crate::error::{AppError, AppResult, ResultExt};
 use crate::http::AppState;
 use crate::store::escalation::{self as store, LoadedPolicy};
-use crate::store::{DbConnection, schedules, teams};
+use crate::store::{DbConnection, schedules, services, teams};
 use crate::use_cases::escalation::{self as cases, Draft};
 use actix_web::{HttpResponse, web};
 use serde::{Deserialize, Serialize};
@@ -73,7 +73,7 @@ pub struct PolicyObject {
     pub num_loops: i32,
     pub on_call_handoff_notifications: HandoffNotifications,
     pub escalation_rules: Vec<RuleObject>,
-    /// Services come with paging; none yet.
+    /// The services using this policy.
     pub services: Vec<Reference>,
     pub teams: Vec<Reference>,
 }
@@ -146,6 +146,7 @@ struct Names {
     users: HashMap<UserId, String>,
     schedules: HashMap<ScheduleId, String>,
     teams: HashMap<TeamId, String>,
+    services: HashMap<EscalationPolicyId, Vec<(ServiceId, String)>>,
 }
 
 fn names(conn: &mut DbConnection, policies: &[&LoadedPolicy]) -> AppResult<Names> {
@@ -161,7 +162,9 @@ fn names(conn: &mut DbConnection, policies: &[&LoadedPolicy]) -> AppResult<Names
             }
         }
     }
+    let ids: Vec<EscalationPolicyId> = policies.iter().map(|p| p.policy.id.clone()).collect();
     let mut out = Names {
+        services: services::using_policies(conn, &ids)?,
         users: schedules::people(conn, &users)?
             .into_iter()
             .map(|(id, p)| (id, p.name))
@@ -224,7 +227,13 @@ fn render(base: &str, p: &LoadedPolicy, names: &Names) -> PolicyObject {
         num_loops: p.policy.num_loops,
         on_call_handoff_notifications: p.policy.handoff_notifications,
         escalation_rules: rules,
-        services: Vec::new(),
+        services: names
+            .services
+            .get(&p.policy.id)
+            .into_iter()
+            .flatten()
+            .map(|(s, name)| links.reference("services", "service_reference", s.as_str(), name))
+            .collect(),
         teams: p
             .teams
             .iter()

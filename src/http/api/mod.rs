@@ -11,6 +11,7 @@ pub mod oncalls;
 pub mod openapi;
 mod params;
 pub mod schedules;
+pub mod services;
 pub mod teams;
 pub mod users;
 
@@ -41,6 +42,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .configure(licences::routes)
             .configure(schedules::routes)
             .configure(escalation_policies::routes)
+            .configure(services::routes)
             .configure(calendar::routes)
             .default_service(web::to(unknown_route)),
     );

@@ -23,12 +23,15 @@ use utoipa_swagger_ui::SwaggerUi;
         super::schedules::delete_override,
         super::escalation_policies::list, super::escalation_policies::create, super::escalation_policies::show,
         super::escalation_policies::update, super::escalation_policies::remove,
+        super::services::list, super::services::create, super::services::show, super::services::update,
+        super::services::remove, super::services::create_integration, super::services::show_integration,
+        super::services::remove_integration,
         super::oncalls::list, super::oncalls::mine, super::oncalls::notifications, super::oncalls::set_notifications,
         super::calendar::create_mine, super::calendar::delete_mine,
         super::calendar::create_for_schedule, super::calendar::delete_for_schedule,
     ),
     modifiers(&Security),
-    tags((name = "Users"), (name = "Teams"), (name = "Audit"), (name = "Licenses"), (name = "Schedules"), (name = "Escalation Policies"), (name = "On-Calls"), (name = "Calendar"))
+    tags((name = "Users"), (name = "Teams"), (name = "Audit"), (name = "Licenses"), (name = "Schedules"), (name = "Escalation Policies"), (name = "Services"), (name = "On-Calls"), (name = "Calendar"))
 )]
 pub struct ApiDoc;
 

@@ -1,0 +1,3 @@
+DROP TABLE service_integrations;
+DROP TABLE service_teams;
+DROP TABLE services;
