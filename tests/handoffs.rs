@@ -186,11 +186,17 @@ on_both_backends! {
             {"escalation_delay_in_minutes": 30, "targets": [{"id": schedule, "type": "schedule_reference"}]}
         ]}})).await;
         assert_eq!(status, 201, "{body}");
+        let policy = body["escalation_policy"]["id"].as_str().unwrap().to_owned();
         let (status, _) = app.put(&format!("/api/v2/users/{ben}/oncall_notifications"), json!({"oncall_notifications": {"handoff": "if_has_services", "reminder_hours": 2}})).await;
         assert_eq!(status, 200);
         pass(&app.app.handoffs).await;
-        // 22:00:10 UTC: two hours before Ben's shift.
+        // 22:00:10 UTC: two hours before Ben's shift. A policy targets the schedule, but no
+        // service uses the policy: nothing pages through it, so "if_has_services" hears nothing.
         app.clock.advance(chrono::Duration::hours(13) + chrono::Duration::seconds(10));
+        assert_eq!(pass(&app.app.handoffs).await, Pass::default());
+        let (status, body) = app.post("/api/v2/services", json!({"service": {"name": "Checkout",
+            "escalation_policy": {"id": policy, "type": "escalation_policy_reference"}}})).await;
+        assert_eq!(status, 201, "{body}");
         assert_eq!(pass(&app.app.handoffs).await, Pass { sent: 1, too_late: 0 });
         let mails = queued(&app);
         assert_eq!(mails.len(), 1, "{mails:?}");

@@ -285,7 +285,8 @@ pub fn email(kind: NoticeKind, lang: &str, w: &Wording<'_>) -> (String, String) 
 
 /// The notices of one schedule due in `(now - LOOKBACK, now]`, each with its fate. `entries`
 /// is the final schedule rendered from before `now - LOOKBACK` to after `now` plus the
-/// longest reminder; `paging` says whether an escalation policy uses the schedule.
+/// longest reminder; `paging` says whether the schedule pages people (an escalation policy
+/// that some service uses targets it).
 pub fn due<U: Clone + PartialEq>(
     entries: &[Entry<U>],
     now: Timestamp,

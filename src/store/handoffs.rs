@@ -3,7 +3,8 @@
 
 use super::DbConnection;
 use super::schema::{
-    escalation_targets, handoff_notices, oncall_notification_settings, team_members,
+    escalation_rules, escalation_targets, handoff_notices, oncall_notification_settings, services,
+    team_members,
 };
 use crate::domain::handoff::{Fate, HandoffSetting, NoticeKind, Settings};
 use crate::domain::ids::TeamId;
@@ -157,9 +158,15 @@ pub fn set_settings(
     Ok(())
 }
 
-/// The schedules an escalation policy uses (their hand-offs page people).
+/// The schedules that page people: targets of an escalation policy some service uses
+/// (PagerDuty's "has services", which `if_has_services` hand-off settings ask about).
 pub fn paging_schedules(conn: &mut DbConnection) -> AppResult<HashSet<ScheduleId>> {
     let ids: Vec<Option<ScheduleId>> = escalation_targets::table
+        .inner_join(escalation_rules::table)
+        .filter(
+            escalation_rules::policy_id
+                .eq_any(services::table.select(services::escalation_policy_id)),
+        )
         .filter(escalation_targets::schedule_id.is_not_null())
         .select(escalation_targets::schedule_id)
         .distinct()

@@ -28,7 +28,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 /// What a person hears about their shifts.
 #[derive(Debug, Serialize, serde::Deserialize, ToSchema)]
 pub struct NotificationSettings {
-    /// `always`, `if_has_services` (only schedules an escalation policy uses) or `off`.
+    /// `always`, `if_has_services` (only schedules that page people: an escalation policy
+    /// some service uses targets them) or `off`.
     pub handoff: String,
     /// Hours before each shift a reminder goes (1 to 72); null: none.
     pub reminder_hours: Option<i32>,
