@@ -63,10 +63,7 @@ fn me(caller: &ApiCaller) -> AppResult<UserId> {
 fn may_change(caller: &ApiCaller, loaded: &Loaded) -> AppResult<()> {
     caller.may(
         Action::ManageSchedule,
-        &Resource::Schedule {
-            id: Some(loaded.schedule.id.to_string()),
-            teams: loaded.teams.clone(),
-        },
+        &super::schedules::schedule_resource(loaded),
         "change this schedule's calendar feed",
     )
 }

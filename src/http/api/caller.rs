@@ -100,6 +100,22 @@ impl ApiCaller {
         }
     }
 
+    /// 403 unless the caller may `action` on a team-owned resource both as stored
+    /// (`before`, none for a new one) and as it will be (`after`): a team's manager can
+    /// neither take something from a team they don't manage nor give it to one.
+    pub fn may_move(
+        &self,
+        action: Action,
+        before: Option<&Resource>,
+        after: &Resource,
+        what: &str,
+    ) -> AppResult<()> {
+        if let Some(before) = before {
+            self.may(action, before, &format!("change this {what}"))?;
+        }
+        self.may(action, after, &format!("manage {what}s of these teams"))
+    }
+
     /// Whether the policies permit, without an error: for rights asked inside a use case.
     pub fn allows(&self, action: Action, resource: &Resource) -> bool {
         self.policies

@@ -261,20 +261,16 @@ fn may_manage(
     before: Option<&LoadedPolicy>,
     teams: &[TeamId],
 ) -> AppResult<()> {
-    if let Some(b) = before {
-        caller.may(
-            Action::ManageEscalationPolicy,
-            &policy_resource(b),
-            "change this escalation policy",
-        )?;
-    }
-    caller.may(
+    let after = Resource::EscalationPolicy {
+        id: before.map(|b| b.policy.id.to_string()),
+        teams: teams.to_vec(),
+    };
+    let before = before.map(policy_resource);
+    caller.may_move(
         Action::ManageEscalationPolicy,
-        &Resource::EscalationPolicy {
-            id: before.map(|b| b.policy.id.to_string()),
-            teams: teams.to_vec(),
-        },
-        "manage escalation policies of these teams",
+        before.as_ref(),
+        &after,
+        "escalation policy",
     )
 }
 
@@ -308,12 +304,7 @@ pub async fn list(
             .iter()
             .map(|p| render(&state.public_url, p, &names))
             .collect(),
-        pagination: Pagination {
-            offset: page.offset,
-            limit: page.limit,
-            more: found.more,
-            total: found.total,
-        },
+        pagination: Pagination::of(&page, &found),
     }))
 }
 

@@ -347,12 +347,7 @@ pub async fn allocations(
     let (license_allocations, more) = page.finish(rendered);
     Ok(HttpResponse::Ok().json(LicenseAllocationList {
         license_allocations,
-        pagination: Pagination {
-            offset: page.offset,
-            limit: page.limit,
-            more,
-            total: page.want_total.then_some(total),
-        },
+        pagination: Pagination::new(&page, more, page.want_total.then_some(total)),
     }))
 }
 

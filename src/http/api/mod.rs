@@ -282,3 +282,27 @@ pub struct Pagination {
     /// Only when the request asked for `total=true`.
     pub total: Option<i64>,
 }
+
+impl Pagination {
+    /// The answer's paging for `page`: whether rows follow it, and the total when asked.
+    pub fn new(
+        page: &crate::domain::paging::PageRequest,
+        more: bool,
+        total: Option<i64>,
+    ) -> Pagination {
+        Pagination {
+            offset: page.offset,
+            limit: page.limit,
+            more,
+            total,
+        }
+    }
+
+    /// The paging of a page the store read.
+    pub fn of<T>(
+        page: &crate::domain::paging::PageRequest,
+        found: &crate::store::Page<T>,
+    ) -> Pagination {
+        Pagination::new(page, found.more, found.total)
+    }
+}

@@ -326,13 +326,12 @@ fn render(
         .collect();
     OnCallList {
         oncalls,
-        pagination: Pagination {
-            offset: page.offset,
-            limit: page.limit,
+        pagination: Pagination::new(
+            page,
             // `rows` holds one past the page when more follow (`Query::enough`).
-            more: page.offset + page.limit < total,
-            total: page.want_total.then_some(total),
-        },
+            page.offset + page.limit < total,
+            page.want_total.then_some(total),
+        ),
     }
 }
 

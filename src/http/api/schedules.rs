@@ -354,7 +354,7 @@ pub fn team_ids(refs: &[input::Reference]) -> AppResult<Vec<TeamId>> {
     Ok(out)
 }
 
-fn schedule_resource(loaded: &Loaded) -> Resource {
+pub(super) fn schedule_resource(loaded: &Loaded) -> Resource {
     Resource::Schedule {
         id: Some(loaded.schedule.id.to_string()),
         teams: loaded.teams.clone(),
@@ -367,21 +367,12 @@ fn may_manage(
     before: Option<&Loaded>,
     after_teams: &[TeamId],
 ) -> AppResult<()> {
-    if let Some(b) = before {
-        caller.may(
-            Action::ManageSchedule,
-            &schedule_resource(b),
-            "change this schedule",
-        )?;
-    }
-    caller.may(
-        Action::ManageSchedule,
-        &Resource::Schedule {
-            id: before.map(|b| b.schedule.id.to_string()),
-            teams: after_teams.to_vec(),
-        },
-        "manage schedules of these teams",
-    )
+    let after = Resource::Schedule {
+        id: before.map(|b| b.schedule.id.to_string()),
+        teams: after_teams.to_vec(),
+    };
+    let before = before.map(schedule_resource);
+    caller.may_move(Action::ManageSchedule, before.as_ref(), &after, "schedule")
 }
 
 fn person_ref(links: &Links<'_>, people: &HashMap<UserId, Person>, id: &UserId) -> Reference {
@@ -564,6 +555,7 @@ pub async fn list(
         .run(move |conn| store::list(conn, text.as_deref(), &page))
         .await?;
     let links = Links(&state.public_url);
+    let pagination = Pagination::of(&page, &found);
     let schedules = found
         .rows
         .into_iter()
@@ -588,12 +580,7 @@ pub async fn list(
         .collect();
     Ok(HttpResponse::Ok().json(ScheduleList {
         schedules,
-        pagination: Pagination {
-            offset: page.offset,
-            limit: page.limit,
-            more: found.more,
-            total: found.total,
-        },
+        pagination,
     }))
 }
 

@@ -316,17 +316,12 @@ fn may_manage(
     before: Option<&LoadedService>,
     teams: &[TeamId],
 ) -> AppResult<()> {
-    if let Some(b) = before {
-        may_change(caller, b, "change this service")?;
-    }
-    caller.may(
-        Action::ManageService,
-        &Resource::Service {
-            id: before.map(|b| b.service.id.to_string()),
-            teams: teams.to_vec(),
-        },
-        "manage services of these teams",
-    )
+    let after = Resource::Service {
+        id: before.map(|b| b.service.id.to_string()),
+        teams: teams.to_vec(),
+    };
+    let before = before.map(service_resource);
+    caller.may_move(Action::ManageService, before.as_ref(), &after, "service")
 }
 
 fn may_read(caller: &ApiCaller) -> AppResult<()> {
@@ -366,12 +361,7 @@ pub async fn list(
             .iter()
             .map(|s| render(&state.public_url, s, &names))
             .collect(),
-        pagination: Pagination {
-            offset: page.offset,
-            limit: page.limit,
-            more: found.more,
-            total: found.total,
-        },
+        pagination: Pagination::of(&page, &found),
     }))
 }
 

@@ -149,12 +149,7 @@ pub async fn list(
         .collect();
     Ok(HttpResponse::Ok().json(TeamList {
         teams,
-        pagination: Pagination {
-            offset: page.offset,
-            limit: page.limit,
-            more,
-            total,
-        },
+        pagination: Pagination::new(&page, more, total),
     }))
 }
 
@@ -357,12 +352,7 @@ pub async fn members(
         .collect();
     Ok(HttpResponse::Ok().json(MemberList {
         members,
-        pagination: Pagination {
-            offset: page.offset,
-            limit: page.limit,
-            more,
-            total,
-        },
+        pagination: Pagination::new(&page, more, total),
     }))
 }
 

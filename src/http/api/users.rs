@@ -248,12 +248,7 @@ pub async fn list(
         .await?;
     Ok(HttpResponse::Ok().json(UserList {
         users,
-        pagination: Pagination {
-            offset: page.offset,
-            limit: page.limit,
-            more,
-            total,
-        },
+        pagination: Pagination::new(&page, more, total),
     }))
 }
 
