@@ -212,6 +212,26 @@ on_both_backends! {
         let theirs = theirs["service"]["id"].as_str().unwrap().to_owned();
         let (status, _) = support::send(app.as_token(&as_responder, reqwest::Method::DELETE, &format!("/api/v2/services/{theirs}"))).await;
         assert_eq!(status, 403);
+
+        // As an attacker would: the admins' service's integration, reached through it (403:
+        // not theirs) and through the manager's own service (404: ids are per service); the
+        // manager cannot move their service to a team they do not manage either.
+        let (status, made) = app.post(&format!("/api/v2/services/{theirs}/integrations"), json!({"integration": {"type": "events_api_v2_inbound_integration"}})).await;
+        assert_eq!(status, 201, "{made}");
+        let their_integration = made["integration"]["id"].as_str().unwrap().to_owned();
+        let their_key = made["integration"]["integration_key"].as_str().unwrap().to_owned();
+        let (status, _) = support::send(app.as_token(&as_responder, reqwest::Method::DELETE, &format!("/api/v2/services/{theirs}/integrations/{their_integration}"))).await;
+        assert_eq!(status, 403);
+        for method in [reqwest::Method::GET, reqwest::Method::DELETE] {
+            let (status, answer) = support::send(app.as_token(&as_responder, method.clone(), &format!("/api/v2/services/{id}/integrations/{their_integration}"))).await;
+            assert_eq!(status, 404, "{method}: {answer}");
+        }
+        assert!(routing_key_of(&app, &their_key).is_some(), "the admins' key still works");
+        let other_team = app.team("Search").await;
+        let mut moved = body.clone();
+        moved["service"]["teams"] = json!([{"id": other_team, "type": "team_reference"}]);
+        let (status, refused) = support::send(app.as_token(&as_responder, reqwest::Method::PUT, &format!("/api/v2/services/{id}")).json(&moved)).await;
+        assert_eq!(status, 403, "{refused}");
     }
 
     async fn deleting_a_policy_a_service_uses_is_refused_naming_the_service(app) {
