@@ -18,7 +18,9 @@ use crate::error::{AppError, ErrorKind};
 use crate::http::sign_in::{SignInConfig, SignInSettings};
 use crate::http::{AppState, metrics::Metrics};
 use crate::jobs::email_delivery::{Delivery, Wakeup};
+use crate::jobs::escalation::{EscalationJob, Escalations};
 use crate::jobs::handoffs::HandoffJob;
+use crate::jobs::notifications::{Dispatcher, NotificationJob};
 use crate::jobs::processing::Gate;
 use crate::jobs::seat_reconcile::Reconciler;
 use crate::jobs::ticker::Ticker;
@@ -71,6 +73,12 @@ pub struct App {
     pub email_gate: Gate,
     /// Tells people of their hand-offs (a pass a minute, or a test on demand).
     pub handoffs: HandoffJob,
+    /// Takes the escalation steps that fall due (a pass every `jobs::escalation::POLL`, or a
+    /// test on demand).
+    pub escalation: EscalationJob,
+    /// Sends incidents' notifications from the outbox (a loop woken by triggers, or a test
+    /// on demand).
+    pub notifications: NotificationJob,
     /// `None` without `ROTA_SMTP_URL`: e-mails then stay queued in the database.
     pub mailer: Option<Mailer>,
 }
@@ -164,6 +172,22 @@ fn wire(
         emails: email_delivery.clone(),
         gate: Gate::new(Job::HandoffNotices, metrics.skipped_passes()),
     };
+    let notification_wakeup = Wakeup::default();
+    let escalation = EscalationJob {
+        db: db.clone(),
+        finals: finals.clone(),
+        clock: clock.clone(),
+        gate: Gate::new(Job::Escalation, metrics.skipped_passes()),
+        notifications: notification_wakeup.clone(),
+    };
+    let notifications = NotificationJob {
+        db: db.clone(),
+        clock: clock.clone(),
+        mailer: mailer.clone(),
+        public_url: config.public_url.clone(),
+        gate: Gate::new(Job::NotificationDelivery, metrics.skipped_passes()),
+        wakeup: notification_wakeup.clone(),
+    };
     let state = web::Data::new(AppState {
         db: db.clone(),
         clock: clock.clone(),
@@ -171,8 +195,9 @@ fn wire(
         metrics,
         sign_in,
         email_delivery: email_delivery.clone(),
+        notifications: notification_wakeup,
         policies,
-        throttle: Default::default(),
+        throttle: crate::http::throttle::Throttle::with_events_per_minute(config.events_per_minute),
         finals,
     });
     Ok(App {
@@ -183,6 +208,8 @@ fn wire(
         reconciler,
         email_gate,
         handoffs,
+        escalation,
+        notifications,
         mailer,
     })
 }
@@ -258,6 +285,11 @@ impl App {
         });
         Jobs {
             ticker: Ticker::start(self.reconciler.clone(), self.handoffs.clone()).await,
+            escalations: Escalations::start(self.escalation.clone()),
+            dispatcher: self
+                .mailer
+                .is_some()
+                .then(|| Dispatcher::start(self.notifications.clone())),
             delivery: self.mailer.clone().map(|m| {
                 Delivery::start(
                     self.db.clone(),
@@ -274,6 +306,8 @@ impl App {
 /// The running background jobs.
 pub struct Jobs {
     ticker: Ticker,
+    escalations: Escalations,
+    dispatcher: Option<Dispatcher>,
     delivery: Option<Delivery>,
 }
 
@@ -281,6 +315,10 @@ impl Jobs {
     /// Ends every job, letting a pass in progress finish.
     pub async fn stop(self) {
         self.ticker.stop().await;
+        self.escalations.stop().await;
+        if let Some(dispatcher) = self.dispatcher {
+            dispatcher.stop().await;
+        }
         if let Some(delivery) = self.delivery {
             delivery.stop().await;
         }

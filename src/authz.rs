@@ -55,6 +55,10 @@ pub enum Action {
     /// Take a shift (an override putting oneself on call) or give one's own away; ask with
     /// [`Policies::authorize_shift`].
     ChangeOwnShift,
+    /// See and change a person's contact methods and notification rules.
+    ManageContactMethods,
+    /// Acknowledge, resolve, reassign or escalate an incident, or add a note: full users.
+    RespondToIncident,
 }
 
 /// What an action is done to, by kind; the schema's `appliesTo`.
@@ -69,7 +73,8 @@ enum Target {
 }
 
 impl Action {
-    pub const ALL: [Action; 19] = [
+    /// In declaration order: `decide` finds an action's compiled policies at its index.
+    pub const ALL: [Action; 21] = [
         Action::ReadDirectory,
         Action::CreateUser,
         Action::UpdateUser,
@@ -89,6 +94,8 @@ impl Action {
         Action::ManageEscalationPolicy,
         Action::ManageService,
         Action::ChangeOwnShift,
+        Action::ManageContactMethods,
+        Action::RespondToIncident,
     ];
 
     /// The action's id in the policies.
@@ -113,6 +120,8 @@ impl Action {
             Action::ManageEscalationPolicy => "ManageEscalationPolicy",
             Action::ManageService => "ManageService",
             Action::ChangeOwnShift => "ChangeOwnShift",
+            Action::ManageContactMethods => "ManageContactMethods",
+            Action::RespondToIncident => "RespondToIncident",
         }
     }
 
@@ -124,12 +133,14 @@ impl Action {
             | Action::ReadAudit
             | Action::ReadLicences
             | Action::ManageLicences
-            | Action::ReadOnCall => Target::Account,
+            | Action::ReadOnCall
+            | Action::RespondToIncident => Target::Account,
             Action::UpdateUser
             | Action::ChangeRole
             | Action::DeleteUser
             | Action::ReadSessions
-            | Action::RevokeSessions => Target::User,
+            | Action::RevokeSessions
+            | Action::ManageContactMethods => Target::User,
             Action::UpdateTeam | Action::DeleteTeam | Action::ManageTeamMembers => Target::Team,
             Action::ManageSchedule | Action::ChangeOwnShift => Target::Schedule,
             Action::ManageEscalationPolicy => Target::EscalationPolicy,

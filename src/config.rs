@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use url::Url;
 
 /// The keys we read; `ROTA_` plus the upper-cased key is the environment variable.
-const KEYS: [&str; 18] = [
+const KEYS: [&str; 19] = [
     "database_url",
     "listen",
     "public_url",
@@ -31,6 +31,7 @@ const KEYS: [&str; 18] = [
     "session_max_hours",
     "seats_full",
     "seats_stakeholder",
+    "events_per_minute",
 ];
 
 #[derive(Debug, Default, Deserialize)]
@@ -54,6 +55,7 @@ struct RawConfig {
     session_max_hours: Option<u32>,
     seats_full: Option<i64>,
     seats_stakeholder: Option<i64>,
+    events_per_minute: Option<u32>,
 }
 
 #[derive(Debug, Clone)]
@@ -75,7 +77,14 @@ pub struct Config {
     pub bootstrap_owners: Vec<String>,
     pub sessions: SessionLimits,
     pub seats: SeatCaps,
+    /// Events taken per routing key per minute (a burst of that many, refilled evenly);
+    /// more are answered 429 with Retry-After, as PagerDuty's Events API does.
+    pub events_per_minute: u32,
 }
+
+/// Events per routing key per minute unless configured: far above what Alertmanager's
+/// grouping sends, low enough that one runaway monitor cannot take the database.
+pub const DEFAULT_EVENTS_PER_MINUTE: u32 = 3_000;
 
 /// The licences bought: how many full and stakeholder seats (`None`: unlimited). Applied at
 /// start when they differ from the values applied last; licence owners may change the caps
@@ -372,6 +381,7 @@ impl Config {
             bootstrap_owners: Vec::new(),
             sessions: SessionLimits::default(),
             seats: SeatCaps::default(),
+            events_per_minute: DEFAULT_EVENTS_PER_MINUTE,
         }
     }
 
@@ -501,8 +511,16 @@ impl Config {
             full: cap("seats_full", raw.seats_full)?,
             stakeholder: cap("seats_stakeholder", raw.seats_stakeholder)?,
         };
+        let events_per_minute = raw.events_per_minute.unwrap_or(DEFAULT_EVENTS_PER_MINUTE);
+        if !(1..=10_000_000).contains(&events_per_minute) {
+            return Err(bad(
+                "events_per_minute",
+                format!("is {events_per_minute}; use 1 to 10000000"),
+            ));
+        }
         Ok(Config {
             seats,
+            events_per_minute,
             database,
             listen,
             public_url,

@@ -249,6 +249,8 @@ fn keys_of_earlier_rows_are_computed_at_migration(database: TestDatabase) {
         is_primary: false,
         created_at: now,
         updated_at: now,
+        source: rota::domain::contact::ContactSource::Scim,
+        country_code: None,
     };
     diesel::insert_into(contact_methods::table)
         .values(&method)

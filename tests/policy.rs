@@ -120,6 +120,12 @@ const MATRIX: &[(&str, Case, &str, &str)] = &[
     ),
     ("ReadOnCall", Case::Account, EVERYONE, EVERYONE),
     (
+        "RespondToIncident",
+        Case::Account,
+        "owner admin user limited_user",
+        "owner admin user limited_user",
+    ),
+    (
         "ManageSchedule",
         Case::ManagedSchedule,
         "owner admin user limited_user",
@@ -155,6 +161,19 @@ const MATRIX: &[(&str, Case, &str, &str)] = &[
         OWNER_ADMIN,
         OWNER_ADMIN,
     ),
+    (
+        "ManageContactMethods",
+        Case::OtherResponder,
+        OWNER_ADMIN,
+        OWNER_ADMIN,
+    ),
+    (
+        "ManageContactMethods",
+        Case::OtherOwner,
+        OWNER_ADMIN,
+        OWNER_ADMIN,
+    ),
+    ("ManageContactMethods", Case::Themselves, EVERYONE, NOBODY),
     // ChangeOwnShift is asked through `authorize_shift` only (below).
 ];
 
@@ -366,8 +385,8 @@ fn every_role_as_person_and_token_gets_exactly_the_access_matrix() {
         wrong.len(),
         wrong.join("\n")
     );
-    // 9 roles × (12 cases for people + 11 for tokens) × (18 actions + ChangeRole to 9 roles)
-    assert_eq!(asked, 9 * 23 * (18 + 9));
+    // 9 roles × (12 cases for people + 11 for tokens) × (20 actions + ChangeRole to 9 roles)
+    assert_eq!(asked, 9 * 23 * (20 + 9));
 }
 
 #[test]
@@ -630,8 +649,8 @@ fn action_groups_declared_in_a_schema_work_in_policies() {
     let dir = copy_of_policies();
     let schema = dir.path().join("rota.cedarschema");
     let text = std::fs::read_to_string(&schema).unwrap().replace(
-        "action ReadDirectory, CreateUser, CreateTeam, ReadAudit, ReadLicences, ManageLicences, ReadOnCall\n",
-        "action Oversight;\n  action ReadAudit, ReadLicences in [Oversight]\n    appliesTo { principal: [User, ApiToken], resource: [Account], context: {} };\n  action ReadDirectory, CreateUser, CreateTeam, ManageLicences, ReadOnCall\n",
+        "action ReadDirectory, CreateUser, CreateTeam, ReadAudit, ReadLicences, ManageLicences, ReadOnCall, RespondToIncident\n",
+        "action Oversight;\n  action ReadAudit, ReadLicences in [Oversight]\n    appliesTo { principal: [User, ApiToken], resource: [Account], context: {} };\n  action ReadDirectory, CreateUser, CreateTeam, ManageLicences, ReadOnCall, RespondToIncident\n",
     );
     std::fs::write(&schema, text).unwrap();
     append(

@@ -196,6 +196,18 @@ on_both_backends! {
         fails_naming("SCIM GET user", scim.req(get.clone(), &format!("/Users/{id}")), described).await;
         sql(&app, &format!("UPDATE contact_methods SET kind = 'email' WHERE user_id = '{id}'"));
 
+        // Who made a contact method, and a notification rule's urgency (stored under the same
+        // column name as incidents'): the contact-method endpoints read them.
+        sql(&app, &format!("UPDATE contact_methods SET source = 'rumour' WHERE user_id = '{id}'"));
+        let described = "contact_methods.source holds 'rumour', not a contact method source";
+        fails_naming("REST GET user", app.req(get.clone(), &format!("/api/v2/users/{id}")), described).await;
+        fails_naming("REST contact methods", app.req(get.clone(), &format!("/api/v2/users/{id}/contact_methods")), described).await;
+        sql(&app, &format!("UPDATE contact_methods SET source = 'scim' WHERE user_id = '{id}'"));
+        sql(&app, &format!("UPDATE notification_rules SET urgency = 'urgent' WHERE user_id = '{id}' AND urgency = 'low'"));
+        let described = "notification_rules.urgency holds 'urgent', not an urgency";
+        fails_naming("REST notification rules", app.req(get.clone(), &format!("/api/v2/users/{id}/notification_rules")), described).await;
+        sql(&app, &format!("UPDATE notification_rules SET urgency = 'low' WHERE user_id = '{id}' AND urgency = 'urgent'"));
+
         // Team roles: the members listing reads them, and so does the seat policy on any
         // change that may move a seat (here a new job title).
         let (status, body) = app.put(&format!("/api/v2/teams/{team}/users/{id}"), json!({"role": "responder"})).await;

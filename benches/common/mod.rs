@@ -107,6 +107,8 @@ impl Server {
         let base = format!("http://{address}");
         let mut config = rota::config::Config::defaults(url.clone(), address);
         config.db_pool_size = pool_size(url);
+        // Benchmarks measure throughput, not the per-key limit.
+        config.events_per_minute = 10_000_000;
         let app = rota::app::assemble(
             &config,
             Policies::builtin(),

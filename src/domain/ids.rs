@@ -40,6 +40,7 @@ id_type!(
     TeamId,
     TokenId,
     ContactMethodId,
+    NotificationRuleId,
     AuditEventId,
     SessionId,
     EmailId,
@@ -49,5 +50,10 @@ id_type!(
     EscalationPolicyId,
     EscalationRuleId,
     ServiceId,
-    IntegrationId
+    IntegrationId,
+    IncidentId,
+    AlertId,
+    LogEntryId,
+    NoteId,
+    ChangeEventId
 );

@@ -14,13 +14,18 @@ macro_rules! shown_by_name {
 }
 pub(crate) use shown_by_name;
 
+pub mod action_link;
 pub mod attempts;
 pub mod audit;
 pub mod calendar;
 pub mod caseless;
+pub mod contact;
 pub mod escalation;
+pub mod events;
 pub mod handoff;
 pub mod ids;
+pub mod incident;
+pub mod notification;
 pub mod paging;
 pub mod processing;
 pub mod retry;

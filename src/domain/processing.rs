@@ -13,6 +13,8 @@ pub enum Job {
     SeatReconcile,
     EmailDelivery,
     HandoffNotices,
+    Escalation,
+    NotificationDelivery,
 }
 
 impl Job {
@@ -22,6 +24,8 @@ impl Job {
             Job::SeatReconcile => "seat_reconcile",
             Job::EmailDelivery => "email_delivery",
             Job::HandoffNotices => "handoff_notices",
+            Job::Escalation => "escalation",
+            Job::NotificationDelivery => "notification_delivery",
         }
     }
 
@@ -31,6 +35,8 @@ impl Job {
             Job::SeatReconcile => 1,
             Job::EmailDelivery => 1,
             Job::HandoffNotices => 1,
+            Job::Escalation => 1,
+            Job::NotificationDelivery => 1,
         }
     }
 }

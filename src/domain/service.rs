@@ -12,6 +12,44 @@ pub enum Urgency {
     Low,
 }
 
+impl Urgency {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Urgency::High => "high",
+            Urgency::Low => "low",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Urgency> {
+        match s {
+            "high" => Some(Urgency::High),
+            "low" => Some(Urgency::Low),
+            _ => None,
+        }
+    }
+}
+
+impl Severity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Critical => "critical",
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+            Severity::Info => "info",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Severity> {
+        match s {
+            "critical" => Some(Severity::Critical),
+            "error" => Some(Severity::Error),
+            "warning" => Some(Severity::Warning),
+            "info" => Some(Severity::Info),
+            _ => None,
+        }
+    }
+}
+
 /// An event's severity (Events API v2 `payload.severity`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -86,7 +124,7 @@ impl IntegrationKind {
     }
 }
 
-crate::domain::shown_by_name!(UrgencyRule, IntegrationKind);
+crate::domain::shown_by_name!(Urgency, Severity, UrgencyRule, IntegrationKind);
 
 /// Random bytes in a routing key.
 pub const KEY_BYTES: usize = 16;

@@ -148,28 +148,8 @@ impl ProvisionedBy {
     }
 }
 
-/// How a contact method reaches a person.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ContactKind {
-    Email,
-    Phone,
-}
-
-impl ContactKind {
-    pub const ALL: [ContactKind; 2] = [ContactKind::Email, ContactKind::Phone];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ContactKind::Email => "email",
-            ContactKind::Phone => "phone",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<ContactKind> {
-        ContactKind::ALL.into_iter().find(|v| v.as_str() == s)
-    }
-}
+/// How a contact method reaches a person: kept with contact methods (`domain::contact`).
+pub use super::contact::ContactKind;
 
 /// Whether `s` holds a bidirectional override or isolate (U+202A–U+202E, U+2066–U+2069), which
 /// can make a name display as another ("\u{202E}nimda" reads as "admin").
@@ -232,7 +212,7 @@ pub fn optional_text(raw: Option<&str>, max_chars: usize) -> Result<Option<Strin
     }
 }
 
-super::shown_by_name!(ContactKind, ProvisionedBy, UserNameSource);
+super::shown_by_name!(ProvisionedBy, UserNameSource);
 
 #[cfg(test)]
 mod tests {

@@ -107,6 +107,8 @@ pub fn error_response(req: &HttpRequest, e: AppError) -> HttpResponse {
         super::scim::ScimError::from(e).error_response()
     } else if path.starts_with("/api/v2") {
         super::api::ApiError(e).error_response()
+    } else if super::events::owns(path) {
+        super::events::EventsError::App(e).error_response()
     } else {
         super::page::app_error_page(e)
     }

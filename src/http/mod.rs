@@ -1,9 +1,11 @@
 //! The HTTP edge: the actix application, its middleware, and one module per protocol. Handlers
 //! are thin: extract, authorize, one transaction of domain and store calls, render.
 
+pub mod act;
 pub mod api;
 pub mod auth;
 pub mod edge;
+pub mod events;
 pub mod health;
 pub mod metrics;
 pub mod observe;
@@ -33,6 +35,9 @@ pub struct AppState {
     pub sign_in: sign_in::SignInSettings,
     /// Poke after committing a transaction that enqueued emails, so they go out now.
     pub email_delivery: email_delivery::Wakeup,
+    /// Poke after committing a transaction that wrote notifications (a trigger, an
+    /// escalation, a reassignment), so they go out now.
+    pub notifications: email_delivery::Wakeup,
     /// The authorization policies, loaded and validated at start-up.
     pub policies: Policies,
     /// Limits on attempts at what can be guessed or flooded without signing in.
@@ -68,6 +73,9 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         // Calendar feeds: the secret URL is the credential (`api::calendar::feed`).
         .route("/calendar/{file:.*}", web::get().to(api::calendar::feed))
         .configure(api::routes)
+        // E-mail acknowledge/resolve links: the signed token is the credential (`act`).
+        .configure(act::routes)
+        .configure(events::routes)
         .configure(scim::routes)
         .default_service(web::to(page::not_found));
 }

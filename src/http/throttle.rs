@@ -56,6 +56,9 @@ pub struct Throttle {
     break_glass_addresses: Keyed<Burst>,
     refusals: Keyed<Burst>,
     logins: Keyed<Tokens>,
+    /// Events per integration (`events_rate`); only live routing keys get a bucket.
+    events: Keyed<Tokens>,
+    pub events_rate: Rate,
     /// Password checks (argon2, a core each for tens of milliseconds) running at once.
     pub verifications: tokio::sync::Semaphore,
 }
@@ -68,12 +71,22 @@ impl Default for Throttle {
             break_glass_addresses: Keyed::default(),
             refusals: Keyed::default(),
             logins: Keyed::default(),
+            events: Keyed::default(),
+            events_rate: events_rate(crate::config::DEFAULT_EVENTS_PER_MINUTE),
             verifications: tokio::sync::Semaphore::new(cores),
         }
     }
 }
 
 impl Throttle {
+    /// The default limits, with `per_minute` events per routing key.
+    pub fn with_events_per_minute(per_minute: u32) -> Throttle {
+        Throttle {
+            events_rate: events_rate(per_minute),
+            ..Default::default()
+        }
+    }
+
     /// May a break-glass attempt for this (case-folded) name from this address go ahead?
     pub fn admit_break_glass(&self, name: &str, address: &str, now: DateTime<Utc>) -> Admission {
         let by_name = self
@@ -112,17 +125,29 @@ impl Throttle {
 
     /// Takes a login from this address's allowance, or says how long to wait.
     pub fn admit_login(&self, address: &str, now: DateTime<Utc>) -> Admission {
-        let mut map = self.logins.lock();
-        let taken = LOGINS_PER_ADDRESS.take(map.get(address).copied(), now);
-        match taken {
+        self.logins.take(address, &LOGINS_PER_ADDRESS, now)
+    }
+
+    /// Takes an event from this integration's allowance, or says how long to wait.
+    pub fn admit_event(&self, integration: &str, now: DateTime<Utc>) -> Admission {
+        self.events.take(integration, &self.events_rate, now)
+    }
+}
+
+/// `per_minute` events in a burst, refilled evenly over the minute.
+pub fn events_rate(per_minute: u32) -> Rate {
+    Rate {
+        capacity: f64::from(per_minute),
+        per_second: f64::from(per_minute) / 60.0,
+    }
+}
+
+impl Keyed<Tokens> {
+    fn take(&self, key: &str, rate: &Rate, now: DateTime<Utc>) -> Admission {
+        let mut map = self.lock();
+        match rate.take(map.get(key).copied(), now) {
             Ok(tokens) => {
-                insert_bounded(
-                    &mut map,
-                    address,
-                    tokens,
-                    |t| LOGINS_PER_ADDRESS.full(t, now),
-                    |t| t.at,
-                );
+                insert_bounded(&mut map, key, tokens, |t| rate.full(t, now), |t| t.at);
                 Admission::Allowed
             }
             Err(wait) => Admission::Wait(wait),

@@ -49,6 +49,11 @@ impl Wakeup {
             self.poke();
         }
     }
+
+    /// Waits for the next poke (a loop's wake-up).
+    pub async fn poked(&self) {
+        self.0.notified().await
+    }
 }
 
 /// What one pass did.

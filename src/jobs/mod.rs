@@ -3,7 +3,9 @@
 //! (tests do that instead of waiting for a tick).
 
 pub mod email_delivery;
+pub mod escalation;
 pub mod handoffs;
+pub mod notifications;
 pub mod processing;
 pub mod seat_reconcile;
 pub mod ticker;

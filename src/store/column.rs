@@ -185,7 +185,10 @@ macro_rules! text_column {
     )+};
 }
 
-use crate::domain::{audit, escalation, handoff, role, seat_policy, seats, service, token, user};
+use crate::domain::{
+    audit, contact, escalation, handoff, incident, notification, role, seat_policy, seats, service,
+    token, user,
+};
 
 text_column! {
     // `tokens.role` too: `store::tokens` reads through `read_from("tokens")`.
@@ -195,7 +198,7 @@ text_column! {
     seat_policy::Licence: "a licence" in ["users.licence", "seats.wanted", "licences.id"];
     seats::Pin: "a pin (a licence or none)" in ["seats.pinned"];
     token::TokenKind: "a token kind" in ["tokens.kind"];
-    user::ContactKind: "a contact kind" in ["contact_methods.kind"];
+    user::ContactKind: "a contact kind" in ["contact_methods.kind", "notifications.channel"];
     user::ProvisionedBy: "a provisioner" in ["users.provisioned_by"];
     user::UserNameSource: "a user name source" in ["users.user_name_source"];
     audit::ActorKind: "an actor kind" in ["audit_events.actor_type"];
@@ -203,6 +206,16 @@ text_column! {
         in ["escalation_policies.handoff_notifications"];
     service::UrgencyRule: "an urgency rule" in ["services.urgency_rule"];
     service::IntegrationKind: "an integration kind" in ["service_integrations.kind"];
+    // `notification_rules.urgency` too.
+    service::Urgency: "an urgency" in ["incidents.urgency", "notification_rules.urgency"];
+    contact::ContactSource: "a contact method source" in ["contact_methods.source"];
+    service::Severity: "a severity" in ["alerts.severity"];
+    incident::Status: "an incident status" in ["incidents.status"];
+    incident::AlertStatus: "an alert status" in ["alerts.status"];
+    incident::LogKind: "a log entry kind" in ["incident_log_entries.kind"];
+    incident::AgentKind: "an agent kind" in ["incident_log_entries.agent_kind"];
+    incident::Channel: "a channel" in ["incident_log_entries.channel"];
+    notification::Status: "a notification status" in ["notifications.status"];
     handoff::NoticeKind: "a notice kind" in ["handoff_notices.kind"];
     handoff::Fate: "a notice's fate" in ["handoff_notices.fate"];
     handoff::HandoffSetting: "a hand-off setting" in ["oncall_notification_settings.handoff"];

@@ -2,14 +2,18 @@
 //! instances). Holds the connection type, the pool, migrations, the write-transaction helper,
 //! the single-server lock for SQLite files, and one module of queries per aggregate.
 
+pub mod action_links;
 pub mod audit;
 pub mod break_glass;
 pub mod calendar;
 pub mod caseless;
 pub mod column;
+pub mod contact_methods;
 pub mod emails;
 pub mod escalation;
 pub mod handoffs;
+pub mod incidents;
+pub mod notifications;
 pub mod processing;
 pub mod schedules;
 pub mod schema;

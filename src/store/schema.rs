@@ -77,6 +77,20 @@ diesel::table! {
         updated_at -> Timestamp,
         address_key -> Text,
         label_key -> Text,
+        source -> Text,
+        country_code -> Nullable<Integer>,
+    }
+}
+
+diesel::table! {
+    notification_rules (id) {
+        id -> Text,
+        user_id -> Text,
+        contact_method_id -> Text,
+        urgency -> Text,
+        start_delay_in_minutes -> Integer,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
     }
 }
 
@@ -192,6 +206,14 @@ diesel::table! {
         name -> Text,
         secret -> Text,
         created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    used_action_links (jti) {
+        jti -> Text,
+        incident_id -> Text,
+        used_at -> Timestamp,
     }
 }
 
@@ -426,8 +448,121 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    incidents (id) {
+        id -> Text,
+        number -> BigInt,
+        title -> Text,
+        status -> Text,
+        urgency -> Text,
+        incident_key -> Text,
+        service_id -> Text,
+        escalation_policy_id -> Text,
+        escalation_level -> Integer,
+        escalation_loops -> Integer,
+        escalate_at -> Nullable<Timestamp>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        last_status_change_at -> Timestamp,
+        resolved_at -> Nullable<Timestamp>,
+        version -> BigInt,
+    }
+}
+
+diesel::table! {
+    incident_assignments (incident_id, user_id) {
+        incident_id -> Text,
+        user_id -> Text,
+        assigned_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    alerts (id) {
+        id -> Text,
+        incident_id -> Text,
+        service_id -> Text,
+        integration_id -> Text,
+        dedup_key -> Text,
+        status -> Text,
+        severity -> Nullable<Text>,
+        summary -> Text,
+        source -> Nullable<Text>,
+        component -> Nullable<Text>,
+        alert_group -> Nullable<Text>,
+        class -> Nullable<Text>,
+        custom_details -> Nullable<Text>,
+        extras -> Text,
+        event_count -> BigInt,
+        created_at -> Timestamp,
+        last_event_at -> Timestamp,
+        resolved_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    incident_log_entries (id) {
+        id -> Text,
+        incident_id -> Text,
+        kind -> Text,
+        created_at -> Timestamp,
+        agent_kind -> Text,
+        agent_id -> Nullable<Text>,
+        agent_name -> Text,
+        channel -> Text,
+        summary -> Text,
+        details -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    incident_notes (id) {
+        id -> Text,
+        incident_id -> Text,
+        user_id -> Nullable<Text>,
+        user_name -> Text,
+        content -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    change_events (id) {
+        id -> Text,
+        service_id -> Text,
+        integration_id -> Text,
+        summary -> Text,
+        source -> Nullable<Text>,
+        happened_at -> Timestamp,
+        custom_details -> Nullable<Text>,
+        links -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    notifications (id) {
+        id -> Text,
+        incident_id -> Text,
+        user_id -> Text,
+        rule_id -> Text,
+        step -> BigInt,
+        channel -> Text,
+        address -> Text,
+        due_at -> Timestamp,
+        status -> Text,
+        attempts -> Integer,
+        next_attempt_at -> Timestamp,
+        claimed_until -> Nullable<Timestamp>,
+        sent_at -> Nullable<Timestamp>,
+        last_error -> Nullable<Text>,
+        created_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(seats -> users (user_id));
 diesel::joinable!(contact_methods -> users (user_id));
+diesel::joinable!(notification_rules -> contact_methods (contact_method_id));
 diesel::joinable!(sessions -> users (user_id));
 diesel::joinable!(break_glass_accounts -> users (user_id));
 diesel::joinable!(team_members -> teams (team_id));
@@ -449,10 +584,19 @@ diesel::joinable!(services -> escalation_policies (escalation_policy_id));
 diesel::joinable!(service_teams -> services (service_id));
 diesel::joinable!(service_teams -> teams (team_id));
 diesel::joinable!(service_integrations -> services (service_id));
+diesel::joinable!(incidents -> services (service_id));
+diesel::joinable!(incident_assignments -> incidents (incident_id));
+diesel::joinable!(incident_assignments -> users (user_id));
+diesel::joinable!(alerts -> incidents (incident_id));
+diesel::joinable!(incident_log_entries -> incidents (incident_id));
+diesel::joinable!(incident_notes -> incidents (incident_id));
+diesel::joinable!(change_events -> services (service_id));
+diesel::joinable!(notifications -> incidents (incident_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     users,
     contact_methods,
+    notification_rules,
     teams,
     team_members,
     tokens,
@@ -463,6 +607,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     key_folding,
     processing_versions,
     server_keys,
+    used_action_links,
     emails,
     licences,
     seats,
@@ -483,5 +628,12 @@ diesel::allow_tables_to_appear_in_same_query!(
     oncall_changes,
     services,
     service_teams,
-    service_integrations
+    service_integrations,
+    incidents,
+    incident_assignments,
+    alerts,
+    incident_log_entries,
+    incident_notes,
+    change_events,
+    notifications
 );

@@ -26,6 +26,9 @@ enum Kind {
     /// A caseless key column (`domain::caseless`), compared with the value's key; no function
     /// on the column, so the unique indexes of userName and group names answer `eq`.
     Folded,
+    /// A phone number, stored in E.164: the value is compared without its formatting
+    /// (`domain::contact::strip_phone_formatting`), so "+81 90 1234 5678" finds "+819012345678".
+    Phone,
     Bool,
     Time,
 }
@@ -48,10 +51,10 @@ impl Child {
     fn exists(self) -> &'static str {
         match self {
             Child::Emails => {
-                "EXISTS (SELECT 1 FROM contact_methods c WHERE c.user_id = users.id AND c.kind = 'email' AND "
+                "EXISTS (SELECT 1 FROM contact_methods c WHERE c.user_id = users.id AND c.source = 'scim' AND c.kind = 'email' AND "
             }
             Child::Phones => {
-                "EXISTS (SELECT 1 FROM contact_methods c WHERE c.user_id = users.id AND c.kind = 'phone' AND "
+                "EXISTS (SELECT 1 FROM contact_methods c WHERE c.user_id = users.id AND c.source = 'scim' AND c.kind = 'phone' AND "
             }
             Child::Members => {
                 "EXISTS (SELECT 1 FROM team_members m WHERE m.team_id = teams.id AND "
@@ -62,7 +65,8 @@ impl Child {
     fn column(self, sub: &str) -> Option<(&'static str, Kind)> {
         let sub = sub.to_ascii_lowercase();
         match (self, sub.as_str()) {
-            (Child::Emails | Child::Phones, "value") => Some(("c.address_key", Kind::Folded)),
+            (Child::Emails, "value") => Some(("c.address_key", Kind::Folded)),
+            (Child::Phones, "value") => Some(("c.address_key", Kind::Phone)),
             (Child::Emails | Child::Phones, "type") => Some(("c.label_key", Kind::Folded)),
             (Child::Emails | Child::Phones, "primary") => Some(("c.is_primary", Kind::Bool)),
             (Child::Members, "value") => Some(("m.user_id", Kind::Exact)),
@@ -270,10 +274,13 @@ impl Sql {
             {
                 bool_cmp(col, op, s.eq_ignore_ascii_case("true"), attr)?
             }
-            (Kind::Exact | Kind::Folded, CompValue::Str(s)) => {
+            (Kind::Exact | Kind::Folded | Kind::Phone, CompValue::Str(s)) => {
                 let c = col;
                 let p = match kind {
                     Kind::Folded => self.param(crate::domain::caseless::key(s)),
+                    Kind::Phone => self.param(crate::domain::caseless::key(
+                        &crate::domain::contact::strip_phone_formatting(s),
+                    )),
                     _ => self.param(s.clone()),
                 };
                 let position = if self.postgres {
@@ -353,7 +360,9 @@ fn child_column(child: Child, sub: &str) -> AppResult<(&'static str, Kind)> {
 
 fn present(col: &str, kind: Kind) -> String {
     match kind {
-        Kind::Exact | Kind::Folded => format!("({col} IS NOT NULL AND {col} <> '')"),
+        Kind::Exact | Kind::Folded | Kind::Phone => {
+            format!("({col} IS NOT NULL AND {col} <> '')")
+        }
         _ => format!("{col} IS NOT NULL"),
     }
 }

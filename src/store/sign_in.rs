@@ -211,6 +211,10 @@ pub fn sign_in(
         {
             user_rows::set_primary_email(tx, &user.id, email, now)?;
         }
+        // A newcomer is paged by e-mail from the start (`domain::contact::default_rules`).
+        if before.is_none() {
+            super::contact_methods::give_defaults(tx, &user.id, now)?;
+        }
         // Members join as responders; the seat store makes those without a full seat observers.
         let (joined, left) = match &id.groups {
             GroupsClaim::Complete(groups) => {

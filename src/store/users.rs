@@ -4,6 +4,7 @@ use super::column::Json;
 use super::schema::{contact_methods, team_members, teams, users};
 use super::{DbConnection, Page, contains_pattern, unique_violation};
 use crate::domain::caseless;
+use crate::domain::contact::ContactSource;
 use crate::domain::ids::{ContactMethodId, TeamId, UserId};
 use crate::domain::paging::PageRequest;
 use crate::domain::role::Role;
@@ -252,6 +253,11 @@ pub struct ContactMethod {
     pub is_primary: bool,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
+    /// Who made it: SCIM-made ones follow the directory, a person's own are never touched
+    /// by SCIM (`domain::contact::ContactSource`).
+    pub source: ContactSource,
+    /// The country code of a phone number sent in PagerDuty's split form; `None` otherwise.
+    pub country_code: Option<i32>,
 }
 
 impl ContactMethod {
@@ -272,6 +278,8 @@ impl ContactMethod {
             is_primary: *primary,
             created_at: now,
             updated_at: now,
+            source: ContactSource::Scim,
+            country_code: None,
         }
     }
 }
@@ -608,22 +616,24 @@ pub fn replace_contacts(
     Ok(())
 }
 
-/// Adds contact methods of each kind (label, address, primary) to a user, in one statement,
-/// and returns them in the order `contact_methods_of` reads them back.
+/// Adds SCIM-made contact methods of each kind (label, address, primary) to a user, in one
+/// statement, each address of a kind once, and returns them in the order `contact_methods_of` reads them back.
 pub fn add_contacts(
     conn: &mut DbConnection,
     user_id: &UserId,
     lists: &[(ContactKind, &[Contact])],
     now: NaiveDateTime,
 ) -> AppResult<Vec<ContactMethod>> {
-    let mut added: Vec<ContactMethod> = lists
-        .iter()
-        .flat_map(|&(kind, methods)| {
-            methods
-                .iter()
-                .map(move |m| ContactMethod::new(user_id, kind, m, now))
-        })
-        .collect();
+    // One row per address of a kind (a unique index): SCIM may list an address twice, as
+    // work and other; the first entry is kept.
+    let mut added: Vec<ContactMethod> = Vec::new();
+    for &(kind, methods) in lists {
+        for m in methods {
+            if !added.iter().any(|a| a.kind == kind && a.address == m.1) {
+                added.push(ContactMethod::new(user_id, kind, m, now));
+            }
+        }
+    }
     if !added.is_empty() {
         let rows: Vec<(&ContactMethod, ContactKeys)> =
             added.iter().map(|m| (m, ContactKeys::of(m))).collect();
@@ -631,4 +641,18 @@ pub fn add_contacts(
     }
     added.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
     Ok(added)
+}
+
+/// The live person with this e-mail address (compared caselessly): whom a `From` header
+/// names when a service token acts on an incident.
+pub fn person_by_email(
+    conn: &mut DbConnection,
+    email: &str,
+) -> AppResult<Option<super::schedules::Person>> {
+    Ok(users::table
+        .filter(users::email_key.eq(caseless::key(email)))
+        .filter(users::deleted_at.is_null())
+        .select(super::schedules::Person::as_select())
+        .first(conn)
+        .optional()?)
 }

@@ -8,9 +8,12 @@
 //! inside the transaction (REST's authorization, SCIM's `If-Match`), so both protocols reach
 //! the same function. Pure decisions stay in `domain/`; queries stay in `store/`.
 
+pub mod action_links;
 pub mod calendar;
+pub mod contact_methods;
 pub mod escalation;
 pub mod finals;
+pub mod incidents;
 pub mod oncalls;
 pub mod schedules;
 pub mod services;

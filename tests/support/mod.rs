@@ -19,6 +19,7 @@ use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
+pub mod alertmanager;
 pub mod oidc_provider;
 pub mod postgres;
 pub mod scim;
@@ -166,6 +167,7 @@ pub struct TestAppBuilder {
     caps: SeatCaps,
     oidc: Option<Oidc>,
     bootstrap_owners: Vec<String>,
+    events_per_minute: Option<u32>,
 }
 
 enum Oidc {
@@ -204,6 +206,12 @@ impl TestAppBuilder {
     /// userNames made owners when they sign in.
     pub fn bootstrap_owners(mut self, names: &[&str]) -> Self {
         self.bootstrap_owners = names.iter().map(|n| n.to_string()).collect();
+        self
+    }
+
+    /// Events taken per routing key per minute (`ROTA_EVENTS_PER_MINUTE`).
+    pub fn events_per_minute(mut self, n: u32) -> Self {
+        self.events_per_minute = Some(n);
         self
     }
 
@@ -250,6 +258,9 @@ impl TestAppBuilder {
         config.oidc = oidc;
         config.bootstrap_owners = self.bootstrap_owners;
         config.seats = self.caps;
+        if let Some(n) = self.events_per_minute {
+            config.events_per_minute = n;
+        }
         let seat_policy = self
             .seat_policy
             .as_deref()

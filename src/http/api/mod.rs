@@ -5,7 +5,9 @@
 pub mod audit;
 pub mod calendar;
 mod caller;
+pub mod contact_methods;
 pub mod escalation_policies;
+pub mod incidents;
 pub mod licences;
 pub mod oncalls;
 pub mod openapi;
@@ -37,12 +39,14 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             )
             .configure(oncalls::routes)
             .configure(users::routes)
+            .configure(contact_methods::routes)
             .configure(teams::routes)
             .configure(audit::routes)
             .configure(licences::routes)
             .configure(schedules::routes)
             .configure(escalation_policies::routes)
             .configure(services::routes)
+            .configure(incidents::routes)
             .configure(calendar::routes)
             .default_service(web::to(unknown_route)),
     );

@@ -11,6 +11,10 @@ use utoipa_swagger_ui::SwaggerUi;
     paths(
         super::users::list, super::users::create, super::users::show, super::users::update, super::users::remove,
         super::users::me, super::users::list_sessions, super::users::revoke_sessions, super::users::revoke_session,
+        super::contact_methods::list, super::contact_methods::create, super::contact_methods::show,
+        super::contact_methods::update, super::contact_methods::remove,
+        super::contact_methods::list_rules, super::contact_methods::create_rule, super::contact_methods::show_rule,
+        super::contact_methods::update_rule, super::contact_methods::remove_rule,
         super::teams::list, super::teams::create, super::teams::show, super::teams::update, super::teams::remove,
         super::teams::members, super::teams::put_member, super::teams::remove_member,
         super::audit::list, super::audit::for_user, super::audit::for_team,
@@ -26,12 +30,17 @@ use utoipa_swagger_ui::SwaggerUi;
         super::services::list, super::services::create, super::services::show, super::services::update,
         super::services::remove, super::services::create_integration, super::services::show_integration,
         super::services::remove_integration,
+        super::incidents::list, super::incidents::show, super::incidents::update, super::incidents::update_many,
+        super::incidents::incident_log_entries, super::incidents::all_log_entries, super::incidents::show_log_entry,
+        super::incidents::notes, super::incidents::create_note, super::incidents::alerts,
+        super::incidents::related_changes, super::incidents::service_changes,
+        crate::http::events::enqueue, crate::http::events::change_enqueue, crate::http::events::azure_monitor,
         super::oncalls::list, super::oncalls::mine, super::oncalls::notifications, super::oncalls::set_notifications,
         super::calendar::create_mine, super::calendar::delete_mine,
         super::calendar::create_for_schedule, super::calendar::delete_for_schedule,
     ),
     modifiers(&Security),
-    tags((name = "Users"), (name = "Teams"), (name = "Audit"), (name = "Licenses"), (name = "Schedules"), (name = "Escalation Policies"), (name = "Services"), (name = "On-Calls"), (name = "Calendar"))
+    tags((name = "Users"), (name = "Teams"), (name = "Audit"), (name = "Licenses"), (name = "Schedules"), (name = "Escalation Policies"), (name = "Services"), (name = "Incidents"), (name = "Events API v2"), (name = "On-Calls"), (name = "Calendar"))
 )]
 pub struct ApiDoc;
 

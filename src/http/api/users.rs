@@ -4,7 +4,7 @@ use super::{ApiCaller, ApiResult, Links, Pagination, Params, Reference, resource
 use crate::authz::{Action, Resource};
 use crate::domain::ids::{TeamId, UserId};
 use crate::domain::role::Role;
-use crate::domain::user::{self as rules, ContactKind, ProvisionedBy, UserNameSource};
+use crate::domain::user::{self as rules, ProvisionedBy, UserNameSource};
 use crate::error::{AppError, AppResult, ResultExt};
 use crate::http::AppState;
 use crate::store::audit;
@@ -162,11 +162,7 @@ pub fn render(
     }
     let mut contacts: HashMap<UserId, Vec<Reference>> = HashMap::new();
     for m in users::contact_methods_of(conn, &ids)? {
-        let kind = if m.kind == ContactKind::Email {
-            "email_contact_method_reference"
-        } else {
-            "phone_contact_method_reference"
-        };
+        let kind = m.kind.pd_reference_type();
         let collection = format!("users/{}/contact_methods", m.user_id);
         contacts
             .entry(m.user_id.clone())
@@ -315,6 +311,7 @@ pub async fn create(
                 settling.admit(tx, &mut user, |tx, user| {
                     users::insert(tx, user)?;
                     users::set_primary_email(tx, &user.id, &email, now)?;
+                    crate::store::contact_methods::give_defaults(tx, &user.id, now)?;
                     Ok(vec![audit::event(
                         &audit_ctx,
                         "create",

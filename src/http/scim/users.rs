@@ -7,6 +7,7 @@ use super::{
     ListParams, ScimCaller, ScimResult, base, check_if_match, if_match, projected_response,
     query_params, resource_response,
 };
+use crate::domain::contact::{self, ContactSource};
 use crate::domain::ids::UserId;
 use crate::domain::scim_patch::{self, get};
 use crate::domain::scim_schema::{self, Misfits, ScimDocument};
@@ -17,6 +18,7 @@ use crate::http::AppState;
 use crate::store::DbConnection;
 use crate::store::audit;
 use crate::store::column::Json;
+use crate::store::contact_methods;
 use crate::store::scim::{self as search, Resource};
 use crate::store::users::{self, ContactMethod, User};
 use crate::use_cases;
@@ -86,7 +88,8 @@ fn built(user: &User, contacts: &[&ContactMethod], public_url: &str) -> scim_use
     let multi = |kind: ContactKind| -> Vec<scim_user::MultiValued> {
         contacts
             .iter()
-            .filter(|c| c.kind == kind)
+            // A person's own contact methods are theirs, not the directory's.
+            .filter(|c| c.kind == kind && c.source == ContactSource::Scim)
             .map(|c| scim_user::MultiValued {
                 value: Some(c.address.clone()),
                 primary: Some(c.is_primary),
@@ -220,7 +223,21 @@ fn assign(user: &mut User, f: Fields) -> AppResult<ContactLists> {
     user.division = f.division;
     user.department = f.department;
     user.manager_id = f.manager;
-    Ok((f.emails, f.phones))
+    Ok((f.emails, phones(f.phones)?))
+}
+
+/// Phone numbers become contact methods that Rota calls, so each must be E.164 once its
+/// formatting is stripped (stored so; the echoed document keeps Entra's text). A number
+/// without its country code is refused rather than guessed: a guess calls a stranger.
+fn phones(sent: ContactList) -> AppResult<ContactList> {
+    sent.into_iter()
+        .enumerate()
+        .map(|(i, (label, value, primary))| {
+            contact::phone(&value)
+                .map(|number| (label, number, primary))
+                .map_err(|reason| AppError::invalid(format!("phoneNumbers[{i}].value"), reason))
+        })
+        .collect()
 }
 
 /// Typed list entries as the JSON column keeps them.
@@ -312,8 +329,7 @@ fn save(
     user.version = before.version + 1;
     user.updated_at = now;
     users::update(conn, &user)?;
-    users::replace_contacts(conn, &user.id, ContactKind::Email, &lists.0, now)?;
-    users::replace_contacts(conn, &user.id, ContactKind::Phone, &lists.1, now)?;
+    contact_methods::follow_scim(conn, &user.id, &lists.0, &lists.1, now)?;
     let new = render_one(conn, public_url, &user)?;
     audit::record(
         conn,
@@ -371,6 +387,7 @@ async fn create(
                         ],
                         now,
                     )?;
+                    contact_methods::give_defaults(tx, &user.id, now)?;
                     let created = resource(user, &contacts.iter().collect::<Vec<_>>(), &public_url);
                     Ok(vec![audit::event(
                         &ctx,

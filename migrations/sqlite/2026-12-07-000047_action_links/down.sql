@@ -1,0 +1,2 @@
+DROP TABLE used_action_links;
+DELETE FROM server_keys WHERE name = 'action_links';
