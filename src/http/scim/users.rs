@@ -226,18 +226,20 @@ fn assign(user: &mut User, f: Fields) -> AppResult<ContactLists> {
     Ok((f.emails, phones(f.phones)?))
 }
 
-/// Phone numbers become contact methods that Rota calls, so each must be E.164 once its
-/// formatting is stripped (stored so; the echoed document keeps Entra's text). A number
-/// without its country code is refused rather than guessed: a guess calls a stranger.
+/// Phone numbers become contact methods, stored as E.164 once their formatting is
+/// stripped (the echoed document keeps Entra's text). A number without its country code is
+/// kept as sent, stripped, but never guessed into E.164: SCIM must not refuse a person over
+/// a directory's phone format (Entra would retry and quarantine the app), and voice
+/// delivery calls only E.164 numbers (a guess calls a stranger). REST refuses such numbers.
 fn phones(sent: ContactList) -> AppResult<ContactList> {
-    sent.into_iter()
-        .enumerate()
-        .map(|(i, (label, value, primary))| {
-            contact::phone(&value)
-                .map(|number| (label, number, primary))
-                .map_err(|reason| AppError::invalid(format!("phoneNumbers[{i}].value"), reason))
+    Ok(sent
+        .into_iter()
+        .map(|(label, value, primary)| {
+            let number =
+                contact::phone(&value).unwrap_or_else(|_| contact::strip_phone_formatting(&value));
+            (label, number, primary)
         })
-        .collect()
+        .collect())
 }
 
 /// Typed list entries as the JSON column keeps them.
