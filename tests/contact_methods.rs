@@ -14,7 +14,6 @@ use serde_json::{Value, json};
 use support::{TestApp, assert_refused, send};
 
 const USER: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
-const ERROR: &str = "urn:ietf:params:scim:api:messages:2.0:Error";
 
 fn scim_user(user_name: &str, phones: Value) -> Value {
     json!({
