@@ -180,10 +180,18 @@ fn wire(
         gate: Gate::new(Job::Escalation, metrics.skipped_passes()),
         notifications: notification_wakeup.clone(),
     };
+    let voice = config.twilio.clone().map(crate::notify::voice::Voice::new);
+    if voice.is_none() {
+        tracing::info!(
+            "no Twilio account is configured (ROTA_TWILIO_ACCOUNT_SID): phone notifications wait in the outbox until one is"
+        );
+    }
     let notifications = NotificationJob {
         db: db.clone(),
         clock: clock.clone(),
         mailer: mailer.clone(),
+        voice: voice.clone(),
+        webhooks: crate::notify::webhook::Webhooks::default(),
         public_url: config.public_url.clone(),
         gate: Gate::new(Job::NotificationDelivery, metrics.skipped_passes()),
         wakeup: notification_wakeup.clone(),
@@ -199,6 +207,7 @@ fn wire(
         policies,
         throttle: crate::http::throttle::Throttle::with_events_per_minute(config.events_per_minute),
         finals,
+        voice,
     });
     Ok(App {
         state,
@@ -286,10 +295,9 @@ impl App {
         Jobs {
             ticker: Ticker::start(self.reconciler.clone(), self.handoffs.clone()).await,
             escalations: Escalations::start(self.escalation.clone()),
-            dispatcher: self
-                .mailer
-                .is_some()
-                .then(|| Dispatcher::start(self.notifications.clone())),
+            // Webhooks need no provider: the dispatcher always runs, and claims only the
+            // channels it can deliver.
+            dispatcher: Some(Dispatcher::start(self.notifications.clone())),
             delivery: self.mailer.clone().map(|m| {
                 Delivery::start(
                     self.db.clone(),

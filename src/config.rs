@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use url::Url;
 
 /// The keys we read; `ROTA_` plus the upper-cased key is the environment variable.
-const KEYS: [&str; 19] = [
+const KEYS: [&str; 23] = [
     "database_url",
     "listen",
     "public_url",
@@ -32,6 +32,10 @@ const KEYS: [&str; 19] = [
     "seats_full",
     "seats_stakeholder",
     "events_per_minute",
+    "twilio_account_sid",
+    "twilio_auth_token",
+    "twilio_from",
+    "twilio_base_url",
 ];
 
 #[derive(Debug, Default, Deserialize)]
@@ -56,6 +60,10 @@ struct RawConfig {
     seats_full: Option<i64>,
     seats_stakeholder: Option<i64>,
     events_per_minute: Option<u32>,
+    twilio_account_sid: Option<String>,
+    twilio_auth_token: Option<String>,
+    twilio_from: Option<String>,
+    twilio_base_url: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -80,7 +88,24 @@ pub struct Config {
     /// Events taken per routing key per minute (a burst of that many, refilled evenly);
     /// more are answered 429 with Retry-After, as PagerDuty's Events API does.
     pub events_per_minute: u32,
+    /// Phone calls through Twilio; `None` when no account is configured (phone
+    /// notifications then wait in the outbox, as e-mails do without SMTP).
+    pub twilio: Option<TwilioConfig>,
 }
+
+/// Twilio's REST API as Rota calls it: the account, its auth token (which also signs
+/// Twilio's callbacks to us), the number calls come from, and where the API is
+/// (`https://api.twilio.com` unless a test or a regional edge says otherwise).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TwilioConfig {
+    pub account_sid: String,
+    pub auth_token: Secret,
+    pub from: String,
+    pub base_url: String,
+}
+
+/// Twilio's own API.
+pub const TWILIO_API: &str = "https://api.twilio.com";
 
 /// Events per routing key per minute unless configured: far above what Alertmanager's
 /// grouping sends, low enough that one runaway monitor cannot take the database.
@@ -165,7 +190,7 @@ impl Default for SessionLimits {
 }
 
 /// A secret from configuration: never shown by `Debug`.
-#[derive(Clone)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct Secret(pub String);
 
 impl fmt::Debug for Secret {
@@ -382,6 +407,7 @@ impl Config {
             sessions: SessionLimits::default(),
             seats: SeatCaps::default(),
             events_per_minute: DEFAULT_EVENTS_PER_MINUTE,
+            twilio: None,
         }
     }
 
@@ -428,6 +454,7 @@ impl Config {
         let listen = parse_listen(raw.listen.as_deref().unwrap_or("127.0.0.1:8080"))
             .map_err(|r| bad("listen", r))?;
         let oidc = oidc_config(&raw).map_err(|(key, r)| bad(key, r))?;
+        let twilio = twilio_config(&raw).map_err(|(key, r)| bad(key, r))?;
         let public_url = match raw.public_url {
             Some(u) => parse_public_url(&u).map_err(|r| bad("public_url", r))?,
             None => default_public_url(listen),
@@ -521,6 +548,7 @@ impl Config {
         Ok(Config {
             seats,
             events_per_minute,
+            twilio,
             database,
             listen,
             public_url,
@@ -643,6 +671,93 @@ fn oidc_config(raw: &RawConfig) -> Result<Option<OidcConfig>, (&'static str, Str
     }))
 }
 
+/// Twilio's keys: none set (no calls), or the account, token and number all set and
+/// well-formed; the base URL is optional.
+fn twilio_config(raw: &RawConfig) -> Result<Option<TwilioConfig>, (&'static str, String)> {
+    let trimmed = |v: &Option<String>| {
+        v.as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+    };
+    let (sid, token, from, base) = (
+        trimmed(&raw.twilio_account_sid),
+        trimmed(&raw.twilio_auth_token),
+        trimmed(&raw.twilio_from),
+        trimmed(&raw.twilio_base_url),
+    );
+    let Some(sid) = sid else {
+        for (key, set) in [
+            ("twilio_auth_token", token.is_some()),
+            ("twilio_from", from.is_some()),
+            ("twilio_base_url", base.is_some()),
+        ] {
+            if set {
+                return Err((
+                    "twilio_account_sid",
+                    format!(
+                        "is not set (ROTA_TWILIO_ACCOUNT_SID), but {key} is: set the Account SID from Twilio's console (AC followed by 32 hex digits)"
+                    ),
+                ));
+            }
+        }
+        return Ok(None);
+    };
+    let hex32 = |s: &str| s.len() == 32 && s.bytes().all(|b| b.is_ascii_hexdigit());
+    if !(sid.starts_with("AC") && hex32(&sid[2..])) {
+        return Err((
+            "twilio_account_sid",
+            "is not an Account SID: it is AC followed by 32 hex digits (Twilio console, Account Info)".into(),
+        ));
+    }
+    let token = token.ok_or((
+        "twilio_auth_token",
+        "is not set (ROTA_TWILIO_AUTH_TOKEN): the account's Auth Token authenticates calls and signs Twilio's callbacks".to_string(),
+    ))?;
+    if !hex32(&token) {
+        return Err((
+            "twilio_auth_token",
+            "is not an Auth Token: it is 32 hex digits (Twilio console, Account Info)".into(),
+        ));
+    }
+    let from = from.ok_or((
+        "twilio_from",
+        "is not set (ROTA_TWILIO_FROM): the Twilio number calls come from, in E.164 (+14155550100)"
+            .to_string(),
+    ))?;
+    let from = crate::domain::contact::phone(&from).map_err(|reason| {
+        (
+            "twilio_from",
+            format!("{reason}: give a Twilio number in E.164 (+14155550100)"),
+        )
+    })?;
+    let base_url = match base {
+        None => TWILIO_API.to_string(),
+        Some(b) => {
+            let url = Url::parse(&b).map_err(|e| {
+                (
+                    "twilio_base_url",
+                    format!("is not a URL ({e}); leave it unset for {TWILIO_API}"),
+                )
+            })?;
+            let loopback = matches!(url.host_str(), Some("127.0.0.1" | "localhost" | "[::1]"));
+            if url.scheme() != "https" && !(url.scheme() == "http" && loopback) {
+                return Err((
+                    "twilio_base_url",
+                    "must be an https URL (http only for a server on this machine)".into(),
+                ));
+            }
+            url.as_str().trim_end_matches('/').to_string()
+        }
+    };
+    Ok(Some(TwilioConfig {
+        account_sid: sid,
+        auth_token: Secret(token),
+        from,
+        base_url,
+    }))
+}
+
 /// Says where a key's value came from, so the operator knows what to edit.
 fn source_of(key: &str, file: &Path) -> String {
     let var = format!("ROTA_{}", key.to_ascii_uppercase());
@@ -739,6 +854,66 @@ mod tests {
         };
         let e = Config::from_raw(raw, Path::new("rota.toml")).unwrap_err();
         assert_eq!(e.key, "seats_stakeholder (in rota.toml)");
+    }
+
+    #[test]
+    fn twilio_is_all_or_nothing_and_named_by_key() {
+        let sid = format!("AC{}", "a".repeat(32));
+        let token = "0123456789abcdef0123456789abcdef".to_string();
+        let with =
+            |sid: Option<&str>, token: Option<&str>, from: Option<&str>, base: Option<&str>| {
+                let raw = RawConfig {
+                    twilio_account_sid: sid.map(str::to_owned),
+                    twilio_auth_token: token.map(str::to_owned),
+                    twilio_from: from.map(str::to_owned),
+                    twilio_base_url: base.map(str::to_owned),
+                    ..RawConfig::default()
+                };
+                Config::from_raw(raw, Path::new("rota.toml"))
+            };
+        assert_eq!(with(None, None, None, None).unwrap().twilio, None);
+        let t = with(Some(&sid), Some(&token), Some("+1 (415) 555-0100"), None)
+            .unwrap()
+            .twilio
+            .unwrap();
+        assert_eq!(
+            (t.from.as_str(), t.base_url.as_str()),
+            ("+14155550100", TWILIO_API)
+        );
+        assert!(
+            !format!("{t:?}").contains(&token),
+            "the token is never logged"
+        );
+        let key_of = |r: Result<Config, ConfigError>| r.unwrap_err().key;
+        assert!(key_of(with(None, Some(&token), None, None)).starts_with("twilio_account_sid"));
+        assert!(
+            key_of(with(Some("AC12"), Some(&token), Some("+14155550100"), None))
+                .starts_with("twilio_account_sid")
+        );
+        assert!(
+            key_of(with(Some(&sid), None, Some("+14155550100"), None))
+                .starts_with("twilio_auth_token")
+        );
+        assert!(
+            key_of(with(Some(&sid), Some("secret"), Some("+14155550100"), None))
+                .starts_with("twilio_auth_token")
+        );
+        assert!(key_of(with(Some(&sid), Some(&token), None, None)).starts_with("twilio_from"));
+        assert!(
+            key_of(with(Some(&sid), Some(&token), Some("0312345678"), None))
+                .starts_with("twilio_from")
+        );
+        let base = |b: &str| with(Some(&sid), Some(&token), Some("+14155550100"), Some(b));
+        assert!(key_of(base("http://api.example.com")).starts_with("twilio_base_url"));
+        assert!(key_of(base("not a url")).starts_with("twilio_base_url"));
+        assert_eq!(
+            base("http://127.0.0.1:9/")
+                .unwrap()
+                .twilio
+                .unwrap()
+                .base_url,
+            "http://127.0.0.1:9"
+        );
     }
 
     #[test]

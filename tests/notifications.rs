@@ -122,7 +122,7 @@ on_both_backends! {
         let id = trigger(&app, &s.key, "e2e").await;
         let job = dispatcher(&app, Some(&smtp));
         let report = job.run_once().await.unwrap();
-        assert_eq!(report, Report { sent: 1, ..Report::default() });
+        assert_eq!(report, Report { sent: 1, messages: 1, ..Report::default() });
         let mail = smtp.wait_for(1, std::time::Duration::from_secs(5)).await;
         assert_eq!(mail.len(), 1);
         assert_eq!(mail[0].rcpt_to, ["ada@example.com"]);

@@ -8,7 +8,7 @@ use super::service::Urgency;
 use serde::Serialize;
 
 /// How a contact method reaches a person.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ContactKind {
     Email,

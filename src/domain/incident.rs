@@ -158,6 +158,8 @@ pub enum Channel {
     Email,
     /// A keypress on a phone call.
     Phone,
+    /// A webhook contact method.
+    Webhook,
     /// Rota on its own: an escalation timeout, a skipped person.
     Auto,
     /// A level's delay ran out.
@@ -165,12 +167,13 @@ pub enum Channel {
 }
 
 impl Channel {
-    pub const ALL: [Channel; 7] = [
+    pub const ALL: [Channel; 8] = [
         Channel::Api,
         Channel::EventsApi,
         Channel::Web,
         Channel::Email,
         Channel::Phone,
+        Channel::Webhook,
         Channel::Auto,
         Channel::Timeout,
     ];
@@ -182,6 +185,7 @@ impl Channel {
             Channel::Web => "web",
             Channel::Email => "email",
             Channel::Phone => "phone",
+            Channel::Webhook => "webhook",
             Channel::Auto => "auto",
             Channel::Timeout => "timeout",
         }

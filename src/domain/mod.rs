@@ -15,6 +15,7 @@ macro_rules! shown_by_name {
 pub(crate) use shown_by_name;
 
 pub mod action_link;
+pub mod analytics;
 pub mod attempts;
 pub mod audit;
 pub mod calendar;

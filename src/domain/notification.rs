@@ -3,8 +3,9 @@
 //! in the person's language, from the message catalogue the hand-off e-mails use.
 
 use super::contact::ContactKind;
-use super::ids::{ContactMethodId, NotificationRuleId, UserId};
+use super::ids::{ContactMethodId, IncidentId, NotificationRuleId, ServiceId, UserId};
 use chrono::{Duration, NaiveDateTime};
+use std::collections::{BTreeMap, HashMap};
 
 /// A notification's state in the outbox.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -61,10 +62,98 @@ pub struct Planned {
     pub due_at: NaiveDateTime,
 }
 
-/// The channels the dispatcher delivers. Rules on other channels are kept (people set them
-/// up ahead) and planned once their channel is delivered.
+/// The channels the dispatcher delivers (all of them; a channel whose provider is not
+/// configured waits in the outbox until it is).
 pub fn delivered(channel: ContactKind) -> bool {
-    matches!(channel, ContactKind::Email)
+    matches!(
+        channel,
+        ContactKind::Email | ContactKind::Phone | ContactKind::Webhook
+    )
+}
+
+/// How long a contact method hears about one service at most once (storm throttling): a
+/// second incident of the same service within it waits for the window's end, then goes out
+/// bundled with whatever else waited. Webhooks are machines: never held.
+pub fn window(channel: ContactKind) -> Duration {
+    match channel {
+        ContactKind::Email => Duration::seconds(60),
+        ContactKind::Phone => Duration::seconds(120),
+        ContactKind::Webhook => Duration::zero(),
+    }
+}
+
+/// Where a message goes: one person's one address on one channel.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Contact {
+    pub user: UserId,
+    pub channel: ContactKind,
+    pub address: String,
+}
+
+/// A notification claimed for sending.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Due {
+    pub contact: Contact,
+    pub incident: IncidentId,
+    pub service: ServiceId,
+}
+
+/// A message that went to a contact lately.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecentSend {
+    pub contact: Contact,
+    pub service: ServiceId,
+    pub sent_at: NaiveDateTime,
+}
+
+/// What to do with claimed notifications (indices into the claimed list).
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Dispatch {
+    /// Each is one message naming all its notifications' incidents, the first in claim order
+    /// first.
+    pub messages: Vec<Vec<usize>>,
+    /// Held back until the instant: their service reached the contact within the window.
+    pub held: Vec<(usize, NaiveDateTime)>,
+}
+
+/// Storm control over a claimed batch: per contact, a notification whose service reached
+/// the contact within `window(channel)` waits until the window ends; the rest go out now,
+/// one message per contact listing them all. A service's first incident is thus never held
+/// behind another service's, and 50 incidents of one service in a minute make two or three
+/// messages, not 50 calls.
+pub fn dispatch(due: &[Due], recent: &[RecentSend], now: NaiveDateTime) -> Dispatch {
+    let mut last: HashMap<(&Contact, &ServiceId), NaiveDateTime> = HashMap::new();
+    for r in recent {
+        let at = last.entry((&r.contact, &r.service)).or_insert(r.sent_at);
+        *at = (*at).max(r.sent_at);
+    }
+    let mut out = Dispatch::default();
+    let mut messages: BTreeMap<&Contact, Vec<usize>> = BTreeMap::new();
+    for (i, d) in due.iter().enumerate() {
+        let w = window(d.contact.channel);
+        let held_until = last
+            .get(&(&d.contact, &d.service))
+            .map(|sent| *sent + w)
+            .filter(|until| *until > now);
+        match held_until {
+            Some(until) => out.held.push((i, until)),
+            None if w.is_zero() => out.messages.push(vec![i]),
+            None => messages.entry(&d.contact).or_default().push(i),
+        }
+    }
+    out.messages.extend(messages.into_values());
+    out.messages.sort_by_key(|m| m[0]);
+    out
+}
+
+/// The secret a webhook contact method's deliveries are signed with, derived from the
+/// server's webhook key so nothing more is stored (and shown once, at creation).
+pub fn webhook_secret(root: &[u8], method: &ContactMethodId) -> String {
+    use hmac::{Hmac, Mac};
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(root).expect("HMAC takes any key length");
+    mac.update(b"rota webhook contact method ");
+    mac.update(method.as_str().as_bytes());
+    format!("whsec_{}", hex::encode(mac.finalize().into_bytes()))
 }
 
 /// What the people reached at `now` are sent: each of their rules, due after its delay.
@@ -110,7 +199,6 @@ pub fn masked(address: &str) -> String {
 
 /// What an incident e-mail names, already written for the person (times in their zone).
 pub struct IncidentText<'a> {
-    pub name: &'a str,
     pub number: i64,
     pub title: &'a str,
     pub service: &'a str,
@@ -122,31 +210,136 @@ pub struct IncidentText<'a> {
     pub resolve_url: &'a str,
 }
 
-/// An incident e-mail: (subject, body), in `lang` (`handoff::language`).
-pub fn incident_email(lang: &str, t: &IncidentText<'_>) -> (String, String) {
+/// An incident e-mail to `name`: (subject, body), in `lang` (`handoff::language`). Several
+/// incidents (a bundle, `dispatch`) make one e-mail listing each with its own links.
+pub fn incident_email(lang: &str, name: &str, items: &[IncidentText<'_>]) -> (String, String) {
+    let Some(t) = items.first() else {
+        return (String::new(), String::new());
+    };
     let number = t.number.to_string();
+    if items.len() == 1 {
+        let subject = rust_i18n::t!(
+            "incident.triggered.subject",
+            locale = lang,
+            number = number,
+            title = t.title,
+            service = t.service
+        );
+        let body = rust_i18n::t!(
+            "incident.triggered.body",
+            locale = lang,
+            name = name,
+            number = number,
+            title = t.title,
+            service = t.service,
+            urgency = t.urgency,
+            opened = t.opened,
+            details = t.details,
+            incident_url = t.incident_url,
+            acknowledge_url = t.acknowledge_url,
+            resolve_url = t.resolve_url
+        );
+        return (subject.into_owned(), body.into_owned());
+    }
+    let count = items.len().to_string();
     let subject = rust_i18n::t!(
-        "incident.triggered.subject",
+        "incident.bundle.subject",
         locale = lang,
+        count = count,
         number = number,
-        title = t.title,
-        service = t.service
+        title = t.title
     );
+    let list: Vec<String> = items
+        .iter()
+        .map(|t| {
+            rust_i18n::t!(
+                "incident.bundle.item",
+                locale = lang,
+                number = t.number.to_string(),
+                title = t.title,
+                service = t.service,
+                urgency = t.urgency,
+                opened = t.opened,
+                incident_url = t.incident_url,
+                acknowledge_url = t.acknowledge_url,
+                resolve_url = t.resolve_url
+            )
+            .into_owned()
+        })
+        .collect();
     let body = rust_i18n::t!(
-        "incident.triggered.body",
+        "incident.bundle.body",
         locale = lang,
-        name = t.name,
-        number = number,
-        title = t.title,
-        service = t.service,
-        urgency = t.urgency,
-        opened = t.opened,
-        details = t.details,
-        incident_url = t.incident_url,
-        acknowledge_url = t.acknowledge_url,
-        resolve_url = t.resolve_url
+        name = name,
+        count = count,
+        items = list.join("\n")
     );
     (subject.into_owned(), body.into_owned())
+}
+
+/// What a call says to `name` about `items` (the first in full), and what it says when no
+/// key was pressed.
+pub fn call_text(lang: &str, name: &str, items: &[IncidentText<'_>]) -> (String, String) {
+    let goodbye = rust_i18n::t!("incident.call.goodbye", locale = lang).into_owned();
+    let Some(t) = items.first() else {
+        return (String::new(), goodbye);
+    };
+    let number = t.number.to_string();
+    let text = if items.len() == 1 {
+        rust_i18n::t!(
+            "incident.call.one",
+            locale = lang,
+            name = name,
+            number = number,
+            service = t.service,
+            title = t.title
+        )
+    } else {
+        rust_i18n::t!(
+            "incident.call.many",
+            locale = lang,
+            name = name,
+            count = items.len().to_string(),
+            number = number,
+            service = t.service,
+            title = t.title
+        )
+    };
+    (text.into_owned(), goodbye)
+}
+
+/// What a keypress on a call did, said back to the caller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyOutcome {
+    Acknowledged(usize),
+    Resolved(usize),
+    /// Everything the call named was acknowledged or resolved already.
+    Nothing,
+    /// Not 4 or 6: asked again.
+    Unknown,
+}
+
+/// The words for a keypress's outcome.
+pub fn key_reply(lang: &str, outcome: KeyOutcome) -> String {
+    match outcome {
+        KeyOutcome::Acknowledged(n) => {
+            rust_i18n::t!(
+                "incident.call.acknowledged",
+                locale = lang,
+                count = n.to_string()
+            )
+        }
+        KeyOutcome::Resolved(n) => {
+            rust_i18n::t!(
+                "incident.call.resolved",
+                locale = lang,
+                count = n.to_string()
+            )
+        }
+        KeyOutcome::Nothing => rust_i18n::t!("incident.call.nothing", locale = lang),
+        KeyOutcome::Unknown => rust_i18n::t!("incident.call.again", locale = lang),
+    }
+    .into_owned()
 }
 
 #[cfg(test)]
@@ -187,7 +380,6 @@ mod tests {
     #[test]
     fn the_email_is_in_the_persons_language() {
         let t = IncidentText {
-            name: "Ada",
             number: 7,
             title: "Disk full",
             service: "Checkout",
@@ -198,7 +390,7 @@ mod tests {
             acknowledge_url: "https://rota/act/a",
             resolve_url: "https://rota/act/r",
         };
-        let (subject, body) = incident_email("en", &t);
+        let (subject, body) = incident_email("en", "Ada", std::slice::from_ref(&t));
         assert!(
             subject.contains("#7") && subject.contains("Disk full"),
             "{subject}"
@@ -207,8 +399,108 @@ mod tests {
             body.contains("https://rota/act/a") && body.contains("https://rota/act/r"),
             "{body}"
         );
-        let (subject, body) = incident_email("ja", &t);
+        let (subject, body) = incident_email("ja", "Ada", std::slice::from_ref(&t));
         assert!(subject.contains("インシデント"), "{subject}");
         assert!(body.contains("確認"), "{body}");
+        let two = [t, two_of(8)];
+        let (subject, body) = incident_email("en", "Ada", &two);
+        assert!(subject.starts_with("[Rota] 2 incidents"), "{subject}");
+        assert!(
+            body.contains("#7 Disk full") && body.contains("#8 Disk full"),
+            "{body}"
+        );
+        let (say, _) = call_text("ja", "Ada", &two);
+        assert!(say.contains("2 件") && say.contains("4"), "{say}");
+        assert_eq!(
+            key_reply("en", KeyOutcome::Acknowledged(2)),
+            "Acknowledged: 2. Goodbye."
+        );
+    }
+
+    fn two_of(number: i64) -> IncidentText<'static> {
+        IncidentText {
+            number,
+            title: "Disk full",
+            service: "Checkout",
+            urgency: "high",
+            opened: "2026-01-05 18:00 JST",
+            details: "",
+            incident_url: "https://rota/incidents/2",
+            acknowledge_url: "https://rota/act/a2",
+            resolve_url: "https://rota/act/r2",
+        }
+    }
+
+    fn due(user: &str, channel: ContactKind, service: &str, n: usize) -> Due {
+        Due {
+            contact: Contact {
+                user: UserId(user.into()),
+                channel,
+                address: format!("{user}-{}", channel.as_str()),
+            },
+            incident: IncidentId(format!("i{n}")),
+            service: ServiceId(service.into()),
+        }
+    }
+
+    #[test]
+    fn a_storm_on_one_service_is_bundled_and_held_but_each_services_first_goes_at_once() {
+        let now = chrono::DateTime::UNIX_EPOCH.naive_utc() + Duration::hours(1);
+        // Nothing sent lately: everything due for a contact goes out as one message;
+        // webhooks one each.
+        let batch = vec![
+            due("ada", ContactKind::Phone, "db", 0),
+            due("ada", ContactKind::Phone, "db", 1),
+            due("ada", ContactKind::Phone, "web", 2),
+            due("ada", ContactKind::Email, "db", 3),
+            due("ada", ContactKind::Webhook, "db", 4),
+            due("ada", ContactKind::Webhook, "db", 5),
+            due("bo", ContactKind::Phone, "db", 6),
+        ];
+        let d = dispatch(&batch, &[], now);
+        assert!(d.held.is_empty());
+        assert_eq!(
+            d.messages,
+            vec![vec![0, 1, 2], vec![3], vec![4], vec![5], vec![6]]
+        );
+        // Ada was called about db 30 s ago: db waits until 120 s after that call, web (its
+        // first) goes now; her e-mail about db a minute ago no longer holds anything.
+        let recent = [
+            RecentSend {
+                contact: batch[0].contact.clone(),
+                service: ServiceId("db".into()),
+                sent_at: now - Duration::seconds(30),
+            },
+            RecentSend {
+                contact: batch[3].contact.clone(),
+                service: ServiceId("db".into()),
+                sent_at: now - Duration::seconds(60),
+            },
+            RecentSend {
+                contact: batch[4].contact.clone(),
+                service: ServiceId("db".into()),
+                sent_at: now,
+            },
+        ];
+        let d = dispatch(&batch, &recent, now);
+        assert_eq!(
+            d.held,
+            vec![
+                (0, now + Duration::seconds(90)),
+                (1, now + Duration::seconds(90))
+            ]
+        );
+        assert_eq!(
+            d.messages,
+            vec![vec![2], vec![3], vec![4], vec![5], vec![6]]
+        );
+    }
+
+    #[test]
+    fn webhook_secrets_differ_per_method_and_key() {
+        let a = webhook_secret(b"k1", &ContactMethodId("m1".into()));
+        assert!(a.starts_with("whsec_") && a.len() == 6 + 64);
+        assert_ne!(a, webhook_secret(b"k1", &ContactMethodId("m2".into())));
+        assert_ne!(a, webhook_secret(b"k2", &ContactMethodId("m1".into())));
     }
 }

@@ -81,6 +81,10 @@ async fn perform(state: web::Data<AppState>, token: web::Path<String>) -> HttpRe
     };
     let about = describe(&acted.incident);
     if acted.changed {
+        state
+            .metrics
+            .incidents_committed(&state.db, vec![acted.incident.id.clone()], now)
+            .await;
         return page::layout(StatusCode::OK, acted.act.done(), &format!("<p>{about}</p>"));
     }
     let already = match (acted.act, acted.incident.status) {

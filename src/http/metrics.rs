@@ -1,6 +1,14 @@
 //! Prometheus metrics: requests and latency per route (the route pattern, never the raw path,
-//! so ids do not explode the series count) and database pool use.
+//! so ids do not explode the series count), database pool use, and incidents' time to
+//! acknowledge and to resolve per service. The incident histograms are observed by the
+//! instance that commits the change, once per incident (`domain::analytics::committed`), so
+//! summing the instances' series does not count one twice.
 
+use crate::domain::analytics;
+use crate::domain::ids::IncidentId;
+use crate::store::Db;
+use crate::store::incidents::{self as incident_store, LoadedIncident};
+use chrono::{DateTime, Utc};
 use prometheus::{
     Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder,
 };
@@ -12,7 +20,16 @@ pub struct Metrics {
     pool: IntGaugeVec,
     refusals: IntCounterVec,
     skipped_passes: IntCounterVec,
+    to_acknowledge: HistogramVec,
+    to_resolve: HistogramVec,
 }
+
+/// Incident durations, from seconds to a day: 15 s, 30 s, 1, 2, 5, 10, 15 and 30 minutes,
+/// 1, 2, 4, 8 and 24 hours.
+const INCIDENT_BUCKETS: [f64; 13] = [
+    15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 900.0, 1_800.0, 3_600.0, 7_200.0, 14_400.0, 28_800.0,
+    86_400.0,
+];
 
 impl Metrics {
     pub fn new() -> Metrics {
@@ -60,9 +77,29 @@ impl Metrics {
             &["job"],
         )
         .expect("static metric definition");
+        let to_acknowledge = HistogramVec::new(
+            HistogramOpts::new(
+                "rota_incident_seconds_to_acknowledge",
+                "Seconds from an incident's opening to its first acknowledgement, by service (id); observed by the instance that committed the acknowledgement.",
+            )
+            .buckets(INCIDENT_BUCKETS.to_vec()),
+            &["service"],
+        )
+        .expect("static metric definition");
+        let to_resolve = HistogramVec::new(
+            HistogramOpts::new(
+                "rota_incident_seconds_to_resolve",
+                "Seconds from an incident's opening to its resolution, by service (id); observed by the instance that committed the resolution.",
+            )
+            .buckets(INCIDENT_BUCKETS.to_vec()),
+            &["service"],
+        )
+        .expect("static metric definition");
         for c in [
             Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(skipped_passes.clone()),
+            Box::new(to_acknowledge.clone()),
+            Box::new(to_resolve.clone()),
             Box::new(latency.clone()),
             Box::new(pool.clone()),
             Box::new(refusals.clone()),
@@ -76,6 +113,49 @@ impl Metrics {
             pool,
             refusals,
             skipped_passes,
+            to_acknowledge,
+            to_resolve,
+        }
+    }
+
+    /// Observes the acknowledgements and resolutions committed at `at` among `changed`:
+    /// what `use_cases::incidents::change_status` (or `change_status_in`) returned for a
+    /// change made at `at`. An incident counts when its first acknowledgement, or its
+    /// resolution, was made at that instant: one that was already so (the change did nothing),
+    /// reassigned or escalated adds nothing.
+    pub fn incidents_changed(&self, changed: &[LoadedIncident], at: DateTime<Utc>) {
+        let at = crate::clock::stored(at);
+        for i in changed {
+            let inc = &i.incident;
+            let first_ack = i.acknowledgements.first().map(|e| e.created_at);
+            let c =
+                analytics::committed(inc.status, inc.created_at, first_ack, inc.resolved_at, at);
+            let service = [inc.service_id.as_str()];
+            if let Some(seconds) = c.to_first_ack {
+                self.to_acknowledge
+                    .with_label_values(&service)
+                    .observe(seconds);
+            }
+            if let Some(seconds) = c.to_resolve {
+                self.to_resolve.with_label_values(&service).observe(seconds);
+            }
+        }
+    }
+
+    /// `incidents_changed` for callers that hold only the ids of the incidents they changed
+    /// at `at` (the Events API, e-mail links): reads them first. Call it after the commit; a
+    /// failed read is logged and skipped, never the caller's error.
+    pub async fn incidents_committed(&self, db: &Db, ids: Vec<IncidentId>, at: DateTime<Utc>) {
+        let read = db
+            .run(move |conn| {
+                ids.iter()
+                    .map(|id| incident_store::load(conn, id))
+                    .collect::<crate::error::AppResult<Vec<_>>>()
+            })
+            .await;
+        match read {
+            Ok(changed) => self.incidents_changed(&changed, at),
+            Err(e) => tracing::warn!(error = %e, "cannot read changed incidents for their metrics"),
         }
     }
 

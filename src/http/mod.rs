@@ -13,6 +13,7 @@ pub mod page;
 pub mod scim;
 pub mod sign_in;
 pub mod throttle;
+pub mod twilio;
 
 use crate::authz::Policies;
 use crate::clock::SharedClock;
@@ -44,6 +45,8 @@ pub struct AppState {
     pub throttle: throttle::Throttle,
     /// Schedules and final schedules kept between requests (`use_cases::finals`).
     pub finals: std::sync::Arc<crate::use_cases::finals::Cache>,
+    /// Phone calls, when Twilio is configured: its Auth Token checks Twilio's callbacks.
+    pub voice: Option<crate::notify::voice::Voice>,
 }
 
 impl AppState {
@@ -76,6 +79,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         // E-mail acknowledge/resolve links: the signed token is the credential (`act`).
         .configure(act::routes)
         .configure(events::routes)
+        // Twilio's callbacks: its signature is the credential (`twilio`).
+        .configure(twilio::routes)
         .configure(scim::routes)
         .default_service(web::to(page::not_found));
 }

@@ -1,25 +1,34 @@
-//! The notification dispatcher: claims due notifications from the outbox under a lease,
-//! sends each under the incident's send guard (`store::notifications::SendGuard`: nothing
-//! goes out once an acknowledgement has committed), and records the outcome on the row and
-//! on the incident's timeline: sent; failed and tried again with backoff (`domain::retry`);
+//! The notification dispatcher: claims due notifications from the outbox under a lease, on
+//! the channels it can deliver (e-mail with SMTP, phone with Twilio, webhooks always);
+//! applies storm control (`domain::notification::dispatch`: per contact, a service heard
+//! from within the window waits, the rest go out as one message listing them); sends each
+//! message under the incidents' send guard (`store::notifications::SendGuard`: nothing goes
+//! out once an acknowledgement has committed); and records the outcome on the rows and on
+//! each incident's timeline: sent; failed and tried again with backoff (`domain::retry`);
 //! or failed for good, when the person's next rule still fires on its own. A trigger wakes
-//! it (`Wakeup`); otherwise it looks every second, which is also how retries fall due.
+//! it (`Wakeup`); otherwise it looks every second, which is also how retries and held
+//! notifications fall due.
 
 use crate::clock::SharedClock;
-use crate::domain::contact::ContactKind;
+use crate::domain::contact::{self, ContactKind};
 use crate::domain::handoff::language;
-use crate::domain::ids::EmailId;
-use crate::domain::incident::{AgentKind, Channel, LogKind};
-use crate::domain::notification::{self, IncidentText, masked};
+use crate::domain::ids::{EmailId, IncidentId};
+use crate::domain::incident::{Channel, LogKind};
+use crate::domain::notification::{self, Due, IncidentText, masked};
 use crate::domain::retry;
 use crate::error::{AppError, AppResult};
 use crate::jobs::email_delivery::Wakeup;
 use crate::jobs::processing::Gate;
+use crate::notify::Failure;
 use crate::notify::email::Mailer;
+use crate::notify::voice::{self, Voice};
+use crate::notify::webhook::Webhooks;
 use crate::store::emails::Email;
-use crate::store::incidents::{self, LogEntry};
+use crate::store::incidents::{self, Incident};
 use crate::store::notifications::{self as outbox, Notification, SendGuard};
-use crate::store::{self, Db, DbConnection, schedules, services};
+use crate::store::schedules::Person;
+use crate::store::{self, Db, DbConnection, action_links, schedules, services};
+use crate::use_cases::incidents::Agent;
 use chrono::{DateTime, Duration, Utc};
 use tokio::sync::watch;
 
@@ -30,7 +39,7 @@ const LEASE: Duration = Duration::minutes(2);
 /// How often the loop looks when nobody wakes it.
 const POLL: std::time::Duration = std::time::Duration::from_secs(1);
 
-/// What one pass did.
+/// What one pass did (counted in notifications, not messages).
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Report {
     pub sent: usize,
@@ -38,6 +47,10 @@ pub struct Report {
     pub failed: usize,
     /// Not sent: the incident was acknowledged or resolved first.
     pub cancelled: usize,
+    /// Held back by storm control; they go out bundled when their window ends.
+    pub held: usize,
+    /// Messages that carried the sent ones (fewer when bundled).
+    pub messages: usize,
 }
 
 /// The dispatcher's parts.
@@ -47,50 +60,85 @@ pub struct NotificationJob {
     pub clock: SharedClock,
     /// `None` without `ROTA_SMTP_URL`: e-mail notifications wait in the outbox.
     pub mailer: Option<Mailer>,
+    /// `None` without `ROTA_TWILIO_*`: phone notifications wait in the outbox.
+    pub voice: Option<Voice>,
+    pub webhooks: Webhooks,
     pub public_url: String,
     pub gate: Gate,
     pub wakeup: Wakeup,
 }
 
-enum Outcome {
-    Sent,
-    Retrying,
-    Failed,
-    Cancelled,
+/// What a message's send came to.
+enum Sent {
+    /// Accepted by the provider, with its reference.
+    Accepted(Option<String>),
+    Refused(Failure),
 }
 
 impl NotificationJob {
+    /// The channels this instance can deliver.
+    fn channels(&self) -> Vec<ContactKind> {
+        let mut out = vec![ContactKind::Webhook];
+        if self.mailer.is_some() {
+            out.push(ContactKind::Email);
+        }
+        if self.voice.is_some() {
+            out.push(ContactKind::Phone);
+        }
+        out
+    }
+
     /// Sends every notification due now, a batch at a time.
     pub async fn run_once(&self) -> AppResult<Report> {
         let mut report = Report::default();
-        let Some(mailer) = self.mailer.clone() else {
-            return Ok(report);
-        };
         let gate = self.gate.clone();
         if !self.db.run(move |c| gate.admits(c)).await? {
             return Ok(report);
         }
+        let channels = self.channels();
         loop {
             let now = crate::clock::stored(self.clock.now());
-            let batch = self
+            let on = channels.clone();
+            let (batch, full, plan) = self
                 .db
-                .run(move |c| store::write(c, |c| outbox::claim_due(c, now, BATCH, LEASE)))
+                .run(move |c| {
+                    let (batch, full) =
+                        store::write(c, |c| outbox::claim_due(c, now, BATCH, LEASE, &on))?;
+                    let plan = storm_plan(c, &batch, now)?;
+                    Ok((batch, full, plan))
+                })
                 .await?;
-            let full = batch.len() as i64 == BATCH;
-            for n in batch {
-                let (mailer, clock, base) =
-                    (mailer.clone(), self.clock.clone(), self.public_url.clone());
-                let handle = tokio::runtime::Handle::current();
-                let outcome = self
-                    .db
-                    .run(move |c| deliver(c, &handle, &mailer, &base, clock.now(), n))
+            let mut held: Vec<(String, chrono::NaiveDateTime)> = Vec::new();
+            for (i, until) in plan.held {
+                held.push((batch[i].id.clone(), until));
+            }
+            report.held += held.len();
+            if !held.is_empty() {
+                self.db
+                    .run(move |c| {
+                        store::write(c, |tx| {
+                            for (id, until) in &held {
+                                outbox::hold(tx, &[id.as_str()], *until)?;
+                            }
+                            Ok(())
+                        })
+                    })
                     .await?;
-                match outcome {
-                    Outcome::Sent => report.sent += 1,
-                    Outcome::Retrying => report.retrying += 1,
-                    Outcome::Failed => report.failed += 1,
-                    Outcome::Cancelled => report.cancelled += 1,
-                }
+            }
+            for message in plan.messages {
+                let bundle: Vec<Notification> = message.iter().map(|&i| batch[i].clone()).collect();
+                let job = self.clone();
+                let handle = tokio::runtime::Handle::current();
+                let at = self.clock.now();
+                let r = self
+                    .db
+                    .run(move |c| deliver(c, &handle, &job, at, bundle))
+                    .await?;
+                report.sent += r.sent;
+                report.retrying += r.retrying;
+                report.failed += r.failed;
+                report.cancelled += r.cancelled;
+                report.messages += r.messages;
             }
             if !full {
                 return Ok(report);
@@ -99,22 +147,79 @@ impl NotificationJob {
     }
 }
 
-/// The e-mail a notification sends: the incident, its service and details, and its
-/// acknowledge and resolve links, in the person's language and time zone.
-fn email(
+/// Storm control for a claimed batch, from what its people were sent lately.
+fn storm_plan(
+    conn: &mut DbConnection,
+    batch: &[Notification],
+    now: chrono::NaiveDateTime,
+) -> AppResult<notification::Dispatch> {
+    if batch.is_empty() {
+        return Ok(notification::Dispatch::default());
+    }
+    let incidents: Vec<&IncidentId> = batch.iter().map(|n| &n.incident_id).collect();
+    let services = outbox::services_of(conn, &incidents)?;
+    let users: Vec<_> = batch.iter().map(|n| &n.user_id).collect();
+    let longest = ContactKind::ALL
+        .iter()
+        .map(|c| notification::window(*c))
+        .max()
+        .unwrap_or_default();
+    let recent = outbox::recent_sends(conn, &users, now - longest)?;
+    let due: Vec<Due> = batch
+        .iter()
+        .map(|n| Due {
+            contact: n.contact(),
+            incident: n.incident_id.clone(),
+            // An incident gone since the claim: its own service-less group, cancelled later.
+            service: services
+                .get(&n.incident_id)
+                .cloned()
+                .unwrap_or_else(|| crate::domain::ids::ServiceId(String::new())),
+        })
+        .collect();
+    Ok(notification::dispatch(&due, &recent, now))
+}
+
+/// One incident as a message names it, written for the person.
+struct Described {
+    incident: Incident,
+    service: String,
+    opened: String,
+    details: String,
+    incident_url: String,
+    acknowledge_url: String,
+    resolve_url: String,
+}
+
+impl Described {
+    fn text(&self) -> IncidentText<'_> {
+        IncidentText {
+            number: self.incident.number,
+            title: &self.incident.title,
+            service: &self.service,
+            urgency: self.incident.urgency.as_str(),
+            opened: &self.opened,
+            details: &self.details,
+            incident_url: &self.incident_url,
+            acknowledge_url: &self.acknowledge_url,
+            resolve_url: &self.resolve_url,
+        }
+    }
+}
+
+/// The incident, its service and first alert's details, and acknowledge/resolve links for
+/// the person, times in their zone.
+fn describe(
     conn: &mut DbConnection,
     base: &str,
     at: DateTime<Utc>,
-    n: &Notification,
-) -> AppResult<(Email, String)> {
-    let incident = incidents::find(conn, &n.incident_id)?;
+    person: &Person,
+    id: &IncidentId,
+) -> AppResult<Described> {
+    let incident = incidents::find(conn, id)?;
     let service = services::find(conn, &incident.service_id)?.name;
-    let person = schedules::people(conn, std::slice::from_ref(&n.user_id))?
-        .remove(&n.user_id)
-        .ok_or_else(|| AppError::not_found("user", n.user_id.as_str()))?;
-    let alert = incidents::alerts_of(conn, &incident.id)?.into_iter().next();
     let mut details = String::new();
-    if let Some(a) = &alert {
+    if let Some(a) = incidents::alerts_of(conn, &incident.id)?.into_iter().next() {
         if let Some(source) = &a.source {
             details.push_str(&format!("Source: {source}\n"));
         }
@@ -124,135 +229,284 @@ fn email(
         }
     }
     let (acknowledge_url, resolve_url) =
-        crate::use_cases::action_links::issue(conn, base, &n.user_id, &incident.id, at)?;
+        crate::use_cases::action_links::issue(conn, base, &person.id, &incident.id, at)?;
     let zone = jiff::tz::TimeZone::get(&person.time_zone).unwrap_or(jiff::tz::TimeZone::UTC);
     let opened = crate::clock::instant(incident.created_at)
         .to_zoned_datetime(zone)
         .strftime("%Y-%m-%d %H:%M %Z")
         .to_string();
-    let lang = language(person.locale.as_deref());
     let incident_url = format!("{}/incidents/{}", base.trim_end_matches('/'), incident.id);
-    let (subject, body) = notification::incident_email(
-        lang,
-        &IncidentText {
-            name: &person.name,
-            number: incident.number,
-            title: &incident.title,
-            service: &service,
-            urgency: incident.urgency.as_str(),
-            opened: &opened,
-            details: details.trim_end(),
-            incident_url: &incident_url,
-            acknowledge_url: &acknowledge_url,
-            resolve_url: &resolve_url,
-        },
-    );
-    let now = crate::clock::stored(at);
-    Ok((
-        Email {
-            // The notification's id makes the Message-ID: a retry keeps it.
-            id: EmailId(n.id.clone()),
-            to_address: n.address.clone(),
-            subject,
-            body,
-            reason: "incident".into(),
-            created_at: now,
-            next_attempt_at: now,
-            attempts: n.attempts,
-            claimed_until: None,
-            sent_at: None,
-            failed_at: None,
-            last_error: None,
-        },
-        person.name,
-    ))
+    Ok(Described {
+        incident,
+        service,
+        opened,
+        details: details.trim_end().to_string(),
+        incident_url,
+        acknowledge_url,
+        resolve_url,
+    })
 }
 
 fn channel_words(channel: ContactKind) -> (&'static str, Channel) {
     match channel {
         ContactKind::Email => ("e-mail", Channel::Email),
         ContactKind::Phone => ("phone", Channel::Phone),
-        ContactKind::Webhook => ("webhook", Channel::Auto),
+        ContactKind::Webhook => ("webhook", Channel::Webhook),
     }
 }
 
-/// Sends one claimed notification and records what happened.
+/// Sends one message for `bundle` (one contact's notifications; the first names the
+/// message) and records what happened.
 fn deliver(
     conn: &mut DbConnection,
     handle: &tokio::runtime::Handle,
-    mailer: &Mailer,
-    base: &str,
+    job: &NotificationJob,
     at: DateTime<Utc>,
-    n: Notification,
-) -> AppResult<Outcome> {
+    bundle: Vec<Notification>,
+) -> AppResult<Report> {
     let now = crate::clock::stored(at);
-    let (message, name) = match email(conn, base, at, &n) {
-        Ok(built) => built,
-        // The incident or person is gone: nothing to send.
-        Err(e) if e.status() == 404 => {
-            store::write(conn, |tx| outbox::mark_cancelled(tx, &n.id))?;
-            return Ok(Outcome::Cancelled);
+    let mut report = Report::default();
+    let ids: Vec<&IncidentId> = bundle.iter().map(|n| &n.incident_id).collect();
+    let all: Vec<&str> = bundle.iter().map(|n| n.id.as_str()).collect();
+    let cancel = |conn: &mut DbConnection, which: &[&str]| -> AppResult<()> {
+        store::write(conn, |tx| outbox::mark_cancelled(tx, which))
+    };
+    let Some((guard, triggered)) = SendGuard::take(conn, &ids)? else {
+        cancel(conn, &all)?;
+        report.cancelled = all.len();
+        return Ok(report);
+    };
+    let (live, gone): (Vec<&Notification>, Vec<&Notification>) = bundle
+        .iter()
+        .partition(|n| triggered.contains(&n.incident_id));
+    let gone: Vec<&str> = gone.iter().map(|n| n.id.as_str()).collect();
+    let first = live[0];
+    let person =
+        schedules::people(conn, std::slice::from_ref(&first.user_id))?.remove(&first.user_id);
+    let Some(person) = person else {
+        // The person is gone: nothing to send.
+        guard.finish_with(conn, |tx| outbox::mark_cancelled(tx, &all))?;
+        report.cancelled = all.len();
+        return Ok(report);
+    };
+    let mut described = Vec::new();
+    for n in &live {
+        if !described
+            .iter()
+            .any(|d: &Described| d.incident.id == n.incident_id)
+        {
+            described.push(describe(
+                conn,
+                &job.public_url,
+                at,
+                &person,
+                &n.incident_id,
+            )?);
         }
-        Err(e) => return Err(e),
+    }
+    let lang = language(person.locale.as_deref());
+    let sent = match first.channel {
+        ContactKind::Email => send_email(handle, job, at, first, &person, lang, &described),
+        ContactKind::Phone => send_call(handle, job, first, &person, lang, &described),
+        ContactKind::Webhook => send_webhook(conn, handle, job, at, first, &described[0])?,
     };
-    let Some(guard) = SendGuard::take(conn, &n.incident_id)? else {
-        store::write(conn, |tx| outbox::mark_cancelled(tx, &n.id))?;
-        return Ok(Outcome::Cancelled);
+    let (how, channel) = channel_words(first.channel);
+    let to = masked(&first.address);
+    let live_ids: Vec<&str> = live.iter().map(|n| n.id.as_str()).collect();
+    let together = if described.len() > 1 {
+        format!(" (one message for {} incidents)", described.len())
+    } else {
+        String::new()
     };
-    let sent = handle.block_on(mailer.send(&message));
-    let (how, channel) = channel_words(n.channel);
-    let to = masked(&n.address);
-    let attempts = n.attempts + 1;
-    let (outcome, summary, retry_at) = match &sent {
-        Ok(()) => (
-            Outcome::Sent,
-            format!("Notified {name} by {how} ({to}): sent"),
-            None,
-        ),
-        Err(e) => {
-            let retry_at = if e.is_retryable() {
-                retry::next_attempt(attempts, at)
+    let attempts = first.attempts + 1;
+    // What the rows become, and what the timeline says.
+    let (summary, retry_at, error, reference) = match sent {
+        Sent::Accepted(reference) => {
+            report.sent = live_ids.len();
+            report.messages = 1;
+            let verb = if first.channel == ContactKind::Phone {
+                "called"
             } else {
-                None
+                "sent"
             };
-            match retry_at {
-                Some(when) => (
-                    Outcome::Retrying,
+            (
+                format!("Notified {} by {how} ({to}): {verb}{together}", person.name),
+                None,
+                None,
+                reference,
+            )
+        }
+        Sent::Refused(e) => {
+            let retry_at = e
+                .retryable
+                .then(|| retry::next_attempt(attempts, at))
+                .flatten();
+            let summary = match retry_at {
+                Some(when) => {
+                    report.retrying = live_ids.len();
                     format!(
-                        "Could not notify {name} by {how} ({to}): {e}; trying again at {}",
+                        "Could not notify {} by {how} ({to}): {e}; trying again at {}",
+                        person.name,
                         when.format("%H:%M:%S UTC")
-                    ),
-                    Some(crate::clock::stored(when)),
-                ),
-                None => (
-                    Outcome::Failed,
-                    format!("Could not notify {name} by {how} ({to}): {e}; gave up"),
-                    None,
-                ),
-            }
+                    )
+                }
+                None => {
+                    report.failed = live_ids.len();
+                    format!(
+                        "Could not notify {} by {how} ({to}): {e}; gave up",
+                        person.name
+                    )
+                }
+            };
+            (
+                summary,
+                retry_at.map(crate::clock::stored),
+                Some(e.reason),
+                None,
+            )
         }
     };
-    let entry = LogEntry {
-        id: crate::domain::ids::LogEntryId::generate(),
-        incident_id: n.incident_id.clone(),
-        kind: LogKind::Notify,
-        created_at: now,
-        agent_kind: AgentKind::Rota,
-        agent_id: None,
-        agent_name: "Rota".into(),
-        channel,
-        summary,
-        details: None,
-    };
-    let error = sent.as_ref().err().map(ToString::to_string);
+    let agent = Agent::rota(channel);
+    let entries: Vec<_> = described
+        .iter()
+        .map(|d| agent.entry(&d.incident.id, LogKind::Notify, now, summary.clone(), None))
+        .collect();
+    report.cancelled = gone.len();
     guard.finish_with(conn, |tx| {
         match &error {
-            None => outbox::mark_sent(tx, &n.id, now)?,
-            Some(e) => outbox::mark_failed(tx, &n.id, e, retry_at)?,
+            None => outbox::mark_sent(tx, &live_ids, now, reference.as_deref())?,
+            Some(e) => outbox::mark_failed(tx, &live_ids, e, retry_at)?,
         }
-        incidents::insert_log(tx, &[entry])
+        if !gone.is_empty() {
+            outbox::mark_cancelled(tx, &gone)?;
+        }
+        incidents::insert_log(tx, &entries)
     })?;
-    Ok(outcome)
+    Ok(report)
+}
+
+/// One e-mail naming every incident of the bundle, with its links.
+fn send_email(
+    handle: &tokio::runtime::Handle,
+    job: &NotificationJob,
+    at: DateTime<Utc>,
+    first: &Notification,
+    person: &Person,
+    lang: &str,
+    described: &[Described],
+) -> Sent {
+    let Some(mailer) = &job.mailer else {
+        return Sent::Refused(Failure::temporary("no SMTP server is configured"));
+    };
+    let texts: Vec<IncidentText<'_>> = described.iter().map(Described::text).collect();
+    let (subject, body) = notification::incident_email(lang, &person.name, &texts);
+    let now = crate::clock::stored(at);
+    let message = Email {
+        // The first notification's id makes the Message-ID: a retry keeps it.
+        id: EmailId(first.id.clone()),
+        to_address: first.address.clone(),
+        subject,
+        body,
+        reason: "incident".into(),
+        created_at: now,
+        next_attempt_at: now,
+        attempts: first.attempts,
+        claimed_until: None,
+        sent_at: None,
+        failed_at: None,
+        last_error: None,
+    };
+    match handle.block_on(mailer.send(&message)) {
+        Ok(()) => Sent::Accepted(Some(first.id.clone())),
+        Err(e) => Sent::Refused(Failure {
+            retryable: e.is_retryable(),
+            reason: e.to_string(),
+        }),
+    }
+}
+
+/// One call naming the bundle's incidents, gathering 4 or 6 for all of them.
+fn send_call(
+    handle: &tokio::runtime::Handle,
+    job: &NotificationJob,
+    first: &Notification,
+    person: &Person,
+    lang: &str,
+    described: &[Described],
+) -> Sent {
+    let Some(voice) = &job.voice else {
+        return Sent::Refused(Failure::temporary("no Twilio account is configured"));
+    };
+    // A number SCIM kept in a national form cannot be dialled from anywhere: say so once.
+    let to = match contact::phone(&first.address) {
+        Ok(to) => to,
+        Err(e) => return Sent::Refused(Failure::permanent(e)),
+    };
+    let texts: Vec<IncidentText<'_>> = described.iter().map(Described::text).collect();
+    let (say, goodbye) = notification::call_text(lang, &person.name, &texts);
+    let base = job.public_url.trim_end_matches('/');
+    let action = format!("{base}/twilio/voice/{}/gather", first.id);
+    let status = format!("{base}/twilio/voice/{}/status", first.id);
+    let mut twiml = voice::gather(lang, &say, &action, &goodbye);
+    let fitted = voice::fit(&say, twiml.len());
+    if fitted.len() < say.len() {
+        twiml = voice::gather(lang, &fitted, &action, &goodbye);
+    }
+    match handle.block_on(voice.call(&to, &twiml, &status)) {
+        Ok(sid) => Sent::Accepted(Some(sid)),
+        Err(e) => Sent::Refused(e),
+    }
+}
+
+/// A signed POST about one incident (webhooks are never bundled), in the shape of
+/// PagerDuty's V3 webhook events.
+fn send_webhook(
+    conn: &mut DbConnection,
+    handle: &tokio::runtime::Handle,
+    job: &NotificationJob,
+    at: DateTime<Utc>,
+    n: &Notification,
+    d: &Described,
+) -> AppResult<Sent> {
+    let Some(method) = outbox::method_of_rule(conn, &n.rule_id)? else {
+        return Ok(Sent::Refused(Failure::permanent(
+            "the notification rule was deleted before it was sent",
+        )));
+    };
+    let key = action_links::webhook_key(conn, crate::clock::stored(at))?;
+    let secret = notification::webhook_secret(&key, &method);
+    let body = serde_json::json!({
+        "event": {
+            "id": n.id,
+            "event_type": "incident.triggered",
+            "resource_type": "incident",
+            "occurred_at": at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            "agent": {"type": "service_reference", "summary": "Rota"},
+            "data": {
+                "id": d.incident.id,
+                "type": "incident",
+                "number": d.incident.number,
+                "title": d.incident.title,
+                "status": d.incident.status.as_str(),
+                "urgency": d.incident.urgency.as_str(),
+                "incident_key": d.incident.incident_key,
+                "html_url": d.incident_url,
+                "created_at": crate::clock::instant(d.incident.created_at).to_string(),
+                "service": {"id": d.incident.service_id, "type": "service_reference", "summary": d.service},
+                "assignee": {"id": n.user_id, "type": "user_reference"},
+                "acknowledge_url": d.acknowledge_url,
+                "resolve_url": d.resolve_url,
+            }
+        }
+    });
+    let body =
+        serde_json::to_vec(&body).map_err(|e| AppError::internal(format!("webhook body: {e}")))?;
+    Ok(
+        match handle.block_on(job.webhooks.post(&n.address, body, &secret)) {
+            Ok(()) => Sent::Accepted(None),
+            Err(e) => Sent::Refused(e),
+        },
+    )
 }
 
 /// The dispatcher loop of a running server.

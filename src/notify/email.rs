@@ -34,9 +34,13 @@ pub enum SendError {
 }
 
 impl SendError {
-    /// Whether another attempt could succeed.
+    /// Whether another attempt could succeed: not for an e-mail that cannot be built, nor
+    /// for a permanent refusal (a 5xx reply, such as an unknown mailbox).
     pub fn is_retryable(&self) -> bool {
-        matches!(self, SendError::Smtp(_))
+        match self {
+            SendError::Unsendable(_) => false,
+            SendError::Smtp(e) => !e.is_permanent(),
+        }
     }
 }
 

@@ -9,15 +9,24 @@ use crate::error::{AppError, AppResult, ResultExt};
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
-const KEY_NAME: &str = "action_links";
-
-/// The key that signs action links (64 random bytes, hex in the table): made by whichever
-/// instance needs it first, then read by all. The insert does nothing when another instance
-/// won the race (and so does not spoil a PostgreSQL transaction the caller may be in).
+/// The key that signs action links.
 pub fn key(conn: &mut DbConnection, now: NaiveDateTime) -> AppResult<Vec<u8>> {
+    server_key(conn, "action_links", now)
+}
+
+/// The key webhook contact methods' signing secrets are derived from
+/// (`domain::notification::webhook_secret`).
+pub fn webhook_key(conn: &mut DbConnection, now: NaiveDateTime) -> AppResult<Vec<u8>> {
+    server_key(conn, "webhooks", now)
+}
+
+/// A server key (64 random bytes, hex in `server_keys`): made by whichever instance needs it
+/// first, then read by all. The insert does nothing when another instance won the race (and
+/// so does not spoil a PostgreSQL transaction the caller may be in).
+fn server_key(conn: &mut DbConnection, name: &str, now: NaiveDateTime) -> AppResult<Vec<u8>> {
     let read = |conn: &mut DbConnection| -> AppResult<Option<String>> {
         Ok(server_keys::table
-            .find(KEY_NAME)
+            .find(name)
             .select(server_keys::secret)
             .first(conn)
             .optional()?)
@@ -28,7 +37,7 @@ pub fn key(conn: &mut DbConnection, now: NaiveDateTime) -> AppResult<Vec<u8>> {
             let mut random = [0u8; 64];
             rand::fill(&mut random);
             let row = (
-                server_keys::name.eq(KEY_NAME),
+                server_keys::name.eq(name),
                 server_keys::secret.eq(hex::encode(random)),
                 server_keys::created_at.eq(now),
             );
@@ -36,10 +45,10 @@ pub fn key(conn: &mut DbConnection, now: NaiveDateTime) -> AppResult<Vec<u8>> {
                 .values(row)
                 .on_conflict_do_nothing()
                 .execute(c))?;
-            read(conn)?.ok_or_else(|| AppError::internal("action link key missing"))?
+            read(conn)?.ok_or_else(|| AppError::internal("server key missing"))?
         }
     };
-    hex::decode(secret).internal("action link key")
+    hex::decode(secret).internal("server key")
 }
 
 /// Whether the link `jti` was used already.

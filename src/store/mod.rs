@@ -3,6 +3,7 @@
 //! the single-server lock for SQLite files, and one module of queries per aggregate.
 
 pub mod action_links;
+pub mod analytics;
 pub mod audit;
 pub mod break_glass;
 pub mod calendar;

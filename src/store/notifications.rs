@@ -11,9 +11,9 @@
 use super::DbConnection;
 use super::schema::{incidents, notifications};
 use crate::domain::contact::ContactKind;
-use crate::domain::ids::{IncidentId, NotificationRuleId, UserId};
+use crate::domain::ids::{IncidentId, NotificationRuleId, ServiceId, UserId};
 use crate::domain::incident::Status as IncidentStatus;
-use crate::domain::notification::{Planned, Status};
+use crate::domain::notification::{Contact, Planned, RecentSend, Status};
 use crate::error::AppResult;
 use chrono::{Duration, NaiveDateTime};
 use diesel::prelude::*;
@@ -37,6 +37,19 @@ pub struct Notification {
     pub sent_at: Option<NaiveDateTime>,
     pub last_error: Option<String>,
     pub created_at: NaiveDateTime,
+    /// The provider's reference of the message that carried it (Twilio's CallSid, the
+    /// e-mail's Message-ID): shared by the notifications one bundled message carried.
+    pub provider_ref: Option<String>,
+}
+
+impl Notification {
+    pub fn contact(&self) -> Contact {
+        Contact {
+            user: self.user_id.clone(),
+            channel: self.channel,
+            address: self.address.clone(),
+        }
+    }
 }
 
 /// Writes the planned notifications of an escalation step (`step`: the incident's version
@@ -66,6 +79,7 @@ pub fn insert(
             sent_at: None,
             last_error: None,
             created_at: now,
+            provider_ref: None,
         })
         .collect();
     let mut n = 0;
@@ -89,17 +103,23 @@ pub fn cancel_pending(conn: &mut DbConnection, incident: &IncidentId) -> AppResu
     .execute(conn)?)
 }
 
-/// Claims up to `limit` due notifications for `lease`: pending, due, and not held by
-/// another dispatcher (its lease ran out if it died).
+/// Claims up to `limit` due notifications on `channels` (those with a provider configured)
+/// for `lease`: pending, due, and not held by another dispatcher (its lease ran out if it
+/// died). Then also claims every other due notification for the same contacts (up to
+/// `limit` more), so one message can carry all of a contact's due notifications instead of
+/// a batch boundary splitting them. Returns the claimed rows, and whether the first query
+/// filled its limit (more may be due).
 pub fn claim_due(
     conn: &mut DbConnection,
     now: NaiveDateTime,
     limit: i64,
     lease: Duration,
-) -> AppResult<Vec<Notification>> {
+    channels: &[ContactKind],
+) -> AppResult<(Vec<Notification>, bool)> {
     let due = || {
         notifications::table
             .filter(notifications::status.eq(Status::Pending))
+            .filter(notifications::channel.eq_any(channels.to_vec()))
             .filter(notifications::next_attempt_at.le(now))
             .filter(
                 notifications::claimed_until
@@ -107,30 +127,72 @@ pub fn claim_due(
                     .or(notifications::claimed_until.lt(now)),
             )
             .order((notifications::next_attempt_at, notifications::id))
-            .limit(limit)
     };
-    let rows: Vec<Notification> = match conn {
-        DbConnection::Postgres(c) => due()
-            .select(Notification::as_select())
-            .for_update()
-            .skip_locked()
-            .load(c)?,
-        DbConnection::Sqlite(c) => due().select(Notification::as_select()).load(c)?,
+    // `users`: only theirs, leaving out the rows `have` (claimed by the first query).
+    let lock = |conn: &mut DbConnection,
+                users: Option<(Vec<UserId>, Vec<String>)>|
+     -> AppResult<Vec<Notification>> {
+        Ok(match (conn, users) {
+            (DbConnection::Postgres(c), None) => due()
+                .limit(limit)
+                .select(Notification::as_select())
+                .for_update()
+                .skip_locked()
+                .load(c)?,
+            (DbConnection::Postgres(c), Some((users, have))) => due()
+                .filter(notifications::user_id.eq_any(users))
+                .filter(notifications::id.ne_all(have))
+                .limit(limit)
+                .select(Notification::as_select())
+                .for_update()
+                .skip_locked()
+                .load(c)?,
+            (DbConnection::Sqlite(c), None) => due()
+                .limit(limit)
+                .select(Notification::as_select())
+                .load(c)?,
+            (DbConnection::Sqlite(c), Some((users, have))) => due()
+                .filter(notifications::user_id.eq_any(users))
+                .filter(notifications::id.ne_all(have))
+                .limit(limit)
+                .select(Notification::as_select())
+                .load(c)?,
+        })
     };
+    let mut rows = lock(conn, None)?;
+    let full = rows.len() as i64 == limit;
+    if !rows.is_empty() {
+        let contacts: std::collections::HashSet<Contact> =
+            rows.iter().map(Notification::contact).collect();
+        let mut users: Vec<UserId> = contacts.iter().map(|c| c.user.clone()).collect();
+        users.sort();
+        users.dedup();
+        let have: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
+        let more = lock(conn, Some((users, have)))?;
+        rows.extend(more.into_iter().filter(|r| contacts.contains(&r.contact())));
+    }
     let ids: Vec<&String> = rows.iter().map(|r| &r.id).collect();
     diesel::update(notifications::table.filter(notifications::id.eq_any(ids)))
         .set(notifications::claimed_until.eq(Some(now + lease)))
         .execute(conn)?;
-    Ok(rows)
+    Ok((rows, full))
 }
 
-pub fn mark_sent(conn: &mut DbConnection, id: &str, now: NaiveDateTime) -> AppResult<()> {
-    diesel::update(notifications::table.find(id))
+/// Records that one message carried the notifications `ids` (`provider_ref`: its
+/// reference at the provider).
+pub fn mark_sent(
+    conn: &mut DbConnection,
+    ids: &[&str],
+    now: NaiveDateTime,
+    provider_ref: Option<&str>,
+) -> AppResult<()> {
+    diesel::update(notifications::table.filter(notifications::id.eq_any(ids)))
         .set((
             notifications::status.eq(Status::Sent),
             notifications::sent_at.eq(Some(now)),
             notifications::attempts.eq(notifications::attempts + 1),
             notifications::claimed_until.eq(None::<NaiveDateTime>),
+            notifications::provider_ref.eq(provider_ref),
         ))
         .execute(conn)?;
     Ok(())
@@ -139,7 +201,7 @@ pub fn mark_sent(conn: &mut DbConnection, id: &str, now: NaiveDateTime) -> AppRe
 /// Records a failed attempt: tried again at `retry_at`, or given up (`None`).
 pub fn mark_failed(
     conn: &mut DbConnection,
-    id: &str,
+    ids: &[&str],
     error: &str,
     retry_at: Option<NaiveDateTime>,
 ) -> AppResult<()> {
@@ -149,7 +211,7 @@ pub fn mark_failed(
     } else {
         Status::Failed
     };
-    let q = diesel::update(notifications::table.find(id));
+    let q = diesel::update(notifications::table.filter(notifications::id.eq_any(ids)));
     match retry_at {
         Some(at) => q
             .set((
@@ -172,14 +234,115 @@ pub fn mark_failed(
     Ok(())
 }
 
-pub fn mark_cancelled(conn: &mut DbConnection, id: &str) -> AppResult<()> {
-    diesel::update(notifications::table.find(id))
+pub fn mark_cancelled(conn: &mut DbConnection, ids: &[&str]) -> AppResult<()> {
+    diesel::update(notifications::table.filter(notifications::id.eq_any(ids)))
         .set((
             notifications::status.eq(Status::Cancelled),
             notifications::claimed_until.eq(None::<NaiveDateTime>),
         ))
         .execute(conn)?;
     Ok(())
+}
+
+/// Holds claimed notifications back until `until` (storm throttling: not an attempt).
+pub fn hold(conn: &mut DbConnection, ids: &[&str], until: NaiveDateTime) -> AppResult<()> {
+    diesel::update(notifications::table.filter(notifications::id.eq_any(ids)))
+        .set((
+            notifications::next_attempt_at.eq(until),
+            notifications::claimed_until.eq(None::<NaiveDateTime>),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// The service of each incident named.
+pub fn services_of(
+    conn: &mut DbConnection,
+    ids: &[&IncidentId],
+) -> AppResult<std::collections::HashMap<IncidentId, ServiceId>> {
+    Ok(incidents::table
+        .filter(incidents::id.eq_any(ids))
+        .select((incidents::id, incidents::service_id))
+        .load::<(IncidentId, ServiceId)>(conn)?
+        .into_iter()
+        .collect())
+}
+
+/// What was sent to these people since `since`, with each incident's service (storm
+/// throttling, `domain::notification::dispatch`).
+pub fn recent_sends(
+    conn: &mut DbConnection,
+    users: &[&UserId],
+    since: NaiveDateTime,
+) -> AppResult<Vec<RecentSend>> {
+    let rows: Vec<(
+        UserId,
+        ContactKind,
+        String,
+        ServiceId,
+        Option<NaiveDateTime>,
+    )> = notifications::table
+        .inner_join(incidents::table)
+        .filter(notifications::user_id.eq_any(users))
+        .filter(notifications::status.eq(Status::Sent))
+        .filter(notifications::sent_at.ge(since))
+        .select((
+            notifications::user_id,
+            notifications::channel,
+            notifications::address,
+            incidents::service_id,
+            notifications::sent_at,
+        ))
+        .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(user, channel, address, service, sent_at)| {
+            Some(RecentSend {
+                contact: Contact {
+                    user,
+                    channel,
+                    address,
+                },
+                service,
+                sent_at: sent_at?,
+            })
+        })
+        .collect())
+}
+
+/// The contact method a rule notifies (`None`: the rule was deleted since).
+pub fn method_of_rule(
+    conn: &mut DbConnection,
+    rule: &NotificationRuleId,
+) -> AppResult<Option<crate::domain::ids::ContactMethodId>> {
+    use super::schema::notification_rules;
+    Ok(notification_rules::table
+        .find(rule)
+        .select(notification_rules::contact_method_id)
+        .first(conn)
+        .optional()?)
+}
+
+pub fn find(conn: &mut DbConnection, id: &str) -> AppResult<Option<Notification>> {
+    Ok(notifications::table
+        .find(id)
+        .select(Notification::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+/// The notifications one message carried (same provider reference, same person).
+pub fn carried_by(
+    conn: &mut DbConnection,
+    provider_ref: &str,
+    user: &UserId,
+) -> AppResult<Vec<Notification>> {
+    Ok(notifications::table
+        .filter(notifications::provider_ref.eq(provider_ref))
+        .filter(notifications::user_id.eq(user))
+        .order(notifications::id)
+        .select(Notification::as_select())
+        .load(conn)?)
 }
 
 /// An incident's notifications, oldest first (for tests and the timeline's details).
@@ -204,10 +367,6 @@ fn stripe_of(incident: &IncidentId) -> usize {
     (h.finish() as usize) % STRIPES
 }
 
-fn stripe(incident: &IncidentId) -> &'static RwLock<()> {
-    &STRIPED[stripe_of(incident)]
-}
-
 /// Held by whatever changes incidents' status (acknowledge, resolve) while it writes: waits
 /// for sends in progress on SQLite (PostgreSQL's row lock does this there). Take it before
 /// the write transaction, never inside one. Stripes are taken once each, in order, so two
@@ -222,48 +381,65 @@ pub fn change_guards(incidents: &[&IncidentId]) -> Vec<RwLockWriteGuard<'static,
         .collect()
 }
 
-/// Held across a send: the incident is triggered now and stays so until the guard is
-/// dropped. `None`: it is acknowledged or resolved; do not send. On PostgreSQL this opens a
-/// transaction on `conn` (ended by `SendGuard::finish`).
+/// Held across a send: the incidents it names that are triggered now stay so until the
+/// guard is dropped. On PostgreSQL this opens a transaction on `conn` (ended by
+/// `SendGuard::finish_with`).
 pub struct SendGuard {
-    _local: Option<RwLockReadGuard<'static, ()>>,
+    _local: Vec<RwLockReadGuard<'static, ()>>,
     transaction: bool,
 }
 
 impl SendGuard {
-    pub fn take(conn: &mut DbConnection, incident: &IncidentId) -> AppResult<Option<SendGuard>> {
+    /// Guards a send about `incidents`; returns the ones still triggered (`None`: all were
+    /// acknowledged or resolved; do not send).
+    pub fn take(
+        conn: &mut DbConnection,
+        incidents: &[&IncidentId],
+    ) -> AppResult<Option<(SendGuard, Vec<IncidentId>)>> {
         use diesel::connection::{AnsiTransactionManager, TransactionManager};
         match conn {
             DbConnection::Postgres(c) => {
                 AnsiTransactionManager::begin_transaction(c)?;
-                let found: Option<String> = incidents::table
-                    .find(incident)
+                let found: Vec<IncidentId> = incidents::table
+                    .filter(incidents::id.eq_any(incidents))
                     .filter(incidents::status.eq(IncidentStatus::Triggered))
+                    .order(incidents::id)
                     .select(incidents::id)
                     .for_share()
-                    .first(c)
-                    .optional()?;
-                if found.is_none() {
+                    .load(c)?;
+                if found.is_empty() {
                     AnsiTransactionManager::rollback_transaction(c)?;
                     return Ok(None);
                 }
-                Ok(Some(SendGuard {
-                    _local: None,
-                    transaction: true,
-                }))
+                Ok(Some((
+                    SendGuard {
+                        _local: Vec::new(),
+                        transaction: true,
+                    },
+                    found,
+                )))
             }
             DbConnection::Sqlite(c) => {
-                let local = stripe(incident).read().unwrap_or_else(|p| p.into_inner());
-                let triggered: Option<String> = incidents::table
-                    .find(incident)
+                // Read guards in stripe order, like `change_guards`' write guards.
+                let mut stripes: Vec<usize> = incidents.iter().map(|i| stripe_of(i)).collect();
+                stripes.sort_unstable();
+                stripes.dedup();
+                let local = stripes
+                    .into_iter()
+                    .map(|i| STRIPED[i].read().unwrap_or_else(|p| p.into_inner()))
+                    .collect();
+                let found: Vec<IncidentId> = incidents::table
+                    .filter(incidents::id.eq_any(incidents))
                     .filter(incidents::status.eq(IncidentStatus::Triggered))
                     .select(incidents::id)
-                    .first(c)
-                    .optional()?;
-                Ok(triggered.map(|_| SendGuard {
-                    _local: Some(local),
-                    transaction: false,
-                }))
+                    .load(c)?;
+                Ok((!found.is_empty()).then_some((
+                    SendGuard {
+                        _local: local,
+                        transaction: false,
+                    },
+                    found,
+                )))
             }
         }
     }

@@ -557,6 +557,7 @@ diesel::table! {
         sent_at -> Nullable<Timestamp>,
         last_error -> Nullable<Text>,
         created_at -> Timestamp,
+        provider_ref -> Nullable<Text>,
     }
 }
 

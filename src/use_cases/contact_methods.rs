@@ -95,13 +95,14 @@ pub fn show(
     store::find(conn, user, id)
 }
 
+/// Adds a contact method; a webhook's signing secret comes back with it (shown once).
 pub fn create(
     conn: &mut DbConnection,
     ctx: &AuditContext,
     user: &UserId,
     draft: Draft,
     check: impl FnOnce(&User) -> AppResult<()>,
-) -> AppResult<ContactMethod> {
+) -> AppResult<(ContactMethod, Option<String>)> {
     db::write(conn, |tx| {
         person(tx, user, check)?;
         let now = crate::clock::stored(ctx.at);
@@ -119,7 +120,16 @@ pub fn create(
             None::<&()>,
             Some(&method),
         )?;
-        Ok(method)
+        let secret = match method.kind {
+            ContactKind::Webhook => {
+                let key = crate::store::action_links::webhook_key(tx, now)?;
+                Some(crate::domain::notification::webhook_secret(
+                    &key, &method.id,
+                ))
+            }
+            _ => None,
+        };
+        Ok((method, secret))
     })
 }
 

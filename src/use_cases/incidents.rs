@@ -52,7 +52,8 @@ impl Agent {
         }
     }
 
-    fn entry(
+    /// A timeline entry by this agent.
+    pub fn entry(
         &self,
         incident: &IncidentId,
         kind: LogKind,

@@ -9,7 +9,9 @@
 //! the same function. Pure decisions stay in `domain/`; queries stay in `store/`.
 
 pub mod action_links;
+pub mod analytics;
 pub mod calendar;
+pub mod calls;
 pub mod contact_methods;
 pub mod escalation;
 pub mod finals;

@@ -24,6 +24,8 @@ pub mod oidc_provider;
 pub mod postgres;
 pub mod scim;
 pub mod smtp;
+pub mod twilio;
+pub mod webhook;
 
 /// Runs each listed test against SQLite and against PostgreSQL:
 /// `on_both_backends! { async fn name(app) { … } }` makes `sqlite::name` and `postgres::name`
@@ -168,6 +170,7 @@ pub struct TestAppBuilder {
     oidc: Option<Oidc>,
     bootstrap_owners: Vec<String>,
     events_per_minute: Option<u32>,
+    twilio: Option<rota::config::TwilioConfig>,
 }
 
 enum Oidc {
@@ -210,6 +213,12 @@ impl TestAppBuilder {
     }
 
     /// Events taken per routing key per minute (`ROTA_EVENTS_PER_MINUTE`).
+    /// Phone calls through this Twilio (the fake, `twilio::TwilioFake::config`).
+    pub fn twilio(mut self, config: rota::config::TwilioConfig) -> Self {
+        self.twilio = Some(config);
+        self
+    }
+
     pub fn events_per_minute(mut self, n: u32) -> Self {
         self.events_per_minute = Some(n);
         self
@@ -261,6 +270,7 @@ impl TestAppBuilder {
         if let Some(n) = self.events_per_minute {
             config.events_per_minute = n;
         }
+        config.twilio = self.twilio;
         let seat_policy = self
             .seat_policy
             .as_deref()
@@ -487,6 +497,42 @@ impl TestApp {
             .await;
         assert_eq!(status, 200, "{body}");
         body["records"].as_array().cloned().unwrap_or_default()
+    }
+
+    /// A service named `name` whose escalation policy has one level per user of `levels`
+    /// (10 minutes each), with an Events API v2 integration; returns its routing key.
+    pub async fn paging_service(&self, name: &str, levels: &[&str]) -> String {
+        let rules: Vec<Value> = levels
+            .iter()
+            .map(|u| serde_json::json!({"escalation_delay_in_minutes": 10, "targets": [{"id": u, "type": "user_reference"}]}))
+            .collect();
+        let (status, body) = self
+            .post(
+                "/api/v2/escalation_policies",
+                serde_json::json!({"escalation_policy": {"name": name, "escalation_rules": rules}}),
+            )
+            .await;
+        assert_eq!(status, 201, "{body}");
+        let policy = body["escalation_policy"]["id"].as_str().unwrap().to_owned();
+        let (status, body) = self
+            .post(
+                "/api/v2/services",
+                serde_json::json!({"service": {"name": name, "escalation_policy": {"id": policy, "type": "escalation_policy_reference"}}}),
+            )
+            .await;
+        assert_eq!(status, 201, "{body}");
+        let service = body["service"]["id"].as_str().unwrap().to_owned();
+        let (status, body) = self
+            .post(
+                &format!("/api/v2/services/{service}/integrations"),
+                serde_json::json!({"integration": {"type": "events_api_v2_inbound_integration"}}),
+            )
+            .await;
+        assert_eq!(status, 201, "{body}");
+        body["integration"]["integration_key"]
+            .as_str()
+            .unwrap()
+            .to_owned()
     }
 
     pub async fn team(&self, name: &str) -> String {

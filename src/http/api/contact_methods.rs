@@ -89,6 +89,12 @@ pub struct ContactMethodObject {
     pub source: ContactSource,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// Webhooks only, and only in the answer that creates one: the secret its deliveries
+    /// are signed with (`X-Rota-Signature: v1=<hex HMAC-SHA256 of the body>`). Keep it;
+    /// it is not shown again.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(example = "whsec_3f1c…")]
+    pub secret: Option<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -201,6 +207,7 @@ fn render(base: &str, m: &ContactMethod) -> ContactMethodObject {
         source: m.source,
         created_at: m.created_at.and_utc(),
         updated_at: m.updated_at.and_utc(),
+        secret: None,
     }
 }
 
@@ -328,7 +335,8 @@ pub async fn list(
 /// Create a contact method
 ///
 /// Phone numbers: E.164 (`+14255550100`, formatting ignored) or PagerDuty's `country_code`
-/// with the national number. Webhooks: https URLs.
+/// with the national number. Webhooks: https URLs; the answer carries the `secret` that
+/// signs their deliveries, once.
 #[utoipa::path(post, path = "/api/v2/users/{id}/contact_methods", tag = "Users", params(("id" = String, Path)), request_body = ContactMethodRequest,
     responses((status = 201, body = ContactMethodResponse), (status = 400, body = super::ErrorBody), (status = 403, body = super::ErrorBody), (status = 404, body = super::ErrorBody), (status = 409, body = super::ErrorBody)), security(("api_token" = [])))]
 pub async fn create(
@@ -340,11 +348,14 @@ pub async fn create(
     let user = person(&caller, id.into_inner())?;
     let draft = draft(body.into_inner().contact_method)?;
     let ctx = caller.audit();
-    let method = state
+    let (method, secret) = state
         .db
         .run(move |conn| cases::create(conn, &ctx, &user, draft, may_manage(&caller)))
         .await?;
-    let contact_method = render(&state.public_url, &method);
+    let contact_method = ContactMethodObject {
+        secret,
+        ..render(&state.public_url, &method)
+    };
     Ok(HttpResponse::Created()
         .insert_header(("Location", contact_method.self_url.clone()))
         .json(ContactMethodResponse { contact_method }))

@@ -837,6 +837,9 @@ pub async fn update(
     let (agent, _) = acting(&state, &caller, &req, "update incidents").await?;
     let id = IncidentId(id.into_inner());
     let done = apply(&state, agent, caller.at, id, asked).await?;
+    state
+        .metrics
+        .incidents_changed(std::slice::from_ref(&done), caller.at);
     state.notifications.poke();
     let names = {
         let done = done.clone();
@@ -908,6 +911,7 @@ pub async fn update_many(
             Ok((done, names))
         })
         .await?;
+    state.metrics.incidents_changed(&done, at);
     Ok(HttpResponse::Ok().json(IncidentsResponse {
         incidents: done
             .iter()

@@ -2,6 +2,7 @@
 //! scripts work: root-keyed objects, references, offset pagination, PagerDuty error objects,
 //! `Authorization: Token token=…` (or `Bearer …`).
 
+pub mod analytics;
 pub mod audit;
 pub mod calendar;
 mod caller;
@@ -47,6 +48,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .configure(escalation_policies::routes)
             .configure(services::routes)
             .configure(incidents::routes)
+            .configure(analytics::routes)
             .configure(calendar::routes)
             .default_service(web::to(unknown_route)),
     );

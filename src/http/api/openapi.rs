@@ -34,13 +34,14 @@ use utoipa_swagger_ui::SwaggerUi;
         super::incidents::incident_log_entries, super::incidents::all_log_entries, super::incidents::show_log_entry,
         super::incidents::notes, super::incidents::create_note, super::incidents::alerts,
         super::incidents::related_changes, super::incidents::service_changes,
+        super::analytics::services, super::analytics::teams,
         crate::http::events::enqueue, crate::http::events::change_enqueue, crate::http::events::azure_monitor,
         super::oncalls::list, super::oncalls::mine, super::oncalls::notifications, super::oncalls::set_notifications,
         super::calendar::create_mine, super::calendar::delete_mine,
         super::calendar::create_for_schedule, super::calendar::delete_for_schedule,
     ),
     modifiers(&Security),
-    tags((name = "Users"), (name = "Teams"), (name = "Audit"), (name = "Licenses"), (name = "Schedules"), (name = "Escalation Policies"), (name = "Services"), (name = "Incidents"), (name = "Events API v2"), (name = "On-Calls"), (name = "Calendar"))
+    tags((name = "Users"), (name = "Teams"), (name = "Audit"), (name = "Licenses"), (name = "Schedules"), (name = "Escalation Policies"), (name = "Services"), (name = "Incidents"), (name = "Analytics"), (name = "Events API v2"), (name = "On-Calls"), (name = "Calendar"))
 )]
 pub struct ApiDoc;
 

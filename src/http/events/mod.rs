@@ -181,8 +181,15 @@ async fn alert(state: web::Data<AppState>, body: Value) -> EventsResult<HttpResp
         .db
         .run(move |conn| cases::ingest(conn, &cache, at, &route, event))
         .await?;
-    if matches!(outcome.ingested, Ingested::Opened(_)) {
-        state.notifications.poke();
+    match &outcome.ingested {
+        Ingested::Opened(_) => state.notifications.poke(),
+        Ingested::Acknowledged(id) | Ingested::Resolved(id) => {
+            state
+                .metrics
+                .incidents_committed(&state.db, vec![id.clone()], at)
+                .await
+        }
+        Ingested::Repeated | Ingested::Nothing => {}
     }
     let message = match outcome.ingested {
         Ingested::Opened(_) | Ingested::Repeated => "Event processed",
