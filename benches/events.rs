@@ -14,8 +14,7 @@ mod common;
 
 use rota::config::DatabaseUrl;
 use rota::domain::role::Role;
-use rota::domain::token::TokenKind;
-use rota::store::{Db, tokens};
+use rota::store::Db;
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -157,14 +156,7 @@ fn trigger(key: &str, dedup: String) -> Value {
 fn run(label: &str, url: DatabaseUrl) {
     let server = common::Server::start(&url);
     let db = Db::connect(&url, 2).unwrap();
-    let token = tokens::issue(
-        &mut db.get().unwrap(),
-        &common::cli_context(),
-        TokenKind::Api,
-        "bench",
-        tokens::Holder::Role(Some(Role::Admin)),
-    )
-    .unwrap();
+    let token = common::token(&db, Role::Admin);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

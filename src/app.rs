@@ -297,7 +297,10 @@ impl App {
             escalations: Escalations::start(self.escalation.clone()),
             // Webhooks need no provider: the dispatcher always runs, and claims only the
             // channels it can deliver.
-            dispatcher: Some(Dispatcher::start(self.notifications.clone())),
+            dispatcher: Some(Dispatcher::start(
+                self.notifications.clone(),
+                self.db.url().is_sqlite(),
+            )),
             delivery: self.mailer.clone().map(|m| {
                 Delivery::start(
                     self.db.clone(),

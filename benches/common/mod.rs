@@ -74,6 +74,18 @@ pub fn pool_size(url: &DatabaseUrl) -> u32 {
     }
 }
 
+/// An API token for `role`, issued as the CLI would.
+pub fn token(db: &rota::store::Db, role: rota::domain::role::Role) -> String {
+    rota::store::tokens::issue(
+        &mut db.get().unwrap(),
+        &cli_context(),
+        rota::domain::token::TokenKind::Api,
+        "bench",
+        rota::store::tokens::Holder::Role(Some(role)),
+    )
+    .unwrap()
+}
+
 pub fn cli_context() -> AuditContext {
     AuditContext {
         actor: Actor {
@@ -102,6 +114,12 @@ impl Server {
     /// Wires the service over `url` through `rota::app::assemble`, the composition root
     /// `rota serve` and the tests use, with the shipped policies and the system clock.
     pub fn start(url: &DatabaseUrl) -> Server {
+        Server::start_with(url, None)
+    }
+
+    /// As `start`; with `smtp`, also sends e-mail through it and runs the background jobs
+    /// (`App::start_up`, then `App::start_jobs`), as `rota serve` does.
+    pub fn start_with(url: &DatabaseUrl, smtp: Option<&str>) -> Server {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let address = listener.local_addr().unwrap();
         let base = format!("http://{address}");
@@ -109,20 +127,31 @@ impl Server {
         config.db_pool_size = pool_size(url);
         // Benchmarks measure throughput, not the per-key limit.
         config.events_per_minute = 10_000_000;
-        let app = rota::app::assemble(
-            &config,
-            Policies::builtin(),
-            seat_policy(),
-            Arc::new(SystemClock),
-        )
-        .unwrap_or_else(|e| panic!("start-up: {e}"));
-        let state = app.state.clone();
+        config.smtp_url = smtp.map(|s| rota::config::SmtpUrl::parse(s).unwrap());
         let (tx, rx) = std::sync::mpsc::channel();
         let thread = std::thread::spawn(move || {
             actix_web::rt::System::new().block_on(async move {
-                let server = rota::http::server(state, listener, Some(2)).unwrap();
+                let app = rota::app::assemble(
+                    &config,
+                    Policies::builtin(),
+                    seat_policy(),
+                    Arc::new(SystemClock),
+                )
+                .unwrap_or_else(|e| panic!("start-up: {e}"));
+                let jobs = match config.smtp_url {
+                    Some(_) => {
+                        app.start_up().await;
+                        Some(app.start_jobs().await)
+                    }
+                    None => None,
+                };
+                let server = rota::http::server(app.state.clone(), listener, Some(2)).unwrap();
                 tx.send(server.handle()).unwrap();
                 server.await.unwrap();
+                if let Some(jobs) = jobs {
+                    jobs.stop().await;
+                }
+                app.db.close();
             })
         });
         Server {

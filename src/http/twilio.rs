@@ -89,7 +89,17 @@ fn twiml(xml: String) -> HttpResponse {
         .body(xml)
 }
 
-async fn gather(
+/// A key pressed on a call (Twilio's `<Gather>` action)
+///
+/// Twilio posts `CallSid` and `Digits` (form-encoded), signed with `X-Twilio-Signature`. 4
+/// acknowledges and 6 resolves every incident the call named, as the person called; the
+/// answer is TwiML saying what was done (another key is asked again).
+#[utoipa::path(post, path = "/twilio/voice/{notification}/gather", tag = "Twilio callbacks",
+    params(("notification" = String, Path, description = "The notification the call was placed for"),
+        ("X-Twilio-Signature" = String, Header, description = "base64 HMAC-SHA1 of the URL and sorted parameters, keyed by the Auth Token")),
+    request_body(content = String, content_type = "application/x-www-form-urlencoded", description = "Twilio's voice request parameters: CallSid, AccountSid, From, To, Digits, CallStatus…"),
+    responses((status = 200, description = "TwiML", content_type = "text/xml"), (status = 403, description = "Not signed by Twilio, or about another call"), (status = 404, description = "No such notification, or calls are not configured")))]
+pub async fn gather(
     state: web::Data<AppState>,
     req: HttpRequest,
     notification: web::Path<String>,
@@ -120,7 +130,16 @@ async fn gather(
     twiml(voice::say(lang, &reply))
 }
 
-async fn status(
+/// How a call ended (Twilio's status callback)
+///
+/// `CallStatus` completed, busy, no-answer, failed or canceled goes on the timeline of each
+/// incident the call named.
+#[utoipa::path(post, path = "/twilio/voice/{notification}/status", tag = "Twilio callbacks",
+    params(("notification" = String, Path, description = "The notification the call was placed for"),
+        ("X-Twilio-Signature" = String, Header, description = "base64 HMAC-SHA1 of the URL and sorted parameters, keyed by the Auth Token")),
+    request_body(content = String, content_type = "application/x-www-form-urlencoded", description = "Twilio's status callback parameters: CallSid, CallStatus, CallDuration…"),
+    responses((status = 204, description = "Recorded"), (status = 403, description = "Not signed by Twilio, or about another call"), (status = 404, description = "No such notification, or calls are not configured")))]
+pub async fn status(
     state: web::Data<AppState>,
     req: HttpRequest,
     notification: web::Path<String>,

@@ -34,8 +34,10 @@ use tokio::sync::watch;
 
 /// Notifications claimed at a time.
 const BATCH: i64 = 50;
-/// How long a claim holds: a dispatcher that dies mid-send loses its claims after this.
-const LEASE: Duration = Duration::minutes(2);
+/// How long a claim holds: a dispatcher that dies mid-send loses its claims after this (on
+/// PostgreSQL; SQLite's one server frees them at start). Renewed after each message, so a
+/// long batch keeps its claims however slow its peers are (each send times out first).
+const LEASE: Duration = Duration::seconds(45);
 /// How often the loop looks when nobody wakes it.
 const POLL: std::time::Duration = std::time::Duration::from_secs(1);
 
@@ -125,8 +127,15 @@ impl NotificationJob {
                     })
                     .await?;
             }
+            let mut left: Vec<String> = plan
+                .messages
+                .iter()
+                .flatten()
+                .map(|&i| batch[i].id.clone())
+                .collect();
             for message in plan.messages {
                 let bundle: Vec<Notification> = message.iter().map(|&i| batch[i].clone()).collect();
+                left.retain(|id| !bundle.iter().any(|n| &n.id == id));
                 let job = self.clone();
                 let handle = tokio::runtime::Handle::current();
                 let at = self.clock.now();
@@ -139,6 +148,16 @@ impl NotificationJob {
                 report.failed += r.failed;
                 report.cancelled += r.cancelled;
                 report.messages += r.messages;
+                if !left.is_empty() {
+                    let until = crate::clock::stored(self.clock.now()) + LEASE;
+                    let ids = left.clone();
+                    self.db
+                        .run(move |c| {
+                            let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+                            store::write(c, |tx| outbox::extend_claims(tx, &ids, until))
+                        })
+                        .await?;
+                }
             }
             if !full {
                 return Ok(report);
@@ -516,9 +535,27 @@ pub struct Dispatcher {
 }
 
 impl Dispatcher {
-    pub fn start(job: NotificationJob) -> Dispatcher {
+    /// Starts the loop. On SQLite this server is the only one (`store::ServeLock`), so claims
+    /// left by one that crashed are freed first and go out at once.
+    pub fn start(job: NotificationJob, only_instance: bool) -> Dispatcher {
         let (stop, mut stopped) = watch::channel(false);
         let task = actix_web::rt::spawn(async move {
+            if only_instance {
+                match job
+                    .db
+                    .run(|c| store::write(c, outbox::release_claims))
+                    .await
+                {
+                    Ok(0) => {}
+                    Ok(n) => tracing::warn!(
+                        claims = n,
+                        "freed notification claims left by a server that stopped mid-send; the one in flight then may arrive twice (with the same Message-ID)"
+                    ),
+                    Err(e) => {
+                        tracing::error!(error = %e, "could not free old notification claims; they go out when their lease ends")
+                    }
+                }
+            }
             while !*stopped.borrow() {
                 match job.run_once().await {
                     Ok(r) if r != Report::default() => tracing::debug!(?r, "notification pass"),

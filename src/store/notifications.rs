@@ -244,6 +244,31 @@ pub fn mark_cancelled(conn: &mut DbConnection, ids: &[&str]) -> AppResult<()> {
     Ok(())
 }
 
+/// Extends the claims on `ids` to `until` (a dispatcher still working through its batch).
+pub fn extend_claims(conn: &mut DbConnection, ids: &[&str], until: NaiveDateTime) -> AppResult<()> {
+    diesel::update(
+        notifications::table
+            .filter(notifications::id.eq_any(ids))
+            .filter(notifications::status.eq(Status::Pending)),
+    )
+    .set(notifications::claimed_until.eq(Some(until)))
+    .execute(conn)?;
+    Ok(())
+}
+
+/// Frees every claim: only for a dispatcher that knows it is the only one (SQLite, whose
+/// `rota serve` holds the file's serve lock), at start, so a crash's claims are sent at
+/// once rather than when their lease runs out. Returns how many were held.
+pub fn release_claims(conn: &mut DbConnection) -> AppResult<usize> {
+    Ok(diesel::update(
+        notifications::table
+            .filter(notifications::status.eq(Status::Pending))
+            .filter(notifications::claimed_until.is_not_null()),
+    )
+    .set(notifications::claimed_until.eq(None::<NaiveDateTime>))
+    .execute(conn)?)
+}
+
 /// Holds claimed notifications back until `until` (storm throttling: not an attempt).
 pub fn hold(conn: &mut DbConnection, ids: &[&str], until: NaiveDateTime) -> AppResult<()> {
     diesel::update(notifications::table.filter(notifications::id.eq_any(ids)))

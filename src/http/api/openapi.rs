@@ -36,12 +36,13 @@ use utoipa_swagger_ui::SwaggerUi;
         super::incidents::related_changes, super::incidents::service_changes,
         super::analytics::services, super::analytics::teams,
         crate::http::events::enqueue, crate::http::events::change_enqueue, crate::http::events::azure_monitor,
+        crate::http::twilio::gather, crate::http::twilio::status,
         super::oncalls::list, super::oncalls::mine, super::oncalls::notifications, super::oncalls::set_notifications,
         super::calendar::create_mine, super::calendar::delete_mine,
         super::calendar::create_for_schedule, super::calendar::delete_for_schedule,
     ),
     modifiers(&Security),
-    tags((name = "Users"), (name = "Teams"), (name = "Audit"), (name = "Licenses"), (name = "Schedules"), (name = "Escalation Policies"), (name = "Services"), (name = "Incidents"), (name = "Analytics"), (name = "Events API v2"), (name = "On-Calls"), (name = "Calendar"))
+    tags((name = "Users"), (name = "Teams"), (name = "Audit"), (name = "Licenses"), (name = "Schedules"), (name = "Escalation Policies"), (name = "Services"), (name = "Incidents"), (name = "Analytics"), (name = "Events API v2"), (name = "Twilio callbacks"), (name = "On-Calls"), (name = "Calendar"))
 )]
 pub struct ApiDoc;
 
