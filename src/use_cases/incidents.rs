@@ -311,11 +311,10 @@ pub fn ingest(
         Action::Trigger => {
             let key = event.dedup_key.clone().unwrap_or_else(new_dedup_key);
             for _ in 0..OPEN_ATTEMPTS {
-                // A repeat is one row update: a dedup storm never reads a schedule.
+                // A repeat is one row update, a statement of its own (atomic without a
+                // transaction around it): a dedup storm never reads a schedule.
                 if event.dedup_key.is_some()
-                    && db::write(conn, |tx| {
-                        store::repeat_open_alert(tx, &route.integration, &key, now)
-                    })?
+                    && store::repeat_open_alert(conn, &route.integration, &key, now)?
                 {
                     return Ok(Outcome {
                         dedup_key: key,
