@@ -247,10 +247,24 @@ pub fn alerts_of(conn: &mut DbConnection, incident: &IncidentId) -> AppResult<Ve
 }
 
 pub fn insert_log(conn: &mut DbConnection, entries: &[LogEntry]) -> AppResult<()> {
-    for e in entries {
-        diesel::insert_into(incident_log_entries::table)
-            .values(e)
-            .execute(conn)?;
+    if entries.is_empty() {
+        return Ok(());
+    }
+    // PostgreSQL in one statement (one round trip); SQLite row by row (diesel would wrap a
+    // batch of rows with optional columns in a savepoint, and SQLite has no round trips).
+    match conn {
+        DbConnection::Postgres(c) => {
+            diesel::insert_into(incident_log_entries::table)
+                .values(entries)
+                .execute(c)?;
+        }
+        DbConnection::Sqlite(c) => {
+            for e in entries {
+                diesel::insert_into(incident_log_entries::table)
+                    .values(e)
+                    .execute(c)?;
+            }
+        }
     }
     Ok(())
 }
@@ -266,14 +280,18 @@ pub fn assign(
         incident_assignments::table.filter(incident_assignments::incident_id.eq(incident)),
     )
     .execute(conn)?;
-    for user in users {
-        diesel::insert_into(incident_assignments::table)
-            .values(&Assignment {
-                incident_id: incident.clone(),
-                user_id: user.clone(),
-                assigned_at: at,
-            })
-            .execute(conn)?;
+    let rows: Vec<Assignment> = users
+        .iter()
+        .map(|user| Assignment {
+            incident_id: incident.clone(),
+            user_id: user.clone(),
+            assigned_at: at,
+        })
+        .collect();
+    if !rows.is_empty() {
+        super::on_backend!(conn, c => diesel::insert_into(incident_assignments::table)
+            .values(&rows)
+            .execute(c))?;
     }
     Ok(())
 }

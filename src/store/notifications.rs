@@ -82,14 +82,27 @@ pub fn insert(
             provider_ref: None,
         })
         .collect();
-    let mut n = 0;
-    for row in &rows {
-        n += super::on_backend!(conn, c => diesel::insert_into(notifications::table)
-            .values(row)
-            .on_conflict_do_nothing()
-            .execute(c))?;
+    if rows.is_empty() {
+        return Ok(0);
     }
-    Ok(n)
+    // PostgreSQL in one statement; SQLite cannot batch an upsert of optional columns, and
+    // its statements cost no round trip.
+    Ok(match conn {
+        DbConnection::Postgres(c) => diesel::insert_into(notifications::table)
+            .values(&rows)
+            .on_conflict_do_nothing()
+            .execute(c)?,
+        DbConnection::Sqlite(c) => {
+            let mut n = 0;
+            for row in &rows {
+                n += diesel::insert_into(notifications::table)
+                    .values(row)
+                    .on_conflict_do_nothing()
+                    .execute(c)?;
+            }
+            n
+        }
+    })
 }
 
 /// Cancels the incident's notifications not yet sent (it was acknowledged or resolved).
