@@ -154,7 +154,15 @@ impl NotificationJob {
                     self.db.run(move |c| deliver(c, &handle, &job, at, bundle))
                 });
                 for r in futures_util::future::join_all(sends).await {
-                    let r = r?;
+                    // One message that cannot be built (the database failed under it) does
+                    // not stop the others: its rows are tried again when their claim ends.
+                    let r = match r {
+                        Ok(r) => r,
+                        Err(e) => {
+                            tracing::error!(error = %e, "could not send a notification; trying again when its claim ends");
+                            continue;
+                        }
+                    };
                     report.sent += r.sent;
                     report.retrying += r.retrying;
                     report.failed += r.failed;
@@ -304,6 +312,37 @@ fn deliver(
     let cancel = |conn: &mut DbConnection, which: &[&str]| -> AppResult<()> {
         store::write(conn, |tx| outbox::mark_cancelled(tx, which))
     };
+    let first = &bundle[0];
+    let person =
+        schedules::people(conn, std::slice::from_ref(&first.user_id))?.remove(&first.user_id);
+    let Some(person) = person else {
+        // The person is gone: nothing to send.
+        cancel(conn, &all)?;
+        report.cancelled = all.len();
+        return Ok(report);
+    };
+    // Everything that reads or can fail is done before the guard: on PostgreSQL the guard is
+    // an open transaction, which an early return would leave open on a pooled connection.
+    let mut described: Vec<Described> = Vec::new();
+    for n in &bundle {
+        if described.iter().any(|d| d.incident.id == n.incident_id) {
+            continue;
+        }
+        match describe(conn, &job.public_url, at, &person, &n.incident_id) {
+            Ok(d) => described.push(d),
+            // The incident or its service is gone: nothing to send.
+            Err(e) if e.status() == 404 => {
+                cancel(conn, &all)?;
+                report.cancelled = all.len();
+                return Ok(report);
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    let hook = match first.channel {
+        ContactKind::Webhook => Some(webhook_message(conn, at, first, &described[0])?),
+        _ => None,
+    };
     let Some((guard, triggered)) = SendGuard::take(conn, &ids)? else {
         cancel(conn, &all)?;
         report.cancelled = all.len();
@@ -313,35 +352,22 @@ fn deliver(
         .iter()
         .partition(|n| triggered.contains(&n.incident_id));
     let gone: Vec<&str> = gone.iter().map(|n| n.id.as_str()).collect();
+    described.retain(|d| triggered.contains(&d.incident.id));
     let first = live[0];
-    let person =
-        schedules::people(conn, std::slice::from_ref(&first.user_id))?.remove(&first.user_id);
-    let Some(person) = person else {
-        // The person is gone: nothing to send.
-        guard.finish_with(conn, |tx| outbox::mark_cancelled(tx, &all))?;
-        report.cancelled = all.len();
-        return Ok(report);
-    };
-    let mut described = Vec::new();
-    for n in &live {
-        if !described
-            .iter()
-            .any(|d: &Described| d.incident.id == n.incident_id)
-        {
-            described.push(describe(
-                conn,
-                &job.public_url,
-                at,
-                &person,
-                &n.incident_id,
-            )?);
-        }
-    }
     let lang = language(person.locale.as_deref());
     let sent = match first.channel {
         ContactKind::Email => send_email(handle, job, at, first, &person, lang, &described),
         ContactKind::Phone => send_call(handle, job, first, &person, lang, &described),
-        ContactKind::Webhook => send_webhook(conn, handle, job, at, first, &described[0])?,
+        ContactKind::Webhook => match hook {
+            Some(Ok((body, secret))) => {
+                match handle.block_on(job.webhooks.post(&first.address, body, &secret)) {
+                    Ok(()) => Sent::Accepted(None),
+                    Err(e) => Sent::Refused(e),
+                }
+            }
+            Some(Err(e)) => Sent::Refused(e),
+            None => Sent::Refused(Failure::permanent("no webhook message was prepared")),
+        },
     };
     let (how, channel) = channel_words(first.channel);
     let to = masked(&first.address);
@@ -491,18 +517,17 @@ fn send_call(
     }
 }
 
-/// A signed POST about one incident (webhooks are never bundled), in the shape of
-/// PagerDuty's V3 webhook events.
-fn send_webhook(
+/// The body and signing secret of a webhook about one incident (webhooks are never
+/// bundled), in the shape of PagerDuty's V3 webhook events; a refusal when the rule that
+/// asked for it is gone.
+fn webhook_message(
     conn: &mut DbConnection,
-    handle: &tokio::runtime::Handle,
-    job: &NotificationJob,
     at: DateTime<Utc>,
     n: &Notification,
     d: &Described,
-) -> AppResult<Sent> {
+) -> AppResult<Result<(Vec<u8>, String), Failure>> {
     let Some(method) = outbox::method_of_rule(conn, &n.rule_id)? else {
-        return Ok(Sent::Refused(Failure::permanent(
+        return Ok(Err(Failure::permanent(
             "the notification rule was deleted before it was sent",
         )));
     };
@@ -534,12 +559,7 @@ fn send_webhook(
     });
     let body =
         serde_json::to_vec(&body).map_err(|e| AppError::internal(format!("webhook body: {e}")))?;
-    Ok(
-        match handle.block_on(job.webhooks.post(&n.address, body, &secret)) {
-            Ok(()) => Sent::Accepted(None),
-            Err(e) => Sent::Refused(e),
-        },
-    )
+    Ok(Ok((body, secret)))
 }
 
 /// The dispatcher loop of a running server.

@@ -438,13 +438,21 @@ impl SendGuard {
         match conn {
             DbConnection::Postgres(c) => {
                 AnsiTransactionManager::begin_transaction(c)?;
-                let found: Vec<IncidentId> = incidents::table
+                let found: Vec<IncidentId> = match incidents::table
                     .filter(incidents::id.eq_any(incidents))
                     .filter(incidents::status.eq(IncidentStatus::Triggered))
                     .order(incidents::id)
                     .select(incidents::id)
                     .for_share()
-                    .load(c)?;
+                    .load(c)
+                {
+                    Ok(found) => found,
+                    Err(e) => {
+                        // Never hand the connection back with the transaction open.
+                        let _ = AnsiTransactionManager::rollback_transaction(c);
+                        return Err(e.into());
+                    }
+                };
                 if found.is_empty() {
                     AnsiTransactionManager::rollback_transaction(c)?;
                     return Ok(None);
