@@ -379,7 +379,7 @@ async fn openapi_document_is_stable() {
 /// Ends every connection of the app's PostgreSQL database, as a restart or a failover does,
 /// and waits until the backends are gone. Returns the pool's size.
 fn end_every_connection(app: &support::TestApp) -> u32 {
-    use diesel::{Connection, RunQueryDsl};
+    use diesel::RunQueryDsl;
     let support::TestDatabase::Postgres { name, .. } = &app.database else {
         unreachable!()
     };
@@ -389,7 +389,7 @@ fn end_every_connection(app: &support::TestApp) -> u32 {
     drop(held);
     assert_eq!(app.db.pool_state().0, pool_size);
 
-    let mut admin = diesel::PgConnection::establish(&support::postgres_admin_url()).unwrap();
+    let mut admin = rota::store::establish_postgres(&support::postgres_admin_url()).unwrap();
     diesel::sql_query(format!(
         "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
          WHERE datname = '{name}' AND pid <> pg_backend_pid()"

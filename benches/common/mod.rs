@@ -2,7 +2,6 @@
 //! random port, and how figures are printed.
 #![allow(dead_code)]
 
-use diesel::Connection;
 use hdrhistogram::Histogram;
 use rota::authz::Policies;
 use rota::clock::{Clock, SystemClock};
@@ -40,7 +39,7 @@ pub fn for_each_backend(bench: impl Fn(&str, DatabaseUrl)) {
                 let admin = std::env::var("ROTA_TEST_POSTGRES_URL")
                     .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
                 let name = format!("rota_bench_{}", uuid::Uuid::now_v7().simple());
-                let mut conn = diesel::PgConnection::establish(&admin)
+                let mut conn = rota::store::establish_postgres(&admin)
                     .expect("PostgreSQL for the postgres bench");
                 diesel::RunQueryDsl::execute(
                     diesel::sql_query(format!("CREATE DATABASE {name}")),

@@ -79,6 +79,18 @@ pub struct Connector {
     open: Arc<RwLock<bool>>,
 }
 
+/// Opens a PostgreSQL connection. Every PostgreSQL connection in Rota (and its tests and
+/// benches) is opened here, because libpq brings OpenSSL, and OpenSSL by default frees its
+/// state in an `atexit` handler: a thread still closing a TLS connection to the database
+/// while the process exits (a pool's connection, a server shutting down) then frees what
+/// the handler already freed, and the process dies with a double free or a segfault after
+/// its work is done. Initialising OpenSSL first with its no-`atexit` option (what
+/// `openssl_sys::init` does) leaves the clean-up to the operating system.
+pub fn establish_postgres(url: &str) -> Result<diesel::PgConnection, ConnectionError> {
+    openssl_sys::init();
+    diesel::PgConnection::establish(url)
+}
+
 impl Connector {
     pub fn new(url: DatabaseUrl) -> Self {
         Connector {
@@ -109,7 +121,7 @@ impl Connector {
                 Ok(DbConnection::Sqlite(conn))
             }
             DatabaseUrl::Postgres { url } => {
-                let mut conn = diesel::PgConnection::establish(url)?;
+                let mut conn = establish_postgres(url)?;
                 // diesel prepares each statement once per connection, and after five runs
                 // PostgreSQL may keep one generic plan for it for good, costed on the table
                 // sizes of that moment. On a new database (Entra's first provisioning cycle)

@@ -3,7 +3,6 @@
 #![allow(dead_code)]
 
 use chrono::{TimeZone, Utc};
-use diesel::Connection;
 use rota::authz::Policies;
 use rota::clock::ManualClock;
 use rota::config::{Config, DatabaseUrl, OidcConfig, PolicySource, SeatCaps, Secret};
@@ -94,7 +93,7 @@ impl TestDatabase {
     pub fn postgres() -> TestDatabase {
         let admin = postgres_admin_url();
         let name = format!("rota_test_{}", uuid::Uuid::now_v7().simple());
-        let mut conn = diesel::PgConnection::establish(&admin).unwrap_or_else(|e| {
+        let mut conn = rota::store::establish_postgres(&admin).unwrap_or_else(|e| {
             panic!(
                 "PostgreSQL is needed for the postgres tests (ROTA_TEST_POSTGRES_URL={admin}): {e}"
             )
@@ -132,7 +131,7 @@ impl TestDatabase {
 impl Drop for TestDatabase {
     fn drop(&mut self) {
         if let TestDatabase::Postgres { name, .. } = self
-            && let Ok(mut conn) = diesel::PgConnection::establish(&postgres_admin_url())
+            && let Ok(mut conn) = rota::store::establish_postgres(&postgres_admin_url())
         {
             let _ = diesel::RunQueryDsl::execute(
                 diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")),
