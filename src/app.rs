@@ -206,6 +206,7 @@ fn wire(
         notifications: notification_wakeup,
         policies,
         throttle: crate::http::throttle::Throttle::with_events_per_minute(config.events_per_minute),
+        intake: crate::use_cases::intake::Intake::start(db.clone(), finals.clone()),
         finals,
         voice,
     });

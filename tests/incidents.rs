@@ -5,6 +5,7 @@
 
 mod support;
 
+use rota::clock::Clock;
 use rota::domain::role::Role;
 use serde_json::{Value, json};
 use support::{TestApp, assert_refused, send};
@@ -64,6 +65,30 @@ async fn setup(app: &TestApp, urgency: &str) -> Setup {
         team,
         key,
     }
+}
+
+/// Another service on `policy` with an Events API v2 integration: its id and routing key.
+async fn service_with_key(app: &TestApp, policy: &str, name: &str) -> (String, String) {
+    let (status, body) = app
+        .post(
+            "/api/v2/services",
+            json!({"service": {"name": name, "escalation_policy": {"id": policy, "type": "escalation_policy_reference"}}}),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let service = body["service"]["id"].as_str().unwrap().to_owned();
+    let (status, body) = app
+        .post(
+            &format!("/api/v2/services/{service}/integrations"),
+            json!({"integration": {"type": "events_api_v2_inbound_integration"}}),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let key = body["integration"]["integration_key"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    (service, key)
 }
 
 async fn event(app: &TestApp, path: &str, body: Value) -> (u16, Value) {
@@ -204,6 +229,93 @@ on_both_backends! {
         assert_eq!(found.len(), 1, "{found:?}");
         let (_, alerts) = app.get(&format!("/api/v2/incidents/{}/alerts", found[0]["id"].as_str().unwrap())).await;
         assert_eq!(alerts["alerts"][0]["event_count"], 20, "{alerts}");
+    }
+
+    async fn triggers_written_together_open_one_incident_per_key_and_one_bad_trigger_spoils_nothing(app) {
+        use rota::use_cases::incidents::{self as cases, Ingest, Ingested, Route};
+        let s = setup(&app, "high").await;
+        // A second service on the same policy, and a third that is deleted before its
+        // trigger is written.
+        let other = service_with_key(&app, &s.policy, "Search").await;
+        let doomed = service_with_key(&app, &s.policy, "Doomed").await;
+        let mut conn = app.db.get().unwrap();
+        let at = app.clock.now();
+        let mut pending = |key: &str, dedup: Option<&str>| {
+            let (service, integration) =
+                rota::store::services::find_by_routing_key(&mut conn, key).unwrap().unwrap();
+            let event = rota::domain::events::alert_event(&trigger(key, dedup, "Disk full", "critical")).unwrap();
+            match cases::ingest(&mut conn, at, &Route { service, integration }, event).unwrap() {
+                Ingest::Open(t) => t,
+                Ingest::Done(o) => panic!("{o:?}"),
+            }
+        };
+        let lot = vec![
+            pending(&s.key, Some("same")),
+            pending(&s.key, Some("same")),
+            pending(&other.1, Some("other")),
+            pending(&s.key, None),
+            pending(&s.key, Some("opened-meanwhile")),
+        ];
+        drop(pending);
+        // Another event opens a key of the lot after `ingest` looked and before the lot is
+        // written: the lot's trigger counts on it.
+        let (status, body) = event(&app, "/v2/enqueue", trigger(&s.key, Some("opened-meanwhile"), "Disk full", "critical")).await;
+        assert_eq!(status, 202, "{body}");
+        let out = cases::open(&mut conn, &app.app.state.finals, &lot);
+        let ingested: Vec<_> = out.into_iter().map(|o| o.unwrap().ingested).collect();
+        assert!(matches!(ingested[0], Ingested::Opened(_)), "{ingested:?}");
+        assert_eq!(ingested[1], Ingested::Repeated);
+        assert!(matches!(ingested[2], Ingested::Opened(_)), "{ingested:?}");
+        assert!(matches!(ingested[3], Ingested::Opened(_)), "{ingested:?}");
+        assert_eq!(ingested[4], Ingested::Repeated);
+        drop(conn);
+
+        let all = incidents(&app, "statuses[]=triggered").await;
+        assert_eq!(all.len(), 4, "{all:?}");
+        let mut numbers: Vec<i64> = all.iter().map(|i| i["incident_number"].as_i64().unwrap()).collect();
+        numbers.sort_unstable();
+        assert_eq!(numbers, vec![1, 2, 3, 4]);
+        for i in &all {
+            let id = i["id"].as_str().unwrap();
+            assert_eq!(i["assignments"][0]["assignee"]["id"], s.first.as_str(), "{i}");
+            assert_eq!(log_types(&app, id).await[..2], ["trigger_log_entry", "assign_log_entry"], "{id}");
+            let (_, alerts) = app.get(&format!("/api/v2/incidents/{id}/alerts")).await;
+            let expected = match i["incident_key"].as_str().unwrap() {
+                "same" | "opened-meanwhile" => 2,
+                _ => 1,
+            };
+            assert_eq!(alerts["alerts"][0]["event_count"], expected, "{alerts}");
+            let mut conn = app.db.get().unwrap();
+            let sent = rota::store::notifications::of_incident(&mut conn, &rota::domain::ids::IncidentId(id.into())).unwrap();
+            assert_eq!(sent.len(), 1, "e-mail at once to the first level: {sent:?}");
+        }
+        assert_eq!(incidents(&app, "incident_key=other").await[0]["service"]["id"], other.0.as_str());
+
+        // One trigger of a lot cannot be written (its service is gone): the others open.
+        let mut conn = app.db.get().unwrap();
+        let mut pending = |key: &str, dedup: &str| {
+            let (service, integration) =
+                rota::store::services::find_by_routing_key(&mut conn, key).unwrap().unwrap();
+            let event = rota::domain::events::alert_event(&trigger(key, Some(dedup), "Disk full", "critical")).unwrap();
+            match cases::ingest(&mut conn, at, &Route { service, integration }, event).unwrap() {
+                Ingest::Open(t) => t,
+                Ingest::Done(o) => panic!("{o:?}"),
+            }
+        };
+        let lot = vec![pending(&s.key, "fine-1"), pending(&doomed.1, "doomed"), pending(&other.1, "fine-2")];
+        drop(pending);
+        drop(conn);
+        let (status, body) = app.delete(&format!("/api/v2/services/{}", doomed.0)).await;
+        assert_eq!(status, 204, "{body}");
+        let mut conn = app.db.get().unwrap();
+        let out = cases::open(&mut conn, &app.app.state.finals, &lot);
+        drop(conn);
+        assert!(matches!(out[0], Ok(ref o) if matches!(o.ingested, Ingested::Opened(_))), "{out:?}");
+        assert!(out[1].is_err(), "{out:?}");
+        assert!(matches!(out[2], Ok(ref o) if matches!(o.ingested, Ingested::Opened(_))), "{out:?}");
+        assert!(incidents(&app, "incident_key=doomed").await.is_empty());
+        assert_eq!(incidents(&app, "incident_key=fine-1").await.len(), 1);
+        assert_eq!(incidents(&app, "incident_key=fine-2").await.len(), 1);
     }
 
     async fn malformed_events_get_a_4xx_in_the_events_shape_and_open_nothing(app) {

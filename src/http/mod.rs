@@ -45,6 +45,8 @@ pub struct AppState {
     pub throttle: throttle::Throttle,
     /// Schedules and final schedules kept between requests (`use_cases::finals`).
     pub finals: std::sync::Arc<crate::use_cases::finals::Cache>,
+    /// Where triggers that open incidents are written, many at a time.
+    pub intake: crate::use_cases::intake::Intake,
     /// Phone calls, when Twilio is configured: its Auth Token checks Twilio's callbacks.
     pub voice: Option<crate::notify::voice::Voice>,
 }

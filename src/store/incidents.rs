@@ -7,7 +7,7 @@ use super::schema::{
     alerts, change_events, incident_assignments, incident_log_entries, incident_notes, incidents,
     service_teams,
 };
-use super::{DbConnection, Page};
+use super::{DbConnection, Page, insert_rows};
 use crate::domain::events::{Extras, Link};
 use crate::domain::ids::{
     AlertId, ChangeEventId, EscalationPolicyId, IncidentId, IntegrationId, LogEntryId, NoteId,
@@ -133,30 +133,36 @@ pub struct AlertCounts {
     pub resolved: i64,
 }
 
-/// The next incident number: PostgreSQL's sequence, or one past the highest under
-/// SQLite's single writer (call inside `store::write`).
-pub fn next_number(conn: &mut DbConnection) -> AppResult<i64> {
+/// The next `n` incident numbers, in order: PostgreSQL's sequence, or past the highest
+/// under SQLite's single writer (call inside `store::write`).
+pub fn next_numbers(conn: &mut DbConnection, n: usize) -> AppResult<Vec<i64>> {
     #[derive(QueryableByName)]
     struct N {
         #[diesel(sql_type = diesel::sql_types::BigInt)]
         n: i64,
     }
-    let n: N = match conn {
+    let count = i64::try_from(n).unwrap_or(i64::MAX);
+    Ok(match conn {
         DbConnection::Postgres(c) => {
-            diesel::sql_query("SELECT nextval('incident_numbers') AS n").get_result(c)?
+            diesel::sql_query("SELECT nextval('incident_numbers') AS n FROM generate_series(1, $1)")
+                .bind::<diesel::sql_types::BigInt, _>(count)
+                .load::<N>(c)?
+                .into_iter()
+                .map(|r| r.n)
+                .collect()
         }
         DbConnection::Sqlite(c) => {
-            diesel::sql_query("SELECT COALESCE(MAX(number), 0) + 1 AS n FROM incidents")
-                .get_result(c)?
+            let top: N = diesel::sql_query("SELECT COALESCE(MAX(number), 0) AS n FROM incidents")
+                .get_result(c)?;
+            (1..=count).map(|i| top.n + i).collect()
         }
-    };
-    Ok(n.n)
+    })
 }
 
-pub fn insert(conn: &mut DbConnection, incident: &Incident) -> AppResult<()> {
-    diesel::insert_into(incidents::table)
-        .values(incident)
-        .execute(conn)?;
+/// Inserts new incidents: one statement on PostgreSQL; row by row on SQLite (see
+/// `insert_log`).
+pub fn insert(conn: &mut DbConnection, rows: &[Incident]) -> AppResult<()> {
+    insert_rows!(conn, incidents::table, rows);
     Ok(())
 }
 
@@ -173,21 +179,29 @@ pub fn update(conn: &mut DbConnection, incident: &Incident) -> AppResult<bool> {
     Ok(saved == 1)
 }
 
-/// Inserts an alert; a unique violation means another event opened one with this key
+/// Inserts alerts; a unique violation means another event opened one with the same key
 /// meanwhile (the caller retries as a follow-up).
-pub fn insert_alert(conn: &mut DbConnection, alert: &Alert) -> Result<(), diesel::result::Error> {
-    diesel::insert_into(alerts::table)
-        .values(alert)
-        .execute(conn)
-        .map(drop)
+pub fn insert_alerts(conn: &mut DbConnection, rows: &[Alert]) -> Result<(), diesel::result::Error> {
+    insert_rows!(conn, alerts::table, rows);
+    Ok(())
 }
 
-/// Counts one more event on the open alert with this key from this integration: whether
+/// Counts `n` more events on the open alert with this key from this integration: whether
 /// there was one. One statement, so a storm of repeats costs one row update each.
 pub fn repeat_open_alert(
     conn: &mut DbConnection,
     integration: &IntegrationId,
     dedup_key: &str,
+    at: NaiveDateTime,
+) -> AppResult<bool> {
+    repeat_open_alert_n(conn, integration, dedup_key, 1, at)
+}
+
+pub fn repeat_open_alert_n(
+    conn: &mut DbConnection,
+    integration: &IntegrationId,
+    dedup_key: &str,
+    events: i64,
     at: NaiveDateTime,
 ) -> AppResult<bool> {
     let n = diesel::update(
@@ -197,11 +211,27 @@ pub fn repeat_open_alert(
             .filter(alerts::resolved_at.is_null()),
     )
     .set((
-        alerts::event_count.eq(alerts::event_count + 1),
+        alerts::event_count.eq(alerts::event_count + events),
         alerts::last_event_at.eq(at),
     ))
     .execute(conn)?;
     Ok(n > 0)
+}
+
+/// Which of these keys have an open alert, and from which integration. At most
+/// `IDS_PER_STATEMENT` keys.
+pub fn open_alert_keys(
+    conn: &mut DbConnection,
+    keys: &[&str],
+) -> AppResult<Vec<(IntegrationId, String)>> {
+    if keys.is_empty() {
+        return Ok(Vec::new());
+    }
+    Ok(alerts::table
+        .filter(alerts::dedup_key.eq_any(keys))
+        .filter(alerts::resolved_at.is_null())
+        .select((alerts::integration_id, alerts::dedup_key))
+        .load(conn)?)
 }
 
 /// The open alert with this key from this integration.
@@ -247,25 +277,7 @@ pub fn alerts_of(conn: &mut DbConnection, incident: &IncidentId) -> AppResult<Ve
 }
 
 pub fn insert_log(conn: &mut DbConnection, entries: &[LogEntry]) -> AppResult<()> {
-    if entries.is_empty() {
-        return Ok(());
-    }
-    // PostgreSQL in one statement (one round trip); SQLite row by row (diesel would wrap a
-    // batch of rows with optional columns in a savepoint, and SQLite has no round trips).
-    match conn {
-        DbConnection::Postgres(c) => {
-            diesel::insert_into(incident_log_entries::table)
-                .values(entries)
-                .execute(c)?;
-        }
-        DbConnection::Sqlite(c) => {
-            for e in entries {
-                diesel::insert_into(incident_log_entries::table)
-                    .values(e)
-                    .execute(c)?;
-            }
-        }
-    }
+    insert_rows!(conn, incident_log_entries::table, entries);
     Ok(())
 }
 
@@ -280,17 +292,26 @@ pub fn assign(
         incident_assignments::table.filter(incident_assignments::incident_id.eq(incident)),
     )
     .execute(conn)?;
-    let rows: Vec<Assignment> = users
+    add_assignments(conn, &assignments(incident, users, at))
+}
+
+/// The assignments of `users` to an incident, from `at`.
+pub fn assignments(incident: &IncidentId, users: &[UserId], at: NaiveDateTime) -> Vec<Assignment> {
+    users
         .iter()
         .map(|user| Assignment {
             incident_id: incident.clone(),
             user_id: user.clone(),
             assigned_at: at,
         })
-        .collect();
+        .collect()
+}
+
+/// Inserts assignments of incidents that had none (new ones), in one statement.
+pub fn add_assignments(conn: &mut DbConnection, rows: &[Assignment]) -> AppResult<()> {
     if !rows.is_empty() {
         super::on_backend!(conn, c => diesel::insert_into(incident_assignments::table)
-            .values(&rows)
+            .values(rows)
             .execute(c))?;
     }
     Ok(())

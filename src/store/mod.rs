@@ -61,6 +61,28 @@ macro_rules! on_backend {
 }
 pub(crate) use on_backend;
 
+/// Inserts a slice of rows into a table: in one statement on PostgreSQL (one round trip);
+/// row by row on SQLite, whose statements cost no round trip (and for rows with optional
+/// columns diesel would wrap a multi-row insert in a savepoint). In a function returning a
+/// `Result` whose error takes a diesel error.
+macro_rules! insert_rows {
+    ($conn:expr, $table:expr, $rows:expr) => {
+        if !$rows.is_empty() {
+            match $conn {
+                $crate::store::DbConnection::Postgres(c) => {
+                    diesel::insert_into($table).values($rows).execute(c)?;
+                }
+                $crate::store::DbConnection::Sqlite(c) => {
+                    for row in $rows {
+                        diesel::insert_into($table).values(row).execute(c)?;
+                    }
+                }
+            }
+        }
+    };
+}
+pub(crate) use insert_rows;
+
 /// How long a SQLite writer waits for another writer before giving up.
 const SQLITE_BUSY_TIMEOUT_MS: u32 = 5_000;
 
@@ -203,6 +225,13 @@ impl std::ops::Deref for PooledConnection {
     type Target = DbConnection;
     fn deref(&self) -> &DbConnection {
         &self.0.conn
+    }
+}
+
+impl PooledConnection {
+    /// Work on it failed: test it before its next use (`Connector::is_valid`).
+    pub fn failed(&mut self) {
+        self.0.suspect = true;
     }
 }
 

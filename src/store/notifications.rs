@@ -52,16 +52,15 @@ impl Notification {
     }
 }
 
-/// Writes the planned notifications of an escalation step (`step`: the incident's version
-/// after it). A row already there for the same (incident, person, rule, step) stays.
-pub fn insert(
-    conn: &mut DbConnection,
+/// The rows of the planned notifications of an escalation step (`step`: the incident's
+/// version after it).
+pub fn rows(
     incident: &IncidentId,
     step: i64,
     planned: &[Planned],
     now: NaiveDateTime,
-) -> AppResult<usize> {
-    let rows: Vec<Notification> = planned
+) -> Vec<Notification> {
+    planned
         .iter()
         .map(|p| Notification {
             id: uuid::Uuid::now_v7().to_string(),
@@ -81,7 +80,12 @@ pub fn insert(
             created_at: now,
             provider_ref: None,
         })
-        .collect();
+        .collect()
+}
+
+/// Writes notification rows (see `rows`). A row already there for the same (incident,
+/// person, rule, step) stays.
+pub fn insert(conn: &mut DbConnection, rows: &[Notification]) -> AppResult<usize> {
     if rows.is_empty() {
         return Ok(0);
     }
@@ -89,12 +93,12 @@ pub fn insert(
     // its statements cost no round trip.
     Ok(match conn {
         DbConnection::Postgres(c) => diesel::insert_into(notifications::table)
-            .values(&rows)
+            .values(rows)
             .on_conflict_do_nothing()
             .execute(c)?,
         DbConnection::Sqlite(c) => {
             let mut n = 0;
-            for row in &rows {
+            for row in rows {
                 n += diesel::insert_into(notifications::table)
                     .values(row)
                     .on_conflict_do_nothing()

@@ -5,7 +5,7 @@
 
 use super::finals::Cache;
 use crate::domain::escalation::{self, Target};
-use crate::domain::events::{Action, AlertEvent, ChangeEvent as ChangeInput, Extras};
+use crate::domain::events::{Action, AlertEvent, ChangeEvent as ChangeInput, Extras, Payload};
 use crate::domain::ids::{
     AlertId, ChangeEventId, EscalationPolicyId, IncidentId, IntegrationId, LogEntryId, NoteId,
     ScheduleId, ServiceId, UserId,
@@ -259,87 +259,121 @@ fn display_names(
         .collect())
 }
 
-/// Writes the notifications of the people a step reached (their rules for the incident's
-/// urgency), inside the step's transaction; `incident` is as saved (its version is the step).
+/// The notification rules of these people for an urgency, as `notification::plan` takes
+/// them.
+type RulesOf = std::collections::HashMap<UserId, Vec<notification::Rule>>;
+
+fn rules_of(tx: &mut DbConnection, users: &[UserId], urgency: Urgency) -> AppResult<RulesOf> {
+    if users.is_empty() {
+        return Ok(RulesOf::new());
+    }
+    let found = crate::store::contact_methods::rules_for(tx, users, urgency)?;
+    Ok(found
+        .into_iter()
+        .map(|(u, rs)| {
+            let rules = rs
+                .into_iter()
+                .map(|(r, m)| notification::Rule {
+                    id: r.id,
+                    method: m.id,
+                    channel: m.kind,
+                    address: m.address,
+                    start_delay_in_minutes: r.start_delay_in_minutes,
+                })
+                .collect();
+            (u, rules)
+        })
+        .collect())
+}
+
+/// The notifications of the people a step reached (their rules for the incident's
+/// urgency); `incident` is as saved (its version is the step).
+fn notifications_of(
+    rules: &RulesOf,
+    incident: &Incident,
+    users: &[UserId],
+    now: NaiveDateTime,
+) -> Vec<notifications::Notification> {
+    let planned = notification::plan(users, |u| rules.get(u).map_or(&[][..], Vec::as_slice), now);
+    notifications::rows(&incident.id, incident.version, &planned, now)
+}
+
+/// Writes the notifications of the people a step reached, inside the step's transaction.
 fn notify_reached(
     tx: &mut DbConnection,
     incident: &Incident,
     users: &[UserId],
     now: NaiveDateTime,
 ) -> AppResult<usize> {
-    if users.is_empty() {
-        return Ok(0);
-    }
-    let found = crate::store::contact_methods::rules_for(tx, users, incident.urgency)?;
-    let rules: std::collections::HashMap<&UserId, Vec<notification::Rule>> = found
-        .iter()
-        .map(|(u, rs)| {
-            let rules = rs
-                .iter()
-                .map(|(r, m)| notification::Rule {
-                    id: r.id.clone(),
-                    method: m.id.clone(),
-                    channel: m.kind,
-                    address: m.address.clone(),
-                    start_delay_in_minutes: r.start_delay_in_minutes,
-                })
-                .collect();
-            (u, rules)
-        })
-        .collect();
-    let planned = notification::plan(users, |u| rules.get(u).map_or(&[][..], Vec::as_slice), now);
-    notifications::insert(tx, &incident.id, incident.version, &planned, now)
+    let rules = rules_of(tx, users, incident.urgency)?;
+    notifications::insert(tx, &notifications_of(&rules, incident, users, now))
 }
 
 fn new_dedup_key() -> String {
     uuid::Uuid::new_v4().simple().to_string()
 }
 
-/// Times a trigger for a new key is tried when another event opens the same key meanwhile.
+/// Times a trigger is tried alone when other events open its key meanwhile.
 const OPEN_ATTEMPTS: usize = 3;
 
-/// Applies an alert event that came through `route`'s routing key.
+/// What `ingest` leaves to do.
+#[derive(Debug)]
+pub enum Ingest {
+    Done(Outcome),
+    /// A trigger of a key with no open alert: it opens an incident through `open`, which
+    /// the intake (`use_cases::intake`) runs for many triggers at once.
+    Open(Trigger),
+}
+
+/// A trigger that opens an incident, unless its key is open by the time it is written.
+#[derive(Debug, Clone)]
+pub struct Trigger {
+    pub route: Route,
+    pub key: String,
+    /// The sender named the key: an event before it may have opened it. A key made up for
+    /// the trigger is new.
+    named_key: bool,
+    payload: Payload,
+    extras: Extras,
+    pub at: DateTime<Utc>,
+}
+
+/// Applies an alert event that came through `route`'s routing key: a repeat, an
+/// acknowledgement or a resolve here; a trigger of a key with no open alert is left to
+/// `open`.
 pub fn ingest(
     conn: &mut DbConnection,
-    cache: &Cache,
     at: DateTime<Utc>,
     route: &Route,
     event: AlertEvent,
-) -> AppResult<Outcome> {
+) -> AppResult<Ingest> {
     let now = crate::clock::stored(at);
     match event.action {
         Action::Trigger => {
-            let key = event.dedup_key.clone().unwrap_or_else(new_dedup_key);
-            for _ in 0..OPEN_ATTEMPTS {
-                // A repeat is one row update, a statement of its own (atomic without a
-                // transaction around it): a dedup storm never reads a schedule.
-                if event.dedup_key.is_some()
-                    && store::repeat_open_alert(conn, &route.integration, &key, now)?
-                {
-                    return Ok(Outcome {
-                        dedup_key: key,
-                        ingested: Ingested::Repeated,
-                    });
-                }
-                match open(conn, cache, at, route, &event, &key)? {
-                    Opened::New(id) => {
-                        return Ok(Outcome {
-                            dedup_key: key,
-                            ingested: Ingested::Opened(id),
-                        });
-                    }
-                    Opened::Repeated => {
-                        return Ok(Outcome {
-                            dedup_key: key,
-                            ingested: Ingested::Repeated,
-                        });
-                    }
-                    Opened::Collided => {}
-                }
+            let named_key = event.dedup_key.is_some();
+            let key = event.dedup_key.unwrap_or_else(new_dedup_key);
+            // A repeat is one row update, a statement of its own (atomic without a
+            // transaction around it): a dedup storm never reads a schedule.
+            if named_key && store::repeat_open_alert(conn, &route.integration, &key, now)? {
+                return Ok(Ingest::Done(Outcome {
+                    dedup_key: key,
+                    ingested: Ingested::Repeated,
+                }));
             }
-            Err(AppError::unavailable(
-                "events with this dedup_key keep colliding; send it again",
-            ))
+            let Some(payload) = event.payload else {
+                return Err(AppError::invalid(
+                    "payload",
+                    "is required for trigger events",
+                ));
+            };
+            Ok(Ingest::Open(Trigger {
+                route: route.clone(),
+                key,
+                named_key,
+                payload,
+                extras: event.extras,
+                at,
+            }))
         }
         Action::Acknowledge | Action::Resolve => {
             let key = event.dedup_key.clone().unwrap_or_default();
@@ -351,10 +385,10 @@ pub fn ingest(
             let agent = route.agent();
             // The guard comes before the transaction (see `store::notifications`).
             let Some(seen) = store::open_alert(conn, &route.integration, &key)? else {
-                return Ok(Outcome {
+                return Ok(Ingest::Done(Outcome {
                     dedup_key: key,
                     ingested: Ingested::Nothing,
-                });
+                }));
             };
             let _guards = notifications::change_guards(&[&seen.incident_id]);
             let done = db::write(conn, |tx| {
@@ -370,56 +404,212 @@ pub fn ingest(
                     Ok(None) | Err(_) => Ok(None),
                 }
             })?;
-            Ok(Outcome {
+            Ok(Ingest::Done(Outcome {
                 dedup_key: key,
                 ingested: match (done, change) {
                     (Some(id), Change::Acknowledge) => Ingested::Acknowledged(id),
                     (Some(id), Change::Resolve) => Ingested::Resolved(id),
                     (None, _) => Ingested::Nothing,
                 },
-            })
+            }))
         }
     }
 }
 
-/// What `open` did.
-enum Opened {
-    New(IncidentId),
-    /// Another event had opened the key by the time this one wrote: counted on theirs.
-    Repeated,
-    /// Another event opened the key between this one's check and insert (PostgreSQL):
-    /// nothing written; try again.
-    Collided,
-}
-
-/// Opens an incident for a new alert.
-fn open(
+/// Opens an incident for each trigger, all in one transaction when they can be (one commit,
+/// and each table written in one statement on PostgreSQL, for the lot). Triggers of one key
+/// open one incident: the first; the others count on its alert, as does a trigger whose key
+/// was opened by the time it is written. If the lot cannot be written together (another
+/// server opened one of its keys meanwhile, say), each is opened alone, so one trigger's
+/// trouble is nobody else's.
+pub fn open(
     conn: &mut DbConnection,
     cache: &Cache,
-    at: DateTime<Utc>,
-    route: &Route,
-    event: &AlertEvent,
-    key: &str,
-) -> AppResult<Opened> {
-    let Some(payload) = event.payload.as_ref() else {
-        return Err(AppError::invalid(
-            "payload",
-            "is required for trigger events",
-        ));
-    };
-    let now = crate::clock::stored(at);
-    let svc = services::find(conn, &route.service)?;
-    let urgency = service::urgency_of(svc.urgency_rule, Some(payload.severity));
-    let reach = reach(conn, cache, &svc.escalation_policy_id, 1, at)?;
-    let names = display_names(conn, cache, &reach)?;
-    let name_of = |u: &UserId| names.get(u).cloned().unwrap_or_else(|| u.to_string());
+    triggers: &[Trigger],
+) -> Vec<AppResult<Outcome>> {
+    if triggers.len() > 1 {
+        match open_together(conn, cache, triggers) {
+            Ok(out) => return out.into_iter().map(Ok).collect(),
+            Err(e) => {
+                tracing::debug!(error = %e, count = triggers.len(), "opening triggers together failed; opening each alone")
+            }
+        }
+    }
+    triggers
+        .iter()
+        .map(|t| open_alone(conn, cache, t))
+        .collect()
+}
+
+fn open_alone(conn: &mut DbConnection, cache: &Cache, trigger: &Trigger) -> AppResult<Outcome> {
+    for _ in 0..OPEN_ATTEMPTS {
+        match open_together(conn, cache, std::slice::from_ref(trigger)) {
+            Ok(mut out) => return Ok(out.remove(0)),
+            // Another event opened the key between the check and the insert (PostgreSQL):
+            // nothing was written; the next try counts on theirs.
+            Err(e) if matches!(e.kind, crate::error::ErrorKind::StaleVersion(_)) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Err(AppError::unavailable(
+        "events with this dedup_key keep colliding; send it again",
+    ))
+}
+
+/// What a service's new incidents start with: its policy's first level, read before the
+/// transaction (through the final-schedule cache).
+struct Opening {
+    service: services::Service,
+    reach: Reach,
+    names: std::collections::HashMap<UserId, String>,
+}
+
+fn open_together(
+    conn: &mut DbConnection,
+    cache: &Cache,
+    triggers: &[Trigger],
+) -> AppResult<Vec<Outcome>> {
+    use std::collections::{HashMap, HashSet};
+    // The first trigger of each key opens it; `events[i]`: how many triggers it stands for.
+    let mut lead_of_key: HashMap<(&IntegrationId, &str), usize> = HashMap::new();
+    let mut lead = Vec::with_capacity(triggers.len());
+    let mut events = vec![0_i64; triggers.len()];
+    for (i, t) in triggers.iter().enumerate() {
+        let l = *lead_of_key
+            .entry((&t.route.integration, t.key.as_str()))
+            .or_insert(i);
+        events[l] += 1;
+        lead.push(l);
+    }
+    let mut openers: Vec<usize> = lead_of_key.into_values().collect();
+    openers.sort_unstable();
+    let mut openings: HashMap<&ServiceId, Opening> = HashMap::new();
+    for &i in &openers {
+        let t = &triggers[i];
+        if openings.contains_key(&t.route.service) {
+            continue;
+        }
+        let service = services::find(conn, &t.route.service)?;
+        let reach = reach(conn, cache, &service.escalation_policy_id, 1, t.at)?;
+        let names = display_names(conn, cache, &reach)?;
+        openings.insert(
+            &t.route.service,
+            Opening {
+                service,
+                reach,
+                names,
+            },
+        );
+    }
+    let mut reached: Vec<UserId> = openings
+        .values()
+        .flat_map(|o| o.reach.users.iter().cloned())
+        .collect();
+    reached.sort_unstable();
+    reached.dedup();
+    let opened: HashMap<usize, IncidentId> = db::write(conn, |tx| {
+        // Named keys opened since `ingest` looked (by a lot written just before, or another
+        // server) count on those alerts.
+        let named: Vec<&str> = openers
+            .iter()
+            .filter(|&&i| triggers[i].named_key)
+            .map(|&i| triggers[i].key.as_str())
+            .collect();
+        let open_now: HashSet<(IntegrationId, String)> =
+            store::open_alert_keys(tx, &named)?.into_iter().collect();
+        let mut new = Vec::with_capacity(openers.len());
+        for &i in &openers {
+            let t = &triggers[i];
+            if t.named_key && open_now.contains(&(t.route.integration.clone(), t.key.clone())) {
+                store::repeat_open_alert_n(
+                    tx,
+                    &t.route.integration,
+                    &t.key,
+                    events[i],
+                    crate::clock::stored(t.at),
+                )?;
+            } else {
+                new.push(i);
+            }
+        }
+        let numbers = store::next_numbers(tx, new.len())?;
+        let mut incidents = Vec::with_capacity(new.len());
+        let mut alerts = Vec::with_capacity(new.len());
+        let mut entries = Vec::new();
+        let mut assignments = Vec::new();
+        let mut opened = HashMap::new();
+        for (&i, number) in new.iter().zip(numbers) {
+            let t = &triggers[i];
+            let o = &openings[&t.route.service];
+            let (incident, alert, mut timeline) = new_incident(t, o, number, events[i]);
+            assignments.extend(store::assignments(
+                &incident.id,
+                &o.reach.users,
+                incident.created_at,
+            ));
+            entries.append(&mut timeline);
+            opened.insert(i, incident.id.clone());
+            incidents.push(incident);
+            alerts.push(alert);
+        }
+        store::insert(tx, &incidents)?;
+        store::insert_alerts(tx, &alerts).map_err(|e| match e {
+            diesel::result::Error::DatabaseError(
+                diesel::result::DatabaseErrorKind::UniqueViolation,
+                _,
+            ) => AppError::stale("dedup_key opened meanwhile"),
+            e => e.into(),
+        })?;
+        store::insert_log(tx, &entries)?;
+        store::add_assignments(tx, &assignments)?;
+        let mut rules: HashMap<Urgency, RulesOf> = HashMap::new();
+        let mut rows = Vec::new();
+        for incident in &incidents {
+            if !rules.contains_key(&incident.urgency) {
+                rules.insert(incident.urgency, rules_of(tx, &reached, incident.urgency)?);
+            }
+            let users = &openings[&incident.service_id].reach.users;
+            rows.extend(notifications_of(
+                &rules[&incident.urgency],
+                incident,
+                users,
+                incident.created_at,
+            ));
+        }
+        notifications::insert(tx, &rows)?;
+        Ok(opened)
+    })?;
+    Ok(triggers
+        .iter()
+        .enumerate()
+        .map(|(i, t)| Outcome {
+            dedup_key: t.key.clone(),
+            ingested: match opened.get(&i) {
+                Some(id) => Ingested::Opened(id.clone()),
+                None => Ingested::Repeated,
+            },
+        })
+        .collect())
+}
+
+/// The rows of an incident a trigger opens: the incident, its alert (standing for `events`
+/// triggers of its key) and its first timeline entries.
+fn new_incident(
+    t: &Trigger,
+    o: &Opening,
+    number: i64,
+    events: i64,
+) -> (Incident, Alert, Vec<LogEntry>) {
+    let now = crate::clock::stored(t.at);
+    let payload = &t.payload;
+    let urgency = service::urgency_of(o.service.urgency_rule, Some(payload.severity));
     let id = IncidentId::generate();
     let alert = Alert {
         id: AlertId::generate(),
         incident_id: id.clone(),
-        service_id: route.service.clone(),
-        integration_id: route.integration.clone(),
-        dedup_key: key.to_owned(),
+        service_id: t.route.service.clone(),
+        integration_id: t.route.integration.clone(),
+        dedup_key: t.key.clone(),
         status: AlertStatus::Triggered,
         severity: Some(payload.severity),
         summary: payload.summary.clone(),
@@ -430,82 +620,55 @@ fn open(
         custom_details: payload.custom_details.clone().map(Json),
         extras: Json(Extras {
             timestamp: payload.timestamp,
-            ..event.extras.clone()
+            ..t.extras.clone()
         }),
-        event_count: 1,
+        event_count: events,
         created_at: now,
         last_event_at: now,
         resolved_at: None,
     };
-    let agent = route.agent();
-    let opened = db::write(conn, |tx| {
-        if store::repeat_open_alert(tx, &route.integration, key, now)? {
-            return Ok(Opened::Repeated);
-        }
-        let incident = Incident {
-            id: id.clone(),
-            number: store::next_number(tx)?,
-            title: payload.summary.clone(),
-            status: Status::Triggered,
-            urgency,
-            incident_key: key.to_owned(),
-            service_id: route.service.clone(),
-            escalation_policy_id: svc.escalation_policy_id.clone(),
-            escalation_level: 1,
-            escalation_loops: 0,
-            escalate_at: next_step_at(urgency, &reach, now),
-            created_at: now,
-            updated_at: now,
-            last_status_change_at: now,
-            resolved_at: None,
-            version: 1,
-        };
-        store::insert(tx, &incident)?;
-        match store::insert_alert(tx, &alert) {
-            Ok(()) => {}
-            Err(diesel::result::Error::DatabaseError(
-                diesel::result::DatabaseErrorKind::UniqueViolation,
-                _,
-            )) => {
-                // Another event opened this key between our check and insert (PostgreSQL);
-                // roll back and repeat onto theirs.
-                return Err(AppError::stale("dedup_key opened meanwhile"));
-            }
-            Err(e) => return Err(e.into()),
-        }
-        let mut entries = vec![agent.entry(
-            &id,
-            LogKind::Trigger,
-            now,
-            format!("Triggered through the Events API: {}", payload.summary),
-            Some(Details::Alert {
-                alert_id: alert.id.to_string(),
-                dedup_key: key.to_owned(),
-                summary: payload.summary.clone(),
-                severity: Some(payload.severity.as_str().to_owned()),
-                first: true,
-            }),
-        )];
-        entries.extend(reached_entries(
-            &Agent::rota(Channel::Auto),
-            &id,
-            LogKind::Assign,
-            1,
-            &reach,
-            &name_of,
-            now,
-        ));
-        store::insert_log(tx, &entries)?;
-        store::assign(tx, &id, &reach.users, now)?;
-        notify_reached(tx, &incident, &reach.users, now)?;
-        Ok(Opened::New(id.clone()))
-    });
-    match opened {
-        Err(e) if matches!(e.kind, crate::error::ErrorKind::StaleVersion(_)) => {
-            Ok(Opened::Collided)
-        }
-        other => other,
-    }
+    let incident = Incident {
+        id: id.clone(),
+        number,
+        title: payload.summary.clone(),
+        status: Status::Triggered,
+        urgency,
+        incident_key: t.key.clone(),
+        service_id: t.route.service.clone(),
+        escalation_policy_id: o.service.escalation_policy_id.clone(),
+        escalation_level: 1,
+        escalation_loops: 0,
+        escalate_at: next_step_at(urgency, &o.reach, now),
+        created_at: now,
+        updated_at: now,
+        last_status_change_at: now,
+        resolved_at: None,
+        version: 1,
+    };
+    let name_of = |u: &UserId| o.names.get(u).cloned().unwrap_or_else(|| u.to_string());
+    let mut entries = vec![t.route.agent().entry(
+        &id,
+        LogKind::Trigger,
+        now,
+        format!("Triggered through the Events API: {}", payload.summary),
+        Some(Details::Alert {
+            alert_id: alert.id.to_string(),
+            dedup_key: t.key.clone(),
+            summary: payload.summary.clone(),
+            severity: Some(payload.severity.as_str().to_owned()),
+            first: true,
+        }),
+    )];
+    entries.extend(reached_entries(
+        &Agent::rota(Channel::Auto),
+        &id,
+        LogKind::Assign,
+        1,
+        &o.reach,
+        &name_of,
+        now,
+    ));
+    (incident, alert, entries)
 }
 
 /// When the next escalation step is due: never for low urgency (it notifies level 1 and

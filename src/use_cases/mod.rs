@@ -16,6 +16,7 @@ pub mod contact_methods;
 pub mod escalation;
 pub mod finals;
 pub mod incidents;
+pub mod intake;
 pub mod oncalls;
 pub mod schedules;
 pub mod services;

@@ -11,7 +11,7 @@ use crate::domain::events::{self, Errors, MAX_BODY_BYTES};
 use crate::error::{AppError, ErrorKind};
 use crate::http::AppState;
 use crate::store::{DbConnection, services};
-use crate::use_cases::incidents::{self as cases, Ingested, Route};
+use crate::use_cases::incidents::{self as cases, Ingest, Ingested, Route};
 use actix_web::http::StatusCode;
 use actix_web::http::header;
 use actix_web::{HttpResponse, ResponseError, web};
@@ -174,13 +174,17 @@ async fn alert(state: web::Data<AppState>, body: Value) -> EventsResult<HttpResp
     let event = events::alert_event(&body).map_err(EventsError::Invalid)?;
     let at = state.clock.now();
     let shared = state.clone();
-    let outcome = state
+    let step = state
         .db
         .run(move |conn| {
             Ok(route(conn, &shared, &event.routing_key)
-                .and_then(|r| Ok(cases::ingest(conn, &shared.finals, at, &r, event)?)))
+                .and_then(|r| Ok(cases::ingest(conn, at, &r, event)?)))
         })
         .await??;
+    let outcome = match step {
+        Ingest::Done(outcome) => outcome,
+        Ingest::Open(trigger) => state.intake.open(trigger).await?,
+    };
     match &outcome.ingested {
         Ingested::Opened(_) => state.notifications.poke(),
         Ingested::Acknowledged(id) | Ingested::Resolved(id) => {
