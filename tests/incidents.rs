@@ -91,6 +91,35 @@ async fn service_with_key(app: &TestApp, policy: &str, name: &str) -> (String, S
     (service, key)
 }
 
+/// A trigger as the Events API reads it, before it is written (its key has no open alert).
+fn pending_trigger(
+    conn: &mut rota::store::DbConnection,
+    at: chrono::DateTime<chrono::Utc>,
+    key: &str,
+    dedup: Option<&str>,
+) -> rota::use_cases::incidents::Trigger {
+    use rota::use_cases::incidents::{Ingest, Route, ingest};
+    let (service, integration) = rota::store::services::find_by_routing_key(conn, key)
+        .unwrap()
+        .unwrap();
+    let event =
+        rota::domain::events::alert_event(&trigger(key, dedup, "Disk full", "critical")).unwrap();
+    match ingest(
+        conn,
+        at,
+        &Route {
+            service,
+            integration,
+        },
+        event,
+    )
+    .unwrap()
+    {
+        Ingest::Open(t) => *t,
+        Ingest::Done(o) => panic!("{o:?}"),
+    }
+}
+
 async fn event(app: &TestApp, path: &str, body: Value) -> (u16, Value) {
     send(app.http.post(app.url(path)).json(&body)).await
 }
@@ -232,7 +261,7 @@ on_both_backends! {
     }
 
     async fn triggers_written_together_open_one_incident_per_key_and_one_bad_trigger_spoils_nothing(app) {
-        use rota::use_cases::incidents::{self as cases, Ingest, Ingested, Route};
+        use rota::use_cases::incidents::{self as cases, Ingested};
         let s = setup(&app, "high").await;
         // A second service on the same policy, and a third that is deleted before its
         // trigger is written.
@@ -240,15 +269,7 @@ on_both_backends! {
         let doomed = service_with_key(&app, &s.policy, "Doomed").await;
         let mut conn = app.db.get().unwrap();
         let at = app.clock.now();
-        let mut pending = |key: &str, dedup: Option<&str>| {
-            let (service, integration) =
-                rota::store::services::find_by_routing_key(&mut conn, key).unwrap().unwrap();
-            let event = rota::domain::events::alert_event(&trigger(key, dedup, "Disk full", "critical")).unwrap();
-            match cases::ingest(&mut conn, at, &Route { service, integration }, event).unwrap() {
-                Ingest::Open(t) => t,
-                Ingest::Done(o) => panic!("{o:?}"),
-            }
-        };
+        let mut pending = |key: &str, dedup: Option<&str>| pending_trigger(&mut conn, at, key, dedup);
         let lot = vec![
             pending(&s.key, Some("same")),
             pending(&s.key, Some("same")),
@@ -256,7 +277,6 @@ on_both_backends! {
             pending(&s.key, None),
             pending(&s.key, Some("opened-meanwhile")),
         ];
-        drop(pending);
         // Another event opens a key of the lot after `ingest` looked and before the lot is
         // written: the lot's trigger counts on it.
         let (status, body) = event(&app, "/v2/enqueue", trigger(&s.key, Some("opened-meanwhile"), "Disk full", "critical")).await;
@@ -293,17 +313,8 @@ on_both_backends! {
 
         // One trigger of a lot cannot be written (its service is gone): the others open.
         let mut conn = app.db.get().unwrap();
-        let mut pending = |key: &str, dedup: &str| {
-            let (service, integration) =
-                rota::store::services::find_by_routing_key(&mut conn, key).unwrap().unwrap();
-            let event = rota::domain::events::alert_event(&trigger(key, Some(dedup), "Disk full", "critical")).unwrap();
-            match cases::ingest(&mut conn, at, &Route { service, integration }, event).unwrap() {
-                Ingest::Open(t) => t,
-                Ingest::Done(o) => panic!("{o:?}"),
-            }
-        };
+        let mut pending = |key: &str, dedup: &str| pending_trigger(&mut conn, at, key, Some(dedup));
         let lot = vec![pending(&s.key, "fine-1"), pending(&doomed.1, "doomed"), pending(&other.1, "fine-2")];
-        drop(pending);
         drop(conn);
         let (status, body) = app.delete(&format!("/api/v2/services/{}", doomed.0)).await;
         assert_eq!(status, 204, "{body}");

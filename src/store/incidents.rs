@@ -186,17 +186,21 @@ pub fn insert_alerts(conn: &mut DbConnection, rows: &[Alert]) -> Result<(), dies
     Ok(())
 }
 
-/// Counts `n` more events on the open alert with this key from this integration: whether
-/// there was one. One statement, so a storm of repeats costs one row update each.
+/// Counts one more event on the open alert with this key from this integration: whether
+/// there was one. One statement, outside any transaction, so a storm of repeats costs one
+/// row update each.
 pub fn repeat_open_alert(
     conn: &mut DbConnection,
     integration: &IntegrationId,
     dedup_key: &str,
     at: NaiveDateTime,
 ) -> AppResult<bool> {
-    repeat_open_alert_n(conn, integration, dedup_key, 1, at)
+    super::write_alone(conn, |c| {
+        repeat_open_alert_n(c, integration, dedup_key, 1, at)
+    })
 }
 
+/// As `repeat_open_alert`, for `events` events, inside a transaction.
 pub fn repeat_open_alert_n(
     conn: &mut DbConnection,
     integration: &IntegrationId,
@@ -218,20 +222,29 @@ pub fn repeat_open_alert_n(
     Ok(n > 0)
 }
 
-/// Which of these keys have an open alert, and from which integration. At most
-/// `IDS_PER_STATEMENT` keys.
+/// Which of these (integration, key) pairs have an open alert. At most
+/// `IDS_PER_STATEMENT` pairs.
 pub fn open_alert_keys(
     conn: &mut DbConnection,
-    keys: &[&str],
+    pairs: &[(&IntegrationId, &str)],
 ) -> AppResult<Vec<(IntegrationId, String)>> {
-    if keys.is_empty() {
+    if pairs.is_empty() {
         return Ok(Vec::new());
     }
-    Ok(alerts::table
-        .filter(alerts::dedup_key.eq_any(keys))
+    // Both columns, so the lookup walks the open-key index (integration first) rather than
+    // every open alert; a pair the two lists make that was not asked for is dropped here.
+    let integrations: Vec<&IntegrationId> = pairs.iter().map(|(i, _)| *i).collect();
+    let keys: Vec<&str> = pairs.iter().map(|(_, k)| *k).collect();
+    let found: Vec<(IntegrationId, String)> = alerts::table
+        .filter(alerts::integration_id.eq_any(&integrations))
+        .filter(alerts::dedup_key.eq_any(&keys))
         .filter(alerts::resolved_at.is_null())
         .select((alerts::integration_id, alerts::dedup_key))
-        .load(conn)?)
+        .load(conn)?;
+    Ok(found
+        .into_iter()
+        .filter(|(i, k)| pairs.contains(&(i, k.as_str())))
+        .collect())
 }
 
 /// The open alert with this key from this integration.

@@ -368,6 +368,18 @@ impl Db {
 /// handler, which sleeps up to 100 ms between tries and makes the latency tail long.
 static SQLITE_WRITER: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
+/// Runs one autocommitted statement that writes (outside `write`): on SQLite it queues with
+/// the other writers first, as `write` does, rather than polling in the busy handler while
+/// a transaction (a lot of new incidents, say) holds the write lock.
+pub fn write_alone<T>(
+    conn: &mut DbConnection,
+    f: impl FnOnce(&mut DbConnection) -> AppResult<T>,
+) -> AppResult<T> {
+    let _queued = matches!(conn, DbConnection::Sqlite(_))
+        .then(|| SQLITE_WRITER.lock().unwrap_or_else(PoisonError::into_inner));
+    f(conn)
+}
+
 /// Runs `f` in a transaction that writes. On SQLite it starts with `BEGIN IMMEDIATE`, taking
 /// the write lock up front: a deferred transaction that reads first and writes later can fail
 /// with SQLITE_BUSY when another writer got in between, which busy_timeout does not cure.

@@ -322,7 +322,7 @@ pub enum Ingest {
     Done(Outcome),
     /// A trigger of a key with no open alert: it opens an incident through `open`, which
     /// the intake (`use_cases::intake`) runs for many triggers at once.
-    Open(Trigger),
+    Open(Box<Trigger>),
 }
 
 /// A trigger that opens an incident, unless its key is open by the time it is written.
@@ -366,14 +366,14 @@ pub fn ingest(
                     "is required for trigger events",
                 ));
             };
-            Ok(Ingest::Open(Trigger {
+            Ok(Ingest::Open(Box::new(Trigger {
                 route: route.clone(),
                 key,
                 named_key,
                 payload,
                 extras: event.extras,
                 at,
-            }))
+            })))
         }
         Action::Acknowledge | Action::Resolve => {
             let key = event.dedup_key.clone().unwrap_or_default();
@@ -510,10 +510,10 @@ fn open_together(
     let opened: HashMap<usize, IncidentId> = db::write(conn, |tx| {
         // Named keys opened since `ingest` looked (by a lot written just before, or another
         // server) count on those alerts.
-        let named: Vec<&str> = openers
+        let named: Vec<(&IntegrationId, &str)> = openers
             .iter()
             .filter(|&&i| triggers[i].named_key)
-            .map(|&i| triggers[i].key.as_str())
+            .map(|&i| (&triggers[i].route.integration, triggers[i].key.as_str()))
             .collect();
         let open_now: HashSet<(IntegrationId, String)> =
             store::open_alert_keys(tx, &named)?.into_iter().collect();
@@ -565,8 +565,8 @@ fn open_together(
         let mut rules: HashMap<Urgency, RulesOf> = HashMap::new();
         let mut rows = Vec::new();
         for incident in &incidents {
-            if !rules.contains_key(&incident.urgency) {
-                rules.insert(incident.urgency, rules_of(tx, &reached, incident.urgency)?);
+            if let std::collections::hash_map::Entry::Vacant(e) = rules.entry(incident.urgency) {
+                e.insert(rules_of(tx, &reached, incident.urgency)?);
             }
             let users = &openings[&incident.service_id].reach.users;
             rows.extend(notifications_of(

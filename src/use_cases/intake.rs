@@ -11,13 +11,16 @@ use super::finals::Cache;
 use super::incidents::{self, Outcome, Trigger};
 use crate::error::{AppError, AppResult};
 use crate::store::Db;
-use std::sync::Arc;
-use std::sync::mpsc;
+use std::sync::{Arc, Mutex, PoisonError, mpsc};
 use tokio::sync::oneshot;
 
 /// Triggers written in one transaction at most: a lot's rows fit well under the backends'
 /// limits on bound parameters, and no trigger waits behind more than this many.
 const MAX_LOT: usize = 64;
+
+/// Writers on PostgreSQL. Two keep the database busy while a lot's rows are built; more
+/// would only queue on the same cores.
+const POSTGRES_WRITERS: usize = 2;
 
 struct Queued {
     trigger: Trigger,
@@ -32,13 +35,23 @@ pub struct Intake {
 }
 
 impl Intake {
-    /// Starts the writer thread.
+    /// Starts the writer threads: one on SQLite (it has one writer anyway); on PostgreSQL
+    /// `POSTGRES_WRITERS`, so one lot's round trips overlap the next one's.
     pub fn start(db: Db, cache: Arc<Cache>) -> Intake {
         let (queue, lots) = mpsc::channel();
-        std::thread::Builder::new()
-            .name("rota-intake".into())
-            .spawn(move || write_lots(&db, &cache, &lots))
-            .expect("start the intake thread");
+        let lots = Arc::new(Mutex::new(lots));
+        let writers = if db.url().is_sqlite() {
+            1
+        } else {
+            POSTGRES_WRITERS
+        };
+        for n in 0..writers {
+            let (db, cache, lots) = (db.clone(), cache.clone(), lots.clone());
+            std::thread::Builder::new()
+                .name(format!("rota-intake-{n}"))
+                .spawn(move || write_lots(&db, &cache, &lots))
+                .expect("start the intake thread");
+        }
         Intake { queue }
     }
 
@@ -55,15 +68,22 @@ impl Intake {
     }
 }
 
-fn write_lots(db: &Db, cache: &Cache, lots: &mpsc::Receiver<Queued>) {
-    while let Ok(first) = lots.recv() {
-        let mut lot = vec![first];
-        while lot.len() < MAX_LOT {
-            match lots.try_recv() {
-                Ok(next) => lot.push(next),
-                Err(_) => break,
-            }
+/// Takes the next lot: waits for one trigger, then takes what else is queued. `None` once
+/// every `Intake` is dropped.
+fn next_lot(lots: &Mutex<mpsc::Receiver<Queued>>) -> Option<Vec<Queued>> {
+    let lots = lots.lock().unwrap_or_else(PoisonError::into_inner);
+    let mut lot = vec![lots.recv().ok()?];
+    while lot.len() < MAX_LOT {
+        match lots.try_recv() {
+            Ok(next) => lot.push(next),
+            Err(_) => break,
         }
+    }
+    Some(lot)
+}
+
+fn write_lots(db: &Db, cache: &Cache, lots: &Mutex<mpsc::Receiver<Queued>>) {
+    while let Some(lot) = next_lot(lots) {
         let (triggers, answers): (Vec<Trigger>, Vec<_>) =
             lot.into_iter().map(|q| (q.trigger, q.answer)).unzip();
         let outcomes: Vec<AppResult<Outcome>> = match db.get() {

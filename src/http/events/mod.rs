@@ -183,7 +183,7 @@ async fn alert(state: web::Data<AppState>, body: Value) -> EventsResult<HttpResp
         .await??;
     let outcome = match step {
         Ingest::Done(outcome) => outcome,
-        Ingest::Open(trigger) => state.intake.open(trigger).await?,
+        Ingest::Open(trigger) => state.intake.open(*trigger).await?,
     };
     match &outcome.ingested {
         Ingested::Opened(_) => state.notifications.poke(),
