@@ -155,6 +155,11 @@ async fn press_four_acknowledges_as_the_person_called(db: TestDatabase) {
     other.sid = "CA00000000000000000000000000000000".into();
     let (status, _) = fake.press(&other, "4").await;
     assert_eq!(status, 403);
+    // A correctly signed callback padded past the 16 KB cap is refused unread.
+    let mut padded = params.clone();
+    padded.push(("Padding".into(), "x".repeat(20 * 1024)));
+    let big = fake.post_signed(&url, &padded, twilio::AUTH_TOKEN).await;
+    assert_eq!(big.status(), 413);
     assert_eq!(status_of(&app, &id).await, "triggered");
 
     // 4 acknowledges, as Ada, through the phone.
