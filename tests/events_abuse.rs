@@ -21,28 +21,7 @@ async fn integration(app: &TestApp, name: &str) -> (String, String) {
         .await;
     assert_eq!(status, 201, "{body}");
     let policy = body["escalation_policy"]["id"].as_str().unwrap().to_owned();
-    let (status, body) = app
-        .post(
-            "/api/v2/services",
-            json!({"service": {"name": name, "escalation_policy": {"id": policy, "type": "escalation_policy_reference"}}}),
-        )
-        .await;
-    assert_eq!(status, 201, "{body}");
-    let service = body["service"]["id"].as_str().unwrap().to_owned();
-    let (status, body) = app
-        .post(
-            &format!("/api/v2/services/{service}/integrations"),
-            json!({"integration": {"type": "events_api_v2_inbound_integration"}}),
-        )
-        .await;
-    assert_eq!(status, 201, "{body}");
-    (
-        service,
-        body["integration"]["integration_key"]
-            .as_str()
-            .unwrap()
-            .to_owned(),
-    )
+    app.service_with_key(&policy, name).await
 }
 
 async fn count_incidents(app: &TestApp) -> usize {

@@ -67,30 +67,6 @@ async fn setup(app: &TestApp, urgency: &str) -> Setup {
     }
 }
 
-/// Another service on `policy` with an Events API v2 integration: its id and routing key.
-async fn service_with_key(app: &TestApp, policy: &str, name: &str) -> (String, String) {
-    let (status, body) = app
-        .post(
-            "/api/v2/services",
-            json!({"service": {"name": name, "escalation_policy": {"id": policy, "type": "escalation_policy_reference"}}}),
-        )
-        .await;
-    assert_eq!(status, 201, "{body}");
-    let service = body["service"]["id"].as_str().unwrap().to_owned();
-    let (status, body) = app
-        .post(
-            &format!("/api/v2/services/{service}/integrations"),
-            json!({"integration": {"type": "events_api_v2_inbound_integration"}}),
-        )
-        .await;
-    assert_eq!(status, 201, "{body}");
-    let key = body["integration"]["integration_key"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    (service, key)
-}
-
 /// A trigger as the Events API reads it, before it is written (its key has no open alert).
 fn pending_trigger(
     conn: &mut rota::store::DbConnection,
@@ -265,8 +241,8 @@ on_both_backends! {
         let s = setup(&app, "high").await;
         // A second service on the same policy, and a third that is deleted before its
         // trigger is written.
-        let other = service_with_key(&app, &s.policy, "Search").await;
-        let doomed = service_with_key(&app, &s.policy, "Doomed").await;
+        let other = app.service_with_key(&s.policy, "Search").await;
+        let doomed = app.service_with_key(&s.policy, "Doomed").await;
         let mut conn = app.db.get().unwrap();
         let at = app.clock.now();
         let mut pending = |key: &str, dedup: Option<&str>| pending_trigger(&mut conn, at, key, dedup);

@@ -31,28 +31,8 @@ async fn setup(app: &TestApp) -> Setup {
         .await;
     assert_eq!(status, 201, "{body}");
     let policy = body["escalation_policy"]["id"].as_str().unwrap().to_owned();
-    let (status, body) = app
-        .post(
-            "/api/v2/services",
-            json!({"service": {"name": "Checkout", "escalation_policy": {"id": policy, "type": "escalation_policy_reference"}}}),
-        )
-        .await;
-    assert_eq!(status, 201, "{body}");
-    let service = body["service"]["id"].as_str().unwrap().to_owned();
-    let (status, body) = app
-        .post(
-            &format!("/api/v2/services/{service}/integrations"),
-            json!({"integration": {"type": "events_api_v2_inbound_integration"}}),
-        )
-        .await;
-    assert_eq!(status, 201, "{body}");
-    Setup {
-        ada,
-        key: body["integration"]["integration_key"]
-            .as_str()
-            .unwrap()
-            .to_owned(),
-    }
+    let (_, key) = app.service_with_key(&policy, "Checkout").await;
+    Setup { ada, key }
 }
 
 async fn trigger(app: &TestApp, key: &str, dedup: &str) -> String {

@@ -513,6 +513,11 @@ impl TestApp {
             .await;
         assert_eq!(status, 201, "{body}");
         let policy = body["escalation_policy"]["id"].as_str().unwrap().to_owned();
+        self.service_with_key(&policy, name).await.1
+    }
+
+    /// A service on `policy` with an Events API v2 integration: its id and routing key.
+    pub async fn service_with_key(&self, policy: &str, name: &str) -> (String, String) {
         let (status, body) = self
             .post(
                 "/api/v2/services",
@@ -528,10 +533,11 @@ impl TestApp {
             )
             .await;
         assert_eq!(status, 201, "{body}");
-        body["integration"]["integration_key"]
+        let key = body["integration"]["integration_key"]
             .as_str()
             .unwrap()
-            .to_owned()
+            .to_owned();
+        (service, key)
     }
 
     pub async fn team(&self, name: &str) -> String {
