@@ -1,6 +1,7 @@
-//! The intake: triggers that open incidents are written by one thread, a lot at a time
-//! (group commit). Opening an incident writes six tables; written one event per transaction
-//! the commits, and under SQLite the wait for its one write lock, cost more than the rows.
+//! The intake: triggers that open incidents are written by a writer thread (one on SQLite,
+//! two on PostgreSQL), a lot at a time (group commit). Opening an incident writes six
+//! tables; written one event per transaction, the commits, and under SQLite the wait for its
+//! one write lock, cost more than the rows.
 //! Under load, the triggers that arrive while a lot is being written form the next lot, so
 //! the lots grow with the load and a quiet system still opens each incident at once.
 //!
@@ -27,8 +28,8 @@ struct Queued {
     answer: oneshot::Sender<AppResult<Outcome>>,
 }
 
-/// Where the request handlers hand their triggers. Cloning shares the one writer; it stops
-/// when the last clone is dropped.
+/// Where the request handlers hand their triggers. Clones share the writers; they stop when
+/// the last clone is dropped.
 #[derive(Clone)]
 pub struct Intake {
     queue: mpsc::Sender<Queued>,
