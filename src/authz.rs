@@ -59,6 +59,12 @@ pub enum Action {
     ManageContactMethods,
     /// Acknowledge, resolve, reassign or escalate an incident, or add a note: full users.
     RespondToIncident,
+    /// Subscribe oneself to status updates (an incident's, a service's, a team's).
+    Subscribe,
+    /// Subscribe or unsubscribe other people.
+    SubscribeOthers,
+    /// Set where a service's or a team's incidents are posted (Teams, Slack webhooks).
+    ConfigureChat,
 }
 
 /// What an action is done to, by kind; the schema's `appliesTo`.
@@ -74,7 +80,7 @@ enum Target {
 
 impl Action {
     /// In declaration order: `decide` finds an action's compiled policies at its index.
-    pub const ALL: [Action; 21] = [
+    pub const ALL: [Action; 24] = [
         Action::ReadDirectory,
         Action::CreateUser,
         Action::UpdateUser,
@@ -96,6 +102,9 @@ impl Action {
         Action::ChangeOwnShift,
         Action::ManageContactMethods,
         Action::RespondToIncident,
+        Action::Subscribe,
+        Action::SubscribeOthers,
+        Action::ConfigureChat,
     ];
 
     /// The action's id in the policies.
@@ -122,6 +131,9 @@ impl Action {
             Action::ChangeOwnShift => "ChangeOwnShift",
             Action::ManageContactMethods => "ManageContactMethods",
             Action::RespondToIncident => "RespondToIncident",
+            Action::Subscribe => "Subscribe",
+            Action::SubscribeOthers => "SubscribeOthers",
+            Action::ConfigureChat => "ConfigureChat",
         }
     }
 
@@ -134,7 +146,10 @@ impl Action {
             | Action::ReadLicences
             | Action::ManageLicences
             | Action::ReadOnCall
-            | Action::RespondToIncident => Target::Account,
+            | Action::RespondToIncident
+            | Action::Subscribe
+            | Action::SubscribeOthers
+            | Action::ConfigureChat => Target::Account,
             Action::UpdateUser
             | Action::ChangeRole
             | Action::DeleteUser
@@ -251,8 +266,12 @@ impl fmt::Debug for Policies {
 
 /// The repository's `policies/` folder, compiled into the binary.
 const BUILTIN_SCHEMA: &str = include_str!("../policies/rota.cedarschema");
-const BUILTIN_FILES: [(&str, &str); 8] = [
+const BUILTIN_FILES: [(&str, &str); 9] = [
     ("audit.cedar", include_str!("../policies/audit.cedar")),
+    (
+        "communication.cedar",
+        include_str!("../policies/communication.cedar"),
+    ),
     (
         "directory.cedar",
         include_str!("../policies/directory.cedar"),

@@ -63,3 +63,13 @@ pub fn stored_instant(at: jiff::Timestamp) -> chrono::NaiveDateTime {
 pub fn jiff_now(at: DateTime<Utc>) -> jiff::Timestamp {
     instant(stored(at))
 }
+
+/// A stored instant as a person reads it: `2026-12-07 19:00 JST` in their IANA `zone`
+/// (UTC when the zone is unknown).
+pub fn shown_in(stored: chrono::NaiveDateTime, zone: &str) -> String {
+    let zone = jiff::tz::TimeZone::get(zone).unwrap_or(jiff::tz::TimeZone::UTC);
+    instant(stored)
+        .to_zoned_datetime(zone)
+        .strftime("%Y-%m-%d %H:%M %Z")
+        .to_string()
+}

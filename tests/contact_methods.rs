@@ -11,7 +11,7 @@ use rota::domain::ids::UserId;
 use rota::domain::service::Urgency;
 use rota::store::contact_methods::rules_for;
 use serde_json::{Value, json};
-use support::{TestApp, assert_refused, send};
+use support::{TestApp, as_person, assert_refused};
 
 const USER: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
 
@@ -83,21 +83,6 @@ async fn person(app: &TestApp, name: &str) -> (String, String) {
         .await;
     let token = app.personal_token(&id);
     (id, token)
-}
-
-async fn as_person(
-    app: &TestApp,
-    token: &str,
-    method: Method,
-    path: &str,
-    body: Option<Value>,
-) -> (u16, Value) {
-    let req = app.as_token(token, method, path);
-    send(match body {
-        Some(b) => req.json(&b),
-        None => req,
-    })
-    .await
 }
 
 on_both_backends! {

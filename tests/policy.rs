@@ -174,6 +174,15 @@ const MATRIX: &[(&str, Case, &str, &str)] = &[
         OWNER_ADMIN,
     ),
     ("ManageContactMethods", Case::Themselves, EVERYONE, NOBODY),
+    // Stakeholders subscribe themselves; responders subscribe others; admins set up chat.
+    ("Subscribe", Case::Account, EVERYONE, EVERYONE),
+    (
+        "SubscribeOthers",
+        Case::Account,
+        "owner admin user limited_user",
+        "owner admin user limited_user",
+    ),
+    ("ConfigureChat", Case::Account, OWNER_ADMIN, OWNER_ADMIN),
     // ChangeOwnShift is asked through `authorize_shift` only (below).
 ];
 
@@ -385,8 +394,8 @@ fn every_role_as_person_and_token_gets_exactly_the_access_matrix() {
         wrong.len(),
         wrong.join("\n")
     );
-    // 9 roles × (12 cases for people + 11 for tokens) × (20 actions + ChangeRole to 9 roles)
-    assert_eq!(asked, 9 * 23 * (20 + 9));
+    // 9 roles × (12 cases for people + 11 for tokens) × (23 actions + ChangeRole to 9 roles)
+    assert_eq!(asked, 9 * 23 * (23 + 9));
 }
 
 #[test]

@@ -216,6 +216,11 @@ pub enum Details {
     Skipped { user: UserId, reason: String },
     /// A note added.
     Note { note_id: String },
+    /// A status update posted, and how many subscribers it was e-mailed to.
+    StatusUpdate {
+        status_update_id: String,
+        subscribers: usize,
+    },
     /// The event or request, for the record.
     Plain {},
 }

@@ -43,6 +43,8 @@ pub mod seat_policy;
 pub mod seats;
 pub mod service;
 pub mod sign_in;
+pub mod subscription;
+pub mod summary;
 pub mod text;
 pub mod token;
 pub mod user;

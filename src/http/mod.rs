@@ -14,6 +14,7 @@ pub mod scim;
 pub mod sign_in;
 pub mod throttle;
 pub mod twilio;
+pub mod unsubscribe;
 
 use crate::authz::Policies;
 use crate::clock::SharedClock;
@@ -80,6 +81,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .configure(api::routes)
         // E-mail acknowledge/resolve links: the signed token is the credential (`act`).
         .configure(act::routes)
+        // Unsubscribe links in status-update e-mails: the signed token is the credential.
+        .configure(unsubscribe::routes)
         .configure(events::routes)
         // Twilio's callbacks: its signature is the credential (`twilio`).
         .configure(twilio::routes)

@@ -271,11 +271,7 @@ fn describe(
     }
     let (acknowledge_url, resolve_url) =
         crate::use_cases::action_links::issue(conn, base, &person.id, &incident.id, at)?;
-    let zone = jiff::tz::TimeZone::get(&person.time_zone).unwrap_or(jiff::tz::TimeZone::UTC);
-    let opened = crate::clock::instant(incident.created_at)
-        .to_zoned_datetime(zone)
-        .strftime("%Y-%m-%d %H:%M %Z")
-        .to_string();
+    let opened = crate::clock::shown_in(incident.created_at, &person.time_zone);
     let incident_url = format!("{}/incidents/{}", base.trim_end_matches('/'), incident.id);
     Ok(Described {
         incident,

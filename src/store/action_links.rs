@@ -20,6 +20,11 @@ pub fn webhook_key(conn: &mut DbConnection, now: NaiveDateTime) -> AppResult<Vec
     server_key(conn, "webhooks", now)
 }
 
+/// The key unsubscribe links are signed with (`domain::subscription::unsubscribe_token`).
+pub fn subscription_key(conn: &mut DbConnection, now: NaiveDateTime) -> AppResult<Vec<u8>> {
+    server_key(conn, "subscriptions", now)
+}
+
 /// A server key (64 random bytes, hex in `server_keys`): made by whichever instance needs it
 /// first, then read by all. The insert does nothing when another instance won the race (and
 /// so does not spoil a PostgreSQL transaction the caller may be in).

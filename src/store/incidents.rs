@@ -614,6 +614,21 @@ pub fn log_entries(
     Ok(Page { rows, more, total })
 }
 
+/// The most of an incident's timeline read at once (a summary or a postmortem reads it all;
+/// an incident with more is one that something went badly wrong with, and its first entries
+/// and latest are what matter).
+pub const TIMELINE_MAX: i64 = 5_000;
+
+/// An incident's whole timeline, oldest first (at most `TIMELINE_MAX` entries).
+pub fn timeline(conn: &mut DbConnection, incident: &IncidentId) -> AppResult<Vec<LogEntry>> {
+    Ok(incident_log_entries::table
+        .filter(incident_log_entries::incident_id.eq(incident))
+        .order((incident_log_entries::created_at, incident_log_entries::id))
+        .limit(TIMELINE_MAX)
+        .select(LogEntry::as_select())
+        .load(conn)?)
+}
+
 pub fn find_log_entry(conn: &mut DbConnection, id: &LogEntryId) -> AppResult<LogEntry> {
     incident_log_entries::table
         .find(id)

@@ -23,6 +23,7 @@ pub mod seats;
 pub mod services;
 pub mod sessions;
 pub mod sign_in;
+pub mod status_updates;
 pub mod teams;
 pub mod tokens;
 pub mod users;

@@ -561,6 +561,80 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    status_updates (id) {
+        id -> Text,
+        incident_id -> Text,
+        message -> Text,
+        author_id -> Nullable<Text>,
+        author_name -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    subscriptions (id) {
+        id -> Text,
+        user_id -> Text,
+        incident_id -> Nullable<Text>,
+        service_id -> Nullable<Text>,
+        team_id -> Nullable<Text>,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    chat_channels (id) {
+        id -> Text,
+        kind -> Text,
+        name -> Text,
+        url -> Text,
+        url_hint -> Text,
+        language -> Text,
+        service_id -> Nullable<Text>,
+        team_id -> Nullable<Text>,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    chat_posts (id) {
+        id -> Text,
+        channel_id -> Text,
+        incident_id -> Text,
+        event -> Text,
+        created_at -> Timestamp,
+        next_attempt_at -> Timestamp,
+        attempts -> Integer,
+        claimed_until -> Nullable<Timestamp>,
+        sent_at -> Nullable<Timestamp>,
+        failed_at -> Nullable<Timestamp>,
+        last_error -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    postmortems (incident_id) {
+        incident_id -> Text,
+        status -> Text,
+        document -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        version -> BigInt,
+    }
+}
+
+diesel::table! {
+    postmortem_action_items (incident_id, item_id) {
+        incident_id -> Text,
+        item_id -> Text,
+        description -> Text,
+        owner_id -> Nullable<Text>,
+        due -> Nullable<Date>,
+        status -> Text,
+    }
+}
+
 diesel::joinable!(seats -> users (user_id));
 diesel::joinable!(contact_methods -> users (user_id));
 diesel::joinable!(notification_rules -> contact_methods (contact_method_id));
@@ -593,6 +667,10 @@ diesel::joinable!(incident_log_entries -> incidents (incident_id));
 diesel::joinable!(incident_notes -> incidents (incident_id));
 diesel::joinable!(change_events -> services (service_id));
 diesel::joinable!(notifications -> incidents (incident_id));
+diesel::joinable!(status_updates -> incidents (incident_id));
+diesel::joinable!(subscriptions -> users (user_id));
+diesel::joinable!(chat_posts -> chat_channels (channel_id));
+diesel::joinable!(chat_posts -> incidents (incident_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     users,
@@ -636,5 +714,11 @@ diesel::allow_tables_to_appear_in_same_query!(
     incident_log_entries,
     incident_notes,
     change_events,
-    notifications
+    notifications,
+    status_updates,
+    subscriptions,
+    chat_channels,
+    chat_posts,
+    postmortems,
+    postmortem_action_items
 );

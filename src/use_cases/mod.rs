@@ -20,6 +20,8 @@ pub mod intake;
 pub mod oncalls;
 pub mod schedules;
 pub mod services;
+pub mod status_updates;
+pub mod summary;
 pub mod teams;
 pub mod users;
 

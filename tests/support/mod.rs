@@ -560,6 +560,22 @@ impl Drop for TestApp {
     }
 }
 
+/// A request with a person's token (`TestApp::personal_token`), with a JSON body or none.
+pub async fn as_person(
+    app: &TestApp,
+    token: &str,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let req = app.as_token(token, method, path);
+    send(match body {
+        Some(b) => req.json(&b),
+        None => req,
+    })
+    .await
+}
+
 /// Sends and reads the body as JSON (Null when empty, a string when not JSON).
 /// A 400 in PagerDuty's shape (code 2001) whose first error says `field_and_reason`.
 pub fn assert_refused(status: u16, body: &Value, field_and_reason: &str) {

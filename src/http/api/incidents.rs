@@ -492,13 +492,13 @@ fn render(base: &str, i: &LoadedIncident, names: &Names) -> IncidentObject {
     }
 }
 
-fn may_read(caller: &ApiCaller) -> AppResult<()> {
+pub(super) fn may_read(caller: &ApiCaller) -> AppResult<()> {
     caller.may(Action::ReadOnCall, &Resource::Account, "read incidents")
 }
 
 /// Who acts: the person calling, or for a service token the person its `From` header
 /// names (PagerDuty's rule). They must be someone who may respond: active, with a full seat.
-async fn acting(
+pub(super) async fn acting(
     state: &web::Data<AppState>,
     caller: &ApiCaller,
     req: &HttpRequest,

@@ -15,6 +15,7 @@ pub mod openapi;
 mod params;
 pub mod schedules;
 pub mod services;
+pub mod status_updates;
 pub mod teams;
 pub mod users;
 
@@ -48,6 +49,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .configure(escalation_policies::routes)
             .configure(services::routes)
             .configure(incidents::routes)
+            .configure(status_updates::routes)
             .configure(analytics::routes)
             .configure(calendar::routes)
             .default_service(web::to(unknown_route)),
