@@ -43,6 +43,7 @@ pub mod seat_policy;
 pub mod seats;
 pub mod service;
 pub mod sign_in;
+pub mod similarity;
 pub mod text;
 pub mod token;
 pub mod user;
