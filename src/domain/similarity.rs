@@ -18,7 +18,11 @@
 //! (`db-prod-03` and `db01` are `db`). Japanese (and Chinese) has no spaces, so runs of kana and
 //! han become overlapping character pairs (`証明書` = `証明 明書`), leaving out hiragana, which
 //! is mostly particles and endings: no dictionary to ship, and measured good enough
-//! (benches/related_incidents.rs; single kanji as well made it worse).
+//! (benches/related_incidents.rs; single kanji as well made it worse). Across languages two
+//! incidents meet only on what they share: machine names (source, component, class, detail
+//! keys) and the English that Japanese text carries (`OOMKilled`, `DNS`); there is no
+//! dictionary between the languages, so a Japanese incident's English cousins rank lower than
+//! its Japanese ones.
 //!
 //! An index rather than a scan: each word keeps the incidents that have it (its postings), and a
 //! search adds up scores over the query's words' postings only. Removing an incident takes it
@@ -103,6 +107,8 @@ struct Entry {
 /// The index of past incidents. `Send + Sync`: many searches may share it behind a lock.
 #[derive(Debug, Default)]
 pub struct Index {
+    /// Every word ever inserted keeps its id (its postings may be empty): the vocabulary of
+    /// incidents is small, since volatile parts are dropped before they get here.
     term_ids: HashMap<String, TermId>,
     /// By term id.
     postings: Vec<Vec<Posting>>,
@@ -191,6 +197,7 @@ impl Index {
         if count == 0 || limit == 0 {
             return Vec::new();
         }
+        let limit = limit.min(count);
         let average = (self.total_length / count as f64) as f32;
         let bag = terms(query);
         let query_length: f32 = bag.values().sum();
@@ -304,7 +311,7 @@ static STEMMER: LazyLock<rust_stemmers::Stemmer> =
     LazyLock::new(|| rust_stemmers::Stemmer::create(rust_stemmers::Algorithm::English));
 
 /// Calls `emit` with each word of `text` worth matching on, normalised (see the module doc).
-pub(crate) fn words(text: &str, emit: &mut dyn FnMut(String)) {
+fn words(text: &str, emit: &mut dyn FnMut(String)) {
     let normal;
     let text = if text.is_ascii() {
         text
@@ -526,6 +533,7 @@ mod tests {
             ["disk-again"]
         );
         assert!(index.search(&disk, 0, None).is_empty());
+        assert_eq!(index.search(&disk, usize::MAX, None).len(), 3);
     }
 
     #[test]
@@ -631,6 +639,12 @@ mod tests {
                 assert!((a.similarity - b.similarity).abs() < 1e-4, "{a:?} {b:?}");
             }
         }
+    }
+
+    #[test]
+    fn the_index_can_be_shared_between_threads() {
+        fn shared<T: Send + Sync>() {}
+        shared::<Index>();
     }
 
     #[test]
