@@ -43,6 +43,7 @@ pub mod seat_policy;
 pub mod seats;
 pub mod service;
 pub mod sign_in;
+pub mod similarity;
 pub mod subscription;
 pub mod summary;
 pub mod text;
