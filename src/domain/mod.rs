@@ -28,6 +28,7 @@ pub mod ids;
 pub mod incident;
 pub mod notification;
 pub mod paging;
+pub mod postmortem;
 pub mod processing;
 pub mod retry;
 pub mod role;
