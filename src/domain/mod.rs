@@ -20,6 +20,7 @@ pub mod attempts;
 pub mod audit;
 pub mod calendar;
 pub mod caseless;
+pub mod chat;
 pub mod contact;
 pub mod escalation;
 pub mod events;
