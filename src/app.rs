@@ -207,6 +207,7 @@ fn wire(
         policies,
         throttle: crate::http::throttle::Throttle::with_events_per_minute(config.events_per_minute),
         intake: crate::use_cases::intake::Intake::start(db.clone(), finals.clone()),
+        related: std::sync::Arc::default(),
         finals,
         voice,
     });

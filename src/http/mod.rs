@@ -46,6 +46,8 @@ pub struct AppState {
     pub throttle: throttle::Throttle,
     /// Schedules and final schedules kept between requests (`use_cases::finals`).
     pub finals: std::sync::Arc<crate::use_cases::finals::Cache>,
+    /// Resolved incidents indexed for "similar past incidents" (`use_cases::related`).
+    pub related: std::sync::Arc<crate::use_cases::related::Related>,
     /// Where triggers that open incidents are written, many at a time.
     pub intake: crate::use_cases::intake::Intake,
     /// Phone calls, when Twilio is configured: its Auth Token checks Twilio's callbacks.

@@ -13,6 +13,7 @@ pub mod licences;
 pub mod oncalls;
 pub mod openapi;
 mod params;
+pub mod related;
 pub mod schedules;
 pub mod services;
 pub mod status_updates;
@@ -50,6 +51,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .configure(services::routes)
             .configure(incidents::routes)
             .configure(status_updates::routes)
+            .configure(related::routes)
             .configure(analytics::routes)
             .configure(calendar::routes)
             .default_service(web::to(unknown_route)),
