@@ -79,6 +79,9 @@ pub struct App {
     /// Sends incidents' notifications from the outbox (a loop woken by triggers, or a test
     /// on demand).
     pub notifications: NotificationJob,
+    /// Posts incidents to Teams and Slack channels (a pass every half second, or a test on
+    /// demand).
+    pub chat: crate::jobs::chat::ChatJob,
     /// `None` without `ROTA_SMTP_URL`: e-mails then stay queued in the database.
     pub mailer: Option<Mailer>,
 }
@@ -196,6 +199,13 @@ fn wire(
         gate: Gate::new(Job::NotificationDelivery, metrics.skipped_passes()),
         wakeup: notification_wakeup.clone(),
     };
+    let chat = crate::jobs::chat::ChatJob {
+        db: db.clone(),
+        clock: clock.clone(),
+        http: crate::notify::http_client(),
+        public_url: config.public_url.clone(),
+        gate: Gate::new(Job::ChatDelivery, metrics.skipped_passes()),
+    };
     let state = web::Data::new(AppState {
         db: db.clone(),
         clock: clock.clone(),
@@ -221,6 +231,7 @@ fn wire(
         handoffs,
         escalation,
         notifications,
+        chat,
         mailer,
     })
 }
@@ -303,6 +314,7 @@ impl App {
                 self.notifications.clone(),
                 self.db.url().is_sqlite(),
             )),
+            chat: crate::jobs::chat::Poster::start(self.chat.clone()),
             delivery: self.mailer.clone().map(|m| {
                 Delivery::start(
                     self.db.clone(),
@@ -321,6 +333,7 @@ pub struct Jobs {
     ticker: Ticker,
     escalations: Escalations,
     dispatcher: Option<Dispatcher>,
+    chat: crate::jobs::chat::Poster,
     delivery: Option<Delivery>,
 }
 
@@ -332,6 +345,7 @@ impl Jobs {
         if let Some(dispatcher) = self.dispatcher {
             dispatcher.stop().await;
         }
+        self.chat.stop().await;
         if let Some(delivery) = self.delivery {
             delivery.stop().await;
         }

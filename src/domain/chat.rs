@@ -45,8 +45,10 @@ impl ChatKind {
 
 crate::domain::shown_by_name!(ChatKind);
 
-/// What a message tells.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// What a message tells; stored as JSON in the chat outbox (`store::chat`), where a summary's
+/// lines are left empty and read when the message is sent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
 pub enum ChatEvent {
     Triggered,
     /// Reached this escalation level (1 is the first).

@@ -15,6 +15,7 @@ pub enum Job {
     HandoffNotices,
     Escalation,
     NotificationDelivery,
+    ChatDelivery,
 }
 
 impl Job {
@@ -26,6 +27,7 @@ impl Job {
             Job::HandoffNotices => "handoff_notices",
             Job::Escalation => "escalation",
             Job::NotificationDelivery => "notification_delivery",
+            Job::ChatDelivery => "chat_delivery",
         }
     }
 
@@ -37,6 +39,7 @@ impl Job {
             Job::HandoffNotices => 1,
             Job::Escalation => 1,
             Job::NotificationDelivery => 1,
+            Job::ChatDelivery => 1,
         }
     }
 }

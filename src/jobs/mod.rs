@@ -2,6 +2,7 @@
 //! the database, so several instances share the work, and every job can be run once on demand
 //! (tests do that instead of waiting for a tick).
 
+pub mod chat;
 pub mod email_delivery;
 pub mod escalation;
 pub mod handoffs;

@@ -2,6 +2,7 @@
 //! protocol's message and sends it; what is due and what happens after a failure is decided
 //! in `jobs/`, and the rows live in `store/`.
 
+pub mod chat;
 pub mod email;
 pub mod voice;
 pub mod webhook;

@@ -186,8 +186,8 @@ macro_rules! text_column {
 }
 
 use crate::domain::{
-    audit, contact, escalation, handoff, incident, notification, role, seat_policy, seats, service,
-    token, user,
+    audit, chat, contact, escalation, handoff, incident, notification, role, seat_policy, seats,
+    service, token, user,
 };
 
 text_column! {
@@ -219,6 +219,7 @@ text_column! {
     handoff::NoticeKind: "a notice kind" in ["handoff_notices.kind"];
     handoff::Fate: "a notice's fate" in ["handoff_notices.fate"];
     handoff::HandoffSetting: "a hand-off setting" in ["oncall_notification_settings.handoff"];
+    chat::ChatKind: "a chat kind" in ["chat_channels.kind"];
 }
 
 /// Stores each listed domain value as text it writes and parses itself (`$to(&value)`,

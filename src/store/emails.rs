@@ -11,7 +11,6 @@ use crate::domain::ids::EmailId;
 use crate::error::AppResult;
 use chrono::{DateTime, Duration, NaiveDateTime, Utc};
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Timestamp};
 
 /// One email in the outbox.
 #[derive(Debug, Clone, PartialEq, Queryable, QueryableByName, Selectable, Insertable)]
@@ -97,35 +96,7 @@ pub fn claim_due(
     limit: i64,
     lease: Duration,
 ) -> AppResult<Vec<Email>> {
-    let now_s = stored(now);
-    let until = stored(now + lease);
-    let mut claimed: Vec<Email> = match conn {
-        DbConnection::Postgres(c) => diesel::sql_query(
-            "UPDATE emails SET claimed_until = $1 WHERE id IN (\
-                SELECT id FROM emails \
-                WHERE sent_at IS NULL AND failed_at IS NULL AND next_attempt_at <= $2 \
-                AND (claimed_until IS NULL OR claimed_until <= $2) \
-                ORDER BY next_attempt_at, id LIMIT $3 FOR UPDATE SKIP LOCKED) \
-             RETURNING *",
-        )
-        .bind::<Timestamp, _>(until)
-        .bind::<Timestamp, _>(now_s)
-        .bind::<BigInt, _>(limit)
-        .load(c)?,
-        DbConnection::Sqlite(c) => diesel::sql_query(
-            "UPDATE emails SET claimed_until = ? WHERE id IN (\
-                SELECT id FROM emails \
-                WHERE sent_at IS NULL AND failed_at IS NULL AND next_attempt_at <= ? \
-                AND (claimed_until IS NULL OR claimed_until <= ?) \
-                ORDER BY next_attempt_at, id LIMIT ?) \
-             RETURNING *",
-        )
-        .bind::<Timestamp, _>(until)
-        .bind::<Timestamp, _>(now_s)
-        .bind::<Timestamp, _>(now_s)
-        .bind::<BigInt, _>(limit)
-        .load(c)?,
-    };
+    let mut claimed: Vec<Email> = super::claim_outbox(conn, "emails", now, limit, lease)?;
     claimed.sort_by(|a, b| (a.next_attempt_at, &a.id).cmp(&(b.next_attempt_at, &b.id)));
     Ok(claimed)
 }

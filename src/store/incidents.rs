@@ -289,8 +289,12 @@ pub fn alerts_of(conn: &mut DbConnection, incident: &IncidentId) -> AppResult<Ve
         .load(conn)?)
 }
 
+/// Writes timeline entries, and queues a chat post for each that a service's or team's
+/// channels are told of (an opening, an escalation, an acknowledgement, a resolution): every
+/// writer of the timeline goes through here, so no path forgets the channels.
 pub fn insert_log(conn: &mut DbConnection, entries: &[LogEntry]) -> AppResult<()> {
     insert_rows!(conn, incident_log_entries::table, entries);
+    super::chat::queue_for_entries(conn, entries)?;
     Ok(())
 }
 

@@ -8,6 +8,7 @@ pub mod audit;
 pub mod break_glass;
 pub mod calendar;
 pub mod caseless;
+pub mod chat;
 pub mod column;
 pub mod contact_methods;
 pub mod emails;
@@ -504,6 +505,57 @@ impl ServeLock {
             }
         }
     }
+}
+
+/// Claims up to `limit` due rows of an outbox `table` (`emails`, `chat_posts`: each has
+/// `next_attempt_at`, `claimed_until`, `sent_at`, `failed_at`) for `lease`: unsent, not given
+/// up, due, not held by another job. Every row is claimed by one caller only, also with
+/// several instances: on PostgreSQL rows another transaction is claiming are skipped
+/// (`FOR UPDATE SKIP LOCKED`) and rows it has just claimed fail the re-checked condition; on
+/// SQLite the statement runs under the single write lock. Run it in `store::write`.
+pub(crate) fn claim_outbox<T>(
+    conn: &mut DbConnection,
+    table: &'static str,
+    now: chrono::DateTime<chrono::Utc>,
+    limit: i64,
+    lease: chrono::Duration,
+) -> AppResult<Vec<T>>
+where
+    T: diesel::QueryableByName<diesel::pg::Pg>
+        + diesel::QueryableByName<diesel::sqlite::Sqlite>
+        + 'static,
+{
+    use diesel::sql_types::{BigInt, Timestamp};
+    let now_s = crate::clock::stored(now);
+    let until = crate::clock::stored(now + lease);
+    let due = "sent_at IS NULL AND failed_at IS NULL";
+    Ok(match conn {
+        DbConnection::Postgres(c) => diesel::sql_query(format!(
+            "UPDATE {table} SET claimed_until = $1 WHERE id IN (\
+                SELECT id FROM {table} \
+                WHERE {due} AND next_attempt_at <= $2 \
+                AND (claimed_until IS NULL OR claimed_until <= $2) \
+                ORDER BY next_attempt_at, id LIMIT $3 FOR UPDATE SKIP LOCKED) \
+             RETURNING *"
+        ))
+        .bind::<Timestamp, _>(until)
+        .bind::<Timestamp, _>(now_s)
+        .bind::<BigInt, _>(limit)
+        .load(c)?,
+        DbConnection::Sqlite(c) => diesel::sql_query(format!(
+            "UPDATE {table} SET claimed_until = ? WHERE id IN (\
+                SELECT id FROM {table} \
+                WHERE {due} AND next_attempt_at <= ? \
+                AND (claimed_until IS NULL OR claimed_until <= ?) \
+                ORDER BY next_attempt_at, id LIMIT ?) \
+             RETURNING *"
+        ))
+        .bind::<Timestamp, _>(until)
+        .bind::<Timestamp, _>(now_s)
+        .bind::<Timestamp, _>(now_s)
+        .bind::<BigInt, _>(limit)
+        .load(c)?,
+    })
 }
 
 /// One page of a listing: the rows, whether more follow, and the total when it was asked for.

@@ -12,6 +12,7 @@ pub mod action_links;
 pub mod analytics;
 pub mod calendar;
 pub mod calls;
+pub mod chat;
 pub mod contact_methods;
 pub mod escalation;
 pub mod finals;

@@ -6,6 +6,7 @@ pub mod analytics;
 pub mod audit;
 pub mod calendar;
 mod caller;
+pub mod chat;
 pub mod contact_methods;
 pub mod escalation_policies;
 pub mod incidents;
@@ -52,6 +53,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .configure(incidents::routes)
             .configure(status_updates::routes)
             .configure(related::routes)
+            .configure(chat::routes)
             .configure(analytics::routes)
             .configure(calendar::routes)
             .default_service(web::to(unknown_route)),

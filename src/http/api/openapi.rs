@@ -37,6 +37,7 @@ use utoipa_swagger_ui::SwaggerUi;
         super::status_updates::list, super::status_updates::create, super::status_updates::subscribers,
         super::status_updates::subscribe, super::status_updates::unsubscribe, super::status_updates::show_summary,
         super::related::list,
+        super::chat::list, super::chat::create, super::chat::remove, super::chat::post_summary,
         super::analytics::services, super::analytics::teams,
         crate::http::events::enqueue, crate::http::events::change_enqueue, crate::http::events::azure_monitor,
         crate::http::twilio::gather, crate::http::twilio::status,

@@ -1,0 +1,197 @@
+//! Incidents posted to Microsoft Teams and Slack channels, over HTTP on SQLite and PostgreSQL,
+//! against fakes built from the documented request formats that check every card: an admin
+//! sets a Teams channel on a service and a Slack channel on its team; trigger, escalation,
+//! acknowledgement and resolution each reach both as a valid card, and the summary on
+//! request; a failing webhook is retried with backoff and each attempt is on the timeline,
+//! while the e-mail notification goes out regardless; the URL is never shown again.
+
+mod support;
+
+use chrono::Duration;
+use rota::domain::role::Role;
+use serde_json::json;
+use support::chat::ChatFake;
+use support::smtp::SmtpServer;
+use support::{TestApp, as_person, assert_refused, send};
+
+async fn log_summaries(app: &TestApp, incident: &str) -> Vec<String> {
+    let (_, body) = app
+        .get(&format!(
+            "/api/v2/incidents/{incident}/log_entries?limit=100"
+        ))
+        .await;
+    body["log_entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["summary"].as_str().unwrap_or("").to_owned())
+        .collect()
+}
+
+fn texts(fake: &ChatFake) -> Vec<String> {
+    fake.received()
+        .iter()
+        .map(|r| {
+            assert!(
+                r.problems.is_empty(),
+                "an invalid card: {:?}\n{}",
+                r.problems,
+                r.body
+            );
+            r.body.to_string()
+        })
+        .collect()
+}
+
+async fn run_chat(app: &TestApp) -> rota::jobs::chat::Report {
+    app.app.chat.run_once().await.expect("chat pass")
+}
+
+on_both_backends! {
+    async fn each_incident_event_reaches_teams_and_slack_as_a_valid_card(app) {
+        let teams = ChatFake::teams();
+        let slack = ChatFake::slack();
+        let ada = app.user("Ada Responder", "ada@example.com").await;
+        let bo = app.user("Bo Second", "bo@example.com").await;
+        let ada_token = app.personal_token(&ada);
+        let key = app.paging_service("Checkout", &[&ada, &bo]).await;
+        let (_, services) = app.get("/api/v2/services?limit=100").await;
+        let service = services["services"][0]["id"].as_str().unwrap().to_owned();
+        let team = app.team("Payments").await;
+        let (_, found) = app.get(&format!("/api/v2/services/{service}")).await;
+        let (status, body) = app.put(&format!("/api/v2/services/{service}"),
+            json!({"service": {"name": "Checkout", "escalation_policy": found["service"]["escalation_policy"],
+                "teams": [{"id": team, "type": "team_reference"}]}})).await;
+        assert_eq!(status, 200, "{body}");
+
+        // Only owners and admins set channels up; bad input names the field and never
+        // repeats the URL.
+        let path = format!("/api/v2/services/{service}/chat_channels");
+        let (status, body) = as_person(&app, &ada_token, reqwest::Method::POST, &path,
+            Some(json!({"chat_channel": {"type": "teams", "name": "Ops", "url": teams.url()}}))).await;
+        assert_eq!(status, 403, "{body}");
+        let (status, body) = app.post(&path, json!({"chat_channel": {"type": "irc", "name": "Ops", "url": teams.url()}})).await;
+        assert_refused(status, &body, "chat_channel.type");
+        let (status, body) = app.post(&path, json!({"chat_channel": {"type": "teams", "name": "Ops", "url": "http://hooks.example.com/secret-token-123"}})).await;
+        assert_refused(status, &body, "chat_channel.url");
+        assert!(!body.to_string().contains("secret-token-123"), "{body}");
+        let (status, body) = app.post(&path, json!({"chat_channel": {"type": "teams", "name": "  ", "url": teams.url()}})).await;
+        assert_refused(status, &body, "chat_channel.name");
+        let (status, body) = app.post(&path, json!({"chat_channel": {"type": "teams", "name": "Ops", "url": teams.url()}})).await;
+        assert_eq!(status, 201, "{body}");
+        assert!(!body.to_string().contains(teams.url()), "the URL is never shown again: {body}");
+        let (status, body) = app.post(&format!("/api/v2/teams/{team}/chat_channels"),
+            json!({"chat_channel": {"type": "slack", "name": "#payments", "url": slack.url(), "language": "ja"}})).await;
+        assert_eq!(status, 201, "{body}");
+        let (status, body) = app.api_as(Role::Observer).get(&path).await;
+        assert_eq!(status, 200, "{body}");
+        assert!(body["chat_channels"][0]["url_hint"].as_str().unwrap().starts_with("127.0.0.1…"), "{body}");
+
+        // Trigger: both channels hear of it.
+        let event = json!({"routing_key": key, "event_action": "trigger", "dedup_key": "cpu",
+            "payload": {"summary": "CPU <high> & climbing on web-1", "source": "web-1", "severity": "critical"}});
+        let (status, body) = send(app.http.post(app.url("/v2/enqueue")).json(&event)).await;
+        assert_eq!(status, 202, "{body}");
+        let (_, list) = app.get("/api/v2/incidents").await;
+        let incident = list["incidents"][0]["id"].as_str().unwrap().to_owned();
+        assert_eq!(run_chat(&app).await.sent, 2);
+        assert_eq!(texts(&teams).len(), 1);
+        assert_eq!(texts(&slack).len(), 1);
+        assert!(slack.received()[0].body.to_string().contains("CPU &lt;high&gt; &amp; climbing"), "{:?}", slack.received());
+
+        // Escalated, acknowledged, resolved.
+        let inc = format!("/api/v2/incidents/{incident}");
+        let (status, body) = as_person(&app, &ada_token, reqwest::Method::PUT, &inc, Some(json!({"incident": {"escalation_level": 2}}))).await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(run_chat(&app).await.sent, 2);
+        let (status, body) = as_person(&app, &ada_token, reqwest::Method::PUT, &inc, Some(json!({"incident": {"status": "acknowledged"}}))).await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(run_chat(&app).await.sent, 2);
+        // The summary on request.
+        let (status, body) = as_person(&app, &ada_token, reqwest::Method::POST, &format!("{inc}/summary/post"), None).await;
+        assert_eq!(status, 202, "{body}");
+        assert_eq!(body["posts"], 2, "{body}");
+        assert_eq!(run_chat(&app).await.sent, 2);
+        let (status, body) = as_person(&app, &ada_token, reqwest::Method::PUT, &inc, Some(json!({"incident": {"status": "resolved"}}))).await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(run_chat(&app).await.sent, 2);
+
+        let t = texts(&teams);
+        let s = texts(&slack);
+        assert_eq!((t.len(), s.len()), (5, 5), "{t:#?}\n{s:#?}");
+        assert!(t[1].contains("Bo Second") || t[1].contains('2'), "escalation: {}", t[1]);
+        assert!(t[2].contains("Ada Responder"), "acknowledged by: {}", t[2]);
+        assert!(t[3].contains("Acknowledged by Ada Responder") , "the summary: {}", t[3]);
+        assert!(s[3].contains("確認"), "the Slack channel is in Japanese: {}", s[3]);
+        assert!(t[4].contains("Ada Responder"), "resolved by: {}", t[4]);
+        // Each post is on the timeline.
+        let posted = log_summaries(&app, &incident).await.iter().filter(|s| s.starts_with("Posted to ")).count();
+        assert_eq!(posted, 10);
+        // No channel, no summary post: refused naming the incident.
+        let (status, _) = app.delete(&format!("/api/v2/teams/{team}")).await;
+        assert_eq!(status, 204);
+        let (_, body) = app.get(&path).await;
+        let channel = body["chat_channels"][0]["id"].as_str().unwrap().to_owned();
+        let (status, _) = app.delete(&format!("{path}/{channel}")).await;
+        assert_eq!(status, 204);
+        let (status, body) = as_person(&app, &ada_token, reqwest::Method::POST, &format!("{inc}/summary/post"), None).await;
+        assert_refused(status, &body, "incident");
+    }
+
+    async fn a_failing_webhook_is_retried_on_the_timeline_and_never_holds_up_the_email(app) {
+        let teams = ChatFake::teams();
+        let smtp = SmtpServer::start();
+        let ada = app.user("Ada Responder", "ada@example.com").await;
+        let key = app.paging_service("Checkout", &[&ada]).await;
+        let (_, services) = app.get("/api/v2/services?limit=100").await;
+        let service = services["services"][0]["id"].as_str().unwrap().to_owned();
+        let (status, body) = app.post(&format!("/api/v2/services/{service}/chat_channels"),
+            json!({"chat_channel": {"type": "teams", "name": "Ops", "url": teams.url()}})).await;
+        assert_eq!(status, 201, "{body}");
+        teams.fail_next(2, 500);
+        let event = json!({"routing_key": key, "event_action": "trigger", "dedup_key": "disk",
+            "payload": {"summary": "Disk full", "source": "db-1", "severity": "critical"}});
+        let (status, body) = send(app.http.post(app.url("/v2/enqueue")).json(&event)).await;
+        assert_eq!(status, 202, "{body}");
+        let (_, list) = app.get("/api/v2/incidents").await;
+        let incident = list["incidents"][0]["id"].as_str().unwrap().to_owned();
+
+        // The channel fails; the e-mail to Ada goes out all the same.
+        let report = run_chat(&app).await;
+        assert_eq!((report.sent, report.retrying), (0, 1));
+        let dispatcher = rota::jobs::notifications::NotificationJob {
+            mailer: Some(smtp.mailer()),
+            ..app.app.notifications.clone()
+        };
+        dispatcher.run_once().await.expect("notification pass");
+        let mails = smtp.wait_for(1, std::time::Duration::from_secs(5)).await;
+        assert_eq!(mails.len(), 1, "{mails:?}");
+        assert_eq!(mails[0].rcpt_to, ["ada@example.com"]);
+
+        // Not due again before its backoff; then it fails once more, then gets through.
+        assert_eq!(run_chat(&app).await, rota::jobs::chat::Report::default());
+        app.clock.advance(Duration::seconds(31));
+        assert_eq!(run_chat(&app).await.retrying, 1);
+        app.clock.advance(Duration::seconds(61));
+        assert_eq!(run_chat(&app).await.sent, 1);
+        let statuses: Vec<u16> = teams.received().iter().map(|r| r.status).collect();
+        assert_eq!(statuses, [500, 500, 202]);
+        assert!(teams.received().iter().all(|r| r.problems.is_empty()));
+        let log = log_summaries(&app, &incident).await;
+        let failed: Vec<&String> = log.iter().filter(|s| s.starts_with("Posting to Microsoft Teams channel 'Ops' failed (the teams webhook answered 500")).collect();
+        assert_eq!(failed.len(), 2, "{log:#?}");
+        assert!(failed.iter().all(|s| s.contains("trying again at")), "{failed:?}");
+        assert!(log.iter().any(|s| s == "Posted to Microsoft Teams channel 'Ops'"), "{log:#?}");
+        // The URL is in no timeline entry.
+        assert!(!log.iter().any(|s| s.contains(teams.url())));
+
+        // A channel that refuses the card for good (4xx) is given up at once.
+        teams.fail_next(1, 404);
+        let (status, body) = send(app.req(reqwest::Method::PUT, &format!("/api/v2/incidents/{incident}"))
+            .header("From", "ada@example.com").json(&json!({"incident": {"status": "resolved"}}))).await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(run_chat(&app).await.given_up, 1);
+        let log = log_summaries(&app, &incident).await;
+        assert!(log.iter().any(|s| s.contains("answered 404") && s.contains("given up after 1 attempt")), "{log:#?}");
+    }
+}
