@@ -186,8 +186,8 @@ macro_rules! text_column {
 }
 
 use crate::domain::{
-    audit, contact, escalation, handoff, incident, notification, role, seat_policy, seats, service,
-    token, user,
+    audit, contact, escalation, handoff, incident, notification, postmortem, role, seat_policy,
+    seats, service, token, user,
 };
 
 text_column! {
@@ -219,6 +219,8 @@ text_column! {
     handoff::NoticeKind: "a notice kind" in ["handoff_notices.kind"];
     handoff::Fate: "a notice's fate" in ["handoff_notices.fate"];
     handoff::HandoffSetting: "a hand-off setting" in ["oncall_notification_settings.handoff"];
+    postmortem::Status: "a postmortem status" in ["postmortems.status"];
+    postmortem::ActionStatus: "an action item status" in ["postmortem_action_items.status"];
 }
 
 /// Stores each listed domain value as text it writes and parses itself (`$to(&value)`,
@@ -286,6 +288,7 @@ const JSON_COLUMNS: &[&str] = &[
     "users.scim_document",
     "schedule_layer_versions.users",
     "schedule_layer_versions.restrictions",
+    "postmortems.document",
 ];
 
 /// A value stored as JSON text: `Json<Vec<String>>` for a list of app roles. Written with
