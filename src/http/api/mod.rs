@@ -13,6 +13,7 @@ pub mod licences;
 pub mod oncalls;
 pub mod openapi;
 mod params;
+pub mod postmortems;
 pub mod related;
 pub mod schedules;
 pub mod services;
@@ -52,6 +53,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .configure(incidents::routes)
             .configure(status_updates::routes)
             .configure(related::routes)
+            .configure(postmortems::routes)
             .configure(analytics::routes)
             .configure(calendar::routes)
             .default_service(web::to(unknown_route)),
