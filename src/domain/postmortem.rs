@@ -128,6 +128,7 @@ pub struct Facts {
 /// Where a postmortem is in its review.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
+#[schema(as = PostmortemStatus)]
 pub enum Status {
     Draft,
     InReview,

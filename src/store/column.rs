@@ -186,8 +186,8 @@ macro_rules! text_column {
 }
 
 use crate::domain::{
-    audit, chat, contact, escalation, handoff, incident, notification, role, seat_policy, seats,
-    service, token, user,
+    audit, chat, contact, escalation, handoff, incident, notification, postmortem, role,
+    seat_policy, seats, service, token, user,
 };
 
 text_column! {
@@ -220,6 +220,8 @@ text_column! {
     handoff::Fate: "a notice's fate" in ["handoff_notices.fate"];
     handoff::HandoffSetting: "a hand-off setting" in ["oncall_notification_settings.handoff"];
     chat::ChatKind: "a chat kind" in ["chat_channels.kind"];
+    postmortem::Status: "a postmortem status" in ["postmortems.status"];
+    postmortem::ActionStatus: "an action item status" in ["postmortem_action_items.status"];
 }
 
 /// Stores each listed domain value as text it writes and parses itself (`$to(&value)`,
@@ -287,6 +289,7 @@ const JSON_COLUMNS: &[&str] = &[
     "users.scim_document",
     "schedule_layer_versions.users",
     "schedule_layer_versions.restrictions",
+    "postmortems.document",
 ];
 
 /// A value stored as JSON text: `Json<Vec<String>>` for a list of app roles. Written with

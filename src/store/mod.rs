@@ -16,6 +16,7 @@ pub mod escalation;
 pub mod handoffs;
 pub mod incidents;
 pub mod notifications;
+pub mod postmortems;
 pub mod processing;
 pub mod schedules;
 pub mod schema;

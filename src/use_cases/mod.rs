@@ -19,6 +19,7 @@ pub mod finals;
 pub mod incidents;
 pub mod intake;
 pub mod oncalls;
+pub mod postmortems;
 pub mod related;
 pub mod schedules;
 pub mod services;

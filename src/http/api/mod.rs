@@ -14,6 +14,7 @@ pub mod licences;
 pub mod oncalls;
 pub mod openapi;
 mod params;
+pub mod postmortems;
 pub mod related;
 pub mod schedules;
 pub mod services;
@@ -54,6 +55,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .configure(status_updates::routes)
             .configure(related::routes)
             .configure(chat::routes)
+            .configure(postmortems::routes)
             .configure(analytics::routes)
             .configure(calendar::routes)
             .default_service(web::to(unknown_route)),

@@ -38,6 +38,8 @@ use utoipa_swagger_ui::SwaggerUi;
         super::status_updates::subscribe, super::status_updates::unsubscribe, super::status_updates::show_summary,
         super::related::list,
         super::chat::list, super::chat::create, super::chat::remove, super::chat::post_summary,
+        super::postmortems::create, super::postmortems::show, super::postmortems::draft,
+        super::postmortems::update, super::postmortems::action_items, super::postmortems::of_team,
         super::analytics::services, super::analytics::teams,
         crate::http::events::enqueue, crate::http::events::change_enqueue, crate::http::events::azure_monitor,
         crate::http::twilio::gather, crate::http::twilio::status,

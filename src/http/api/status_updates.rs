@@ -334,7 +334,7 @@ pub async fn unsubscribe(
     }))
 }
 
-/// The language a request asks for: `?language=`, else `Accept-Language`, else English.
+/// The language `Accept-Language` asks for, else English.
 pub fn browser_language(req: &HttpRequest) -> &'static str {
     let Ok(accept) = AcceptLanguage::parse(req) else {
         return "en";
@@ -349,17 +349,23 @@ pub fn browser_language(req: &HttpRequest) -> &'static str {
     "en"
 }
 
-fn asked_language(params: &Params, req: &HttpRequest) -> AppResult<&'static str> {
+/// The language a request asks for: `?language=`, else `Accept-Language`, else English.
+pub(super) fn asked_language(params: &Params, req: &HttpRequest) -> AppResult<&'static str> {
     match params.one("language") {
         None => Ok(browser_language(req)),
-        Some(l) => match l.split(['-', '_']).next().unwrap_or("") {
-            "en" => Ok("en"),
-            "ja" => Ok("ja"),
-            _ => Err(AppError::invalid(
-                "language",
-                format!("'{l}' is not a language Rota writes: use en or ja"),
-            )),
-        },
+        Some(l) => named_language("language", l),
+    }
+}
+
+/// The language `tag` names (`ja`, `en-GB`), one Rota writes; else refused naming `field`.
+pub(super) fn named_language(field: &str, tag: &str) -> AppResult<&'static str> {
+    match tag.split(['-', '_']).next().unwrap_or("") {
+        "en" => Ok("en"),
+        "ja" => Ok("ja"),
+        _ => Err(AppError::invalid(
+            field,
+            format!("'{tag}' is not a language Rota writes: use en or ja"),
+        )),
     }
 }
 
