@@ -115,4 +115,27 @@ on_both_backends! {
         let (status, _) = app.get("/api/v2/incidents/nope/related_incidents").await;
         assert_eq!(status, 404);
     }
+
+    async fn searching_before_anything_resolved_and_again_later_works(app) {
+        // A fresh install: nothing resolved yet. Searching twice (the second after the index
+        // would look again) answers empty, not an error; a later resolution is found.
+        let ada = app.user("Ada Responder", "ada@example.com").await;
+        let token = app.personal_token(&ada);
+        let key = app.paging_service("Database", &[&ada]).await;
+        let now = trigger(&app, &key, "now", "Disk full on db-05", "db-05.prod", "disk").await;
+        let path = format!("/api/v2/incidents/{now}/related_incidents");
+        for _ in 0..2 {
+            let (status, body) = app.get(&path).await;
+            assert_eq!(status, 200, "{body}");
+            assert_eq!(body["related_incidents"], json!([]), "{body}");
+            assert_eq!(body["similar_count"], 0, "{body}");
+            tokio::time::sleep(std::time::Duration::from_millis(1_100)).await;
+        }
+        let past = trigger(&app, &key, "past", "Disk full on db-02", "db-02.prod", "disk").await;
+        resolve(&app, &token, &past).await;
+        tokio::time::sleep(std::time::Duration::from_millis(1_100)).await;
+        let (status, body) = app.get(&path).await;
+        assert_eq!(status, 200, "{body}");
+        assert!(titles(&body).iter().any(|t| t.contains("db-02")), "{body}");
+    }
 }

@@ -1,7 +1,8 @@
 //! `/unsubscribe/{token}`: the link in every status-update e-mail. Like `/act/{token}`, the
 //! signed token is the credential (no sign-in) and `GET` only asks, so a mail scanner that
-//! fetches links unsubscribes nobody; `POST` ends the subscription. The same `POST` is the
-//! one-click unsubscribe mail clients send (RFC 8058, `List-Unsubscribe-Post`).
+//! fetches links unsubscribes nobody; `POST` ends the subscription. It is also what an
+//! RFC 8058 one-click `List-Unsubscribe-Post` would call; the e-mails do not carry those
+//! headers yet (the outbox has no header columns).
 
 use super::AppState;
 use super::page::{self, escape};

@@ -69,10 +69,28 @@ impl ChatJob {
                     let claimed = store::write(c, |tx| {
                         outbox::claim_due(tx, now, BATCH, chrono::Duration::seconds(LEASE_SECONDS))
                     })?;
-                    claimed
-                        .into_iter()
-                        .map(|p| prepare(c, &base, p, now))
-                        .collect::<AppResult<Vec<_>>>()
+                    let mut ready = Vec::with_capacity(claimed.len());
+                    for p in claimed {
+                        let (id, attempts) = (p.id.clone(), p.attempts);
+                        match prepare(c, &base, p, now) {
+                            Ok(r) => ready.push(r),
+                            Err(e) => {
+                                // One post that cannot be built must not hold up those
+                                // behind it: it is recorded as a failed attempt.
+                                tracing::error!(error = %e, post = %id, "could not build a chat message");
+                                let retry = retry::next_attempt(attempts + 1, now);
+                                store::write(c, |tx| {
+                                    outbox::record(
+                                        tx,
+                                        &id,
+                                        now,
+                                        Err(("Rota could not build the message", retry)),
+                                    )
+                                })?;
+                            }
+                        }
+                    }
+                    Ok(ready)
                 })
                 .await?;
             let full = ready.len() as i64 == BATCH;
@@ -188,8 +206,10 @@ fn prepare(
     let Some(channel) = outbox::find_channel(conn, &post.channel_id)? else {
         return Ok(None);
     };
-    let Ok(incident) = incidents::find(conn, &post.incident_id) else {
-        return Ok(None);
+    let incident = match incidents::find(conn, &post.incident_id) {
+        Ok(i) => i,
+        Err(e) if matches!(e.kind, crate::error::ErrorKind::NotFound { .. }) => return Ok(None),
+        Err(e) => return Err(e),
     };
     let service = services::find(conn, &incident.service_id)?;
     let lang = crate::domain::handoff::language(Some(&channel.language));

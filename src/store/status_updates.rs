@@ -108,10 +108,16 @@ pub fn subscribe(
         if already.contains(person) || added.contains(person) {
             continue;
         }
-        diesel::insert_into(subscriptions::table)
-            .values(Subscription::new(person.clone(), target, at))
-            .execute(conn)?;
-        added.push(person.clone());
+        // A subscribe racing this one for the same person meets the unique index: theirs
+        // stands, and this one adds nothing.
+        let row = Subscription::new(person.clone(), target, at);
+        let inserted = super::on_backend!(conn, c => diesel::insert_into(subscriptions::table)
+            .values(&row)
+            .on_conflict_do_nothing()
+            .execute(c))?;
+        if inserted > 0 {
+            added.push(person.clone());
+        }
     }
     Ok(added)
 }

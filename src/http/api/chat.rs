@@ -182,18 +182,16 @@ pub async fn remove(
 }
 
 /// Post an incident's current summary to its chat channels
-#[utoipa::path(post, path = "/api/v2/incidents/{id}/summary/post", tag = "Incidents", params(("id" = String, Path)),
+#[utoipa::path(post, path = "/api/v2/incidents/{id}/summary/post", tag = "Incidents", params(("id" = String, Path), ("From" = Option<String>, Header, description = "The acting user's e-mail (service tokens)")),
     responses((status = 202, body = SummaryPosted), (status = 400, body = super::ErrorBody), (status = 403, body = super::ErrorBody), (status = 404, body = super::ErrorBody)), security(("api_token" = [])))]
 pub async fn post_summary(
     state: web::Data<AppState>,
     caller: ApiCaller,
+    req: HttpRequest,
     id: web::Path<String>,
 ) -> ApiResult<HttpResponse> {
-    caller.may(
-        Action::RespondToIncident,
-        &Resource::Account,
-        "post summaries",
-    )?;
+    // A full user acts (a service token names them in `From`), as for any response.
+    super::incidents::acting(&state, &caller, &req, "post summaries").await?;
     let id = IncidentId(id.into_inner());
     let at = caller.at;
     let posts = state
