@@ -10,7 +10,9 @@ mod support;
 use chrono::Duration;
 use rota::domain::role::Role;
 use serde_json::json;
+use support::browser::{Browser, csrf_in};
 use support::chat::ChatFake;
+use support::oidc_provider::OidcProvider;
 use support::smtp::SmtpServer;
 use support::{TestApp, as_person, assert_refused, send};
 
@@ -193,5 +195,121 @@ on_both_backends! {
         assert_eq!(run_chat(&app).await.given_up, 1);
         let log = log_summaries(&app, &incident).await;
         assert!(log.iter().any(|s| s.contains("answered 404") && s.contains("given up after 1 attempt")), "{log:#?}");
+    }
+}
+
+/// The card's buttons (their URLs), wherever the card puts them.
+fn button_urls(body: &serde_json::Value) -> Vec<String> {
+    let mut urls = Vec::new();
+    fn walk(v: &serde_json::Value, urls: &mut Vec<String>) {
+        match v {
+            serde_json::Value::Object(map) => {
+                if let Some(serde_json::Value::String(u)) = map.get("url") {
+                    urls.push(u.clone());
+                }
+                map.values().for_each(|v| walk(v, urls));
+            }
+            serde_json::Value::Array(items) => items.iter().for_each(|v| walk(v, urls)),
+            _ => {}
+        }
+    }
+    walk(body, &mut urls);
+    urls
+}
+
+/// Card buttons followed in a browser, signed in through the OIDC provider peer.
+mod from_the_card {
+    use super::*;
+
+    on_both_backends! {
+        builder = TestApp::builder().oidc(OidcProvider::shared());
+        async fn a_responder_acknowledges_from_the_card_after_signing_in_and_a_stakeholder_cannot(app) {
+            let teams = ChatFake::teams();
+            // Bob signs in first (his account is made then), and is paged by the service.
+            let bob = Browser::new(&app);
+            assert_eq!(bob.sign_in("bob@contoso.example").await.status, 200);
+            let bob_id = bob.me().await.1["user"]["id"].as_str().unwrap().to_owned();
+            let key = app.paging_service("Checkout", &[&bob_id]).await;
+            let (_, services) = app.get("/api/v2/services?limit=100").await;
+            let service = services["services"][0]["id"].as_str().unwrap().to_owned();
+            let (status, body) = app.post(&format!("/api/v2/services/{service}/chat_channels"),
+                json!({"chat_channel": {"type": "teams", "name": "Ops", "url": teams.url()}})).await;
+            assert_eq!(status, 201, "{body}");
+            let event = json!({"routing_key": key, "event_action": "trigger", "dedup_key": "cpu",
+                "payload": {"summary": "CPU high on web-1", "source": "web-1", "severity": "critical"}});
+            let (status, body) = send(app.http.post(app.url("/v2/enqueue")).json(&event)).await;
+            assert_eq!(status, 202, "{body}");
+            let (_, list) = app.get("/api/v2/incidents").await;
+            let incident = list["incidents"][0]["id"].as_str().unwrap().to_owned();
+            assert_eq!(run_chat(&app).await.sent, 1);
+            let card = teams.received()[0].body.clone();
+            let urls = button_urls(&card);
+            let acknowledge = app.url(&format!("/incidents/{incident}/acknowledge"));
+            let resolve = app.url(&format!("/incidents/{incident}/resolve"));
+            assert!(urls.contains(&acknowledge) && urls.contains(&resolve), "{urls:?}");
+
+            // Signed out, the link sends the visitor to sign in and back.
+            let plain = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+            let res = plain.get(&acknowledge).send().await.unwrap();
+            assert_eq!(res.status(), 303);
+            let back = format!("/incidents/{incident}/acknowledge");
+            let location = res.headers()["location"].to_str().unwrap().to_owned();
+            let encoded: String = url::form_urlencoded::byte_serialize(back.as_bytes()).collect();
+            assert_eq!(location, format!("/auth/oidc/login?return_to={encoded}"));
+            // A form posted without a session changes nothing either.
+            let res = plain.post(&acknowledge).form(&[("csrf_token", "x")]).send().await.unwrap();
+            assert_eq!(res.status(), 303);
+
+            // Carol, a stakeholder, may read but not respond.
+            let carol = Browser::new(&app);
+            let landing = carol.get(&format!("/auth/oidc/login?login_hint=carol@contoso.example&return_to={encoded}")).await;
+            assert_eq!(landing.status, 403, "{}", landing.body);
+            assert!(landing.body.contains("may not respond to incidents"), "{}", landing.body);
+
+            // Bob signs in through the link's redirect and lands on the question, not the act.
+            let bob = Browser::new(&app);
+            let landing = bob.get(&format!("/auth/oidc/login?login_hint=bob@contoso.example&return_to={encoded}")).await;
+            assert_eq!(landing.status, 200, "{}", landing.body);
+            assert!(landing.url.ends_with(&back), "{}", landing.url);
+            assert!(landing.body.contains("Acknowledge incident #1?"), "{}", landing.body);
+            assert!(landing.body.contains("CPU high on web-1"), "{}", landing.body);
+            let (_, now) = app.get(&format!("/api/v2/incidents/{incident}")).await;
+            assert_eq!(now["incident"]["status"], "triggered", "GET changes nothing");
+            // Without the form's CSRF token, or with another's, it is refused.
+            let refused = bob.post_form(&back, &[]).await;
+            assert_eq!(refused.status, 403, "{}", refused.body);
+            let refused = bob.post_form(&back, &[("csrf_token", &"0".repeat(64))]).await;
+            assert_eq!(refused.status, 403, "{}", refused.body);
+            let (_, now) = app.get(&format!("/api/v2/incidents/{incident}")).await;
+            assert_eq!(now["incident"]["status"], "triggered");
+            // With it, he acknowledges as himself, through the web.
+            let done = bob.post_form(&back, &[("csrf_token", &csrf_in(&landing.body))]).await;
+            assert_eq!(done.status, 200, "{}", done.body);
+            assert!(done.body.contains("Acknowledged"), "{}", done.body);
+            let (_, now) = app.get(&format!("/api/v2/incidents/{incident}")).await;
+            assert_eq!(now["incident"]["status"], "acknowledged");
+            assert_eq!(now["incident"]["acknowledgements"][0]["acknowledger"]["id"], bob_id.as_str());
+            let (_, log) = app.get(&format!("/api/v2/incidents/{incident}/log_entries?limit=100")).await;
+            let ack = log["log_entries"].as_array().unwrap().iter()
+                .find(|e| e["type"] == "acknowledge_log_entry").expect("an acknowledge entry");
+            assert_eq!(ack["channel"]["type"], "web", "{ack}");
+            assert_eq!(ack["agent"]["id"], bob_id.as_str(), "{ack}");
+
+            // The next card has no acknowledge button; a second acknowledge does nothing.
+            assert_eq!(run_chat(&app).await.sent, 1);
+            let urls = button_urls(&teams.received()[1].body);
+            assert!(!urls.contains(&acknowledge) && urls.contains(&resolve), "{urls:?}");
+            let again = bob.get(&back).await;
+            assert!(again.body.contains("Already acknowledged"), "{}", again.body);
+            // Resolving from the card works the same way.
+            let page = bob.get(&format!("/incidents/{incident}/resolve")).await;
+            let done = bob.post_form(&format!("/incidents/{incident}/resolve"), &[("csrf_token", &csrf_in(&page.body))]).await;
+            assert_eq!(done.status, 200, "{}", done.body);
+            let (_, now) = app.get(&format!("/api/v2/incidents/{incident}")).await;
+            assert_eq!(now["incident"]["status"], "resolved");
+            // An unknown incident is a 404 page.
+            let missing = bob.get("/incidents/PNOTHERE/acknowledge").await;
+            assert_eq!(missing.status, 404, "{}", missing.body);
+        }
     }
 }

@@ -7,7 +7,6 @@
 mod support;
 
 use chrono::Duration;
-use reqwest::StatusCode;
 use rota::config::{OidcConfig, Secret};
 use rota::domain::audit::{Actor, ActorKind};
 use rota::domain::role::Role;
@@ -16,6 +15,7 @@ use rota::store::audit::AuditContext;
 use serde_json::{Value, json};
 use std::net::TcpListener;
 use support::TestApp;
+use support::browser::Browser;
 use support::oidc_provider::OidcProvider;
 
 const PLATFORM_GROUP: &str = "c0a8f1d2-4b3e-4f5a-8c7d-1e2f3a4b5c01";
@@ -27,119 +27,6 @@ fn signing_in() -> support::TestAppBuilder {
     TestApp::builder()
         .oidc(OidcProvider::shared())
         .bootstrap_owners(&["dave@contoso.example"])
-}
-
-/// A browser: a cookie jar, following redirects (optionally stopping at our callback).
-struct Browser {
-    http: reqwest::Client,
-    jar: std::sync::Arc<reqwest::cookie::Jar>,
-    base: String,
-}
-
-/// Where a browser ended up.
-struct Landing {
-    status: StatusCode,
-    url: String,
-    body: String,
-}
-
-impl Browser {
-    fn new(app: &TestApp) -> Browser {
-        Self::build(app, false, None)
-    }
-
-    /// A browser on another machine: refusals are counted per client address, and every
-    /// address in 127.0.0.0/8 reaches the test server.
-    fn from_address(app: &TestApp, address: &str) -> Browser {
-        Self::build(app, false, Some(address.parse().unwrap()))
-    }
-
-    /// Stops before our callback, as an attacker who captured the redirect would.
-    fn stopping_at_callback(app: &TestApp) -> Browser {
-        Self::build(app, true, None)
-    }
-
-    fn build(app: &TestApp, stop: bool, address: Option<std::net::IpAddr>) -> Browser {
-        let policy = reqwest::redirect::Policy::custom(move |attempt| {
-            if stop && attempt.url().path() == "/auth/oidc/callback" {
-                attempt.stop()
-            } else if attempt.previous().len() > 20 {
-                attempt.error("too many redirects")
-            } else {
-                attempt.follow()
-            }
-        });
-        let jar = std::sync::Arc::new(reqwest::cookie::Jar::default());
-        Browser {
-            http: reqwest::Client::builder()
-                .cookie_provider(jar.clone())
-                .redirect(policy)
-                .local_address(address)
-                .build()
-                .unwrap(),
-            jar,
-            base: app.base.clone(),
-        }
-    }
-
-    async fn get(&self, url: &str) -> Landing {
-        let url = if url.starts_with("http") {
-            url.to_string()
-        } else {
-            format!("{}{url}", self.base)
-        };
-        let res = self.http.get(url).send().await.expect("request");
-        Landing {
-            status: res.status(),
-            url: res.url().to_string(),
-            body: res.text().await.unwrap_or_default(),
-        }
-    }
-
-    /// Signs in as `login` (the provider's headless login by hint).
-    async fn sign_in(&self, login: &str) -> Landing {
-        self.get(&format!("/auth/oidc/login?login_hint={login}"))
-            .await
-    }
-
-    /// The CSRF token the home page embeds for this browser's session.
-    async fn csrf(&self) -> String {
-        let home = self.get("/").await;
-        let marker = "name=\"csrf_token\" value=\"";
-        let at = home
-            .body
-            .find(marker)
-            .unwrap_or_else(|| panic!("no CSRF token on the home page: {}", home.body))
-            + marker.len();
-        home.body[at..at + 64].to_string()
-    }
-
-    /// Starts a login and returns the callback URL the provider sends the browser to,
-    /// without opening it (needs `stopping_at_callback`).
-    async fn callback_url(&self, login: &str) -> String {
-        let res = self
-            .http
-            .get(format!("{}/auth/oidc/login?login_hint={login}", self.base))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(res.status(), 303);
-        res.headers()["location"].to_str().unwrap().to_string()
-    }
-
-    /// The cookies this browser sends to us, to replay them by hand.
-    fn cookie_header(&self) -> String {
-        use reqwest::cookie::CookieStore;
-        let url = url::Url::parse(&self.base).unwrap();
-        self.jar
-            .cookies(&url)
-            .map(|h| h.to_str().unwrap().to_string())
-            .unwrap_or_default()
-    }
-
-    async fn me(&self) -> (u16, Value) {
-        support::send(self.http.get(format!("{}/api/v2/users/me", self.base))).await
-    }
 }
 
 async fn user_count(app: &TestApp) -> u64 {

@@ -77,7 +77,8 @@ pub struct CardFacts {
     /// Its status now (after the event).
     pub status: Status,
     pub incident_url: String,
-    /// Signed links; `None`: not made for this message (the button is left out).
+    /// The acknowledge and resolve pages (the visitor signs in and acts as themselves);
+    /// `None`: not offered in this message (the button is left out).
     pub acknowledge_url: Option<String>,
     pub resolve_url: Option<String>,
     /// When the event happened (UTC).
@@ -656,8 +657,8 @@ mod tests {
             urgency: Urgency::High,
             status: Status::Triggered,
             incident_url: "https://rota.example/incidents/inc-1".into(),
-            acknowledge_url: Some("https://rota.example/act/ack-token".into()),
-            resolve_url: Some("https://rota.example/act/res-token".into()),
+            acknowledge_url: Some("https://rota.example/incidents/inc-1/acknowledge".into()),
+            resolve_url: Some("https://rota.example/incidents/inc-1/resolve".into()),
             at: NaiveDateTime::parse_from_str("2026-12-07 14:03:00", "%Y-%m-%d %H:%M:%S").unwrap(),
         }
     }
@@ -728,9 +729,9 @@ mod tests {
             card["actions"],
             json!([
                 {"type": "Action.OpenUrl", "title": "Acknowledge",
-                 "url": "https://rota.example/act/ack-token", "style": "positive"},
+                 "url": "https://rota.example/incidents/inc-1/acknowledge", "style": "positive"},
                 {"type": "Action.OpenUrl", "title": "Resolve",
-                 "url": "https://rota.example/act/res-token"},
+                 "url": "https://rota.example/incidents/inc-1/resolve"},
                 {"type": "Action.OpenUrl", "title": "Open in Rota",
                  "url": "https://rota.example/incidents/inc-1"},
             ])
@@ -808,7 +809,7 @@ mod tests {
         assert_eq!(
             blocks[2]["elements"][0],
             json!({"type": "button", "text": {"type": "plain_text", "text": "Acknowledge"},
-                "url": "https://rota.example/act/ack-token", "action_id": "rota_acknowledge",
+                "url": "https://rota.example/incidents/inc-1/acknowledge", "action_id": "rota_acknowledge",
                 "style": "primary"})
         );
         assert_eq!(blocks[3]["type"], "context");

@@ -37,32 +37,68 @@ async fn confirm(state: web::Data<AppState>, token: web::Path<String>) -> HttpRe
         Err(e) => return page::app_error_page(e),
     };
     let i = &preview.incident;
-    let about = describe(i);
     if !matches!(
         rules::next_status(i.status, preview.act.change()),
         Ok(Some(_))
     ) {
-        return page::layout(
-            StatusCode::OK,
-            &format!("Already {}", i.status.as_str()),
-            &format!("<p>{about}</p><p>Nothing to do.</p>"),
-        );
+        return nothing_to_do(preview.act, i);
     }
-    let verb = preview.act.verb();
+    confirmation(
+        preview.act,
+        i,
+        &preview.person,
+        &format!("/act/{form_token}"),
+        "",
+    )
+}
+
+/// The page asking whether to `act` on `i` as `person`: a form posting to `action` with
+/// `hidden_html` (already escaped) inside.
+pub(crate) fn confirmation(
+    act: Act,
+    i: &Incident,
+    person: &str,
+    action: &str,
+    hidden_html: &str,
+) -> HttpResponse {
+    let verb = act.verb();
     page::layout(
         StatusCode::OK,
         &format!("{verb} incident #{}?", i.number),
         &format!(
-            "<p>{about}</p><p>You are {} as {}.</p>\
-             <form method=\"post\" action=\"/act/{}\">\
+            "<p>{}</p><p>You are {} as {}.</p>\
+             <form method=\"post\" action=\"{}\">{hidden_html}\
              <p><button type=\"submit\">{verb}</button></p></form>",
-            match preview.act {
+            describe(i),
+            match act {
                 Act::Acknowledge => "acknowledging it",
                 Act::Resolve => "resolving it",
             },
-            escape(&preview.person),
-            escape(&form_token),
+            escape(person),
+            escape(action),
         ),
+    )
+}
+
+/// The page for an action with nothing left to do on `i`.
+pub(crate) fn nothing_to_do(act: Act, i: &Incident) -> HttpResponse {
+    let why = match (act, i.status) {
+        (Act::Acknowledge, Status::Resolved) => "It was resolved meanwhile; nothing was changed.",
+        _ => "It was already so; nothing was changed.",
+    };
+    page::layout(
+        StatusCode::OK,
+        &format!("Already {}", i.status.as_str()),
+        &format!("<p>{}</p><p>{why}</p>", describe(i)),
+    )
+}
+
+/// The page after `act` changed `i`.
+pub(crate) fn done(act: Act, i: &Incident) -> HttpResponse {
+    page::layout(
+        StatusCode::OK,
+        act.done(),
+        &format!("<p>{}</p>", describe(i)),
     )
 }
 
@@ -79,27 +115,18 @@ async fn perform(state: web::Data<AppState>, token: web::Path<String>) -> HttpRe
         Ok(Err(r)) => return refused(r),
         Err(e) => return page::app_error_page(e),
     };
-    let about = describe(&acted.incident);
     if acted.changed {
         state
             .metrics
             .incidents_committed(&state.db, vec![acted.incident.id.clone()], now)
             .await;
-        return page::layout(StatusCode::OK, acted.act.done(), &format!("<p>{about}</p>"));
+        return done(acted.act, &acted.incident);
     }
-    let already = match (acted.act, acted.incident.status) {
-        (Act::Acknowledge, Status::Resolved) => "It was resolved meanwhile; nothing was changed.",
-        _ => "It was already so; nothing was changed.",
-    };
-    page::layout(
-        StatusCode::OK,
-        &format!("Already {}", acted.incident.status.as_str()),
-        &format!("<p>{about}</p><p>{already}</p>"),
-    )
+    nothing_to_do(acted.act, &acted.incident)
 }
 
 /// "Incident #12 (Disk full) is triggered.", escaped.
-fn describe(i: &Incident) -> String {
+pub(crate) fn describe(i: &Incident) -> String {
     format!(
         "Incident #{} <strong>{}</strong> is {}.",
         i.number,

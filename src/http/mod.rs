@@ -14,6 +14,7 @@ pub mod scim;
 pub mod sign_in;
 pub mod throttle;
 pub mod twilio;
+pub mod ui;
 pub mod unsubscribe;
 
 use crate::authz::Policies;
@@ -85,6 +86,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .configure(act::routes)
         // Unsubscribe links in status-update e-mails: the signed token is the credential.
         .configure(unsubscribe::routes)
+        // Pages for people signed in with a session (`ui`).
+        .configure(ui::routes)
         .configure(events::routes)
         // Twilio's callbacks: its signature is the credential (`twilio`).
         .configure(twilio::routes)

@@ -62,6 +62,11 @@ pub fn error_page(status: StatusCode, title: &str, detail: &str) -> HttpResponse
 
 /// An error on a browser page, in words for a person; faults are logged with the request id.
 pub fn app_error_page(e: AppError) -> HttpResponse {
+    error_response(&e)
+}
+
+/// `app_error_page` for an error that is only borrowed (a `ResponseError`).
+pub fn error_response(e: &AppError) -> HttpResponse {
     e.log();
     let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let title = match e.kind {

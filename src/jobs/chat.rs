@@ -228,8 +228,10 @@ fn prepare(
         urgency: incident.urgency,
         status: incident.status,
         incident_url: format!("{base}/incidents/{}", incident.id),
-        acknowledge_url: None,
-        resolve_url: None,
+        // A channel's links name nobody: whoever follows one signs in and acts as themselves
+        // (`http::ui::incidents`).
+        acknowledge_url: Some(format!("{base}/incidents/{}/acknowledge", incident.id)),
+        resolve_url: Some(format!("{base}/incidents/{}/resolve", incident.id)),
         at: post.created_at,
     };
     let body = match channel.kind {

@@ -19,6 +19,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
 pub mod alertmanager;
+pub mod browser;
 pub mod chat;
 pub mod oidc_provider;
 pub mod postgres;

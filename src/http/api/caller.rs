@@ -161,6 +161,51 @@ impl ApiCaller {
     }
 }
 
+impl ApiCaller {
+    async fn new(
+        state: &AppState,
+        principal: Principal,
+        role: Role,
+        request_id: Option<String>,
+        at: DateTime<Utc>,
+    ) -> AppResult<ApiCaller> {
+        let manages = match &principal {
+            Principal::User { id, .. } => {
+                let id = id.clone();
+                state
+                    .db
+                    .run(move |conn| teams::managed_by(conn, &id))
+                    .await?
+            }
+            Principal::Token { .. } => Vec::new(),
+        };
+        Ok(ApiCaller {
+            principal,
+            role,
+            manages,
+            request_id,
+            at,
+            policies: state.policies.clone(),
+        })
+    }
+
+    /// The caller a web page acts as: the signed-in person of `current`, with the role their
+    /// seat allows. The page checks its form's CSRF token itself (`Current::check_csrf`).
+    pub async fn of_session(
+        state: &AppState,
+        current: &session::Current,
+        request_id: Option<String>,
+    ) -> AppResult<ApiCaller> {
+        let role = role_of(state, &current.user)?;
+        let principal = Principal::User {
+            id: current.user.id.clone(),
+            name: current.user.name.clone(),
+            session: Some(current.session.id.clone()),
+        };
+        ApiCaller::new(state, principal, role, request_id, state.clock.now()).await
+    }
+}
+
 fn is_safe(method: &actix_web::http::Method) -> bool {
     use actix_web::http::Method;
     matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
@@ -179,24 +224,7 @@ impl FromRequest for ApiCaller {
                 .clone()
                 .ok_or_else(|| AppError::internal("application state missing"))?;
             let (principal, role, at) = identify(&req, &presented, &state).await?;
-            let manages = match &principal {
-                Principal::User { id, .. } => {
-                    let id = id.clone();
-                    state
-                        .db
-                        .run(move |conn| teams::managed_by(conn, &id))
-                        .await?
-                }
-                Principal::Token { .. } => Vec::new(),
-            };
-            Ok(ApiCaller {
-                principal,
-                role,
-                manages,
-                request_id: presented.request_id,
-                at,
-                policies: state.policies.clone(),
-            })
+            Ok(ApiCaller::new(&state, principal, role, presented.request_id, at).await?)
         })
     }
 }

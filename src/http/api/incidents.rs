@@ -498,7 +498,7 @@ pub(super) fn may_read(caller: &ApiCaller) -> AppResult<()> {
 
 /// Who acts: the person calling, or for a service token the person its `From` header
 /// names (PagerDuty's rule). They must be someone who may respond: active, with a full seat.
-pub(super) async fn acting(
+pub(crate) async fn acting(
     state: &web::Data<AppState>,
     caller: &ApiCaller,
     req: &HttpRequest,

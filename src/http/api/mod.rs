@@ -5,7 +5,7 @@
 pub mod analytics;
 pub mod audit;
 pub mod calendar;
-mod caller;
+pub mod caller;
 pub mod chat;
 pub mod contact_methods;
 pub mod escalation_policies;
