@@ -271,4 +271,31 @@ on_both_backends! {
         let (status, _) = app.get("/api/v2/incidents/nope/summary").await;
         assert_eq!(status, 404);
     }
+
+    async fn an_incident_with_a_very_long_timeline_is_still_summarised_as_resolved(app) {
+        let (responder, token) = person(&app, "Ada Responder", "ada@example.com", "user", "en").await;
+        let (incident, _) = incident(&app, &responder, "Flapping disk").await;
+        // More entries than a timeline read holds: a monitor that flapped all night.
+        let id = rota::domain::ids::IncidentId(incident.clone());
+        let agent = rota::use_cases::incidents::Agent::rota(rota::domain::incident::Channel::Auto);
+        let start = rota::clock::Clock::now(&*app.clock).naive_utc();
+        let entries: Vec<_> = (0..rota::store::incidents::TIMELINE_MAX + 100)
+            .map(|i| agent.entry(&id, rota::domain::incident::LogKind::Annotate, start + chrono::Duration::milliseconds(i),
+                format!("flap {i}"), None))
+            .collect();
+        {
+            let mut conn = app.db.get().unwrap();
+            for chunk in entries.chunks(500) {
+                rota::store::incidents::insert_log(&mut conn, chunk).unwrap();
+            }
+        }
+        app.clock.advance(chrono::Duration::seconds(30));
+        let (status, body) = as_person(&app, &token, reqwest::Method::PUT, &format!("/api/v2/incidents/{incident}"),
+            Some(json!({"incident": {"type": "incident_reference", "status": "resolved"}}))).await;
+        assert_eq!(status, 200, "{body}");
+        let (status, body) = app.get(&format!("/api/v2/incidents/{incident}/summary?language=en")).await;
+        assert_eq!(status, 200, "{body}");
+        let text = body["text"].as_str().unwrap();
+        assert!(text.contains("Resolved by Ada Responder."), "the resolution is past the first 5,000 entries: {text}");
+    }
 }

@@ -623,14 +623,38 @@ pub fn log_entries(
 /// and latest are what matter).
 pub const TIMELINE_MAX: i64 = 5_000;
 
-/// An incident's whole timeline, oldest first (at most `TIMELINE_MAX` entries).
+/// Of a timeline longer than `TIMELINE_MAX`, how many of the latest entries are kept (the
+/// rest are the first ones): the acknowledgement and resolution are among them.
+pub const TIMELINE_LATEST: i64 = 1_000;
+
+/// An incident's timeline, oldest first: all of it, or when longer than `TIMELINE_MAX` its
+/// first `TIMELINE_MAX - TIMELINE_LATEST` entries and its latest `TIMELINE_LATEST`.
 pub fn timeline(conn: &mut DbConnection, incident: &IncidentId) -> AppResult<Vec<LogEntry>> {
-    Ok(incident_log_entries::table
+    let mut head: Vec<LogEntry> = incident_log_entries::table
         .filter(incident_log_entries::incident_id.eq(incident))
         .order((incident_log_entries::created_at, incident_log_entries::id))
         .limit(TIMELINE_MAX)
         .select(LogEntry::as_select())
-        .load(conn)?)
+        .load(conn)?;
+    if (head.len() as i64) < TIMELINE_MAX {
+        return Ok(head);
+    }
+    let mut latest: Vec<LogEntry> = incident_log_entries::table
+        .filter(incident_log_entries::incident_id.eq(incident))
+        .order((
+            incident_log_entries::created_at.desc(),
+            incident_log_entries::id.desc(),
+        ))
+        .limit(TIMELINE_LATEST)
+        .select(LogEntry::as_select())
+        .load(conn)?;
+    latest.reverse();
+    head.truncate((TIMELINE_MAX - TIMELINE_LATEST) as usize);
+    // The two reads are separate statements: whatever is written between them, no entry is
+    // kept twice.
+    let kept: std::collections::HashSet<LogEntryId> = head.iter().map(|e| e.id.clone()).collect();
+    head.extend(latest.into_iter().filter(|e| !kept.contains(&e.id)));
+    Ok(head)
 }
 
 pub fn find_log_entry(conn: &mut DbConnection, id: &LogEntryId) -> AppResult<LogEntry> {
