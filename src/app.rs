@@ -305,6 +305,26 @@ impl App {
                 tracing::error!(error = %e, "the first hand-off pass failed; trying again in a minute");
             }
         });
+        // Similar past incidents: the index of resolved incidents is built now, in the
+        // background, rather than by the first person who asks (seconds at 100,000).
+        let related = self.state.related.clone();
+        let db = self.db.clone();
+        tokio::spawn(async move {
+            let started = std::time::Instant::now();
+            match db
+                .run(move |conn| related.catch_up(conn).map(|()| related.len()))
+                .await
+            {
+                Ok(n) => tracing::info!(
+                    incidents = n,
+                    millis = started.elapsed().as_millis() as u64,
+                    "similar-incident index built"
+                ),
+                Err(e) => {
+                    tracing::warn!(error = %e, "could not build the similar-incident index; the first search will")
+                }
+            }
+        });
         Jobs {
             ticker: Ticker::start(self.reconciler.clone(), self.handoffs.clone()).await,
             escalations: Escalations::start(self.escalation.clone()),

@@ -113,6 +113,11 @@ on_both_backends! {
         let (status, body) = as_person(&app, &ada_token, reqwest::Method::POST, &format!("{inc}/summary/post"), None).await;
         assert_eq!(status, 202, "{body}");
         assert_eq!(body["posts"], 2, "{body}");
+        // Pressed twice: the second is refused until a minute has passed.
+        let res = app.as_token(&ada_token, reqwest::Method::POST, &format!("{inc}/summary/post"))
+            .send().await.unwrap();
+        assert_eq!(res.status(), 429);
+        assert!(res.headers()["retry-after"].to_str().unwrap().parse::<u64>().unwrap() <= 60);
         assert_eq!(run_chat(&app).await.sent, 2);
         let (status, body) = as_person(&app, &ada_token, reqwest::Method::PUT, &inc, Some(json!({"incident": {"status": "resolved"}}))).await;
         assert_eq!(status, 200, "{body}");
@@ -136,6 +141,7 @@ on_both_backends! {
         let channel = body["chat_channels"][0]["id"].as_str().unwrap().to_owned();
         let (status, _) = app.delete(&format!("{path}/{channel}")).await;
         assert_eq!(status, 204);
+        app.clock.advance(Duration::seconds(61));
         let (status, body) = as_person(&app, &ada_token, reqwest::Method::POST, &format!("{inc}/summary/post"), None).await;
         assert_refused(status, &body, "incident");
     }

@@ -138,4 +138,22 @@ on_both_backends! {
         assert_eq!(status, 200, "{body}");
         assert!(titles(&body).iter().any(|t| t.contains("db-02")), "{body}");
     }
+
+    async fn the_index_is_built_when_the_server_starts_not_by_the_first_search(app) {
+        let ada = app.user("Ada Responder", "ada@example.com").await;
+        let token = app.personal_token(&ada);
+        let key = app.paging_service("Database", &[&ada]).await;
+        for n in 0..3 {
+            let id = trigger(&app, &key, &format!("d{n}"), &format!("Disk full on db-0{n}"), "db.prod", "disk").await;
+            resolve(&app, &token, &id).await;
+        }
+        assert_eq!(app.app.state.related.len(), 0, "nothing searched yet");
+        let jobs = app.app.start_jobs().await;
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while app.app.state.related.len() < 3 && std::time::Instant::now() < deadline {
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        assert_eq!(app.app.state.related.len(), 3, "built in the background at start");
+        jobs.stop().await;
+    }
 }

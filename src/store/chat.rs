@@ -163,6 +163,24 @@ pub fn queue_summary(
     Ok(posts.len())
 }
 
+/// When a summary of `incident` was last queued for its channels, if since `since`.
+pub fn last_summary_since(
+    conn: &mut DbConnection,
+    incident: &IncidentId,
+    since: DateTime<Utc>,
+) -> AppResult<Option<NaiveDateTime>> {
+    let recent: Vec<(NaiveDateTime, Json<ChatEvent>)> = chat_posts::table
+        .filter(chat_posts::incident_id.eq(incident))
+        .filter(chat_posts::created_at.ge(stored(since)))
+        .order(chat_posts::created_at.desc())
+        .select((chat_posts::created_at, chat_posts::event))
+        .load(conn)?;
+    Ok(recent
+        .into_iter()
+        .find(|(_, e)| matches!(e.0, ChatEvent::Summary { .. }))
+        .map(|(at, _)| at))
+}
+
 fn new_post(channel: &str, incident: &IncidentId, told: ChatEvent, at: NaiveDateTime) -> Post {
     Post {
         id: uuid::Uuid::now_v7().to_string(),

@@ -194,6 +194,20 @@ pub fn post_summary(
 ) -> AppResult<usize> {
     db::write(conn, |tx| {
         incidents::find(tx, incident)?;
+        let cooldown = chrono::Duration::seconds(SUMMARY_COOLDOWN_SECONDS);
+        if let Some(last) = store::last_summary_since(tx, incident, at - cooldown)? {
+            let wait = last.and_utc() + cooldown - at;
+            return Err(AppError::too_many(
+                format!(
+                    "a summary of this incident was posted to its channels less than {SUMMARY_COOLDOWN_SECONDS} seconds ago"
+                ),
+                wait,
+            ));
+        }
         store::queue_summary(tx, incident, at)
     })
 }
+
+/// How long after a summary was posted to an incident's channels the next may be: a channel
+/// is read by many, and a button pressed twice should not post twice.
+pub const SUMMARY_COOLDOWN_SECONDS: i64 = 60;

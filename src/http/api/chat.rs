@@ -183,7 +183,7 @@ pub async fn remove(
 
 /// Post an incident's current summary to its chat channels
 #[utoipa::path(post, path = "/api/v2/incidents/{id}/summary/post", tag = "Incidents", params(("id" = String, Path), ("From" = Option<String>, Header, description = "The acting user's e-mail (service tokens)")),
-    responses((status = 202, body = SummaryPosted), (status = 400, body = super::ErrorBody), (status = 403, body = super::ErrorBody), (status = 404, body = super::ErrorBody)), security(("api_token" = [])))]
+    responses((status = 202, body = SummaryPosted), (status = 400, body = super::ErrorBody), (status = 403, body = super::ErrorBody), (status = 404, body = super::ErrorBody), (status = 429, body = super::ErrorBody, description = "A summary was posted less than a minute ago; Retry-After says when")), security(("api_token" = [])))]
 pub async fn post_summary(
     state: web::Data<AppState>,
     caller: ApiCaller,

@@ -177,6 +177,9 @@ pub struct SubscriberList {
 pub struct UnsubscribeResponse {
     pub deleted_count: usize,
     pub non_existent_count: usize,
+    /// PagerDuty counts people the caller may not unsubscribe here; Rota refuses the whole
+    /// request instead (403), so this is always 0. Kept for clients that read it.
+    pub unauthorized_count: usize,
 }
 
 /// What the path names: `/incidents|services|teams/{id}/…`.
@@ -331,6 +334,7 @@ pub async fn unsubscribe(
     Ok(HttpResponse::Ok().json(UnsubscribeResponse {
         deleted_count: ended.len(),
         non_existent_count: n - ended.len(),
+        unauthorized_count: 0,
     }))
 }
 
