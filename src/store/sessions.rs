@@ -26,6 +26,11 @@ pub struct SessionUser {
     pub licence: Option<Licence>,
     pub active: bool,
     pub deleted_at: Option<NaiveDateTime>,
+    /// Pages show times in this IANA zone, and words in `locale` (else SCIM's
+    /// `preferredLanguage`, else the browser's).
+    pub time_zone: String,
+    pub locale: Option<String>,
+    pub preferred_language: Option<String>,
 }
 
 /// The user a personal token acts for, unless deleted.

@@ -4,7 +4,9 @@
 //! every form carries the session's CSRF token. Handlers return `PageResult`: an error is a
 //! page (or the way to sign in), never JSON.
 
+pub mod form;
 pub mod incidents;
+pub mod shell;
 
 use super::AppState;
 use super::api::caller::ApiCaller;
@@ -75,6 +77,10 @@ impl ResponseError for PageError {
 pub struct Visitor {
     pub current: Current,
     pub caller: ApiCaller,
+    /// The language pages are written in for them: `en` or `ja`.
+    pub lang: &'static str,
+    /// Their IANA time zone: every time on a page is shown in it.
+    pub zone: String,
 }
 
 impl Visitor {
@@ -91,7 +97,22 @@ impl Visitor {
         };
         let request_id = crate::http::auth::Presented::read(req).request_id;
         let caller = ApiCaller::of_session(state, &current, request_id).await?;
-        Ok(Visitor { current, caller })
+        let user = &current.user;
+        let lang = match user
+            .locale
+            .as_deref()
+            .or(user.preferred_language.as_deref())
+        {
+            Some(tag) => crate::domain::handoff::language(Some(tag)),
+            None => crate::http::api::status_updates::browser_language(req),
+        };
+        let zone = user.time_zone.clone();
+        Ok(Visitor {
+            current,
+            caller,
+            lang,
+            zone,
+        })
     }
 
     /// Refuses a form post that lacks this session's CSRF token or comes from another origin.
@@ -106,7 +127,17 @@ impl Visitor {
             .check_csrf(req, csrf_token, &state.public_url)?)
     }
 
+    /// A stored instant as this visitor reads it (`2026-12-07 19:00 JST`).
+    pub fn time(&self, stored: chrono::NaiveDateTime) -> String {
+        crate::clock::shown_in(stored, &self.zone)
+    }
+
     /// The hidden field every form of this visitor carries.
+    pub fn csrf(&self) -> maud::Markup {
+        maud::html! { input type="hidden" name="csrf_token" value=(self.current.csrf()); }
+    }
+
+    /// `csrf` as HTML text, for pages not written with maud.
     pub fn csrf_field(&self) -> String {
         format!(
             "<input type=\"hidden\" name=\"csrf_token\" value=\"{}\">",

@@ -1,0 +1,147 @@
+//! The frame of every page: `<html lang>`, the one stylesheet, a skip link, the navigation a
+//! visitor's role opens (asked of the policies, so a link is never shown to someone the page
+//! would refuse), who is signed in and the sign-out form, then the page's own heading and
+//! body. Words from `locales/ui.yml`.
+
+use super::Visitor;
+use crate::authz::{Action, Resource};
+use crate::http::page::STYLESHEET;
+use actix_web::HttpResponse;
+use actix_web::http::StatusCode;
+use maud::{DOCTYPE, Markup, html};
+use rust_i18n::t;
+
+/// One place in the navigation: its path, its words' key, and who sees it.
+struct Place {
+    path: &'static str,
+    key: &'static str,
+    shown: fn(&Visitor) -> bool,
+}
+
+fn everyone(_: &Visitor) -> bool {
+    true
+}
+
+fn reads_on_call(v: &Visitor) -> bool {
+    v.caller.allows(Action::ReadOnCall, &Resource::Account)
+}
+
+fn reads_licences(v: &Visitor) -> bool {
+    v.caller.allows(Action::ReadLicences, &Resource::Account)
+}
+
+fn reads_audit(v: &Visitor) -> bool {
+    v.caller.allows(Action::ReadAudit, &Resource::Account)
+}
+
+const PLACES: &[Place] = &[
+    Place {
+        path: "/",
+        key: "ui.shell.home",
+        shown: everyone,
+    },
+    Place {
+        path: "/shifts",
+        key: "ui.shell.shifts",
+        shown: everyone,
+    },
+    Place {
+        path: "/incidents",
+        key: "ui.shell.incidents",
+        shown: everyone,
+    },
+    Place {
+        path: "/teams",
+        key: "ui.shell.teams",
+        shown: reads_on_call,
+    },
+    Place {
+        path: "/schedules",
+        key: "ui.shell.schedules",
+        shown: reads_on_call,
+    },
+    Place {
+        path: "/escalation_policies",
+        key: "ui.shell.escalation_policies",
+        shown: reads_on_call,
+    },
+    Place {
+        path: "/services",
+        key: "ui.shell.services",
+        shown: reads_on_call,
+    },
+    Place {
+        path: "/seats",
+        key: "ui.shell.seats",
+        shown: reads_licences,
+    },
+    Place {
+        path: "/identity",
+        key: "ui.shell.identity",
+        shown: reads_audit,
+    },
+    Place {
+        path: "/profile",
+        key: "ui.shell.profile",
+        shown: everyone,
+    },
+];
+
+/// A whole page for `v`: `title` is its `<h1>` too; `here` the navigation path it belongs to.
+pub fn page(
+    v: &Visitor,
+    status: StatusCode,
+    here: &str,
+    title: &str,
+    body: Markup,
+) -> HttpResponse {
+    let lang = v.lang;
+    let markup = html! {
+        (DOCTYPE)
+        html lang=(lang) {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { (title) " · Rota" }
+                link rel="stylesheet" href=(STYLESHEET);
+            }
+            body {
+                a.skip href="#main" { (t!("ui.shell.skip", locale = lang)) }
+                header.site {
+                    nav aria-label=(t!("ui.shell.nav_label", locale = lang)) {
+                        ul {
+                            @for p in PLACES.iter().filter(|p| (p.shown)(v)) {
+                                li {
+                                    @if p.path == here {
+                                        a href=(p.path) aria-current="page" { (t!(p.key, locale = lang)) }
+                                    } @else {
+                                        a href=(p.path) { (t!(p.key, locale = lang)) }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                    form.sign-out method="post" action="/auth/logout" {
+                        span { (t!("ui.shell.signed_in_as", locale = lang, name = v.current.user.name)) " " }
+                        (v.csrf())
+                        button type="submit" { (t!("ui.shell.sign_out", locale = lang)) }
+                    }
+                }
+                main #main {
+                    h1 { (title) }
+                    (body)
+                }
+            }
+        }
+    };
+    HttpResponse::build(status)
+        .content_type("text/html; charset=utf-8")
+        // Pages carry CSRF tokens and personal data: not for caches.
+        .insert_header(("Cache-Control", "no-store"))
+        .body(markup.into_string())
+}
+
+/// `page` with 200.
+pub fn ok(v: &Visitor, here: &str, title: &str, body: Markup) -> HttpResponse {
+    page(v, StatusCode::OK, here, title, body)
+}
