@@ -893,8 +893,11 @@ pub fn add_note(
     user: Option<&UserId>,
     at: DateTime<Utc>,
     id: &IncidentId,
-    content: String,
+    content: &str,
 ) -> AppResult<Note> {
+    let content = crate::domain::user::optional_text(Some(content), MAX_NOTE_CHARS)
+        .map_err(|r| AppError::invalid("note.content", r))?
+        .ok_or_else(|| AppError::invalid("note.content", "can't be blank"))?;
     let now = crate::clock::stored(at);
     db::write(conn, |tx| {
         store::find(tx, id)?;

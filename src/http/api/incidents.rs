@@ -273,14 +273,14 @@ pub struct ChangeEventList {
 
 /// Names of what incidents point at, for their references.
 #[derive(Default)]
-struct Names {
-    services: HashMap<ServiceId, String>,
-    policies: HashMap<crate::domain::ids::EscalationPolicyId, String>,
-    users: HashMap<UserId, String>,
-    teams: HashMap<ServiceId, Vec<(TeamId, String)>>,
+pub(crate) struct Names {
+    pub services: HashMap<ServiceId, String>,
+    pub policies: HashMap<crate::domain::ids::EscalationPolicyId, String>,
+    pub users: HashMap<UserId, String>,
+    pub teams: HashMap<ServiceId, Vec<(TeamId, String)>>,
 }
 
-fn names(conn: &mut DbConnection, found: &[LoadedIncident]) -> AppResult<Names> {
+pub(crate) fn names(conn: &mut DbConnection, found: &[LoadedIncident]) -> AppResult<Names> {
     let mut service_ids: Vec<ServiceId> = found
         .iter()
         .map(|i| i.incident.service_id.clone())
@@ -626,7 +626,7 @@ const MAX_RANGE_DAYS: i64 = 183;
 /// The window without `since`/`until` (PagerDuty's: a month).
 const DEFAULT_RANGE_DAYS: i64 = 30;
 
-fn filter(params: &Params, now: DateTime<Utc>) -> AppResult<Filter> {
+pub(crate) fn filter(params: &Params, now: DateTime<Utc>) -> AppResult<Filter> {
     let all = match params.one("date_range") {
         None => false,
         Some("all") => true,
@@ -1089,15 +1089,15 @@ pub async fn create_note(
     body: web::Json<NoteRequest>,
 ) -> ApiResult<HttpResponse> {
     let content = body.into_inner().note.content.unwrap_or_default();
-    let content = rules::optional_text(Some(&content), cases::MAX_NOTE_CHARS)
-        .map_err(|r| AppError::invalid("note.content", r))?
-        .ok_or_else(|| AppError::invalid("note.content", "can't be blank"))?;
+    // Blank or too long is refused before who acts is looked up (a 400 before a 403).
+    rules::optional_text(Some(&content), cases::MAX_NOTE_CHARS)
+        .map_err(|r| AppError::invalid("note.content", r))?;
     let (agent, user) = acting(&state, &caller, &req, "add notes").await?;
     let id = IncidentId(id.into_inner());
     let at = caller.at;
     let note = state
         .db
-        .run(move |conn| cases::add_note(conn, &agent, user.as_ref(), at, &id, content))
+        .run(move |conn| cases::add_note(conn, &agent, user.as_ref(), at, &id, &content))
         .await?;
     Ok(HttpResponse::Created().json(NoteResponse {
         note: render_note(&state.public_url, &note),
