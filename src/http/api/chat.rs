@@ -37,7 +37,8 @@ pub struct ChatChannelRequest {
     pub chat_channel: ChatChannelFields,
 }
 
-/// Its `Debug` shows the URL's hint only: the URL is the channel's credential.
+// Its `Debug` shows the URL's hint only: the URL is the channel's credential. (Not a doc
+// comment: that would become the OpenAPI schema's description.)
 #[derive(Deserialize, ToSchema)]
 pub struct ChatChannelFields {
     /// `teams` or `slack`.
