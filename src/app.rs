@@ -199,13 +199,14 @@ fn wire(
         gate: Gate::new(Job::NotificationDelivery, metrics.skipped_passes()),
         wakeup: notification_wakeup.clone(),
     };
-    let chat = crate::jobs::chat::ChatJob {
-        db: db.clone(),
-        clock: clock.clone(),
-        http: crate::notify::http_client(),
-        public_url: config.public_url.clone(),
-        gate: Gate::new(Job::ChatDelivery, metrics.skipped_passes()),
-    };
+    let chat_hosts = std::sync::Arc::new(config.chat_hosts.clone());
+    let chat = crate::jobs::chat::ChatJob::new(
+        db.clone(),
+        clock.clone(),
+        chat_hosts.clone(),
+        config.public_url.clone(),
+        Gate::new(Job::ChatDelivery, metrics.skipped_passes()),
+    );
     let state = web::Data::new(AppState {
         db: db.clone(),
         clock: clock.clone(),
@@ -220,6 +221,7 @@ fn wire(
         related: std::sync::Arc::default(),
         finals,
         voice,
+        chat_hosts,
     });
     Ok(App {
         state,

@@ -2,6 +2,7 @@
 //! variables. Every value is checked before anything starts; a bad one stops start-up with a
 //! message that names the key (as the operator wrote it) and what is wrong.
 
+use crate::domain::chat_hosts::ChatHosts;
 use figment::Figment;
 use figment::providers::{Env, Format, Toml};
 use lettre::message::Mailbox;
@@ -12,7 +13,7 @@ use std::path::{Path, PathBuf};
 use url::Url;
 
 /// The keys we read; `ROTA_` plus the upper-cased key is the environment variable.
-const KEYS: [&str; 23] = [
+const KEYS: [&str; 24] = [
     "database_url",
     "listen",
     "public_url",
@@ -36,6 +37,7 @@ const KEYS: [&str; 23] = [
     "twilio_auth_token",
     "twilio_from",
     "twilio_base_url",
+    "chat_hosts",
 ];
 
 #[derive(Debug, Default, Deserialize)]
@@ -64,6 +66,7 @@ struct RawConfig {
     twilio_auth_token: Option<String>,
     twilio_from: Option<String>,
     twilio_base_url: Option<String>,
+    chat_hosts: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -91,6 +94,9 @@ pub struct Config {
     /// Phone calls through Twilio; `None` when no account is configured (phone
     /// notifications then wait in the outbox, as e-mails do without SMTP).
     pub twilio: Option<TwilioConfig>,
+    /// Where chat webhooks may point: Slack's and Microsoft's own hosts, plus those added
+    /// (`chat_hosts`, comma-separated), which may also be on a private network.
+    pub chat_hosts: ChatHosts,
 }
 
 /// Twilio's REST API as Rota calls it: the account, its auth token (which also signs
@@ -408,6 +414,7 @@ impl Config {
             seats: SeatCaps::default(),
             events_per_minute: DEFAULT_EVENTS_PER_MINUTE,
             twilio: None,
+            chat_hosts: ChatHosts::default(),
         }
     }
 
@@ -545,7 +552,10 @@ impl Config {
                 format!("is {events_per_minute}; use 1 to 10000000"),
             ));
         }
+        let chat_hosts = ChatHosts::with_added(&list(raw.chat_hosts.as_deref()))
+            .map_err(|r| bad("chat_hosts", r))?;
         Ok(Config {
+            chat_hosts,
             seats,
             events_per_minute,
             twilio,
@@ -837,6 +847,27 @@ mod tests {
         assert!(config.oidc.is_none());
         assert_eq!(config.sessions, SessionLimits::default());
         assert_eq!(config.seats, SeatCaps::default());
+    }
+
+    #[test]
+    fn chat_hosts_are_added_to_the_providers_and_a_bad_one_is_named() {
+        let raw = RawConfig {
+            chat_hosts: Some("127.0.0.1, chat.example.com".into()),
+            ..RawConfig::default()
+        };
+        let c = Config::from_raw(raw, Path::new("rota.toml")).unwrap();
+        assert!(c.chat_hosts.added(&url::Host::Ipv4([127, 0, 0, 1].into())));
+        assert!(
+            c.chat_hosts
+                .added(&url::Host::Domain("hooks.chat.example.com"))
+        );
+        let raw = RawConfig {
+            chat_hosts: Some("https://chat.example.com/".into()),
+            ..RawConfig::default()
+        };
+        let e = Config::from_raw(raw, Path::new("rota.toml")).unwrap_err();
+        assert_eq!(e.key, "chat_hosts (in rota.toml)");
+        assert!(e.reason.contains("not a host"), "{}", e.reason);
     }
 
     #[test]

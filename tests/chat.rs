@@ -49,7 +49,10 @@ async fn run_chat(app: &TestApp) -> rota::jobs::chat::Report {
     app.app.chat.run_once().await.expect("chat pass")
 }
 
+// The chat fakes listen on 127.0.0.1, which the tests' apps add to the allowed hosts as an
+// operator would with `ROTA_CHAT_HOSTS=127.0.0.1`.
 on_both_backends! {
+    builder = TestApp::builder().chat_hosts(&["127.0.0.1"]);
     async fn each_incident_event_reaches_teams_and_slack_as_a_valid_card(app) {
         let teams = ChatFake::teams();
         let slack = ChatFake::slack();
@@ -202,6 +205,91 @@ on_both_backends! {
         let log = log_summaries(&app, &incident).await;
         assert!(log.iter().any(|s| s.contains("answered 404") && s.contains("given up after 1 attempt")), "{log:#?}");
     }
+
+    async fn a_webhook_whose_host_is_not_allowed_is_refused_when_posting_and_never_reached(app) {
+        let teams = ChatFake::teams();
+        let ada = app.user("Ada Responder", "ada@example.com").await;
+        let key = app.paging_service("Checkout", &[&ada]).await;
+        let (_, services) = app.get("/api/v2/services?limit=100").await;
+        let service = services["services"][0]["id"].as_str().unwrap().to_owned();
+        let (status, body) = app.post(&format!("/api/v2/services/{service}/chat_channels"),
+            json!({"chat_channel": {"type": "teams", "name": "Ops", "url": teams.url()}})).await;
+        assert_eq!(status, 201, "{body}");
+        // The stored URL now names the fake as `localhost`, a host nobody allowed (as after
+        // the setting changed): the post is refused before connecting, given up at once.
+        let moved = teams.url().replace("127.0.0.1", "localhost");
+        let statement = format!("UPDATE chat_channels SET url = '{moved}'");
+        diesel::connection::SimpleConnection::batch_execute(&mut *app.db.get().unwrap(), &statement).unwrap();
+        let event = json!({"routing_key": key, "event_action": "trigger", "dedup_key": "disk",
+            "payload": {"summary": "Disk full", "source": "db-1", "severity": "critical"}});
+        let (status, body) = send(app.http.post(app.url("/v2/enqueue")).json(&event)).await;
+        assert_eq!(status, 202, "{body}");
+        let (_, list) = app.get("/api/v2/incidents").await;
+        let incident = list["incidents"][0]["id"].as_str().unwrap().to_owned();
+        assert_eq!(run_chat(&app).await.given_up, 1);
+        assert!(teams.received().is_empty(), "{:?}", teams.received());
+        let log = log_summaries(&app, &incident).await;
+        assert!(log.iter().any(|s| s.contains("not one the provider uses nor added in ROTA_CHAT_HOSTS: refused")
+            && s.contains("given up after 1 attempt")), "{log:#?}");
+        assert!(!log.iter().any(|s| s.contains(&moved) || s.contains("localhost")), "{log:#?}");
+    }
+}
+
+/// Without an added host, channels point only at Slack's and Microsoft's webhook hosts.
+mod allowed_hosts {
+    use super::*;
+
+    on_both_backends! {
+        async fn only_the_providers_hosts_are_taken_and_no_debug_output_shows_a_url(app) {
+            let teams = ChatFake::teams();
+            let ada = app.user("Ada Responder", "ada@example.com").await;
+            app.paging_service("Checkout", &[&ada]).await;
+            let (_, services) = app.get("/api/v2/services?limit=100").await;
+            let service = services["services"][0]["id"].as_str().unwrap().to_owned();
+            let path = format!("/api/v2/services/{service}/chat_channels");
+
+            // The loopback fake, cloud metadata, an internal name, Slack's host for Teams:
+            // refused naming the field, without the URL.
+            for (kind, url) in [
+                ("teams", teams.url().to_owned()),
+                ("slack", "https://169.254.169.254/latest/meta-data/secret-token-1".to_owned()),
+                ("slack", "https://jenkins.internal.example/hooks/secret-token-2".to_owned()),
+                ("teams", "https://hooks.slack.com/services/T0/B0/secret-token-3".to_owned()),
+                ("slack", "https://hooks.slack.com.evil.example/services/secret-token-4".to_owned()),
+            ] {
+                let (status, body) = app.post(&path, json!({"chat_channel": {"type": kind, "name": "Ops", "url": url}})).await;
+                assert_refused(status, &body, "chat_channel.url");
+                assert!(!body.to_string().contains("secret-token") && !body.to_string().contains(&url), "{body}");
+            }
+            let (_, body) = app.get(&path).await;
+            assert_eq!(body["chat_channels"], json!([]), "{body}");
+
+            // The providers' real hosts are taken (nothing is posted yet).
+            let slack_url = "https://hooks.slack.com/services/T000/B000/topsecretXYZW";
+            let (status, body) = app.post(&path, json!({"chat_channel": {"type": "slack", "name": "#ops", "url": slack_url}})).await;
+            assert_eq!(status, 201, "{body}");
+            assert_eq!(body["chat_channel"]["url_hint"], "hooks.slack.com…XYZW");
+            let channel = body["chat_channel"]["id"].as_str().unwrap().to_owned();
+            for url in [
+                "https://prod-27.westus.logic.azure.com:443/workflows/abc/triggers/manual/paths/invoke?api-version=2016-06-01&sig=topsecret1",
+                "https://default1234.09.environment.api.powerplatform.com:443/powerautomate/automations/direct/workflows/abc/triggers/manual/paths/invoke?api-version=1&sig=topsecret2",
+                "https://contoso.webhook.office.com/webhookb2/topsecret3",
+            ] {
+                let (status, body) = app.post(&path, json!({"chat_channel": {"type": "teams", "name": "Ops", "url": url}})).await;
+                assert_eq!(status, 201, "{url}: {body}");
+            }
+
+            // Nothing that holds the URL prints it.
+            let stored = app.db.run(move |c| rota::store::chat::find_channel(c, &channel)).await.unwrap().unwrap();
+            assert_eq!(stored.url, slack_url);
+            let shown = format!("{stored:?} {stored:#?}");
+            assert!(!shown.contains("topsecret") && shown.contains("hooks.slack.com…XYZW"), "{shown}");
+            let fields: rota::http::api::chat::ChatChannelRequest = serde_json::from_value(
+                json!({"chat_channel": {"type": "slack", "name": "#ops", "url": slack_url}})).unwrap();
+            let shown = format!("{fields:?} {fields:#?}");
+            assert!(!shown.contains("topsecret") && shown.contains("hooks.slack.com…XYZW"), "{shown}");
+        }
+    }
 }
 
 /// The card's buttons (their URLs), wherever the card puts them.
@@ -228,7 +316,7 @@ mod from_the_card {
     use super::*;
 
     on_both_backends! {
-        builder = TestApp::builder().oidc(OidcProvider::shared());
+        builder = TestApp::builder().oidc(OidcProvider::shared()).chat_hosts(&["127.0.0.1"]);
         async fn a_responder_acknowledges_from_the_card_after_signing_in_and_a_stakeholder_cannot(app) {
             let teams = ChatFake::teams();
             // Bob signs in first (his account is made then), and is paged by the service.

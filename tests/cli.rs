@@ -703,6 +703,7 @@ fn serve_delivers_queued_email_with_the_url_credentials_and_never_logs_the_passw
                     subject: "Queued before start".into(),
                     body: "Sent by the delivery loop.".into(),
                     reason: "seat_warning",
+                    list_unsubscribe: None,
                 }],
                 SystemClock.now(),
             )

@@ -35,6 +35,7 @@ fn email(to: &str, subject: &str, body: &str) -> NewEmail {
         subject: subject.into(),
         body: body.into(),
         reason: "break_glass_sign_in",
+        list_unsubscribe: None,
     }
 }
 
@@ -86,6 +87,8 @@ on_both_backends! {
         assert_eq!(ada.subject, "Break-glass sign-in – Zoë used it");
         assert_eq!(ada.body, "Zoë signed in with the break-glass account.\nReview: https://rota.example.com/audit\n");
         assert!(ada.content_type.starts_with("text/plain") && ada.content_type.contains("utf-8"), "{}", ada.content_type);
+        // Not a subscriber's e-mail: no List-Unsubscribe (status updates have it).
+        assert_eq!((ada.list_unsubscribe.as_deref(), ada.list_unsubscribe_post.as_deref()), (None, None), "{ada:?}");
         assert_eq!(ada.date, "Mon, 05 Jan 2026 09:00:00 +0000", "the Date is when the email was queued");
         assert_eq!(ada.message_id, format!("<{}@example.com>", ids[0]));
         let grace = received.iter().find(|m| m.rcpt_to == ["grace@example.com"]).expect("grace's email");

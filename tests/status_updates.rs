@@ -135,6 +135,12 @@ on_both_backends! {
         assert!(to_kenji.body.contains("Rolled back release 42") && to_kenji.body.contains("JST"), "{to_kenji:?}");
         assert!(to_mia.subject.starts_with("[Rota] Status update: #"), "{to_mia:?}");
         assert!(to_mia.body.contains("Ada Responder") && to_mia.body.contains("Triggered"), "{to_mia:?}");
+        // Each carries its own one-click unsubscribe (RFC 8058): the body's link, in the headers.
+        for m in [to_kenji, to_mia] {
+            let header = m.list_unsubscribe.as_deref().unwrap_or_else(|| panic!("{m:?}"));
+            assert_eq!(header, format!("<{}>", app.url(&unsubscribe_path(&m.body))), "{m:?}");
+            assert_eq!(m.list_unsubscribe_post.as_deref(), Some("List-Unsubscribe=One-Click"), "{m:?}");
+        }
 
         // The update is on the incident and on its timeline.
         let (status, body) = app.get(&updates).await;
@@ -174,6 +180,50 @@ on_both_backends! {
         // The server has what it had: the two e-mails of the first update.
         let all = smtp.messages(3, std::time::Duration::from_millis(300));
         assert_eq!(all.len(), 2, "{all:?}");
+    }
+
+    async fn a_mail_client_unsubscribes_in_one_click_from_the_headers(app) {
+        let smtp = SmtpServer::start();
+        let (responder, responder_token) = person(&app, "Ada Responder", "ada@example.com", "user", "en-GB").await;
+        let (kenji, _) = person(&app, "Kenji Stakeholder", "kenji@example.com", "observer", "ja-JP").await;
+        let (incident, _) = incident(&app, &responder, "Checkout errors").await;
+        let subs = format!("/api/v2/incidents/{incident}/status_updates/subscribers");
+        let (status, body) = as_person(&app, &responder_token, reqwest::Method::POST, &subs,
+            Some(json!({"subscribers": [{"subscriber_id": kenji, "subscriber_type": "user"}]}))).await;
+        assert_eq!(status, 200, "{body}");
+        let updates = format!("/api/v2/incidents/{incident}/status_updates");
+        let (status, body) = as_person(&app, &responder_token, reqwest::Method::POST, &updates,
+            Some(json!({"message": "Investigating."}))).await;
+        assert_eq!(status, 201, "{body}");
+        app.deliver_emails(&smtp).await;
+        let mails = smtp.wait_for(1, std::time::Duration::from_secs(5)).await;
+        assert_eq!(mails.len(), 1, "{mails:?}");
+        assert_eq!(mails[0].list_unsubscribe_post.as_deref(), Some("List-Unsubscribe=One-Click"), "{:?}", mails[0]);
+        let header = mails[0].list_unsubscribe.as_deref().unwrap_or_else(|| panic!("{:?}", mails[0]));
+        let url = header.strip_prefix('<').and_then(|h| h.strip_suffix('>')).unwrap_or_else(|| panic!("{header}"));
+
+        // What a mail client sends (RFC 8058 §3.2): a POST of the one-click body to the URL,
+        // with no cookie, no session and no CSRF token: the URL's token is the credential.
+        let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+        let res = client.post(url)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body("List-Unsubscribe=One-Click")
+            .send().await.unwrap();
+        assert_eq!(res.status().as_u16(), 200, "{:?}", res.text().await);
+        let (_, body) = app.get(&subs).await;
+        assert_eq!(body["subscribers"], json!([]), "{body}");
+        // Said twice (clients retry): harmless, nothing left to end.
+        let res = client.post(url)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body("List-Unsubscribe=One-Click")
+            .send().await.unwrap();
+        assert_eq!(res.status().as_u16(), 404);
+
+        // The next update reaches nobody.
+        let (status, body) = as_person(&app, &responder_token, reqwest::Method::POST, &updates,
+            Some(json!({"message": "Fixed."}))).await;
+        assert_eq!(status, 201, "{body}");
+        assert_eq!(body["subscribers_notified"], 0, "{body}");
     }
 
     async fn subscribers_of_a_service_and_a_team_hear_of_its_incidents_once_each(app) {

@@ -21,6 +21,7 @@ pub mod audit;
 pub mod calendar;
 pub mod caseless;
 pub mod chat;
+pub mod chat_hosts;
 pub mod contact;
 pub mod escalation;
 pub mod events;

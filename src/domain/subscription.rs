@@ -67,6 +67,36 @@ fn mac(key: &[u8], id: &str) -> Hmac<Sha256> {
     mac
 }
 
+/// The URL an e-mail's `List-Unsubscribe` header names, which a mail client POSTs
+/// `List-Unsubscribe=One-Click` to (RFC 8058): an absolute http(s) URL, kept as `url` writes
+/// it, holding nothing that would end the header's `<…>` or start a second URL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnsubscribeUrl(String);
+
+impl UnsubscribeUrl {
+    pub fn parse(raw: &str) -> Option<UnsubscribeUrl> {
+        let url = url::Url::parse(raw).ok()?;
+        let written = url.as_str();
+        let plain = written
+            .chars()
+            .all(|c| c.is_ascii_graphic() && !matches!(c, '<' | '>' | ','));
+        (matches!(url.scheme(), "https" | "http") && url.has_host() && plain)
+            .then(|| UnsubscribeUrl(written.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The `List-Unsubscribe` header's value: `<URL>`.
+    pub fn header_value(&self) -> String {
+        format!("<{}>", self.0)
+    }
+}
+
+/// The body a one-click unsubscribe POSTs, and the `List-Unsubscribe-Post` header's value.
+pub const ONE_CLICK: &str = "List-Unsubscribe=One-Click";
+
 /// What a status update's e-mail says, before it is put in a language.
 pub struct UpdateText<'a> {
     pub name: &'a str,
@@ -129,6 +159,37 @@ mod tests {
         assert_eq!(verify_unsubscribe(&key, &token[..token.len() - 2]), None);
         assert_eq!(verify_unsubscribe(&key, "no-dot"), None);
         assert_eq!(verify_unsubscribe(&key, &"a".repeat(500)), None);
+    }
+
+    #[test]
+    fn unsubscribe_urls_are_absolute_http_urls_that_fit_in_the_header() {
+        let url = UnsubscribeUrl::parse("https://rota.example/unsubscribe/0190-sub.abcd").unwrap();
+        assert_eq!(
+            url.header_value(),
+            "<https://rota.example/unsubscribe/0190-sub.abcd>"
+        );
+        assert_eq!(
+            UnsubscribeUrl::parse("HTTPS://Rota.Example:443/x")
+                .unwrap()
+                .as_str(),
+            "https://rota.example/x"
+        );
+        // What would end `<…>` is written percent-encoded.
+        assert_eq!(
+            UnsubscribeUrl::parse("https://rota.example/a>b c")
+                .unwrap()
+                .as_str(),
+            "https://rota.example/a%3Eb%20c"
+        );
+        for bad in [
+            "/unsubscribe/x",
+            "mailto:rota@example.com",
+            "https://rota.example/a,b",
+            "https://rota.example/?a=1,2",
+            "",
+        ] {
+            assert_eq!(UnsubscribeUrl::parse(bad), None, "{bad}");
+        }
     }
 
     #[test]

@@ -53,6 +53,8 @@ pub struct AppState {
     pub intake: crate::use_cases::intake::Intake,
     /// Phone calls, when Twilio is configured: its Auth Token checks Twilio's callbacks.
     pub voice: Option<crate::notify::voice::Voice>,
+    /// Where chat webhooks may point (`chat_hosts`): checked when a channel is added.
+    pub chat_hosts: std::sync::Arc<crate::domain::chat_hosts::ChatHosts>,
 }
 
 impl AppState {

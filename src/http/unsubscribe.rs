@@ -1,8 +1,10 @@
 //! `/unsubscribe/{token}`: the link in every status-update e-mail. Like `/act/{token}`, the
 //! signed token is the credential (no sign-in) and `GET` only asks, so a mail scanner that
-//! fetches links unsubscribes nobody; `POST` ends the subscription. It is also what an
-//! RFC 8058 one-click `List-Unsubscribe-Post` would call; the e-mails do not carry those
-//! headers yet (the outbox has no header columns).
+//! fetches links unsubscribes nobody; `POST` ends the subscription. The same URL is the
+//! e-mails' RFC 8058 `List-Unsubscribe` header, so a mail client's one-click POST (body
+//! `List-Unsubscribe=One-Click`, no cookie) ends it too: `POST` reads no body and asks for
+//! no session or CSRF token, since the signed token in the URL is the credential and only the
+//! subscriber's own mailbox holds it.
 
 use super::AppState;
 use super::page::{self, escape};

@@ -7,6 +7,7 @@
 use super::processing::Gate;
 use crate::clock::SharedClock;
 use crate::domain::chat::{self, CardFacts, ChatEvent, ChatKind};
+use crate::domain::chat_hosts::ChatHosts;
 use crate::domain::incident::{Channel as Via, LogKind};
 use crate::domain::retry;
 use crate::error::AppResult;
@@ -14,6 +15,7 @@ use crate::store::chat::{self as outbox, Post};
 use crate::store::{self, Db, DbConnection, incidents, services};
 use crate::use_cases::incidents::Agent;
 use futures_util::StreamExt;
+use std::sync::Arc;
 use tokio::sync::watch;
 
 /// Posts claimed per pass, and sent at once.
@@ -38,18 +40,54 @@ pub struct Report {
 pub struct ChatJob {
     pub db: Db,
     pub clock: SharedClock,
+    /// `notify::chat::client(hosts)`: its resolver refuses private addresses.
     pub http: reqwest::Client,
+    /// Where webhooks may point, checked again on every post.
+    pub hosts: Arc<ChatHosts>,
     pub public_url: String,
     pub gate: Gate,
 }
 
-/// A post ready to go: where, and the body.
+impl ChatJob {
+    /// The job with its own guarded client (`notify::chat::client`).
+    pub fn new(
+        db: Db,
+        clock: SharedClock,
+        hosts: Arc<ChatHosts>,
+        public_url: String,
+        gate: Gate,
+    ) -> ChatJob {
+        ChatJob {
+            db,
+            clock,
+            http: crate::notify::chat::client(hosts.clone()),
+            hosts,
+            public_url,
+            gate,
+        }
+    }
+}
+
+/// A post ready to go: where, and the body. Its `Debug` shows the URL's hint only.
 struct Ready {
     post: Post,
     kind: ChatKind,
     name: String,
     url: String,
+    url_hint: String,
     body: Vec<u8>,
+}
+
+impl std::fmt::Debug for Ready {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ready")
+            .field("post", &self.post.id)
+            .field("kind", &self.kind)
+            .field("name", &self.name)
+            .field("url_hint", &self.url_hint)
+            .field("body_bytes", &self.body.len())
+            .finish_non_exhaustive()
+    }
 }
 
 impl ChatJob {
@@ -114,7 +152,8 @@ impl ChatJob {
     }
 
     async fn deliver(&self, r: Ready) -> AppResult<Outcome> {
-        let result = crate::notify::chat::post(&self.http, r.kind, &r.url, r.body).await;
+        let result =
+            crate::notify::chat::post(&self.http, &self.hosts, r.kind, &r.url, r.body).await;
         let now = self.clock.now();
         let attempts = r.post.attempts + 1;
         let (outcome, summary, recorded) = match &result {
@@ -244,6 +283,7 @@ fn prepare(
         kind: channel.kind,
         name: channel.name,
         url: channel.url,
+        url_hint: channel.url_hint,
         body,
     }))
 }
@@ -277,5 +317,42 @@ impl Poster {
     pub async fn stop(self) {
         let _ = self.stop.send(true);
         let _ = self.task.await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_ready_post_shows_no_url_in_debug() {
+        let at = chrono::NaiveDate::from_ymd_opt(2026, 1, 5)
+            .unwrap()
+            .and_hms_opt(9, 0, 0)
+            .unwrap();
+        let url = "https://hooks.slack.com/services/T000/B000/topsecretXYZW";
+        let ready = Ready {
+            post: Post {
+                id: "post-1".into(),
+                channel_id: "channel-1".into(),
+                incident_id: crate::domain::ids::IncidentId("inc-1".into()),
+                event: crate::store::column::Json(ChatEvent::Triggered),
+                created_at: at,
+                next_attempt_at: at,
+                attempts: 0,
+                claimed_until: None,
+                sent_at: None,
+                failed_at: None,
+                last_error: None,
+            },
+            kind: ChatKind::Slack,
+            name: "#ops".into(),
+            url: url.into(),
+            url_hint: crate::domain::chat_hosts::raw_url_hint(url),
+            body: b"{}".to_vec(),
+        };
+        let shown = format!("{ready:?} {ready:#?}");
+        assert!(!shown.contains("topsecret"), "{shown}");
+        assert!(shown.contains("hooks.slack.com…XYZW"), "{shown}");
     }
 }

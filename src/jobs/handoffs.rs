@@ -247,5 +247,6 @@ fn email(d: &Due, people: &HashMap<UserId, Person>) -> Option<NewEmail> {
             handoff::NoticeKind::Gap => "schedule_gap",
             handoff::NoticeKind::Skipped => "schedule_skipped_person",
         },
+        list_unsubscribe: None,
     })
 }

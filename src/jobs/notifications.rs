@@ -470,6 +470,7 @@ fn send_email(
         sent_at: None,
         failed_at: None,
         last_error: None,
+        list_unsubscribe: None,
     };
     match handle.block_on(mailer.send(&message)) {
         Ok(()) => Sent::Accepted(Some(first.id.clone())),

@@ -1,12 +1,14 @@
 //! Email over SMTP (lettre): builds the message for an outbox row (From, To, Subject, Date,
-//! Message-ID, a UTF-8 plain-text body) and hands it to the configured server. The URL's rules
+//! Message-ID, a UTF-8 plain-text body, and for a subscriber's e-mail RFC 8058's
+//! `List-Unsubscribe` and `List-Unsubscribe-Post`) and hands it to the configured server. The URL's rules
 //! are lettre's: `smtps://` is TLS from the start, `smtp://` is plain unless `?tls=required`
 //! (or `opportunistic`) asks for STARTTLS; credentials in the URL log in.
 
 use crate::config::SmtpUrl;
+use crate::domain::subscription::ONE_CLICK;
 use crate::store::emails::Email;
 use lettre::message::Mailbox;
-use lettre::message::header::ContentType;
+use lettre::message::header::{ContentType, Header, HeaderName, HeaderValue};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use std::time::{Duration, SystemTime};
 
@@ -83,16 +85,58 @@ impl Mailer {
         // The outbox id makes the Message-ID, so a retried email keeps it and receivers can
         // tell a repeat from a new alert.
         let message_id = format!("<{}@{}>", email.id, self.from.email.domain());
-        Message::builder()
+        let mut builder = Message::builder()
             .from(self.from.clone())
             .to(to)
             .subject(email.subject.as_str())
             .date(SystemTime::from(email.created_at.and_utc()))
-            .message_id(Some(message_id))
+            .message_id(Some(message_id));
+        if let Some(url) = &email.list_unsubscribe {
+            builder = builder
+                .header(ListUnsubscribe(url.header_value()))
+                .header(ListUnsubscribePost);
+        }
+        builder
             .header(ContentType::TEXT_PLAIN)
             // lettre ends the data with CRLF.CRLF, which would add an empty last line to a
             // body that already ends with one.
             .body(email.body.trim_end_matches(['\r', '\n']).to_string())
             .map_err(|e| SendError::Unsendable(format!("cannot build the message: {e}")))
+    }
+}
+
+/// `List-Unsubscribe: <URL>` (RFC 2369), the value as `UnsubscribeUrl::header_value` wrote it.
+#[derive(Clone)]
+struct ListUnsubscribe(String);
+
+impl Header for ListUnsubscribe {
+    fn name() -> HeaderName {
+        HeaderName::new_from_ascii_str("List-Unsubscribe")
+    }
+
+    fn parse(s: &str) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
+        Ok(ListUnsubscribe(s.to_owned()))
+    }
+
+    fn display(&self) -> HeaderValue {
+        HeaderValue::new(Self::name(), self.0.clone())
+    }
+}
+
+/// `List-Unsubscribe-Post: List-Unsubscribe=One-Click` (RFC 8058): the URL takes a POST.
+#[derive(Clone)]
+struct ListUnsubscribePost;
+
+impl Header for ListUnsubscribePost {
+    fn name() -> HeaderName {
+        HeaderName::new_from_ascii_str("List-Unsubscribe-Post")
+    }
+
+    fn parse(_: &str) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
+        Ok(ListUnsubscribePost)
+    }
+
+    fn display(&self) -> HeaderValue {
+        HeaderValue::new(Self::name(), ONE_CLICK.to_owned())
     }
 }

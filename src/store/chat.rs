@@ -18,7 +18,8 @@ use chrono::{DateTime, Duration, NaiveDateTime, Utc};
 use diesel::prelude::*;
 use std::collections::HashMap;
 
-#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable)]
+/// A channel. Its `Debug` shows `url_hint` in place of the URL.
+#[derive(Clone, PartialEq, Queryable, Selectable, Insertable)]
 #[diesel(table_name = chat_channels)]
 pub struct Channel {
     pub id: String,
@@ -32,6 +33,21 @@ pub struct Channel {
     pub service_id: Option<ServiceId>,
     pub team_id: Option<TeamId>,
     pub created_at: NaiveDateTime,
+}
+
+impl std::fmt::Debug for Channel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Channel")
+            .field("id", &self.id)
+            .field("kind", &self.kind)
+            .field("name", &self.name)
+            .field("url_hint", &self.url_hint)
+            .field("language", &self.language)
+            .field("service_id", &self.service_id)
+            .field("team_id", &self.team_id)
+            .field("created_at", &self.created_at)
+            .finish_non_exhaustive()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Queryable, QueryableByName, Selectable, Insertable)]

@@ -273,8 +273,11 @@ macro_rules! parsed_column {
 }
 
 use crate::domain::schedule::{WallClock, Zone};
+use crate::domain::subscription::UnsubscribeUrl;
 
 parsed_column! {
+    UnsubscribeUrl: "an unsubscribe URL" in ["emails.list_unsubscribe"]
+        by |u: &UnsubscribeUrl| u.as_str().to_owned(), UnsubscribeUrl::parse;
     Zone: "an IANA time zone" in ["schedules.time_zone"]
         by |z: &Zone| z.name().to_owned(), Zone::parse;
     WallClock: "a wall-clock time" in ["schedule_layer_versions.rotation_virtual_start"]

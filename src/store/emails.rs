@@ -8,6 +8,7 @@ use super::schema::emails;
 use super::{DbConnection, on_backend};
 use crate::clock::stored;
 use crate::domain::ids::EmailId;
+use crate::domain::subscription::UnsubscribeUrl;
 use crate::error::AppResult;
 use chrono::{DateTime, Duration, NaiveDateTime, Utc};
 use diesel::prelude::*;
@@ -33,6 +34,9 @@ pub struct Email {
     /// Set when delivery was given up.
     pub failed_at: Option<NaiveDateTime>,
     pub last_error: Option<String>,
+    /// For an e-mail to a list's subscriber (a status update): where one click unsubscribes
+    /// (RFC 8058), sent as `List-Unsubscribe` and `List-Unsubscribe-Post`.
+    pub list_unsubscribe: Option<UnsubscribeUrl>,
 }
 
 /// An email to send.
@@ -45,9 +49,11 @@ pub struct NewEmail {
     pub body: String,
     /// A short machine word saying why: `break_glass_sign_in`, `seat_warning`.
     pub reason: &'static str,
+    /// The one-click unsubscribe URL of a subscriber's e-mail (`List-Unsubscribe`).
+    pub list_unsubscribe: Option<UnsubscribeUrl>,
 }
 
-/// Rows per INSERT: 12 columns each stays below SQLite's limit on bound values.
+/// Rows per INSERT: 13 columns each stays below SQLite's limit on bound values.
 const INSERT_CHUNK: usize = 1_000;
 
 /// Longest error text kept per email.
@@ -77,6 +83,7 @@ pub fn enqueue(
             sent_at: None,
             failed_at: None,
             last_error: None,
+            list_unsubscribe: e.list_unsubscribe.clone(),
         })
         .collect();
     for chunk in rows.chunks(INSERT_CHUNK) {

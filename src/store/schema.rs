@@ -231,6 +231,7 @@ diesel::table! {
         sent_at -> Nullable<Timestamp>,
         failed_at -> Nullable<Timestamp>,
         last_error -> Nullable<Text>,
+        list_unsubscribe -> Nullable<Text>,
     }
 }
 

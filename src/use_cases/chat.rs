@@ -4,6 +4,7 @@
 //! hint). Posting a summary on request queues it like any other post.
 
 use crate::domain::chat::ChatKind;
+use crate::domain::chat_hosts::{self, ChatHosts};
 use crate::domain::contact;
 use crate::domain::ids::{IncidentId, ServiceId, TeamId};
 use crate::domain::user as rules;
@@ -39,12 +40,23 @@ impl Owner {
     }
 }
 
-/// A channel as it is asked for.
+/// A channel as it is asked for. Its `Debug` shows the URL's hint only.
 pub struct NewChannel {
     pub kind: ChatKind,
     pub name: String,
     pub url: String,
     pub language: Option<String>,
+}
+
+impl std::fmt::Debug for NewChannel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewChannel")
+            .field("kind", &self.kind)
+            .field("name", &self.name)
+            .field("url", &chat_hosts::raw_url_hint(&self.url))
+            .field("language", &self.language)
+            .finish()
+    }
 }
 
 /// What the audit trail keeps of a channel: never its URL.
@@ -79,20 +91,13 @@ fn target(c: &Channel) -> Target<'_> {
     }
 }
 
-/// The part of a webhook URL that may be shown: its host and its last four characters.
-fn hint(url: &url::Url) -> String {
-    format!(
-        "{}{}",
-        url.host_str().unwrap_or(""),
-        crate::domain::token::hint(url.as_str())
-    )
-}
-
-/// Adds a channel to a service or a team. Each field is checked here; the URL's refusal
-/// never repeats the URL (an error is logged, and the URL is a secret).
+/// Adds a channel to a service or a team. Each field is checked here; the URL must name a
+/// host `hosts` allows for its kind (`domain::chat_hosts`). The URL's refusal never repeats
+/// the URL (an error is logged, and the URL is a secret).
 pub fn add(
     conn: &mut DbConnection,
     ctx: &AuditContext,
+    hosts: &ChatHosts,
     owner: &Owner,
     asked: NewChannel,
 ) -> AppResult<Channel> {
@@ -108,6 +113,19 @@ pub fn add(
                 "must be the channel's incoming webhook: an https URL without a user name (http only to localhost or 127.0.0.1)",
             )
         })?;
+    if !url.host().is_some_and(|h| hosts.allows(asked.kind, &h)) {
+        return Err(AppError::invalid(
+            "chat_channel.url",
+            match asked.kind {
+                ChatKind::Slack => {
+                    "must be a Slack incoming webhook (https://hooks.slack.com/…) or at a host added in ROTA_CHAT_HOSTS"
+                }
+                ChatKind::Teams => {
+                    "must be a Teams Workflows webhook (a host ending in .logic.azure.com or .environment.api.powerplatform.com, or a legacy .webhook.office.com one) or at a host added in ROTA_CHAT_HOSTS"
+                }
+            },
+        ));
+    }
     let language = match asked.language.as_deref().map(str::trim) {
         None | Some("") | Some("en") => "en",
         Some("ja") => "ja",
@@ -134,7 +152,7 @@ pub fn add(
             id: uuid::Uuid::now_v7().to_string(),
             kind: asked.kind,
             name: name.clone(),
-            url_hint: hint(&url),
+            url_hint: chat_hosts::url_hint(&url),
             url: url.to_string(),
             language: language.to_owned(),
             service_id: service.cloned(),

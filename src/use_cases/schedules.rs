@@ -614,6 +614,7 @@ fn override_emails(
                 p.name, schedule.name
             ),
             reason: "override_on_call",
+            list_unsubscribe: None,
         });
     }
     let by = on_call.map_or_else(|| row.user_id.to_string(), |p| p.name.clone());
@@ -627,6 +628,7 @@ fn override_emails(
                     p.name, schedule.name
                 ),
                 reason: "override_replaced",
+                list_unsubscribe: None,
             });
         }
     }

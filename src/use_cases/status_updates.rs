@@ -6,7 +6,7 @@
 use super::incidents::Agent;
 use crate::domain::ids::{IncidentId, UserId};
 use crate::domain::incident::{Details, LogKind};
-use crate::domain::subscription::{self, Target, UpdateText};
+use crate::domain::subscription::{self, Target, UnsubscribeUrl, UpdateText};
 use crate::domain::{handoff::language, user as rules};
 use crate::error::{AppError, AppResult};
 use crate::store::emails::{self, NewEmail};
@@ -89,6 +89,7 @@ pub fn post(
                 subject,
                 body,
                 reason: "status_update",
+                list_unsubscribe: UnsubscribeUrl::parse(&unsubscribe_url),
             });
         }
         emails::enqueue(tx, &mails, at)?;

@@ -172,6 +172,7 @@ pub struct TestAppBuilder {
     bootstrap_owners: Vec<String>,
     events_per_minute: Option<u32>,
     twilio: Option<rota::config::TwilioConfig>,
+    chat_hosts: Vec<String>,
 }
 
 enum Oidc {
@@ -217,6 +218,13 @@ impl TestAppBuilder {
     /// Phone calls through this Twilio (the fake, `twilio::TwilioFake::config`).
     pub fn twilio(mut self, config: rota::config::TwilioConfig) -> Self {
         self.twilio = Some(config);
+        self
+    }
+
+    /// Hosts chat webhooks may point at besides Slack's and Microsoft's (`ROTA_CHAT_HOSTS`):
+    /// `&["127.0.0.1"]` for the chat fakes (`chat::ChatFake`).
+    pub fn chat_hosts(mut self, hosts: &[&str]) -> Self {
+        self.chat_hosts = hosts.iter().map(|h| h.to_string()).collect();
         self
     }
 
@@ -272,6 +280,8 @@ impl TestAppBuilder {
             config.events_per_minute = n;
         }
         config.twilio = self.twilio;
+        config.chat_hosts = rota::domain::chat_hosts::ChatHosts::with_added(&self.chat_hosts)
+            .unwrap_or_else(|e| panic!("chat hosts: {e}"));
         let seat_policy = self
             .seat_policy
             .as_deref()

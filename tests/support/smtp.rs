@@ -27,6 +27,11 @@ pub struct ReceivedEmail {
     pub date: String,
     pub message_id: String,
     pub content_type: String,
+    /// `List-Unsubscribe` and `List-Unsubscribe-Post` (RFC 8058), when the message has them.
+    #[serde(default)]
+    pub list_unsubscribe: Option<String>,
+    #[serde(default)]
+    pub list_unsubscribe_post: Option<String>,
     pub body: String,
 }
 

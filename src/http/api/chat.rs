@@ -37,7 +37,9 @@ pub struct ChatChannelRequest {
     pub chat_channel: ChatChannelFields,
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
+// Its `Debug` shows the URL's hint only: the URL is the channel's credential. (Not a doc
+// comment: that would become the OpenAPI schema's description.)
+#[derive(Deserialize, ToSchema)]
 pub struct ChatChannelFields {
     /// `teams` or `slack`.
     #[serde(rename = "type")]
@@ -47,6 +49,23 @@ pub struct ChatChannelFields {
     pub url: Option<String>,
     /// `en` (default) or `ja`.
     pub language: Option<String>,
+}
+
+impl std::fmt::Debug for ChatChannelFields {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ChatChannelFields")
+            .field("kind", &self.kind)
+            .field("name", &self.name)
+            .field(
+                "url",
+                &self
+                    .url
+                    .as_deref()
+                    .map(crate::domain::chat_hosts::raw_url_hint),
+            )
+            .field("language", &self.language)
+            .finish()
+    }
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -148,9 +167,10 @@ pub async fn create(
     };
     let owner = owner_of(&req, id.into_inner());
     let ctx = caller.audit();
+    let hosts = state.chat_hosts.clone();
     let channel = state
         .db
-        .run(move |conn| cases::add(conn, &ctx, &owner, asked))
+        .run(move |conn| cases::add(conn, &ctx, &hosts, &owner, asked))
         .await?;
     Ok(HttpResponse::Created().json(ChatChannelResponse {
         chat_channel: render(&channel),

@@ -762,6 +762,7 @@ fn alert_owners(
             subject: subject.clone(),
             body: body.clone(),
             reason,
+            list_unsubscribe: None,
         })
         .collect();
     emails::enqueue(tx, &alerts, now)?;

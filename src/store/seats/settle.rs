@@ -540,6 +540,7 @@ fn write_notices(
                 subject: subject.clone(),
                 body: body.clone(),
                 reason,
+                list_unsubscribe: None,
             })
         })
         .collect();

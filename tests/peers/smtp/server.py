@@ -41,6 +41,8 @@ class JsonMaildir:
             "date": str(message.get("Date", "")),
             "message_id": str(message.get("Message-ID", "")),
             "content_type": str(message.get("Content-Type", "")),
+            "list_unsubscribe": message.get("List-Unsubscribe") and str(message.get("List-Unsubscribe")),
+            "list_unsubscribe_post": message.get("List-Unsubscribe-Post") and str(message.get("List-Unsubscribe-Post")),
             "body": message.get_content().replace("\r\n", "\n") if not message.is_multipart() else "",
         }
         name = f"{time.time_ns():020d}.{uuid.uuid4().hex}.json"
