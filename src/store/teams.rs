@@ -302,6 +302,14 @@ pub fn member_ids(conn: &mut DbConnection, team_id: &TeamId) -> AppResult<Vec<Us
         .load(conn)?)
 }
 
+/// The teams this user is a member of (any team role).
+pub fn of_member(conn: &mut DbConnection, user_id: &UserId) -> AppResult<Vec<TeamId>> {
+    Ok(team_members::table
+        .filter(team_members::user_id.eq(user_id))
+        .select(team_members::team_id)
+        .load(conn)?)
+}
+
 /// The teams on which this user's team role is manager.
 pub fn managed_by(conn: &mut DbConnection, user_id: &UserId) -> AppResult<Vec<TeamId>> {
     Ok(team_members::table

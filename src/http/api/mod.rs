@@ -13,7 +13,7 @@ pub mod incidents;
 pub mod licences;
 pub mod oncalls;
 pub mod openapi;
-mod params;
+pub mod params;
 pub mod postmortems;
 pub mod related;
 pub mod schedules;

@@ -19,6 +19,11 @@ impl Params {
         )
     }
 
+    /// Adds a value, as if the query had it (a page filling in its defaults).
+    pub fn push(&mut self, key: &str, value: &str) {
+        self.0.push((key.to_owned(), value.to_owned()));
+    }
+
     /// The last value given for `key`.
     pub fn one(&self, key: &str) -> Option<&str> {
         self.0

@@ -26,7 +26,7 @@ use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
 use chrono::Duration;
 use provider::Provider;
 use serde::Deserialize;
-use session::{Cookies, Current, FORM_COOKIE, LOGIN_COOKIE, SESSION_COOKIE};
+use session::{Cookies, FORM_COOKIE, LOGIN_COOKIE, SESSION_COOKIE};
 
 /// What sign-in needs, built once at start-up.
 pub struct SignInSettings {
@@ -430,20 +430,12 @@ async fn home(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
         Err(e) => return failure_page(e),
     };
     let body = match current {
-        Some(Current { ref user, .. }) => {
-            let csrf = current.as_ref().map(Current::csrf).unwrap_or_default();
-            format!(
-                "<p>Signed in as <strong>{}</strong> ({}), {}.</p>\
-                 <ul><li><a href=\"/api/v2/users/me\">Your account (JSON)</a></li>\
-                 <li><a href=\"/api/docs/\">API documentation</a></li></ul>\
-                 <form method=\"post\" action=\"/auth/logout\">\
-                 <input type=\"hidden\" name=\"csrf_token\" value=\"{}\">\
-                 <button type=\"submit\">Sign out</button></form>",
-                escape(&user.name),
-                escape(&user.user_name),
-                seat_line(&state.sign_in.seat_policy, user),
-                escape(&csrf)
-            )
+        // Signed in: their home page (`ui::home`).
+        Some(_) => {
+            return match crate::http::ui::home::page(&req, &state).await {
+                Ok(page) => page,
+                Err(e) => actix_web::ResponseError::error_response(&e),
+            };
         }
         None if state.sign_in.provider.is_some() => {
             "<p>Rota is your team's on-call and access service.</p>\
@@ -462,7 +454,7 @@ async fn home(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
 }
 
 /// "role X, full seat" (HTML): the role a person acts with, given the seat they hold.
-fn seat_line(policy: &SeatPolicy, user: &crate::store::sessions::SessionUser) -> String {
+pub(crate) fn seat_line(policy: &SeatPolicy, user: &crate::store::sessions::SessionUser) -> String {
     let role = Some(user.role);
     let held = user.licence;
     match (role.and_then(|r| policy.effective_role(r, held)), held) {

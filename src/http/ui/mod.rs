@@ -5,6 +5,7 @@
 //! page (or the way to sign in), never JSON.
 
 pub mod form;
+pub mod home;
 pub mod incidents;
 pub mod shell;
 
