@@ -55,22 +55,22 @@ mod pages {
             assert!(page.body.contains("#1 CPU high on web-1"), "{}", page.body);
             let csrf = csrf_in(&page.body);
             // A blank note is refused beside the field; a long one keeps what was typed.
-            let refused = bob.post_form(&format!("{path}/notes"), &[("csrf_token", &csrf), ("content", "   ")]).await;
+            let refused = bob.post_form(&format!("{path}/notes"), &[("csrf_token", &csrf), ("text", "   ")]).await;
             assert_eq!(refused.status, 422, "{}", refused.body);
-            assert!(refused.body.contains("id=\"content-error\""), "{}", refused.body);
+            assert!(refused.body.contains("id=\"note-error\""), "{}", refused.body);
             let refused = bob.post_form(&format!("{path}/reassign"), &[("csrf_token", &csrf), ("assign_to", "nobody@nowhere.example")]).await;
             assert_eq!(refused.status, 422, "{}", refused.body);
             assert!(refused.body.contains("value=\"nobody@nowhere.example\""), "kept: {}", refused.body);
             assert!(refused.body.contains("No one in Rota has this e-mail address"), "{}", refused.body);
             // Without the CSRF token nothing is added.
-            let forged = bob.post_form(&format!("{path}/notes"), &[("content", "forged")]).await;
+            let forged = bob.post_form(&format!("{path}/notes"), &[("text", "forged")]).await;
             assert_eq!(forged.status, 403);
             // A note and a status update, then acknowledge: all seen through the API.
-            let noted = bob.post_form(&format!("{path}/notes"), &[("csrf_token", &csrf), ("content", "Looking at web-1 <now>")]).await;
+            let noted = bob.post_form(&format!("{path}/notes"), &[("csrf_token", &csrf), ("text", "Looking at web-1 <now>")]).await;
             assert_eq!(noted.status, 200, "{}", noted.body);
             assert!(noted.url.ends_with(&path), "back on the incident: {}", noted.url);
             assert!(noted.body.contains("Looking at web-1 &lt;now&gt;"), "escaped: {}", noted.body);
-            let updated = bob.post_form(&format!("{path}/status_updates"), &[("csrf_token", &csrf), ("message", "Failing over.")]).await;
+            let updated = bob.post_form(&format!("{path}/status_updates"), &[("csrf_token", &csrf), ("text", "Failing over.")]).await;
             assert_eq!(updated.status, 200, "{}", updated.body);
             let acked = bob.post_form(&format!("{path}/acknowledge"), &[("csrf_token", &csrf)]).await;
             assert_eq!(acked.status, 200, "{}", acked.body);
@@ -96,7 +96,7 @@ mod pages {
             assert_eq!(page.status, 200, "{}", page.body);
             assert!(!page.body.contains("/acknowledge\"") && !page.body.contains("/notes\""), "no edit buttons: {}", page.body);
             let csrf = csrf_in(&page.body);
-            let forged = carol.post_form(&format!("{path}/notes"), &[("csrf_token", &csrf), ("content", "hi")]).await;
+            let forged = carol.post_form(&format!("{path}/notes"), &[("csrf_token", &csrf), ("text", "hi")]).await;
             assert_eq!(forged.status, 403, "{}", forged.body);
             let forged = carol.post_form(&format!("{path}/acknowledge"), &[("csrf_token", &csrf)]).await;
             assert_eq!(forged.status, 403, "{}", forged.body);

@@ -102,3 +102,16 @@ pub fn text_field(name: &str, label: &str, kind: &str, value: &str, refused: &Re
         }
     }
 }
+
+/// A labelled text area (form field `text`, id `id`) keeping what was typed, its error under it.
+pub fn text_area(id: &str, label: &str, value: &str, refused: &Refused) -> Markup {
+    html! {
+        div {
+            label for=(id) { (label) }
+            textarea id=(id) name="text" rows="3"
+                aria-invalid=[refused.invalid(id)]
+                aria-describedby=[refused.fields.contains_key(id).then(|| format!("{id}-error"))] { (value) }
+            (refused.under(id))
+        }
+    }
+}

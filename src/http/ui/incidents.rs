@@ -8,7 +8,7 @@
 //! follows one signs in and acts as themselves, if the policies let them respond. `GET` only
 //! asks (a chat client's link preview changes nothing); the form's `POST` does it.
 
-use super::form::{Refused, text_field};
+use super::form::{Refused, text_area, text_field};
 use super::{PageResult, Visitor, shell};
 use crate::authz::{Action, Resource};
 use crate::domain::action_link::Act;
@@ -35,10 +35,15 @@ use serde::Deserialize;
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/incidents", web::get().to(list))
         .route("/incidents/{id}", web::get().to(show))
-        .route("/incidents/{id}/notes", web::post().to(add_note))
-        .route(
-            "/incidents/{id}/status_updates",
-            web::post().to(post_update),
+        .service(
+            web::resource("/incidents/{id}/notes")
+                .app_data(web::Data::new(Written::Note))
+                .route(web::post().to(write)),
+        )
+        .service(
+            web::resource("/incidents/{id}/status_updates")
+                .app_data(web::Data::new(Written::Update))
+                .route(web::post().to(write)),
         )
         .route("/incidents/{id}/reassign", web::post().to(reassign))
         .route("/incidents/{id}/escalate", web::post().to(escalate))
@@ -520,12 +525,7 @@ async fn incident_page(
             @if responds {
                 form.stack method="post" action=(format!("{base}/status_updates")) {
                     (v.csrf())
-                    div {
-                        label for="message" { (t!("ui.incidents.status_update_text", locale = lang)) }
-                        textarea #message name="message" rows="3" aria-invalid=[refused.invalid("message")]
-                            aria-describedby=[refused.fields.contains_key("message").then_some("message-error")] { (typed.update) }
-                        (refused.under("message"))
-                    }
+                    (text_area("update", &t!("ui.incidents.status_update_text", locale = lang), &typed.update, &refused))
                     div { button type="submit" { (t!("ui.incidents.status_update", locale = lang)) } }
                 }
             }
@@ -543,12 +543,7 @@ async fn incident_page(
             @if responds {
                 form.stack method="post" action=(format!("{base}/notes")) {
                     (v.csrf())
-                    div {
-                        label for="content" { (t!("ui.incidents.note_text", locale = lang)) }
-                        textarea #content name="content" rows="3" aria-invalid=[refused.invalid("content")]
-                            aria-describedby=[refused.fields.contains_key("content").then_some("content-error")] { (typed.note) }
-                        (refused.under("content"))
-                    }
+                    (text_area("note", &t!("ui.incidents.note_text", locale = lang), &typed.note, &refused))
                     div { button type="submit" { (t!("ui.incidents.note", locale = lang)) } }
                 }
             }
@@ -610,15 +605,9 @@ struct Shown {
 // ---- Forms on the incident page ----
 
 #[derive(Deserialize)]
-struct NoteForm {
+struct TextForm {
     csrf_token: Option<String>,
-    content: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct UpdateForm {
-    csrf_token: Option<String>,
-    message: Option<String>,
+    text: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -668,54 +657,23 @@ async fn refused_form(
     incident_page(req, state, v, id, typed, refused).await
 }
 
-async fn add_note(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    id: web::Path<String>,
-    form: Option<web::Form<NoteForm>>,
-) -> PageResult {
-    let form = form.map(web::Form::into_inner);
-    let (v, agent, user) = responder(
-        &req,
-        &state,
-        form.as_ref().and_then(|f| f.csrf_token.as_deref()),
-    )
-    .await?;
-    let content = form.and_then(|f| f.content).unwrap_or_default();
-    let id = IncidentId(id.into_inner());
-    let at = v.caller.at;
-    let (i, c) = (id.clone(), content.clone());
-    match state
-        .db
-        .run(move |conn| cases::add_note(conn, &agent, user.as_ref(), at, &i, &c))
-        .await
-    {
-        Ok(_) => Ok(back_to(&id)),
-        Err(e) => {
-            let typed = Typed {
-                note: content,
-                ..Typed::default()
-            };
-            refused_form(
-                &req,
-                &state,
-                &v,
-                id,
-                typed,
-                e,
-                &[("note.content", "content")],
-            )
-            .await
-        }
-    }
+/// What a text form on the incident page writes: a note, or a status update.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Written {
+    Note,
+    Update,
 }
 
-async fn post_update(
+/// Adds a note or posts a status update (`Written`, set on the route), through the same use
+/// case as the API; a refusal shows the page again with the text kept.
+async fn write(
     req: HttpRequest,
     state: web::Data<AppState>,
+    written: web::Data<Written>,
     id: web::Path<String>,
-    form: Option<web::Form<UpdateForm>>,
+    form: Option<web::Form<TextForm>>,
 ) -> PageResult {
+    let written = **written;
     let form = form.map(web::Form::into_inner);
     let (v, agent, user) = responder(
         &req,
@@ -723,26 +681,44 @@ async fn post_update(
         form.as_ref().and_then(|f| f.csrf_token.as_deref()),
     )
     .await?;
-    let message = form.and_then(|f| f.message).unwrap_or_default();
+    let text = form.and_then(|f| f.text).unwrap_or_default();
     let id = IncidentId(id.into_inner());
     let at = v.caller.at;
     let base = state.public_url.clone();
-    let (i, m) = (id.clone(), message.clone());
-    match state
+    let (i, typed_text) = (id.clone(), text.clone());
+    let done = state
         .db
-        .run(move |conn| status_updates::post(conn, &base, &agent, user.as_ref(), at, &i, &m))
-        .await
-    {
-        Ok(posted) => {
-            state.email_delivery.poke_if(posted.emails);
+        .run(move |conn| match written {
+            Written::Note => cases::add_note(conn, &agent, user.as_ref(), at, &i, &text).map(|_| 0),
+            Written::Update => {
+                status_updates::post(conn, &base, &agent, user.as_ref(), at, &i, &text)
+                    .map(|posted| posted.emails)
+            }
+        })
+        .await;
+    match done {
+        Ok(emails) => {
+            state.email_delivery.poke_if(emails);
             Ok(back_to(&id))
         }
         Err(e) => {
-            let typed = Typed {
-                update: message,
-                ..Typed::default()
+            let (typed, fields) = match written {
+                Written::Note => (
+                    Typed {
+                        note: typed_text,
+                        ..Typed::default()
+                    },
+                    [("note.content", "note")],
+                ),
+                Written::Update => (
+                    Typed {
+                        update: typed_text,
+                        ..Typed::default()
+                    },
+                    [("message", "update")],
+                ),
             };
-            refused_form(&req, &state, &v, id, typed, e, &[("message", "message")]).await
+            refused_form(&req, &state, &v, id, typed, e, &fields).await
         }
     }
 }
