@@ -21,6 +21,7 @@ use std::sync::{Arc, OnceLock};
 pub mod alertmanager;
 pub mod browser;
 pub mod chat;
+pub mod chromium;
 pub mod oidc_provider;
 pub mod postgres;
 pub mod scim;
