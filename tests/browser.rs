@@ -50,7 +50,7 @@ mod pages {
             let Some(window) = Window::open(&app).await else { return };
             window.sign_in("bob@contoso.example").await;
             assert_eq!(window.path().await, "/");
-            assert_eq!(window.h1().await, "Rota");
+            assert_eq!(window.h1().await, "Home");
             window.assert_shows("Signed in as Bob Example").await;
             window.assert_accessible("home").await;
             window.screenshot("home").await;
@@ -78,6 +78,52 @@ mod pages {
             let (_, now) = app.get(&format!("/api/v2/incidents/{incident}")).await;
             assert_eq!(now["incident"]["status"], "acknowledged", "{now}");
             assert_eq!(now["incident"]["acknowledgements"][0]["acknowledger"]["id"], bob.as_str());
+            window.close().await;
+        }
+
+        async fn an_event_opens_an_incident_that_is_acknowledged_and_noted_from_its_page(app) {
+            let Some(window) = Window::open(&app).await else { return };
+            window.sign_in("bob@contoso.example").await;
+            let bob = user_id(&app, "Bob Example").await;
+            let incident = paged_incident(&app, &bob, "Checkout latency over 2 s").await;
+            // Home lists it; the list leads to it.
+            window.visit("/").await;
+            window.assert_shows("Checkout latency over 2 s").await;
+            window.visit("/incidents").await;
+            window.assert_accessible("incidents").await;
+            window.screenshot("incidents").await;
+            window.click_link("Checkout latency over 2 s").await;
+            assert_eq!(window.path().await, format!("/incidents/{incident}"));
+            window.assert_accessible("incident").await;
+            window.screenshot("incident").await;
+            window.click_button("Acknowledge").await;
+            window.fill("Note", "Rolled back the 14:02 deploy.").await;
+            window.click_button("Add a note").await;
+            window.assert_shows("Rolled back the 14:02 deploy.").await;
+            window.assert_accessible("incident (acknowledged, noted)").await;
+            let (_, now) = app.get(&format!("/api/v2/incidents/{incident}")).await;
+            assert_eq!(now["incident"]["status"], "acknowledged", "{now}");
+            let (_, notes) = app.get(&format!("/api/v2/incidents/{incident}/notes")).await;
+            assert_eq!(notes["notes"][0]["content"], "Rolled back the 14:02 deploy.", "{notes}");
+            window.close().await;
+        }
+
+        async fn the_pages_are_japanese_for_a_person_whose_language_is_japanese(app) {
+            let Some(window) = Window::open(&app).await else { return };
+            window.sign_in("bob@contoso.example").await;
+            let bob = user_id(&app, "Bob Example").await;
+            let (status, body) = app.put(&format!("/api/v2/users/{bob}"), json!({"user": {"locale": "ja"}})).await;
+            assert_eq!(status, 200, "{body}");
+            let incident = paged_incident(&app, &bob, "CPU high on web-1").await;
+            window.visit("/").await;
+            window.assert_japanese().await;
+            window.assert_accessible("home (ja)").await;
+            window.screenshot("home-person").await;
+            window.visit(&format!("/incidents/{incident}")).await;
+            assert_eq!(window.lang().await, "ja");
+            window.assert_shows("タイムライン").await;
+            window.assert_accessible("incident (ja)").await;
+            window.screenshot("incident-person").await;
             window.close().await;
         }
 

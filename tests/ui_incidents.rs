@@ -72,8 +72,9 @@ mod pages {
             assert!(noted.body.contains("Looking at web-1 &lt;now&gt;"), "escaped: {}", noted.body);
             let updated = bob.post_form(&format!("{path}/status_updates"), &[("csrf_token", &csrf), ("text", "Failing over.")]).await;
             assert_eq!(updated.status, 200, "{}", updated.body);
-            let acked = bob.post_form(&format!("{path}/acknowledge"), &[("csrf_token", &csrf)]).await;
+            let acked = bob.post_form(&format!("{path}/acknowledge"), &[("csrf_token", &csrf), ("from", "incident")]).await;
             assert_eq!(acked.status, 200, "{}", acked.body);
+            assert!(acked.url.ends_with(&path), "back on the incident: {}", acked.url);
             let (_, notes) = app.get(&format!("/api/v2/incidents/{incident}/notes")).await;
             assert_eq!(notes["notes"][0]["content"], "Looking at web-1 <now>");
             assert_eq!(notes["notes"][0]["user"]["id"], bob_id.as_str());

@@ -64,6 +64,9 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 #[derive(Deserialize)]
 struct ActForm {
     csrf_token: Option<String>,
+    /// `incident` when the button is on the incident's page: back there afterwards, rather
+    /// than to the page that says what was done (the chat card's way).
+    from: Option<String>,
 }
 
 async fn load(state: &AppState, id: IncidentId) -> PageResult<Incident> {
@@ -126,20 +129,29 @@ async fn perform(
     let (mut agent, _) = acting(&state, &v.caller, &req, "respond to incidents").await?;
     agent.channel = Channel::Web;
     let id = IncidentId(id.into_inner());
+    let from_page = form.as_ref().and_then(|f| f.from.as_deref()) == Some("incident");
     let incident = load(&state, id.clone()).await?;
     if !open_to(act, &incident) {
-        return Ok(nothing_to_do(act, &incident));
+        return Ok(if from_page {
+            back_to(&id)
+        } else {
+            nothing_to_do(act, &incident)
+        });
     }
     let at = state.clock.now();
+    let ids = [id.clone()];
     let changed = state
         .db
-        .run(move |conn| cases::change_status(conn, &agent, at, &[id], act.change()))
+        .run(move |conn| cases::change_status(conn, &agent, at, &ids, act.change()))
         .await?
         .remove(0);
     state
         .metrics
         .incidents_changed(std::slice::from_ref(&changed), at);
     state.notifications.poke();
+    if from_page {
+        return Ok(back_to(&id));
+    }
     Ok::<HttpResponse, _>(done(act, &changed.incident))
 }
 
@@ -464,12 +476,14 @@ async fn incident_page(
                 @if inc.status == Status::Triggered {
                     form.inline method="post" action=(format!("{base}/acknowledge")) {
                         (v.csrf())
+                        input type="hidden" name="from" value="incident";
                         button type="submit" { (t!("ui.incidents.acknowledge", locale = lang)) }
                     }
                 }
                 @if inc.status != Status::Resolved {
                     form.inline method="post" action=(format!("{base}/resolve")) {
                         (v.csrf())
+                        input type="hidden" name="from" value="incident";
                         button type="submit" { (t!("ui.incidents.resolve", locale = lang)) }
                     }
                 }
