@@ -990,7 +990,7 @@ pub async fn create_overrides(
 }
 
 /// Overrides a request creates, at most.
-pub(crate) const MAX_BATCH: usize = 1_000;
+const MAX_BATCH: usize = 1_000;
 
 /// Import a roster
 ///
@@ -1017,28 +1017,12 @@ pub async fn import_roster(
         .ok()
         .flatten()
         .is_some_and(|m| m.subtype() == "csv");
-    let rows = if csv {
-        roster_csv(&body)?
-    } else {
-        roster_json(&body)?
-    };
-    if rows.len() > MAX_BATCH {
-        return Err(AppError::invalid("rows", format!("at most {MAX_BATCH} a roster")).into());
-    }
+    let entries = roster(&body, csv)?;
     let all_or_nothing = params.flag("all_or_nothing")?;
     let ctx = caller.audit();
     let caller = std::sync::Arc::new(caller);
     let asked = caller.clone();
     let id2 = id.clone();
-    let entries: Vec<cases::RosterEntry> = rows
-        .into_iter()
-        .map(|(row, r)| cases::RosterEntry {
-            row,
-            user: r.user,
-            start: r.start,
-            end: r.end,
-        })
-        .collect();
     let (import, schedule, people) = state
         .db
         .run(move |conn| {
@@ -1085,10 +1069,34 @@ pub async fn import_roster(
     }))
 }
 
+/// A roster file's rows, CSV (`csv`) or JSON, at most `MAX_BATCH`.
+pub(crate) fn roster(body: &[u8], csv: bool) -> AppResult<Vec<cases::RosterEntry>> {
+    let rows = if csv {
+        roster_csv(body)?
+    } else {
+        roster_json(body)?
+    };
+    if rows.len() > MAX_BATCH {
+        return Err(AppError::invalid(
+            "rows",
+            format!("at most {MAX_BATCH} a roster"),
+        ));
+    }
+    Ok(rows
+        .into_iter()
+        .map(|(row, r)| cases::RosterEntry {
+            row,
+            user: r.user,
+            start: r.start,
+            end: r.end,
+        })
+        .collect())
+}
+
 /// A CSV roster's rows with their line numbers. A UTF-8 byte order mark (Excel's "CSV UTF-8"
 /// writes one) is not part of the header. A row that cannot be read, or holds a NUL (which no
 /// stored text can: `http::edge` refuses it in JSON, but does not read CSV), refuses the file.
-pub(crate) fn roster_csv(body: &[u8]) -> AppResult<Vec<(usize, RosterInput)>> {
+fn roster_csv(body: &[u8]) -> AppResult<Vec<(usize, RosterInput)>> {
     let body = body.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(body);
     let mut lines = Lines::new(body);
     let mut reader = csv::ReaderBuilder::new()
@@ -1191,7 +1199,7 @@ impl<'a> Lines<'a> {
     }
 }
 
-pub(crate) fn roster_json(body: &[u8]) -> AppResult<Vec<(usize, RosterInput)>> {
+fn roster_json(body: &[u8]) -> AppResult<Vec<(usize, RosterInput)>> {
     let request: RosterRequest = serde_json::from_slice(body).map_err(|e| {
         AppError::invalid(
             "request body",

@@ -4,11 +4,11 @@
 //! of the policy as stored, as `PUT /api/v2/escalation_policies/{id}` does.
 
 use super::form::{Refused, text_field};
+use super::listing::{ListQuery, see_other};
 use super::{PageResult, Visitor, shell};
 use crate::authz::{Action, Resource};
 use crate::domain::escalation::{RuleInput, Target};
 use crate::domain::ids::EscalationPolicyId;
-use crate::domain::paging::PageRequest;
 use crate::domain::schedule::input::Reference as SentReference;
 use crate::error::AppResult;
 use crate::http::AppState;
@@ -22,7 +22,6 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use maud::html;
 use rust_i18n::t;
-use serde::Deserialize;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/escalation_policies").route(web::get().to(list)))
@@ -34,20 +33,12 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         );
 }
 
-const PER_PAGE: i64 = 25;
-
 fn reads(v: &Visitor) -> PageResult<()> {
     Ok(v.caller.may(
         Action::ReadOnCall,
         &Resource::Account,
         "read escalation policies",
     )?)
-}
-
-#[derive(Deserialize)]
-struct ListQuery {
-    query: Option<String>,
-    offset: Option<i64>,
 }
 
 /// Policies rendered as the API renders them (names of their targets included).
@@ -71,14 +62,8 @@ async fn list(
     let v = Visitor::of(&req, &state).await?;
     reads(&v)?;
     let lang = v.lang;
-    let offset = q.offset.unwrap_or(0).max(0);
-    let page = PageRequest {
-        offset,
-        limit: PER_PAGE,
-        want_total: false,
-    };
-    let query = q.query.clone().unwrap_or_default();
-    let text = query.clone();
+    let page = q.page();
+    let text = q.text();
     let base = state.public_url.clone();
     let (policies, more) = state
         .db
@@ -87,21 +72,8 @@ async fn list(
             Ok((rendered(conn, &base, &found.rows)?, found.more))
         })
         .await?;
-    let link = |offset: i64| {
-        let q: String = url::form_urlencoded::Serializer::new(String::new())
-            .append_pair("query", &query)
-            .append_pair("offset", &offset.to_string())
-            .finish();
-        format!("/escalation_policies?{q}")
-    };
     let body = html! {
-        form.filters method="get" action="/escalation_policies" {
-            div {
-                label for="query" { (t!("ui.escalation.search", locale = lang)) }
-                input #query type="text" name="query" value=(query);
-            }
-            button type="submit" { (t!("ui.common.filter", locale = lang)) }
-        }
+        (q.search("/escalation_policies", &t!("ui.escalation.search", locale = lang), lang))
         @if policies.is_empty() {
             p.muted { (t!("ui.escalation.none", locale = lang)) }
         } @else {
@@ -125,14 +97,7 @@ async fn list(
                 }
             }
         }
-        nav.actions aria-label=(t!("ui.escalation.pages", locale = lang)) {
-            @if offset > 0 {
-                a href=(link((offset - PER_PAGE).max(0))) { (t!("ui.common.previous", locale = lang)) }
-            }
-            @if more {
-                a href=(link(offset + PER_PAGE)) { (t!("ui.common.next", locale = lang)) }
-            }
-        }
+        (q.pager("/escalation_policies", more, &t!("ui.escalation.pages", locale = lang), lang))
     };
     Ok(shell::ok(
         &v,
@@ -512,9 +477,7 @@ async fn save(
         })
         .await?;
     match outcome {
-        Ok(()) => Ok(HttpResponse::SeeOther()
-            .insert_header(("Location", format!("/escalation_policies/{id}")))
-            .finish()),
+        Ok(()) => Ok(see_other(&format!("/escalation_policies/{id}"))),
         Err(refused) => Ok(editor(&v, &id, &p.name, &form, &refused)),
     }
 }

@@ -7,6 +7,7 @@
 pub mod escalation;
 pub mod form;
 pub mod incidents;
+pub mod listing;
 pub mod schedules;
 pub mod services;
 pub mod shell;

@@ -6,11 +6,11 @@
 //! asked of the schedule as stored). Times are shown and typed in the schedule's zone.
 
 use super::form::{Refused, text_field};
+use super::listing::{CsrfForm, ListQuery, see_other};
 use super::timeline::{self, Frame, Row};
 use super::{PageResult, Visitor, shell, upload};
 use crate::authz::{Action, Resource};
 use crate::domain::ids::{OverrideId, ScheduleId, UserId};
-use crate::domain::paging::PageRequest;
 use crate::domain::schedule::edit::current;
 use crate::domain::schedule::input::{LayerInput, LayerUser, Reference, RestrictionInput};
 use crate::domain::schedule::{Restriction, Zone};
@@ -52,8 +52,6 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         );
 }
 
-/// Schedules a list page shows.
-const PER_PAGE: i64 = 25;
 /// The days a timeline shows, by default and at most.
 const DEFAULT_DAYS: i64 = 14;
 const MAX_DAYS: i64 = 62;
@@ -68,12 +66,6 @@ fn reads(v: &Visitor) -> PageResult<()> {
 fn manages(v: &Visitor, loaded: &Loaded) -> bool {
     v.caller
         .allows(Action::ManageSchedule, &schedule_resource(loaded))
-}
-
-fn see_other(to: &str) -> HttpResponse {
-    HttpResponse::SeeOther()
-        .insert_header(("Location", to.to_owned()))
-        .finish()
 }
 
 fn schedule_path(id: &ScheduleId) -> String {
@@ -110,12 +102,6 @@ fn shown(at: Timestamp, tz: &TimeZone) -> String {
 
 // ---- The list ----
 
-#[derive(Deserialize)]
-struct ListQuery {
-    query: Option<String>,
-    offset: Option<i64>,
-}
-
 async fn list(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -123,35 +109,15 @@ async fn list(
 ) -> PageResult {
     let v = Visitor::of(&req, &state).await?;
     reads(&v)?;
-    let offset = q.offset.unwrap_or(0).max(0);
-    let page = PageRequest {
-        offset,
-        limit: PER_PAGE,
-        want_total: false,
-    };
-    let text = q.query.clone().filter(|t| !t.trim().is_empty());
-    let text2 = text.clone();
+    let page = q.page();
+    let text = q.text();
     let found = state
         .db
-        .run(move |conn| store::list(conn, text2.as_deref(), &page))
+        .run(move |conn| store::list(conn, Some(text.as_str()), &page))
         .await?;
     let lang = v.lang;
-    let query = text.clone().unwrap_or_default();
-    let link = |offset: i64| {
-        let q: String = url::form_urlencoded::Serializer::new(String::new())
-            .append_pair("query", &query)
-            .append_pair("offset", &offset.to_string())
-            .finish();
-        format!("/schedules?{q}")
-    };
     let body = html! {
-        form.filters method="get" action="/schedules" {
-            div {
-                label for="query" { (t!("ui.schedules.search", locale = lang)) }
-                input #query type="text" name="query" value=(query);
-            }
-            button type="submit" { (t!("ui.common.filter", locale = lang)) }
-        }
+        (q.search("/schedules", &t!("ui.schedules.search", locale = lang), lang))
         @if found.rows.is_empty() {
             p.muted { (t!("ui.schedules.none", locale = lang)) }
         } @else {
@@ -175,14 +141,7 @@ async fn list(
                 }
             }
         }
-        nav.actions aria-label=(t!("ui.schedules.pages", locale = lang)) {
-            @if offset > 0 {
-                a href=(link((offset - PER_PAGE).max(0))) { (t!("ui.common.previous", locale = lang)) }
-            }
-            @if found.more {
-                a href=(link(offset + PER_PAGE)) { (t!("ui.common.next", locale = lang)) }
-            }
-        }
+        (q.pager("/schedules", found.more, &t!("ui.schedules.pages", locale = lang), lang))
     };
     Ok(shell::ok(
         &v,
@@ -595,11 +554,6 @@ async fn add_override(
         Ok(()) => Ok(see_other(&format!("{}#overrides", schedule_path(&id)))),
         Err(refused) => schedule_page(&v, &state, id, &WindowQuery::default(), form, refused).await,
     }
-}
-
-#[derive(Deserialize)]
-struct CsrfForm {
-    csrf_token: Option<String>,
 }
 
 async fn delete_override(
@@ -1235,7 +1189,7 @@ async fn import_roster(
     )?;
     let lang = v.lang;
     let file = parts.into_iter().find(|p| p.name == "roster");
-    let rows = match &file {
+    let entries = match &file {
         None => Err(AppError::invalid(
             "roster",
             t!("ui.schedules.roster_missing", locale = lang),
@@ -1246,39 +1200,16 @@ async fn import_roster(
                 .as_deref()
                 .is_some_and(|n| n.to_ascii_lowercase().ends_with(".json"))
                 || f.body.trim_ascii_start().starts_with(b"{");
-            if json {
-                api::roster_json(&f.body)
-            } else {
-                api::roster_csv(&f.body)
-            }
+            api::roster(&f.body, !json)
         }
     };
-    let rows = rows.and_then(|rows| {
-        if rows.len() > api::MAX_BATCH {
-            Err(AppError::invalid(
-                "rows",
-                format!("at most {} a roster", api::MAX_BATCH),
-            ))
-        } else {
-            Ok(rows)
-        }
-    });
-    let rows = match rows {
-        Ok(rows) => rows,
+    let entries = match entries {
+        Ok(entries) => entries,
         Err(e) => {
             let refused = Refused::from(e, &[])?;
             return Ok(roster_page(&v, &loaded, None, &refused));
         }
     };
-    let entries: Vec<cases::RosterEntry> = rows
-        .into_iter()
-        .map(|(row, r)| cases::RosterEntry {
-            row,
-            user: r.user,
-            start: r.start,
-            end: r.end,
-        })
-        .collect();
     let caller = v.caller.clone();
     let ctx = v.caller.audit();
     let id2 = id.clone();

@@ -6,10 +6,10 @@
 //! `ManageService` asked of the service as stored, as `/api/v2/services` does.
 
 use super::form::{Refused, text_field};
+use super::listing::{CsrfForm, ListQuery, see_other};
 use super::{PageResult, Visitor, shell};
 use crate::authz::{Action, Resource};
 use crate::domain::ids::{IntegrationId, ServiceId};
-use crate::domain::paging::PageRequest;
 use crate::domain::service::{IntegrationKind, Urgency, UrgencyRule};
 use crate::domain::user as rules;
 use crate::error::ResultExt;
@@ -35,7 +35,6 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(web::resource(COPY_SCRIPT).route(web::get().to(copy_script)));
 }
 
-const PER_PAGE: i64 = 25;
 /// The copy button's script: it only copies the text of the element the button names.
 const COPY_SCRIPT: &str = "/assets/copy.js";
 
@@ -51,12 +50,6 @@ fn reads(v: &Visitor) -> PageResult<()> {
         .may(Action::ReadOnCall, &Resource::Account, "read services")?)
 }
 
-#[derive(Deserialize)]
-struct ListQuery {
-    query: Option<String>,
-    offset: Option<i64>,
-}
-
 async fn list(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -65,33 +58,14 @@ async fn list(
     let v = Visitor::of(&req, &state).await?;
     reads(&v)?;
     let lang = v.lang;
-    let offset = q.offset.unwrap_or(0).max(0);
-    let page = PageRequest {
-        offset,
-        limit: PER_PAGE,
-        want_total: false,
-    };
-    let query = q.query.clone().unwrap_or_default();
-    let text = query.clone();
+    let page = q.page();
+    let text = q.text();
     let found = state
         .db
         .run(move |conn| store::list(conn, Some(text.as_str()), &page))
         .await?;
-    let link = |offset: i64| {
-        let q: String = url::form_urlencoded::Serializer::new(String::new())
-            .append_pair("query", &query)
-            .append_pair("offset", &offset.to_string())
-            .finish();
-        format!("/services?{q}")
-    };
     let body = html! {
-        form.filters method="get" action="/services" {
-            div {
-                label for="query" { (t!("ui.services.search", locale = lang)) }
-                input #query type="text" name="query" value=(query);
-            }
-            button type="submit" { (t!("ui.common.filter", locale = lang)) }
-        }
+        (q.search("/services", &t!("ui.services.search", locale = lang), lang))
         @if found.rows.is_empty() {
             p.muted { (t!("ui.services.none", locale = lang)) }
         } @else {
@@ -115,14 +89,7 @@ async fn list(
                 }
             }
         }
-        nav.actions aria-label=(t!("ui.services.pages", locale = lang)) {
-            @if offset > 0 {
-                a href=(link((offset - PER_PAGE).max(0))) { (t!("ui.common.previous", locale = lang)) }
-            }
-            @if found.more {
-                a href=(link(offset + PER_PAGE)) { (t!("ui.common.next", locale = lang)) }
-            }
-        }
+        (q.pager("/services", found.more, &t!("ui.services.pages", locale = lang), lang))
     };
     Ok(shell::ok(
         &v,
@@ -340,11 +307,6 @@ async fn add(
     service_page(&v, &state, id, Some(made), &Refused::default(), "").await
 }
 
-#[derive(Deserialize)]
-struct CsrfForm {
-    csrf_token: Option<String>,
-}
-
 async fn remove(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -371,7 +333,5 @@ async fn remove(
             })
         })
         .await?;
-    Ok(HttpResponse::SeeOther()
-        .insert_header(("Location", format!("/services/{}", id)))
-        .finish())
+    Ok(see_other(&format!("/services/{id}")))
 }

@@ -5,6 +5,7 @@
 //! Reading needs `ReadDirectory`, as `/api/v2/teams` does.
 
 use super::form::{Refused, text_field};
+use super::listing::{CsrfForm, ListQuery, see_other};
 use super::{PageResult, Visitor, shell};
 use crate::authz::{Action, Resource};
 use crate::domain::ids::{TeamId, UserId};
@@ -14,7 +15,7 @@ use crate::http::AppState;
 use crate::store::{schedules as schedule_store, teams as store};
 use crate::use_cases::teams as cases;
 use actix_web::http::StatusCode;
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpRequest, web};
 use maud::html;
 use rust_i18n::t;
 use serde::Deserialize;
@@ -26,19 +27,12 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/teams/{id}/members/{user}/remove").route(web::post().to(remove)));
 }
 
-const PER_PAGE: i64 = 25;
 /// Members a team's page lists.
 const MEMBERS_SHOWN: i64 = 100;
 
 fn reads(v: &Visitor) -> PageResult<()> {
     Ok(v.caller
         .may(Action::ReadDirectory, &Resource::Account, "read teams")?)
-}
-
-#[derive(Deserialize)]
-struct ListQuery {
-    query: Option<String>,
-    offset: Option<i64>,
 }
 
 async fn list(
@@ -49,33 +43,14 @@ async fn list(
     let v = Visitor::of(&req, &state).await?;
     reads(&v)?;
     let lang = v.lang;
-    let offset = q.offset.unwrap_or(0).max(0);
-    let page = PageRequest {
-        offset,
-        limit: PER_PAGE,
-        want_total: false,
-    };
-    let query = q.query.clone().unwrap_or_default();
-    let text = query.clone();
+    let page = q.page();
+    let text = q.text();
     let found = state
         .db
         .run(move |conn| store::list(conn, Some(text.as_str()), &page))
         .await?;
-    let link = |offset: i64| {
-        let q: String = url::form_urlencoded::Serializer::new(String::new())
-            .append_pair("query", &query)
-            .append_pair("offset", &offset.to_string())
-            .finish();
-        format!("/teams?{q}")
-    };
     let body = html! {
-        form.filters method="get" action="/teams" {
-            div {
-                label for="query" { (t!("ui.teams.search", locale = lang)) }
-                input #query type="text" name="query" value=(query);
-            }
-            button type="submit" { (t!("ui.common.filter", locale = lang)) }
-        }
+        (q.search("/teams", &t!("ui.teams.search", locale = lang), lang))
         @if found.rows.is_empty() {
             p.muted { (t!("ui.teams.none", locale = lang)) }
         } @else {
@@ -97,10 +72,7 @@ async fn list(
                 }
             }
         }
-        nav.actions aria-label=(t!("ui.teams.pages", locale = lang)) {
-            @if offset > 0 { a href=(link((offset - PER_PAGE).max(0))) { (t!("ui.common.previous", locale = lang)) } }
-            @if found.more { a href=(link(offset + PER_PAGE)) { (t!("ui.common.next", locale = lang)) } }
-        }
+        (q.pager("/teams", found.more, &t!("ui.teams.pages", locale = lang), lang))
     };
     Ok(shell::ok(
         &v,
@@ -267,16 +239,9 @@ async fn add(
         })
         .await?;
     match outcome {
-        Ok(()) => Ok(HttpResponse::SeeOther()
-            .insert_header(("Location", format!("/teams/{id}")))
-            .finish()),
+        Ok(()) => Ok(see_other(&format!("/teams/{id}"))),
         Err(refused) => team_page(&v, &state, id, &form, &refused).await,
     }
-}
-
-#[derive(Deserialize)]
-struct CsrfForm {
-    csrf_token: Option<String>,
 }
 
 async fn remove(
@@ -305,7 +270,5 @@ async fn remove(
         .db
         .run(move |conn| cases::remove_member(conn, app.seats(), &ctx, &id2, &user))
         .await?;
-    Ok(HttpResponse::SeeOther()
-        .insert_header(("Location", format!("/teams/{id}")))
-        .finish())
+    Ok(see_other(&format!("/teams/{id}")))
 }
