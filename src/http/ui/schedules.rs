@@ -711,7 +711,7 @@ impl EditForm {
                         continue;
                     };
                     let Ok(i) = i.parse::<usize>() else { continue };
-                    if i >= crate::domain::schedule::input::MAX_LAYERS + 1 {
+                    if i > crate::domain::schedule::input::MAX_LAYERS {
                         continue;
                     }
                     let l = layers.entry(i).or_default();
@@ -738,7 +738,8 @@ impl EditForm {
     /// The layers that are sent: not removed, and not the blank "new layer".
     fn kept(&self) -> impl Iterator<Item = (usize, &LayerForm)> {
         self.layers.iter().enumerate().filter(|(_, l)| {
-            !l.remove && !(l.id.is_empty() && l.users.trim().is_empty() && l.name.trim().is_empty())
+            let blank = l.id.is_empty() && l.users.trim().is_empty() && l.name.trim().is_empty();
+            !l.remove && !blank
         })
     }
 
