@@ -429,6 +429,20 @@ pub fn add_overrides(
     all_or_nothing: bool,
     rights: &OverrideRights<'_>,
 ) -> AppResult<Vec<Result<OverrideRow, Vec<String>>>> {
+    add_overrides_from(conn, ctx, id, items, 0, all_or_nothing, rights)
+}
+
+/// `add_overrides` of items that follow `first` others of the same batch (sent earlier in
+/// their own transactions): later items still win.
+fn add_overrides_from(
+    conn: &mut DbConnection,
+    ctx: &AuditContext,
+    id: &ScheduleId,
+    items: Vec<Result<OverrideDraft, String>>,
+    first: usize,
+    all_or_nothing: bool,
+    rights: &OverrideRights<'_>,
+) -> AppResult<Vec<Result<OverrideRow, Vec<String>>>> {
     db::write(conn, |tx| {
         let loaded = store::load(tx, id)?;
         let manage = (rights.manage)(&loaded);
@@ -457,7 +471,7 @@ pub fn add_overrides(
                         ends_at: crate::clock::stored_instant(d.end),
                         // Later items of one batch win over earlier ones, as if sent one by one.
                         created_at: crate::clock::stored(ctx.at)
-                            + chrono::Duration::microseconds(index as i64),
+                            + chrono::Duration::microseconds((first + index) as i64),
                     };
                     notices.push((row.clone(), replaced));
                     rows.push(row.clone());
@@ -505,6 +519,84 @@ pub fn add_overrides(
         }
         Ok(out)
     })
+}
+
+/// One row of a month's roster, as typed: its number in the file (a CSV line, or the index
+/// from 1 in JSON), the person (e-mail address or id) and the override's start and end.
+#[derive(Debug, Clone)]
+pub struct RosterEntry {
+    pub row: usize,
+    pub user: String,
+    pub start: String,
+    pub end: String,
+}
+
+/// Rows of a roster written in one transaction (when not all or nothing): a large file
+/// holds the writer lock for a chunk at a time, and a fault keeps the chunks before it.
+pub const ROSTER_CHUNK: usize = 200;
+
+/// What a roster import did: each row's outcome by its number, and how many transactions
+/// (chunks) wrote them.
+pub struct RosterImport {
+    pub rows: Vec<(usize, Result<OverrideRow, Vec<String>>)>,
+    pub chunks: usize,
+}
+
+/// Imports a roster as overrides on schedule `id` (`add_overrides` per chunk of
+/// `ROSTER_CHUNK` rows, each its own transaction): every row is accepted or refused with its
+/// reasons. `all_or_nothing`: one transaction, and one refused row refuses them all (the
+/// error names rows by their number).
+pub fn import_roster(
+    conn: &mut DbConnection,
+    ctx: &AuditContext,
+    id: &ScheduleId,
+    entries: &[RosterEntry],
+    all_or_nothing: bool,
+    rights: &OverrideRights<'_>,
+) -> AppResult<RosterImport> {
+    let keys: Vec<String> = entries.iter().map(|r| r.user.trim().to_owned()).collect();
+    let found = store::find_people(conn, &keys)?;
+    let item = |r: &RosterEntry| -> Result<OverrideDraft, String> {
+        let user = found
+            .get(r.user.trim())
+            .ok_or_else(|| format!("user: '{}' is neither a user's e-mail nor id", r.user))?;
+        let start = schedule::input::instant("start", r.start.trim()).map_err(|i| i.to_string())?;
+        let end = schedule::input::instant("end", r.end.trim()).map_err(|i| i.to_string())?;
+        Ok(OverrideDraft {
+            user: user.clone(),
+            start,
+            end,
+        })
+    };
+    let size = if all_or_nothing {
+        entries.len().max(1)
+    } else {
+        ROSTER_CHUNK
+    };
+    let mut rows = Vec::with_capacity(entries.len());
+    let mut chunks = 0;
+    for (n, chunk) in entries.chunks(size).enumerate() {
+        let items = chunk.iter().map(item).collect();
+        let numbers: Vec<usize> = chunk.iter().map(|r| r.row).collect();
+        let outcomes = add_overrides_from(conn, ctx, id, items, n * size, all_or_nothing, rights)
+            .map_err(|e| name_rows(e, &numbers))?;
+        rows.extend(numbers.into_iter().zip(outcomes));
+        chunks += 1;
+    }
+    Ok(RosterImport { rows, chunks })
+}
+
+/// An all-or-nothing refusal names rows by their number in the file, not their index.
+fn name_rows(e: AppError, numbers: &[usize]) -> AppError {
+    let message = e.message();
+    if !message.contains("overrides[") {
+        return e;
+    }
+    let mut named = message;
+    for (i, n) in numbers.iter().enumerate().rev() {
+        named = named.replace(&format!("overrides[{i}]"), &format!("row {n}"));
+    }
+    AppError::invalid("rows", named.trim_start_matches("overrides ").to_owned())
 }
 
 /// One override's checks; with the people whose time it takes (for their e-mail).

@@ -90,7 +90,7 @@ pub struct PolicyList {
     pub pagination: Pagination,
 }
 
-fn draft(fields: PolicyFields) -> AppResult<Draft> {
+pub(crate) fn draft(fields: PolicyFields) -> AppResult<Draft> {
     if let Some(kind) = fields.kind.as_deref()
         && kind != "escalation_policy"
     {
@@ -142,14 +142,14 @@ fn draft(fields: PolicyFields) -> AppResult<Draft> {
 
 /// Names of what policies point at, for their references.
 #[derive(Default)]
-struct Names {
+pub(crate) struct Names {
     users: HashMap<UserId, String>,
     schedules: HashMap<ScheduleId, String>,
     teams: HashMap<TeamId, String>,
     services: HashMap<EscalationPolicyId, Vec<(ServiceId, String)>>,
 }
 
-fn names(conn: &mut DbConnection, policies: &[&LoadedPolicy]) -> AppResult<Names> {
+pub(crate) fn names(conn: &mut DbConnection, policies: &[&LoadedPolicy]) -> AppResult<Names> {
     let mut users = Vec::new();
     let mut scheds = Vec::new();
     let mut team_ids = Vec::new();
@@ -186,7 +186,7 @@ fn names(conn: &mut DbConnection, policies: &[&LoadedPolicy]) -> AppResult<Names
     Ok(out)
 }
 
-fn render(base: &str, p: &LoadedPolicy, names: &Names) -> PolicyObject {
+pub(crate) fn render(base: &str, p: &LoadedPolicy, names: &Names) -> PolicyObject {
     let links = Links(base);
     let id = p.policy.id.as_str();
     let rules = p
@@ -249,14 +249,14 @@ fn render(base: &str, p: &LoadedPolicy, names: &Names) -> PolicyObject {
     }
 }
 
-fn policy_resource(p: &LoadedPolicy) -> Resource {
+pub(crate) fn policy_resource(p: &LoadedPolicy) -> Resource {
     Resource::EscalationPolicy {
         id: Some(p.policy.id.to_string()),
         teams: p.teams.clone(),
     }
 }
 
-fn may_manage(
+pub(crate) fn may_manage(
     caller: &ApiCaller,
     before: Option<&LoadedPolicy>,
     teams: &[TeamId],

@@ -259,7 +259,11 @@ pub fn written(at: Timestamp, tz: &TimeZone) -> String {
 
 /// The window `[since, until)` of a render: `since` defaults to now, `until` to two
 /// weeks after `since`; at most a year.
-fn window(params: &Params, now: Timestamp, max_days: i64) -> AppResult<(Timestamp, Timestamp)> {
+pub(crate) fn window(
+    params: &Params,
+    now: Timestamp,
+    max_days: i64,
+) -> AppResult<(Timestamp, Timestamp)> {
     let read = |key: &str| {
         params
             .one(key)
@@ -294,7 +298,7 @@ fn answer_zone(params: &Params, schedule: &Zone) -> AppResult<TimeZone> {
 }
 
 /// A schedule as sent, checked field by field.
-fn draft(fields: ScheduleFields) -> AppResult<Draft> {
+pub(crate) fn draft(fields: ScheduleFields) -> AppResult<Draft> {
     if let Some(kind) = fields.kind.as_deref()
         && kind != "schedule"
     {
@@ -354,7 +358,7 @@ pub fn team_ids(refs: &[input::Reference]) -> AppResult<Vec<TeamId>> {
     Ok(out)
 }
 
-pub(super) fn schedule_resource(loaded: &Loaded) -> Resource {
+pub(crate) fn schedule_resource(loaded: &Loaded) -> Resource {
     Resource::Schedule {
         id: Some(loaded.schedule.id.to_string()),
         teams: loaded.teams.clone(),
@@ -362,7 +366,7 @@ pub(super) fn schedule_resource(loaded: &Loaded) -> Resource {
 }
 
 /// 403 unless the caller may manage the schedule both as stored and as it will be.
-fn may_manage(
+pub(crate) fn may_manage(
     caller: &ApiCaller,
     before: Option<&Loaded>,
     after_teams: &[TeamId],
@@ -509,7 +513,7 @@ fn render(
 }
 
 /// The policies targeting the schedule and its teams, as references.
-fn related(
+pub(crate) fn related(
     conn: &mut crate::store::DbConnection,
     base: &str,
     loaded: &Loaded,
@@ -876,7 +880,7 @@ fn override_item(value: &serde_json::Value) -> Result<OverrideDraft, String> {
 }
 
 /// Who may place overrides, asked of the schedule as stored.
-fn rights_of(
+pub(crate) fn rights_of(
     caller: &ApiCaller,
 ) -> (
     impl Fn(&Loaded) -> bool + '_,
@@ -1013,67 +1017,36 @@ pub async fn import_roster(
         .ok()
         .flatten()
         .is_some_and(|m| m.subtype() == "csv");
-    let rows = if csv {
-        roster_csv(&body)?
-    } else {
-        roster_json(&body)?
-    };
-    if rows.len() > MAX_BATCH {
-        return Err(AppError::invalid("rows", format!("at most {MAX_BATCH} a roster")).into());
-    }
+    let entries = roster(&body, csv)?;
     let all_or_nothing = params.flag("all_or_nothing")?;
     let ctx = caller.audit();
     let caller = std::sync::Arc::new(caller);
     let asked = caller.clone();
     let id2 = id.clone();
-    let (outcomes, numbers, schedule, people) = state
+    let (import, schedule, people) = state
         .db
         .run(move |conn| {
-            let keys: Vec<String> = rows.iter().map(|(_, r)| r.user.trim().to_owned()).collect();
-            let found = store::find_people(conn, &keys)?;
-            let numbers: Vec<usize> = rows.iter().map(|(n, _)| *n).collect();
-            let items = rows
-                .iter()
-                .map(|(_, r)| {
-                    let user = found.get(r.user.trim()).ok_or_else(|| {
-                        format!("user: '{}' is neither a user's e-mail nor id", r.user)
-                    })?;
-                    let start =
-                        input::instant("start", r.start.trim()).map_err(|i| i.to_string())?;
-                    let end = input::instant("end", r.end.trim()).map_err(|i| i.to_string())?;
-                    Ok(OverrideDraft {
-                        user: user.clone(),
-                        start,
-                        end,
-                    })
-                })
-                .collect();
             let (manage, shift) = rights_of(&asked);
             let rights = OverrideRights {
                 caller: asked.user_id(),
                 manage: &manage,
                 shift: &shift,
             };
-            let outcomes = cases::add_overrides(conn, &ctx, &id2, items, all_or_nothing, &rights)
-                .map_err(|e| name_rows(e, &numbers))?;
-            let ids: Vec<UserId> = outcomes
+            let import = cases::import_roster(conn, &ctx, &id2, &entries, all_or_nothing, &rights)?;
+            let ids: Vec<UserId> = import
+                .rows
                 .iter()
-                .filter_map(|o| o.as_ref().ok().map(|r| r.user_id.clone()))
+                .filter_map(|(_, o)| o.as_ref().ok().map(|r| r.user_id.clone()))
                 .collect();
-            Ok((
-                outcomes,
-                numbers,
-                store::find(conn, &id2)?,
-                store::people(conn, &ids)?,
-            ))
+            Ok((import, store::find(conn, &id2)?, store::people(conn, &ids)?))
         })
         .await?;
     let links = Links(&state.public_url);
     let tz = schedule.time_zone.tz();
-    let rows: Vec<RosterRow> = outcomes
+    let rows: Vec<RosterRow> = import
+        .rows
         .into_iter()
-        .zip(numbers)
-        .map(|(o, row)| match o {
+        .map(|(row, o)| match o {
             Ok(o) => RosterRow {
                 row,
                 status: 201,
@@ -1096,17 +1069,28 @@ pub async fn import_roster(
     }))
 }
 
-/// An all-or-nothing refusal names rows by their number in the file, not their index.
-fn name_rows(e: AppError, numbers: &[usize]) -> AppError {
-    let message = e.message();
-    if !message.contains("overrides[") {
-        return e;
+/// A roster file's rows, CSV (`csv`) or JSON, at most `MAX_BATCH`.
+pub(crate) fn roster(body: &[u8], csv: bool) -> AppResult<Vec<cases::RosterEntry>> {
+    let rows = if csv {
+        roster_csv(body)?
+    } else {
+        roster_json(body)?
+    };
+    if rows.len() > MAX_BATCH {
+        return Err(AppError::invalid(
+            "rows",
+            format!("at most {MAX_BATCH} a roster"),
+        ));
     }
-    let mut named = message;
-    for (i, n) in numbers.iter().enumerate().rev() {
-        named = named.replace(&format!("overrides[{i}]"), &format!("row {n}"));
-    }
-    AppError::invalid("rows", named.trim_start_matches("overrides ").to_owned())
+    Ok(rows
+        .into_iter()
+        .map(|(row, r)| cases::RosterEntry {
+            row,
+            user: r.user,
+            start: r.start,
+            end: r.end,
+        })
+        .collect())
 }
 
 /// A CSV roster's rows with their line numbers. A UTF-8 byte order mark (Excel's "CSV UTF-8"
@@ -1230,6 +1214,26 @@ fn roster_json(body: &[u8]) -> AppResult<Vec<(usize, RosterInput)>> {
         .collect())
 }
 
+/// 403 unless the caller may remove override `row` of schedule `loaded`: the person it puts
+/// on call (if they may change their own shifts), the schedule's managers and admins.
+pub(crate) fn may_remove_override(
+    caller: &ApiCaller,
+    loaded: &Loaded,
+    row: &OverrideRow,
+) -> AppResult<()> {
+    let resource = schedule_resource(loaded);
+    let own = caller.user_id() == Some(&row.user_id);
+    if caller.allows(Action::ManageSchedule, &resource)
+        || (own && caller.may_change_shift(&resource, true, false))
+    {
+        Ok(())
+    } else {
+        Err(AppError::forbidden(
+            "only the person an override puts on call, the schedule's team managers and admins remove it",
+        ))
+    }
+}
+
 /// Delete an override
 ///
 /// One that has not started is deleted (204); one in progress ends now (200 with it); one
@@ -1252,17 +1256,7 @@ pub async fn delete_override(
         .db
         .run(move |conn| {
             let removed = cases::delete_override(conn, &ctx, &id, &override_id, |loaded, row| {
-                let resource = schedule_resource(loaded);
-                let own = asked.user_id() == Some(&row.user_id);
-                if asked.allows(Action::ManageSchedule, &resource)
-                    || (own && asked.may_change_shift(&resource, true, false))
-                {
-                    Ok(())
-                } else {
-                    Err(AppError::forbidden(
-                        "only the person an override puts on call, the schedule's team managers and admins remove it",
-                    ))
-                }
+                may_remove_override(&asked, loaded, row)
             })?;
             let people = match &removed {
                 cases::Removed::Cut(o) => store::people(conn, std::slice::from_ref(&o.user_id))?,

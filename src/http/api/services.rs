@@ -300,14 +300,14 @@ fn render(base: &str, s: &LoadedService, names: &Names) -> ServiceObject {
     }
 }
 
-fn service_resource(s: &LoadedService) -> Resource {
+pub(crate) fn service_resource(s: &LoadedService) -> Resource {
     Resource::Service {
         id: Some(s.service.id.to_string()),
         teams: s.teams.clone(),
     }
 }
 
-fn may_change(caller: &ApiCaller, s: &LoadedService, doing: &str) -> AppResult<()> {
+pub(crate) fn may_change(caller: &ApiCaller, s: &LoadedService, doing: &str) -> AppResult<()> {
     caller.may(Action::ManageService, &service_resource(s), doing)
 }
 

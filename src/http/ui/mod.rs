@@ -4,10 +4,17 @@
 //! every form carries the session's CSRF token. Handlers return `PageResult`: an error is a
 //! page (or the way to sign in), never JSON.
 
+pub mod escalation;
 pub mod form;
 pub mod home;
 pub mod incidents;
+pub mod listing;
+pub mod schedules;
+pub mod services;
 pub mod shell;
+pub mod teams;
+pub mod timeline;
+pub mod upload;
 
 use super::AppState;
 use super::api::caller::ApiCaller;
@@ -19,6 +26,10 @@ use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.configure(incidents::routes);
+    cfg.configure(schedules::routes);
+    cfg.configure(services::routes);
+    cfg.configure(escalation::routes);
+    cfg.configure(teams::routes);
 }
 
 /// Why a page is not shown.
