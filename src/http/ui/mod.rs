@@ -4,8 +4,10 @@
 //! every form carries the session's CSRF token. Handlers return `PageResult`: an error is a
 //! page (or the way to sign in), never JSON.
 
+pub mod chart;
 pub mod form;
 pub mod incidents;
+pub mod seats;
 pub mod shell;
 
 use super::AppState;
@@ -18,6 +20,7 @@ use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.configure(incidents::routes);
+    cfg.configure(seats::routes);
 }
 
 /// Why a page is not shown.
