@@ -6,6 +6,7 @@
 
 pub mod chart;
 pub mod form;
+pub mod identity;
 pub mod incidents;
 pub mod seats;
 pub mod shell;
@@ -21,6 +22,7 @@ use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.configure(incidents::routes);
     cfg.configure(seats::routes);
+    cfg.configure(identity::routes);
 }
 
 /// Why a page is not shown.
