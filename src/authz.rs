@@ -65,6 +65,8 @@ pub enum Action {
     SubscribeOthers,
     /// Set where a service's or a team's incidents are posted (Teams, Slack webhooks).
     ConfigureChat,
+    /// Create or revoke an API or SCIM token; ask with [`Policies::authorize_token`].
+    ManageTokens,
 }
 
 /// What an action is done to, by kind; the schema's `appliesTo`.
@@ -80,7 +82,7 @@ enum Target {
 
 impl Action {
     /// In declaration order: `decide` finds an action's compiled policies at its index.
-    pub const ALL: [Action; 24] = [
+    pub const ALL: [Action; 25] = [
         Action::ReadDirectory,
         Action::CreateUser,
         Action::UpdateUser,
@@ -105,6 +107,7 @@ impl Action {
         Action::Subscribe,
         Action::SubscribeOthers,
         Action::ConfigureChat,
+        Action::ManageTokens,
     ];
 
     /// The action's id in the policies.
@@ -134,6 +137,7 @@ impl Action {
             Action::Subscribe => "Subscribe",
             Action::SubscribeOthers => "SubscribeOthers",
             Action::ConfigureChat => "ConfigureChat",
+            Action::ManageTokens => "ManageTokens",
         }
     }
 
@@ -149,7 +153,8 @@ impl Action {
             | Action::RespondToIncident
             | Action::Subscribe
             | Action::SubscribeOthers
-            | Action::ConfigureChat => Target::Account,
+            | Action::ConfigureChat
+            | Action::ManageTokens => Target::Account,
             Action::UpdateUser
             | Action::ChangeRole
             | Action::DeleteUser
@@ -266,7 +271,7 @@ impl fmt::Debug for Policies {
 
 /// The repository's `policies/` folder, compiled into the binary.
 const BUILTIN_SCHEMA: &str = include_str!("../policies/rota.cedarschema");
-const BUILTIN_FILES: [(&str, &str); 9] = [
+const BUILTIN_FILES: [(&str, &str); 10] = [
     ("audit.cedar", include_str!("../policies/audit.cedar")),
     (
         "communication.cedar",
@@ -285,6 +290,7 @@ const BUILTIN_FILES: [(&str, &str); 9] = [
     ),
     ("sessions.cedar", include_str!("../policies/sessions.cedar")),
     ("teams.cedar", include_str!("../policies/teams.cedar")),
+    ("tokens.cedar", include_str!("../policies/tokens.cedar")),
 ];
 
 /// One policy or schema file's text, with the path that messages show.
@@ -365,7 +371,10 @@ impl Policies {
     /// [`Action::ChangeRole`] is always denied here: it needs the role being granted, so ask
     /// [`Policies::authorize_grant`].
     pub fn authorize(&self, principal: &Principal, action: Action, resource: &Resource) -> bool {
-        if matches!(action, Action::ChangeRole | Action::ChangeOwnShift) {
+        if matches!(
+            action,
+            Action::ChangeRole | Action::ChangeOwnShift | Action::ManageTokens
+        ) {
             return false;
         }
         self.decide(principal, action, resource, Context::empty())
@@ -384,6 +393,22 @@ impl Policies {
         )]);
         match context {
             Ok(context) => self.decide(principal, Action::ChangeRole, resource, context),
+            Err(e) => unreachable!("a context of one string is valid: {e}"),
+        }
+    }
+
+    /// May `principal` create or revoke a token that acts with `granted` (an API token's
+    /// role; `None`: a SCIM token, which provisions anyone)?
+    pub fn authorize_token(&self, principal: &Principal, granted: Option<Role>) -> bool {
+        let granted = granted.map_or("scim", |r| r.kind().as_str());
+        let context = Context::from_pairs([(
+            "granted".to_string(),
+            RestrictedExpression::new_string(granted.into()),
+        )]);
+        match context {
+            Ok(context) => {
+                self.decide(principal, Action::ManageTokens, &Resource::Account, context)
+            }
             Err(e) => unreachable!("a context of one string is valid: {e}"),
         }
     }
@@ -740,7 +765,7 @@ fn contract_problems(schema: &Schema, names: &Names) -> Vec<String> {
         let (resource_uid, _) = names.resource(&resource);
         for principal in [&me_uid, &token_uid] {
             let context = match action {
-                Action::ChangeRole => Context::from_pairs([(
+                Action::ChangeRole | Action::ManageTokens => Context::from_pairs([(
                     "granted".to_string(),
                     RestrictedExpression::new_string("admin".into()),
                 )])

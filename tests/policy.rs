@@ -186,6 +186,30 @@ const MATRIX: &[(&str, Case, &str, &str)] = &[
     // ChangeOwnShift is asked through `authorize_shift` only (below).
 ];
 
+/// What a token may act with, as `authorize_token` is asked: a SCIM token (`None`) or a role.
+const TOKEN_GRANTS: [Option<Role>; 10] = [
+    None,
+    Some(Role::Owner),
+    Some(Role::Admin),
+    Some(Role::LicenseOwner),
+    Some(Role::User),
+    Some(Role::LimitedUser),
+    Some(Role::Observer),
+    Some(Role::RestrictedAccess),
+    Some(Role::ReadOnlyUser),
+    Some(Role::ReadOnlyLimitedUser),
+];
+
+/// ManageTokens: owners any token; admins any but one acting as an owner; people and tokens
+/// alike.
+fn expected_token(granted: Option<Role>, role: Role) -> bool {
+    match role {
+        Role::Owner => true,
+        Role::Admin => granted != Some(Role::Owner),
+        _ => false,
+    }
+}
+
 /// ChangeRole: (resource, is the granted role owner?, people who may, tokens that may).
 const GRANTS: &[(Case, bool, &str, &str)] = &[
     (Case::OtherResponder, false, OWNER_ADMIN, OWNER_ADMIN),
@@ -328,6 +352,13 @@ fn decisions(policies: &Policies) -> Vec<(String, bool)> {
                                 policies.authorize_grant(&principal, &r, granted),
                             ));
                         }
+                    } else if action == Action::ManageTokens && case == Case::Account {
+                        for granted in TOKEN_GRANTS {
+                            out.push((
+                                format!("{who} ManageTokens {granted:?}"),
+                                policies.authorize_token(&principal, granted),
+                            ));
+                        }
                     } else {
                         out.push((
                             format!("{who} {} {case:?}", action.as_str()),
@@ -365,6 +396,17 @@ fn every_role_as_person_and_token_gets_exactly_the_access_matrix() {
                                 )
                             })
                             .collect()
+                    } else if action == Action::ManageTokens && case == Case::Account {
+                        TOKEN_GRANTS
+                            .into_iter()
+                            .map(|granted| {
+                                (
+                                    format!("ManageTokens {granted:?}"),
+                                    policies.authorize_token(&principal, granted),
+                                    expected_token(granted, role),
+                                )
+                            })
+                            .collect()
                     } else {
                         vec![(
                             action.as_str().to_string(),
@@ -394,8 +436,9 @@ fn every_role_as_person_and_token_gets_exactly_the_access_matrix() {
         wrong.len(),
         wrong.join("\n")
     );
-    // 9 roles × (12 cases for people + 11 for tokens) × (23 actions + ChangeRole to 9 roles)
-    assert_eq!(asked, 9 * 23 * (23 + 9));
+    // 9 roles × (12 cases for people + 11 for tokens) × (24 actions + ChangeRole to 9 roles),
+    // and on the account ManageTokens for a SCIM token and 9 roles instead of once.
+    assert_eq!(asked, 9 * 23 * (24 + 9) + 9 * 2 * 9);
 }
 
 #[test]

@@ -18,6 +18,7 @@ pub mod escalation;
 pub mod finals;
 pub mod incidents;
 pub mod intake;
+pub mod licences;
 pub mod oncalls;
 pub mod postmortems;
 pub mod related;

@@ -150,6 +150,18 @@ impl ApiCaller {
     }
 
     /// Asks the policies whether this caller may give `resource` the account role `granted`.
+    /// May the caller create or revoke a token acting with `granted` (`None`: a SCIM token)?
+    pub fn may_manage_token(&self, granted: Option<Role>) -> AppResult<()> {
+        if self.policies.authorize_token(&self.as_principal(), granted) {
+            Ok(())
+        } else {
+            Err(self.refused(&match granted {
+                Some(role) => format!("manage API tokens with the role {}", role.as_str()),
+                None => "manage SCIM tokens".to_string(),
+            }))
+        }
+    }
+
     pub fn may_grant(&self, resource: &Resource, granted: Role) -> AppResult<()> {
         if self
             .policies

@@ -11,7 +11,6 @@ use crate::domain::seats::{Pin, SeatFacts, idle_days};
 use crate::error::{AppError, AppResult, OptionExt, ResultExt};
 use crate::http::AppState;
 use crate::store::seats::{self, Allocation, AllocationQuery, LicenceRow};
-use crate::store::users;
 use crate::use_cases;
 use actix_web::{HttpResponse, web};
 use chrono::{DateTime, Duration, NaiveDateTime, Utc};
@@ -171,12 +170,7 @@ pub async fn update(
     state
         .db
         .run(move |conn| {
-            let ctx = caller.audit();
-            use_cases::changing_seats(conn, app.seats(), &ctx, |tx, settling| {
-                let settled = seats::set_cap(tx, settling.rules(), &ctx, licence, cap, None)?;
-                settling.settled(&settled);
-                Ok(())
-            })
+            use_cases::licences::set_cap(conn, app.seats(), &caller.audit(), licence, cap)
         })
         .await?;
     let license = licence_objects(&state)
@@ -262,7 +256,7 @@ fn render_allocation(
 }
 
 /// Days since the holder last signed in, and whether that makes their full seat idle.
-fn idleness(policy: &SeatPolicy, a: &Allocation, now: NaiveDateTime) -> (i64, bool) {
+pub fn idleness(policy: &SeatPolicy, a: &Allocation, now: NaiveDateTime) -> (i64, bool) {
     let facts = SeatFacts {
         active: true,
         pin: None,
@@ -291,18 +285,12 @@ fn allocation_query(
         })
         .transpose()?;
     let idle_before = if params.flag("idle")? {
-        let days = state
-            .sign_in
-            .seat_policy
-            .idle
-            .flag_after_days
-            .ok_or_else(|| {
-                AppError::invalid(
-                    "idle",
-                    "the seat policy sets no [idle] flag_after_days, so no seat counts as idle",
-                )
-            })?;
-        Some(now - Duration::days(i64::from(days)))
+        Some(idle_before(&state.sign_in.seat_policy, now).ok_or_else(|| {
+            AppError::invalid(
+                "idle",
+                "the seat policy sets no [idle] flag_after_days, so no seat counts as idle",
+            )
+        })?)
     } else {
         None
     };
@@ -310,6 +298,14 @@ fn allocation_query(
         licence,
         idle_before,
     })
+}
+
+/// Full seats unused since before this instant are idle (`None`: the seat policy flags none).
+pub fn idle_before(policy: &SeatPolicy, now: NaiveDateTime) -> Option<NaiveDateTime> {
+    policy
+        .idle
+        .flag_after_days
+        .map(|days| now - Duration::days(i64::from(days)))
 }
 
 /// List licence allocations
@@ -369,6 +365,16 @@ pub async fn allocations_csv(
     caller.may(Action::ReadLicences, &Resource::Account, "see licences")?;
     let now = crate::clock::stored(caller.at);
     let query = allocation_query(&state, &params, now)?;
+    Ok(allocations_csv_file(&state, query, now).await?)
+}
+
+/// The allocations `query` selects as a CSV attachment (the API's export and the seats
+/// page's).
+pub async fn allocations_csv_file(
+    state: &AppState,
+    query: AllocationQuery,
+    now: NaiveDateTime,
+) -> AppResult<HttpResponse> {
     let (rows, _) = state
         .db
         .run(move |conn| seats::allocations(conn, &query, 0, None))
@@ -382,6 +388,7 @@ pub async fn allocations_csv(
         .map_err(AppError::from)??;
     Ok(HttpResponse::Ok()
         .content_type("text/csv; charset=utf-8")
+        .insert_header(("Cache-Control", "no-store"))
         .insert_header((
             "Content-Disposition",
             "attachment; filename=\"rota-license-allocations.csv\"",
@@ -523,18 +530,11 @@ async fn set_pin(
         "change people's seats",
     )?;
     let app = state.clone();
-    let (user, settled, pinned) = state
+    let (user, settled) = state
         .db
-        .run(move |conn| {
-            let ctx = caller.audit();
-            use_cases::changing_seats(conn, app.seats(), &ctx, |tx, settling| {
-                let user = users::find(tx, &id)?;
-                let settled = seats::pin(tx, settling.rules(), &ctx, &user, choice)?;
-                settling.settled(&settled);
-                Ok((user, settled, choice.map(|p| p.as_str().to_string())))
-            })
-        })
+        .run(move |conn| use_cases::licences::pin(conn, app.seats(), &caller.audit(), &id, choice))
         .await?;
+    let pinned = choice.map(|p| p.as_str().to_string());
     let (held, waiting) = settled
         .outcome
         .get(&user.id)
@@ -639,24 +639,32 @@ pub async fn queue(state: web::Data<AppState>, caller: ApiCaller) -> ApiResult<H
     caller.may(Action::ReadLicences, &Resource::Account, "see licences")?;
     let rows = state.db.run(seats::waiting).await?;
     let links = Links(&state.public_url);
-    let mut places: std::collections::HashMap<Licence, usize> = Default::default();
-    let queue = rows
+    let queue = in_queue_order(rows)
         .into_iter()
+        .map(|(position, wanted, a)| QueueEntry {
+            position,
+            user: links.reference("users", "user_reference", a.user_id.as_str(), &a.name),
+            waiting_for: wanted.as_str().to_string(),
+            holds: a.licence.map(|l| l.as_str().to_string()),
+            queued_at: a.queued_at.map(utc),
+            reason: a.queue_reason,
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(QueueList { queue }))
+}
+
+/// The people waiting (`seats::waiting`, in queue order) with their place in the queue of
+/// the licence they wait for (1 = next).
+pub fn in_queue_order(rows: Vec<Allocation>) -> Vec<(usize, Licence, Allocation)> {
+    let mut places: std::collections::HashMap<Licence, usize> = Default::default();
+    rows.into_iter()
         .filter_map(|a| {
             let wanted = a.wanted?;
             let place = places.entry(wanted).or_default();
             *place += 1;
-            Some(QueueEntry {
-                position: *place,
-                user: links.reference("users", "user_reference", a.user_id.as_str(), &a.name),
-                waiting_for: wanted.as_str().to_string(),
-                holds: a.licence.map(|l| l.as_str().to_string()),
-                queued_at: a.queued_at.map(utc),
-                reason: a.queue_reason,
-            })
+            Some((*place, wanted, a))
         })
-        .collect();
-    Ok(HttpResponse::Ok().json(QueueList { queue }))
+        .collect()
 }
 
 /// Seats of one team's members.
@@ -719,8 +727,8 @@ pub struct UsageHistory {
     pub days: Vec<UsageDay>,
 }
 
-fn day(params: &Params, key: &str, default: chrono::NaiveDate) -> AppResult<chrono::NaiveDate> {
-    match params.one(key) {
+fn day(raw: Option<&str>, key: &str, default: chrono::NaiveDate) -> AppResult<chrono::NaiveDate> {
+    match raw {
         None => Ok(default),
         Some(v) => chrono::NaiveDate::parse_from_str(v, "%Y-%m-%d")
             .ok()
@@ -729,6 +737,27 @@ fn day(params: &Params, key: &str, default: chrono::NaiveDate) -> AppResult<chro
                 AppError::invalid(key, format!("must be a day such as 2026-01-31, not '{v}'"))
             }),
     }
+}
+
+/// The days of the usage history asked for (`YYYY-MM-DD`, inclusive): until today and the
+/// 30 days to it unless given; at most ten years.
+pub fn history_range(
+    today: chrono::NaiveDate,
+    since: Option<&str>,
+    until: Option<&str>,
+) -> AppResult<(chrono::NaiveDate, chrono::NaiveDate)> {
+    let until = day(until, "until", today)?;
+    let month_before = until
+        .checked_sub_days(chrono::Days::new(29))
+        .unwrap_or(chrono::NaiveDate::MIN);
+    let since = day(since, "since", month_before)?;
+    if since > until || (until - since).num_days() > 3660 {
+        return Err(AppError::invalid(
+            "since",
+            "must be on or before until, and at most ten years before it",
+        ));
+    }
+    Ok((since, until))
 }
 
 /// Daily seat use
@@ -745,19 +774,11 @@ pub async fn usage_history(
     params: Params,
 ) -> ApiResult<HttpResponse> {
     caller.may(Action::ReadLicences, &Resource::Account, "see licences")?;
-    let today = caller.at.date_naive();
-    let until = day(&params, "until", today)?;
-    let month_before = until
-        .checked_sub_days(chrono::Days::new(29))
-        .unwrap_or(chrono::NaiveDate::MIN);
-    let since = day(&params, "since", month_before)?;
-    if since > until || (until - since).num_days() > 3660 {
-        return Err(AppError::invalid(
-            "since",
-            "must be on or before until, and at most ten years before it",
-        )
-        .into());
-    }
+    let (since, until) = history_range(
+        caller.at.date_naive(),
+        params.one("since"),
+        params.one("until"),
+    )?;
     let (since, until) = (since.to_string(), until.to_string());
     let rows = state
         .db

@@ -276,6 +276,140 @@ impl Provider {
     }
 }
 
+/// What the sign-in configuration check looks at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CheckName {
+    /// The issuer answers its discovery document, naming itself.
+    Issuer,
+    /// The signing keys the discovery document points to are fetched and not empty.
+    Keys,
+    /// The redirect URI Rota sends (register it in Entra) is https, or http on loopback.
+    RedirectUri,
+    /// A tenant is configured, and the issuer names none other.
+    Tenant,
+}
+
+impl CheckName {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CheckName::Issuer => "issuer",
+            CheckName::Keys => "keys",
+            CheckName::RedirectUri => "redirect_uri",
+            CheckName::Tenant => "tenant",
+        }
+    }
+}
+
+/// One check's outcome, with the reason (what was found, or why it failed).
+#[derive(Debug, Clone)]
+pub struct Check {
+    pub name: CheckName,
+    pub passed: bool,
+    pub detail: String,
+}
+
+impl Provider {
+    /// Checks the configuration against the provider now: discovery and keys are fetched
+    /// afresh (the cache sign-in uses is left alone). An unreachable provider is a failed
+    /// check, never an error.
+    pub async fn check(&self) -> Vec<Check> {
+        let check = |name, passed, detail: String| Check {
+            name,
+            passed,
+            detail,
+        };
+        let mut out = Vec::with_capacity(4);
+        let discovered = match IssuerUrl::new(self.config.issuer.clone()) {
+            Err(e) => Err(format!(
+                "the issuer URL {} is not a URL: {e}",
+                self.config.issuer
+            )),
+            Ok(issuer) => ProviderMetadataWithLogout::discover_async(issuer, &self.http)
+                .await
+                .map_err(|e| {
+                    format!(
+                        "could not read {}/.well-known/openid-configuration: {}",
+                        self.config.issuer,
+                        error_chain(&e)
+                    )
+                }),
+        };
+        match discovered {
+            Ok(metadata) => {
+                out.push(check(
+                    CheckName::Issuer,
+                    true,
+                    format!(
+                        "{} answered its discovery document (authorization endpoint {})",
+                        metadata.issuer().as_str(),
+                        metadata.authorization_endpoint().as_str()
+                    ),
+                ));
+                let keys = metadata.jwks().keys().len();
+                out.push(check(
+                    CheckName::Keys,
+                    keys > 0,
+                    format!("{keys} signing keys from {}", metadata.jwks_uri().as_str()),
+                ));
+            }
+            Err(reason) => {
+                out.push(check(CheckName::Issuer, false, reason));
+                out.push(check(
+                    CheckName::Keys,
+                    false,
+                    "not fetched: the discovery document, which names them, was not read".into(),
+                ));
+            }
+        }
+        let redirect = self.redirect_uri.url();
+        let loopback = redirect.host_str().is_some_and(|h| {
+            h == "localhost"
+                || h.parse::<std::net::IpAddr>()
+                    .is_ok_and(|ip| ip.is_loopback())
+        });
+        out.push(check(
+            CheckName::RedirectUri,
+            redirect.scheme() == "https" || loopback,
+            if redirect.scheme() == "https" || loopback {
+                format!("{redirect} (register it as the app's web redirect URI)")
+            } else {
+                format!("{redirect} is not https: Entra accepts http only for localhost")
+            },
+        ));
+        out.push(tenant_check(&self.config.issuer, &self.config.tenants));
+        out
+    }
+}
+
+/// A tenant is configured, and an issuer that names a tenant (Entra's
+/// `https://login.microsoftonline.com/{tenant}/v2.0`) names one of them.
+fn tenant_check(issuer: &str, tenants: &[String]) -> Check {
+    let named = url::Url::parse(issuer).ok().and_then(|u| {
+        u.path_segments()?
+            .find(|s| uuid::Uuid::parse_str(s).is_ok())
+            .map(str::to_owned)
+    });
+    let (passed, detail) = match (tenants.first(), named) {
+        (None, _) => (
+            false,
+            "no tenant is configured (ROTA_ENTRA_TENANT_ID): nobody can sign in".to_string(),
+        ),
+        (Some(_), Some(t)) if !tenants.iter().any(|x| x.eq_ignore_ascii_case(&t)) => (
+            false,
+            format!(
+                "the issuer names tenant {t}, which is not among the allowed tenants ({})",
+                tenants.join(", ")
+            ),
+        ),
+        (Some(_), _) => (true, format!("allowed tenants: {}", tenants.join(", "))),
+    };
+    Check {
+        name: CheckName::Tenant,
+        passed,
+        detail,
+    }
+}
+
 /// An error and its causes on one line: reqwest hides the useful part in `source()`.
 fn error_chain(e: &dyn std::error::Error) -> String {
     let mut out = e.to_string();
@@ -286,4 +420,19 @@ fn error_chain(e: &dyn std::error::Error) -> String {
         source = s.source();
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_tenant_check_wants_a_tenant_and_the_issuers_own() {
+        let t = "72f988bf-86f1-41af-91ab-2d7cd011db47".to_string();
+        let entra = format!("https://login.microsoftonline.com/{t}/v2.0");
+        assert!(tenant_check(&entra, std::slice::from_ref(&t)).passed);
+        assert!(!tenant_check(&entra, &["00000000-0000-0000-0000-000000000001".into()]).passed);
+        assert!(!tenant_check(&entra, &[]).passed);
+        assert!(tenant_check("http://127.0.0.1:9000", std::slice::from_ref(&t)).passed);
+    }
 }

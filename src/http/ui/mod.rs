@@ -4,12 +4,15 @@
 //! every form carries the session's CSRF token. Handlers return `PageResult`: an error is a
 //! page (or the way to sign in), never JSON.
 
+pub mod chart;
 pub mod escalation;
 pub mod form;
 pub mod home;
+pub mod identity;
 pub mod incidents;
 pub mod listing;
 pub mod schedules;
+pub mod seats;
 pub mod services;
 pub mod shell;
 pub mod teams;
@@ -30,6 +33,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.configure(services::routes);
     cfg.configure(escalation::routes);
     cfg.configure(teams::routes);
+    cfg.configure(seats::routes);
+    cfg.configure(identity::routes);
 }
 
 /// Why a page is not shown.
