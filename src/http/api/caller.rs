@@ -33,6 +33,7 @@ pub enum Principal {
     },
 }
 
+#[derive(Clone)]
 pub struct ApiCaller {
     pub principal: Principal,
     pub role: Role,

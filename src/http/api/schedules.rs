@@ -354,7 +354,7 @@ pub fn team_ids(refs: &[input::Reference]) -> AppResult<Vec<TeamId>> {
     Ok(out)
 }
 
-pub(super) fn schedule_resource(loaded: &Loaded) -> Resource {
+pub(crate) fn schedule_resource(loaded: &Loaded) -> Resource {
     Resource::Schedule {
         id: Some(loaded.schedule.id.to_string()),
         teams: loaded.teams.clone(),
@@ -875,19 +875,25 @@ fn override_item(value: &serde_json::Value) -> Result<OverrideDraft, String> {
     })
 }
 
-/// Who may place overrides, asked of the schedule as stored.
-fn rights_of(
+/// Places overrides on schedule `id` as `caller` (`use_cases::schedules::add_overrides`),
+/// with the rights the policies give them, asked of the schedule as stored: REST's
+/// overrides and roster import and the pages' take and give forms all come through here.
+pub(crate) fn place_overrides(
+    conn: &mut crate::store::DbConnection,
     caller: &ApiCaller,
-) -> (
-    impl Fn(&Loaded) -> bool + '_,
-    impl Fn(&Loaded, bool, bool) -> bool + '_,
-) {
-    (
-        move |l: &Loaded| caller.allows(Action::ManageSchedule, &schedule_resource(l)),
-        move |l: &Loaded, takes, gives| {
-            caller.may_change_shift(&schedule_resource(l), takes, gives)
-        },
-    )
+    id: &ScheduleId,
+    items: Vec<Result<OverrideDraft, String>>,
+    all_or_nothing: bool,
+) -> AppResult<Vec<Result<OverrideRow, Vec<String>>>> {
+    let manage = |l: &Loaded| caller.allows(Action::ManageSchedule, &schedule_resource(l));
+    let shift =
+        |l: &Loaded, takes, gives| caller.may_change_shift(&schedule_resource(l), takes, gives);
+    let rights = OverrideRights {
+        caller: caller.user_id(),
+        manage: &manage,
+        shift: &shift,
+    };
+    cases::add_overrides(conn, &caller.audit(), id, items, all_or_nothing, &rights)
 }
 
 /// Create overrides
@@ -930,20 +936,13 @@ pub async fn create_overrides(
     }
     let all_or_nothing = single || params.flag("all_or_nothing")?;
     let items: Vec<Result<OverrideDraft, String>> = sent.iter().map(override_item).collect();
-    let ctx = caller.audit();
     let caller = std::sync::Arc::new(caller);
     let asked = caller.clone();
     let id2 = id.clone();
     let (outcomes, schedule, people) = state
         .db
         .run(move |conn| {
-            let (manage, shift) = rights_of(&asked);
-            let rights = OverrideRights {
-                caller: asked.user_id(),
-                manage: &manage,
-                shift: &shift,
-            };
-            let outcomes = cases::add_overrides(conn, &ctx, &id2, items, all_or_nothing, &rights)?;
+            let outcomes = place_overrides(conn, &asked, &id2, items, all_or_nothing)?;
             let ids: Vec<UserId> = outcomes
                 .iter()
                 .filter_map(|o| o.as_ref().ok().map(|r| r.user_id.clone()))
@@ -1022,7 +1021,6 @@ pub async fn import_roster(
         return Err(AppError::invalid("rows", format!("at most {MAX_BATCH} a roster")).into());
     }
     let all_or_nothing = params.flag("all_or_nothing")?;
-    let ctx = caller.audit();
     let caller = std::sync::Arc::new(caller);
     let asked = caller.clone();
     let id2 = id.clone();
@@ -1048,13 +1046,7 @@ pub async fn import_roster(
                     })
                 })
                 .collect();
-            let (manage, shift) = rights_of(&asked);
-            let rights = OverrideRights {
-                caller: asked.user_id(),
-                manage: &manage,
-                shift: &shift,
-            };
-            let outcomes = cases::add_overrides(conn, &ctx, &id2, items, all_or_nothing, &rights)
+            let outcomes = place_overrides(conn, &asked, &id2, items, all_or_nothing)
                 .map_err(|e| name_rows(e, &numbers))?;
             let ids: Vec<UserId> = outcomes
                 .iter()

@@ -7,6 +7,7 @@
 pub mod form;
 pub mod incidents;
 pub mod shell;
+pub mod shifts;
 
 use super::AppState;
 use super::api::caller::ApiCaller;
@@ -18,6 +19,7 @@ use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.configure(incidents::routes);
+    cfg.configure(shifts::routes);
 }
 
 /// Why a page is not shown.
