@@ -6,6 +6,7 @@
 
 pub mod form;
 pub mod incidents;
+pub mod profile;
 pub mod shell;
 pub mod shifts;
 
@@ -20,6 +21,7 @@ use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.configure(incidents::routes);
     cfg.configure(shifts::routes);
+    cfg.configure(profile::routes);
 }
 
 /// Why a page is not shown.
