@@ -60,7 +60,7 @@ fn me(caller: &ApiCaller) -> AppResult<UserId> {
 
 /// 403 unless the caller may manage the schedule (a schedule's feed is shared by everyone
 /// subscribed to it: making it anew or deleting it ends their subscriptions).
-fn may_change(caller: &ApiCaller, loaded: &Loaded) -> AppResult<()> {
+pub(crate) fn may_change(caller: &ApiCaller, loaded: &Loaded) -> AppResult<()> {
     caller.may(
         Action::ManageSchedule,
         &super::schedules::schedule_resource(loaded),

@@ -173,7 +173,7 @@ fn person(caller: &ApiCaller, raw: String) -> AppResult<UserId> {
 }
 
 /// The check a use case runs on the person as stored: themselves, or an owner or admin.
-fn may_manage(caller: &ApiCaller) -> impl FnOnce(&User) -> AppResult<()> + '_ {
+pub(crate) fn may_manage(caller: &ApiCaller) -> impl FnOnce(&User) -> AppResult<()> + '_ {
     move |user| {
         caller.may(
             Action::ManageContactMethods,
@@ -241,7 +241,7 @@ fn render_rule(base: &str, r: &NotificationRule, m: &ContactMethod) -> Notificat
 }
 
 /// A contact method as sent, checked by kind; errors name the field.
-fn draft(fields: ContactMethodFields) -> AppResult<Draft> {
+pub(crate) fn draft(fields: ContactMethodFields) -> AppResult<Draft> {
     let sent = fields.kind.as_deref().unwrap_or("");
     let kind = ContactKind::from_pd_type(sent).ok_or_else(|| {
         AppError::invalid(

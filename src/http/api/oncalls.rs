@@ -60,6 +60,23 @@ fn person_id(caller: &ApiCaller, id: String) -> AppResult<UserId> {
     Ok(UserId(id))
 }
 
+/// The check `set_notification_settings` runs on the person as stored: themselves, or
+/// anyone the caller may change (admins, owners).
+pub(crate) fn may_change(
+    caller: &ApiCaller,
+) -> impl FnOnce(&crate::store::users::User) -> AppResult<()> + '_ {
+    move |person| {
+        caller.may(
+            Action::UpdateUser,
+            &Resource::User {
+                id: person.id.clone(),
+                role: person.role,
+            },
+            "change this person's notifications",
+        )
+    }
+}
+
 /// Get on-call notification settings
 #[utoipa::path(get, path = "/api/v2/users/{id}/oncall_notifications", tag = "On-Calls", params(("id" = String, Path, description = "A user id, or me")),
     responses((status = 200, body = NotificationSettingsBody), (status = 404, body = super::ErrorBody)), security(("api_token" = [])))]
@@ -120,16 +137,7 @@ pub async fn set_notifications(
     let s = state
         .db
         .run(move |conn| {
-            cases::set_notification_settings(conn, &ctx, &id, settings, |person| {
-                caller.may(
-                    Action::UpdateUser,
-                    &Resource::User {
-                        id: person.id.clone(),
-                        role: person.role,
-                    },
-                    "change this person's notifications",
-                )
-            })
+            cases::set_notification_settings(conn, &ctx, &id, settings, may_change(&caller))
         })
         .await?;
     Ok(HttpResponse::Ok().json(settings_body(s)))

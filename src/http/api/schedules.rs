@@ -894,6 +894,25 @@ pub(crate) fn rights_of(
     )
 }
 
+/// Places overrides on schedule `id` as `caller` (`use_cases::schedules::add_overrides`),
+/// with the rights the policies give them (`rights_of`): REST's overrides and the pages'
+/// take and give forms come through here; the roster import through `import_roster`.
+pub(crate) fn place_overrides(
+    conn: &mut crate::store::DbConnection,
+    caller: &ApiCaller,
+    id: &ScheduleId,
+    items: Vec<Result<OverrideDraft, String>>,
+    all_or_nothing: bool,
+) -> AppResult<Vec<Result<OverrideRow, Vec<String>>>> {
+    let (manage, shift) = rights_of(caller);
+    let rights = OverrideRights {
+        caller: caller.user_id(),
+        manage: &manage,
+        shift: &shift,
+    };
+    cases::add_overrides(conn, &caller.audit(), id, items, all_or_nothing, &rights)
+}
+
 /// Create overrides
 ///
 /// `{"overrides": [...]}`: each item gets its own status (201, or 400 with `errors`), and
@@ -934,20 +953,13 @@ pub async fn create_overrides(
     }
     let all_or_nothing = single || params.flag("all_or_nothing")?;
     let items: Vec<Result<OverrideDraft, String>> = sent.iter().map(override_item).collect();
-    let ctx = caller.audit();
     let caller = std::sync::Arc::new(caller);
     let asked = caller.clone();
     let id2 = id.clone();
     let (outcomes, schedule, people) = state
         .db
         .run(move |conn| {
-            let (manage, shift) = rights_of(&asked);
-            let rights = OverrideRights {
-                caller: asked.user_id(),
-                manage: &manage,
-                shift: &shift,
-            };
-            let outcomes = cases::add_overrides(conn, &ctx, &id2, items, all_or_nothing, &rights)?;
+            let outcomes = place_overrides(conn, &asked, &id2, items, all_or_nothing)?;
             let ids: Vec<UserId> = outcomes
                 .iter()
                 .filter_map(|o| o.as_ref().ok().map(|r| r.user_id.clone()))
@@ -1019,7 +1031,6 @@ pub async fn import_roster(
         .is_some_and(|m| m.subtype() == "csv");
     let entries = roster(&body, csv)?;
     let all_or_nothing = params.flag("all_or_nothing")?;
-    let ctx = caller.audit();
     let caller = std::sync::Arc::new(caller);
     let asked = caller.clone();
     let id2 = id.clone();
@@ -1032,7 +1043,14 @@ pub async fn import_roster(
                 manage: &manage,
                 shift: &shift,
             };
-            let import = cases::import_roster(conn, &ctx, &id2, &entries, all_or_nothing, &rights)?;
+            let import = cases::import_roster(
+                conn,
+                &asked.audit(),
+                &id2,
+                &entries,
+                all_or_nothing,
+                &rights,
+            )?;
             let ids: Vec<UserId> = import
                 .rows
                 .iter()

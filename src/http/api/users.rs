@@ -630,6 +630,61 @@ fn set_sign_in_name(user: &mut User, user_name: &str) {
     user.user_name_source = UserNameSource::Admin;
 }
 
+/// Changes a user as `caller` (`PUT /users/{id}`, and the profile page's language and time
+/// zone): the fields given, audited, the seats settled; the user as stored after.
+pub(crate) fn change(
+    conn: &mut crate::store::DbConnection,
+    app: &AppState,
+    caller: &ApiCaller,
+    id: &UserId,
+    changes: UserChanges,
+) -> AppResult<User> {
+    let ctx = caller.audit();
+    use_cases::changing_seats(conn, app.seats(), &ctx, |tx, settling| {
+        let before = users::find(tx, id)?;
+        caller.may(
+            Action::UpdateUser,
+            &as_resource(&before),
+            "change this user",
+        )?;
+        let mut user = before.clone();
+        if apply(&mut user, changes, caller, &app.sign_in.bootstrap_owners)? {
+            user.version += 1;
+            // SCIM reads echo Entra's last document; after a change made here, build
+            // them from the row instead, so Entra sees the drift and sets its values.
+            user.scim_document = None;
+            user.updated_at = crate::clock::stored(caller.at);
+            users::update(tx, &user)?;
+            if user.email != before.email
+                && let Some(email) = &user.email
+            {
+                users::set_primary_email(tx, &user.id, email, user.updated_at)?;
+            }
+            audit::record(
+                tx,
+                &caller.audit(),
+                "update",
+                user.audit_target(),
+                Some(&before),
+                Some(&user),
+            )?;
+        }
+        let wanted = user.role;
+        settling.settle(tx, std::slice::from_ref(&user.id))?;
+        let user = users::find(tx, &user.id)?;
+        if user.role != wanted {
+            return Err(AppError::invalid(
+                "role",
+                format!(
+                    "of {} is decided by the seat policy (policies/seats.toml), which gives them {}: change the rule or their Entra app role or team instead",
+                    user.name, user.role
+                ),
+            ));
+        }
+        Ok(user)
+    })
+}
+
 /// Update a user
 ///
 /// Only the fields given change. `user_name` only by owners and admins, for someone else.
@@ -649,50 +704,8 @@ pub async fn update(
     let user = state
         .db
         .run(move |conn| {
-            let ctx = caller.audit();
-            use_cases::changing_seats(conn, app.seats(), &ctx, |tx, settling| {
-                let before = users::find(tx, &id)?;
-                caller.may(
-                    Action::UpdateUser,
-                    &as_resource(&before),
-                    "change this user",
-                )?;
-                let mut user = before.clone();
-                if apply(&mut user, changes, &caller, &app.sign_in.bootstrap_owners)? {
-                    user.version += 1;
-                    // SCIM reads echo Entra's last document; after a change made here, build
-                    // them from the row instead, so Entra sees the drift and sets its values.
-                    user.scim_document = None;
-                    user.updated_at = crate::clock::stored(caller.at);
-                    users::update(tx, &user)?;
-                    if user.email != before.email
-                        && let Some(email) = &user.email
-                    {
-                        users::set_primary_email(tx, &user.id, email, user.updated_at)?;
-                    }
-                    audit::record(
-                        tx,
-                        &caller.audit(),
-                        "update",
-                        user.audit_target(),
-                        Some(&before),
-                        Some(&user),
-                    )?;
-                }
-                let wanted = user.role;
-                settling.settle(tx, std::slice::from_ref(&user.id))?;
-                let user = users::find(tx, &user.id)?;
-                if user.role != wanted {
-                    return Err(AppError::invalid(
-                        "role",
-                        format!(
-                            "of {} is decided by the seat policy (policies/seats.toml), which gives them {}: change the rule or their Entra app role or team instead",
-                            user.name, user.role
-                        ),
-                    ));
-                }
-                render_one(tx, &base, user)
-            })
+            let user = change(conn, &app, &caller, &id, changes)?;
+            render_one(conn, &base, user)
         })
         .await?;
     Ok(HttpResponse::Ok().json(UserResponse { user }))

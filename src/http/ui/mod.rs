@@ -11,10 +11,12 @@ pub mod home;
 pub mod identity;
 pub mod incidents;
 pub mod listing;
+pub mod profile;
 pub mod schedules;
 pub mod seats;
 pub mod services;
 pub mod shell;
+pub mod shifts;
 pub mod teams;
 pub mod timeline;
 pub mod upload;
@@ -35,6 +37,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.configure(teams::routes);
     cfg.configure(seats::routes);
     cfg.configure(identity::routes);
+    cfg.configure(shifts::routes);
+    cfg.configure(profile::routes);
 }
 
 /// Why a page is not shown.
