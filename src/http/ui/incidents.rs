@@ -120,12 +120,12 @@ async fn perform(
     form: Option<web::Form<ActForm>>,
 ) -> PageResult {
     let act = **act;
-    let v = Visitor::of(&req, &state).await?;
-    v.check_form(
+    let v = Visitor::posting(
         &req,
-        form.as_ref().and_then(|f| f.csrf_token.as_deref()),
         &state,
-    )?;
+        form.as_ref().and_then(|f| f.csrf_token.as_deref()),
+    )
+    .await?;
     let (mut agent, _) = acting(&state, &v.caller, &req, "respond to incidents").await?;
     agent.channel = Channel::Web;
     let id = IncidentId(id.into_inner());
@@ -864,12 +864,12 @@ async fn subscribe(
     id: web::Path<String>,
     form: Option<web::Form<ActForm>>,
 ) -> PageResult {
-    let v = Visitor::of(&req, &state).await?;
-    v.check_form(
+    let v = Visitor::posting(
         &req,
-        form.as_ref().and_then(|f| f.csrf_token.as_deref()),
         &state,
-    )?;
+        form.as_ref().and_then(|f| f.csrf_token.as_deref()),
+    )
+    .await?;
     v.caller.may(
         Action::Subscribe,
         &Resource::Account,

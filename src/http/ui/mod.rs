@@ -136,6 +136,17 @@ impl Visitor {
         })
     }
 
+    /// The visitor of a form post: `of`, then `check_form` with the form's CSRF token.
+    pub async fn posting(
+        req: &HttpRequest,
+        state: &AppState,
+        csrf_token: Option<&str>,
+    ) -> PageResult<Visitor> {
+        let v = Visitor::of(req, state).await?;
+        v.check_form(req, csrf_token, state)?;
+        Ok(v)
+    }
+
     /// Refuses a form post that lacks this session's CSRF token or comes from another origin.
     pub fn check_form(
         &self,

@@ -306,8 +306,7 @@ async fn add_method(
     state: web::Data<AppState>,
     sent: web::Form<MethodForm>,
 ) -> PageResult {
-    let v = Visitor::of(&req, &state).await?;
-    v.check_form(&req, sent.csrf_token.as_deref(), &state)?;
+    let v = Visitor::posting(&req, &state, sent.csrf_token.as_deref()).await?;
     let sent = sent.into_inner();
     let kind = ContactKind::parse(&sent.kind);
     let fields = ContactMethodFields {
@@ -364,8 +363,7 @@ async fn delete_method(
     id: web::Path<String>,
     sent: web::Form<CsrfOnly>,
 ) -> PageResult {
-    let v = Visitor::of(&req, &state).await?;
-    v.check_form(&req, sent.csrf_token.as_deref(), &state)?;
+    let v = Visitor::posting(&req, &state, sent.csrf_token.as_deref()).await?;
     let me = me(&v)?;
     let caller = v.caller.clone();
     let ctx = v.caller.audit();
@@ -382,8 +380,7 @@ async fn settings(
     state: web::Data<AppState>,
     sent: web::Form<SettingsForm>,
 ) -> PageResult {
-    let v = Visitor::of(&req, &state).await?;
-    v.check_form(&req, sent.csrf_token.as_deref(), &state)?;
+    let v = Visitor::posting(&req, &state, sent.csrf_token.as_deref()).await?;
     let me = me(&v)?;
     let language = match sent.language.as_str() {
         "en" | "ja" => sent.language.clone(),
@@ -421,8 +418,7 @@ async fn handoff(
     state: web::Data<AppState>,
     sent: web::Form<HandoffForm>,
 ) -> PageResult {
-    let v = Visitor::of(&req, &state).await?;
-    v.check_form(&req, sent.csrf_token.as_deref(), &state)?;
+    let v = Visitor::posting(&req, &state, sent.csrf_token.as_deref()).await?;
     let me = me(&v)?;
     let handoff = HandoffSetting::parse(&sent.handoff).ok_or_else(|| {
         AppError::invalid(
@@ -470,8 +466,7 @@ async fn regenerate(
     state: web::Data<AppState>,
     sent: web::Form<CsrfOnly>,
 ) -> PageResult {
-    let v = Visitor::of(&req, &state).await?;
-    v.check_form(&req, sent.csrf_token.as_deref(), &state)?;
+    let v = Visitor::posting(&req, &state, sent.csrf_token.as_deref()).await?;
     v.caller.may(
         Action::ReadOnCall,
         &Resource::Account,

@@ -489,8 +489,7 @@ async fn add_override(
     id: web::Path<String>,
     form: web::Form<OverrideForm>,
 ) -> PageResult {
-    let v = Visitor::of(&req, &state).await?;
-    v.check_form(&req, form.csrf_token.as_deref(), &state)?;
+    let v = Visitor::posting(&req, &state, form.csrf_token.as_deref()).await?;
     reads(&v)?;
     let form = form.into_inner();
     let id = ScheduleId(id.into_inner());
@@ -562,12 +561,12 @@ async fn delete_override(
     path: web::Path<(String, String)>,
     form: Option<web::Form<CsrfForm>>,
 ) -> PageResult {
-    let v = Visitor::of(&req, &state).await?;
-    v.check_form(
+    let v = Visitor::posting(
         &req,
-        form.as_ref().and_then(|f| f.csrf_token.as_deref()),
         &state,
-    )?;
+        form.as_ref().and_then(|f| f.csrf_token.as_deref()),
+    )
+    .await?;
     reads(&v)?;
     let (id, override_id) = path.into_inner();
     let (id, override_id) = (ScheduleId(id), OverrideId(override_id));

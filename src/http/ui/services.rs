@@ -267,8 +267,7 @@ async fn add(
     id: web::Path<String>,
     form: web::Form<IntegrationForm>,
 ) -> PageResult {
-    let v = Visitor::of(&req, &state).await?;
-    v.check_form(&req, form.csrf_token.as_deref(), &state)?;
+    let v = Visitor::posting(&req, &state, form.csrf_token.as_deref()).await?;
     reads(&v)?;
     let id = ServiceId(id.into_inner());
     let typed = form.name.clone();
@@ -313,12 +312,12 @@ async fn remove(
     path: web::Path<(String, String)>,
     form: Option<web::Form<CsrfForm>>,
 ) -> PageResult {
-    let v = Visitor::of(&req, &state).await?;
-    v.check_form(
+    let v = Visitor::posting(
         &req,
-        form.as_ref().and_then(|f| f.csrf_token.as_deref()),
         &state,
-    )?;
+        form.as_ref().and_then(|f| f.csrf_token.as_deref()),
+    )
+    .await?;
     reads(&v)?;
     let (id, integration) = path.into_inner();
     let (id, integration) = (ServiceId(id), IntegrationId(integration));

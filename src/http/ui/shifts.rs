@@ -636,8 +636,7 @@ async fn perform(
     sent: ShiftForm,
     kind: Kind,
 ) -> PageResult {
-    let v = Visitor::of(&req, &state).await?;
-    v.check_form(&req, sent.csrf_token.as_deref(), &state)?;
+    let v = Visitor::posting(&req, &state, sent.csrf_token.as_deref()).await?;
     v.caller
         .may(Action::ReadOnCall, &Resource::Account, "read schedules")?;
     let (known, on) = schedule_for(&state, &v, &sent.schedule, kind).await?;

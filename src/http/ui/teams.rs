@@ -207,8 +207,7 @@ async fn add(
     id: web::Path<String>,
     form: web::Form<MemberForm>,
 ) -> PageResult {
-    let v = Visitor::of(&req, &state).await?;
-    v.check_form(&req, form.csrf_token.as_deref(), &state)?;
+    let v = Visitor::posting(&req, &state, form.csrf_token.as_deref()).await?;
     let id = TeamId(id.into_inner());
     v.caller.may(
         Action::ManageTeamMembers,
@@ -250,12 +249,12 @@ async fn remove(
     path: web::Path<(String, String)>,
     form: Option<web::Form<CsrfForm>>,
 ) -> PageResult {
-    let v = Visitor::of(&req, &state).await?;
-    v.check_form(
+    let v = Visitor::posting(
         &req,
-        form.as_ref().and_then(|f| f.csrf_token.as_deref()),
         &state,
-    )?;
+        form.as_ref().and_then(|f| f.csrf_token.as_deref()),
+    )
+    .await?;
     let (id, user) = path.into_inner();
     let (id, user) = (TeamId(id), UserId(user));
     v.caller.may(
