@@ -222,6 +222,7 @@ fn wire(
         finals,
         voice,
         chat_hosts,
+        demo: std::sync::OnceLock::new(),
     });
     Ok(App {
         state,

@@ -39,7 +39,16 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the service.
-    Serve,
+    Serve {
+        /// A first look: a sample organisation on a new SQLite file, a sample sign-in (loopback
+        /// only), and an outbox page instead of e-mails and calls.
+        #[arg(long)]
+        demo: bool,
+        /// The demo's database file, which must not exist yet (default: a new file in the
+        /// temporary folder).
+        #[arg(long, requires = "demo", value_name = "PATH")]
+        demo_database: Option<PathBuf>,
+    },
     /// Apply pending database migrations and exit.
     Migrate,
     /// Manage API and SCIM tokens.
@@ -192,7 +201,11 @@ fn run(cli: Cli) -> Result<(), Failure> {
     let config = Config::load(cli.config.as_deref())?;
     crate::logging::init(config.log_format);
     match cli.command {
-        Command::Serve => serve(config),
+        Command::Serve { demo: false, .. } => serve(config, None),
+        Command::Serve {
+            demo: true,
+            demo_database,
+        } => serve_demo(config, demo_database),
         Command::Migrate => {
             let applied = store::migrate(&mut open_one(&config)?)?;
             if applied.is_empty() {
@@ -468,7 +481,33 @@ impl Drop for ClosePool {
     }
 }
 
-fn serve(config: Config) -> Result<(), Failure> {
+/// `rota serve --demo`: the configuration with the demo's own database and no provider that
+/// would reach anybody, then `serve` with the travelling clock that seeds a month of history.
+fn serve_demo(mut config: Config, database: Option<PathBuf>) -> Result<(), Failure> {
+    crate::demo::check_listen(config.listen).map_err(|reason| ConfigError {
+        key: crate::config::key_as_set("listen"),
+        reason,
+    })?;
+    let path = crate::demo::new_database(database.as_deref()).map_err(|reason| ConfigError {
+        key: "--demo-database".into(),
+        reason,
+    })?;
+    config.database = crate::config::DatabaseUrl::Sqlite { path };
+    config.smtp_url = None;
+    config.twilio = None;
+    config.oidc = None;
+    println!(
+        "Demo: a sample organisation on a new database at {} (e-mails and calls are shown on the outbox page, never sent).",
+        config.database
+    );
+    serve(
+        config,
+        Some(Arc::new(crate::clock::TravellingClock::default())),
+    )
+}
+
+/// Runs the service; with a travelling clock, as the demo (seeded before the jobs start).
+fn serve(config: Config, demo: Option<Arc<crate::clock::TravellingClock>>) -> Result<(), Failure> {
     // Broken policies are a configuration problem: refuse to start before touching anything.
     let policies = load_policies(config.policies.clone(), 2)?;
     let (seats, _) = seat_policy(&config.policies, 2)?;
@@ -484,7 +523,10 @@ fn serve(config: Config) -> Result<(), Failure> {
         }
         crate::config::DatabaseUrl::Postgres { .. } => None,
     };
-    let clock: SharedClock = Arc::new(SystemClock);
+    let clock: SharedClock = match &demo {
+        Some(travelling) => travelling.clone(),
+        None => Arc::new(SystemClock),
+    };
     let app = app::assemble(&config, policies, seats, clock)?;
     let _close = ClosePool(app.db.clone());
     let live_tokens = tokens::live_count(&mut *app.db.get()?)?;
@@ -494,11 +536,14 @@ fn serve(config: Config) -> Result<(), Failure> {
             reason: format!("is {}, where we cannot listen: {e}", config.listen),
         })
     })?;
+    let bound = listener
+        .local_addr()
+        .map_err(|e| Failure::Runtime(e.to_string()))?;
     println!(
         "Rota is listening on http://{} (public URL {}), database {}",
         config.listen, config.public_url, config.database
     );
-    if live_tokens == 0 {
+    if live_tokens == 0 && demo.is_none() {
         println!(
             "No tokens yet. Create the first owner token with:\n    rota token create --kind api --name admin --role owner"
         );
@@ -507,8 +552,34 @@ fn serve(config: Config) -> Result<(), Failure> {
     actix_web::rt::System::new()
         .block_on(async move {
             app.start_up().await;
-            let jobs = app.start_jobs().await;
             let server = http::server(app.state.clone(), listener, None)?;
+            if let Some(clock) = &demo {
+                // The story is told over HTTP, so the server runs while it is; the jobs start
+                // after, on real time.
+                let handle = server.handle();
+                let running = actix_web::rt::spawn(server);
+                let base = format!("http://{bound}");
+                match crate::demo::seed(&app, clock, &base).await {
+                    Ok(seeded) => {
+                        let _ = app.state.demo.set(seeded);
+                        println!(
+                            "Demo ready: open {}/demo and pick a person.",
+                            config.public_url
+                        );
+                    }
+                    Err(e) => {
+                        handle.stop(false).await;
+                        return Err(std::io::Error::other(format!(
+                            "the demo organisation could not be seeded: {e}"
+                        )));
+                    }
+                }
+                let jobs = app.start_jobs().await;
+                let stopped = running.await.map_err(std::io::Error::other)?;
+                jobs.stop().await;
+                return stopped;
+            }
+            let jobs = app.start_jobs().await;
             let stopped = server.await;
             jobs.stop().await;
             stopped

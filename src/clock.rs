@@ -38,6 +38,34 @@ impl Clock for ManualClock {
     }
 }
 
+/// The system clock, moved to another instant for a while: `rota serve --demo` seeds a month of
+/// history through the real interfaces with it set in the past, then lets it run on real time
+/// (`back_to_now`) before the background jobs start.
+#[derive(Default)]
+pub struct TravellingClock {
+    /// Milliseconds added to the system clock.
+    offset: std::sync::atomic::AtomicI64,
+}
+
+impl TravellingClock {
+    /// From now on, "now" reads `at` (and moves on with the system clock from there).
+    pub fn travel_to(&self, at: DateTime<Utc>) {
+        let offset = (at - Utc::now()).num_milliseconds();
+        self.offset
+            .store(offset, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    pub fn back_to_now(&self) {
+        self.offset.store(0, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+impl Clock for TravellingClock {
+    fn now(&self) -> DateTime<Utc> {
+        Utc::now() + Duration::milliseconds(self.offset.load(std::sync::atomic::Ordering::SeqCst))
+    }
+}
+
 /// An instant as stored: UTC, to the microsecond (PostgreSQL's precision), so a value reads
 /// back equal on both backends.
 pub fn stored(instant: DateTime<Utc>) -> chrono::NaiveDateTime {

@@ -12,17 +12,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 use support::TestDatabase;
 
-fn rota(dir: &Path, env: &[(&str, &str)], args: &[&str]) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_rota"));
-    cmd.current_dir(dir)
-        .env_clear()
-        .env("USER", "tester")
-        .args(args);
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    cmd
-}
+use support::rota_command as rota;
 
 fn run(dir: &Path, env: &[(&str, &str)], args: &[&str]) -> Output {
     rota(dir, env, args)
@@ -50,13 +40,7 @@ fn insert_owner(
     (owner, now)
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+use support::smtp::free_port;
 
 /// A running `rota serve` that is killed if the test fails.
 struct Server {

@@ -4,6 +4,7 @@
 pub mod act;
 pub mod api;
 pub mod auth;
+pub mod demo;
 pub mod edge;
 pub mod events;
 pub mod health;
@@ -55,6 +56,9 @@ pub struct AppState {
     pub voice: Option<crate::notify::voice::Voice>,
     /// Where chat webhooks may point (`chat_hosts`): checked when a channel is added.
     pub chat_hosts: std::sync::Arc<crate::domain::chat_hosts::ChatHosts>,
+    /// Set by `rota serve --demo` once its organisation is seeded: the sample sign-in and the
+    /// outbox page (`demo`) answer only then. Never set otherwise.
+    pub demo: std::sync::OnceLock<crate::demo::Demo>,
 }
 
 impl AppState {
@@ -80,6 +84,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/api/docs").route(web::get().to(to_docs)))
         .route(page::STYLESHEET, web::get().to(page::stylesheet))
         .configure(sign_in::routes)
+        // `rota serve --demo` only: the sample sign-in and the outbox (404 otherwise).
+        .configure(demo::routes)
         .configure(health::routes)
         // Calendar feeds: the secret URL is the credential (`api::calendar::feed`).
         .route("/calendar/{file:.*}", web::get().to(api::calendar::feed))

@@ -160,3 +160,12 @@ pub fn find(conn: &mut DbConnection, id: &EmailId) -> AppResult<Option<Email>> {
         .first(conn)
         .optional()?)
 }
+
+/// The newest `limit` e-mails, sent or not (`rota serve --demo`'s outbox).
+pub fn newest(conn: &mut DbConnection, limit: i64) -> AppResult<Vec<Email>> {
+    Ok(emails::table
+        .order((emails::created_at.desc(), emails::id.desc()))
+        .limit(limit)
+        .select(Email::as_select())
+        .load(conn)?)
+}

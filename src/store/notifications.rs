@@ -522,3 +522,40 @@ impl SendGuard {
         }
     }
 }
+
+/// One notification as the demo's outbox page lists it: with its incident's number and title
+/// and the person's name.
+pub struct Listed {
+    pub notification: Notification,
+    pub incident_number: i64,
+    pub incident_title: String,
+    pub person: String,
+}
+
+/// The newest `limit` notifications, whatever their state (`rota serve --demo`'s outbox).
+pub fn newest(conn: &mut DbConnection, limit: i64) -> AppResult<Vec<Listed>> {
+    use super::schema::users;
+    let rows: Vec<(Notification, i64, String, String)> = notifications::table
+        .inner_join(incidents::table)
+        .inner_join(users::table.on(users::id.eq(notifications::user_id)))
+        .order((notifications::created_at.desc(), notifications::id.desc()))
+        .limit(limit)
+        .select((
+            Notification::as_select(),
+            incidents::number,
+            incidents::title,
+            users::name,
+        ))
+        .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .map(
+            |(notification, incident_number, incident_title, person)| Listed {
+                notification,
+                incident_number,
+                incident_title,
+                person,
+            },
+        )
+        .collect())
+}

@@ -46,6 +46,8 @@ pub fn acting_user(conn: &mut DbConnection, id: &UserId) -> AppResult<Option<Ses
 /// How a session was opened.
 pub const METHOD_OIDC: &str = "oidc";
 pub const METHOD_BREAK_GLASS: &str = "break_glass";
+/// `rota serve --demo`'s sample sign-in (loopback only).
+pub const METHOD_DEMO: &str = "demo";
 
 #[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable)]
 #[diesel(table_name = sessions)]

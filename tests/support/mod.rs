@@ -29,6 +29,19 @@ pub mod smtp;
 pub mod twilio;
 pub mod webhook;
 
+/// The `rota` binary run as an operator would, in `dir`, with only these variables set.
+pub fn rota_command(dir: &Path, env: &[(&str, &str)], args: &[&str]) -> std::process::Command {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_rota"));
+    cmd.current_dir(dir)
+        .env_clear()
+        .env("USER", "tester")
+        .args(args);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd
+}
+
 /// Runs each listed test against SQLite and against PostgreSQL:
 /// `on_both_backends! { async fn name(app) { … } }` makes `sqlite::name` and `postgres::name`
 /// with the default app; `on_both_backends! { builder = TestApp::builder().seat_policy(P);

@@ -171,6 +171,22 @@ fn route(conn: &mut DbConnection, state: &AppState, key: &str) -> EventsResult<R
 }
 
 async fn alert(state: web::Data<AppState>, body: Value) -> EventsResult<HttpResponse> {
+    let outcome = receive(&state, body).await?;
+    let message = match outcome.ingested {
+        Ingested::Opened(_) | Ingested::Repeated => "Event processed",
+        Ingested::Acknowledged(_) | Ingested::Resolved(_) => "Event processed",
+        Ingested::Nothing => "Event processed (no open alert with this dedup_key)",
+    };
+    Ok(HttpResponse::Accepted().json(EventResponse {
+        status: "success",
+        message,
+        dedup_key: Some(outcome.dedup_key),
+    }))
+}
+
+/// An alert event read and acted on, whoever sent it: the Events API, Azure Monitor's webhook,
+/// the demo's sample alert.
+pub async fn receive(state: &web::Data<AppState>, body: Value) -> EventsResult<cases::Outcome> {
     let event = events::alert_event(&body).map_err(EventsError::Invalid)?;
     let at = state.clock.now();
     let shared = state.clone();
@@ -195,16 +211,7 @@ async fn alert(state: web::Data<AppState>, body: Value) -> EventsResult<HttpResp
         }
         Ingested::Repeated | Ingested::Nothing => {}
     }
-    let message = match outcome.ingested {
-        Ingested::Opened(_) | Ingested::Repeated => "Event processed",
-        Ingested::Acknowledged(_) | Ingested::Resolved(_) => "Event processed",
-        Ingested::Nothing => "Event processed (no open alert with this dedup_key)",
-    };
-    Ok(HttpResponse::Accepted().json(EventResponse {
-        status: "success",
-        message,
-        dedup_key: Some(outcome.dedup_key),
-    }))
+    Ok(outcome)
 }
 
 /// Send an alert event

@@ -437,6 +437,9 @@ async fn home(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
                 Err(e) => actix_web::ResponseError::error_response(&e),
             };
         }
+        None if state.demo.get().is_some() => {
+            return crate::http::demo::signed_out_home(&req, &state);
+        }
         None if state.sign_in.provider.is_some() => {
             "<p>Rota is your team's on-call and access service.</p>\
              <p><a class=\"lead\" href=\"/auth/oidc/login\">Sign in with Microsoft</a></p>\
@@ -475,11 +478,51 @@ pub(crate) fn seat_line(policy: &SeatPolicy, user: &crate::store::sessions::Sess
     }
 }
 
-/// The break-glass form, with a double-submit token against login CSRF.
-async fn break_glass_form(state: web::Data<AppState>) -> HttpResponse {
+/// A sign-in form's token against login CSRF (double submit: the same random value in the form
+/// and in a sealed cookie), for a visitor who has no session yet: the value and its cookie.
+pub(crate) fn form_token(state: &AppState) -> (String, actix_web::cookie::Cookie<'static>) {
     let mut random = [0u8; 16];
     rand::fill(&mut random);
     let token = hex::encode(random);
+    let cookie = state
+        .sign_in
+        .cookies
+        .seal(FORM_COOKIE, token.clone(), Duration::minutes(30));
+    (token, cookie)
+}
+
+/// Whether a sign-in form came back with its token (compared in constant time) and from this
+/// service's own pages (`Origin`).
+pub(crate) fn form_token_matches(req: &HttpRequest, state: &AppState, sent: &str) -> bool {
+    let expected = state
+        .sign_in
+        .cookies
+        .open(req, FORM_COOKIE)
+        .unwrap_or_default();
+    !expected.is_empty()
+        && bool::from(subtle::ConstantTimeEq::ct_eq(
+            expected.as_bytes(),
+            sent.as_bytes(),
+        ))
+        && session::check_origin(req, &state.public_url).is_ok()
+}
+
+/// A new session's cookie, and the form token's cookie removed: what a sign-in answers with.
+pub(crate) fn signed_in(state: &AppState, secret: String, to: &str) -> HttpResponse {
+    see_other(to)
+        .cookie(
+            state
+                .sign_in
+                .cookies
+                .seal(SESSION_COOKIE, secret, state.sign_in.sessions.max),
+        )
+        .cookie(state.sign_in.cookies.removal(FORM_COOKIE))
+        .finish()
+}
+
+/// The break-glass form, with a double-submit token against login CSRF.
+async fn break_glass_form(state: web::Data<AppState>) -> HttpResponse {
+    let (token, cookie) = form_token(&state);
     let mut response = page::layout(
         StatusCode::OK,
         "Break-glass sign-in",
@@ -493,11 +536,7 @@ async fn break_glass_form(state: web::Data<AppState>) -> HttpResponse {
              <p><button type=\"submit\">Sign in</button></p></form>"
         ),
     );
-    let _ = response.add_cookie(&state.sign_in.cookies.seal(
-        FORM_COOKIE,
-        token,
-        Duration::minutes(30),
-    ));
+    let _ = response.add_cookie(&cookie);
     response
 }
 
@@ -514,17 +553,7 @@ async fn break_glass_sign_in(
     form: web::Form<BreakGlassForm>,
 ) -> HttpResponse {
     let form = form.into_inner();
-    let expected = state
-        .sign_in
-        .cookies
-        .open(&req, FORM_COOKIE)
-        .unwrap_or_default();
-    let same = !expected.is_empty()
-        && bool::from(subtle::ConstantTimeEq::ct_eq(
-            expected.as_bytes(),
-            form.csrf_token.as_bytes(),
-        ));
-    if !same || session::check_origin(&req, &state.public_url).is_err() {
+    if !form_token_matches(&req, &state, &form.csrf_token) {
         return page::error_page(
             StatusCode::FORBIDDEN,
             "Form expired",
@@ -532,15 +561,7 @@ async fn break_glass_sign_in(
         );
     }
     match break_glass_session(&req, &state, form).await {
-        Ok(Some(secret)) => see_other("/")
-            .cookie(
-                state
-                    .sign_in
-                    .cookies
-                    .seal(SESSION_COOKIE, secret, state.sign_in.sessions.max),
-            )
-            .cookie(state.sign_in.cookies.removal(FORM_COOKIE))
-            .finish(),
+        Ok(Some(secret)) => signed_in(&state, secret, "/"),
         Ok(None) => page::error_page(
             StatusCode::UNAUTHORIZED,
             "Not signed in",

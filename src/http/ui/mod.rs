@@ -102,6 +102,8 @@ pub struct Visitor {
     pub lang: &'static str,
     /// Their IANA time zone: every time on a page is shown in it.
     pub zone: String,
+    /// `rota serve --demo`: the navigation shows the outbox.
+    pub demo: bool,
 }
 
 impl Visitor {
@@ -133,6 +135,7 @@ impl Visitor {
             caller,
             lang,
             zone,
+            demo: state.demo.get().is_some(),
         })
     }
 

@@ -96,6 +96,51 @@ pub fn page(
     body: Markup,
 ) -> HttpResponse {
     let lang = v.lang;
+    let header = html! {
+        nav aria-label=(t!("ui.shell.nav_label", locale = lang)) {
+            ul {
+                @for p in PLACES.iter().filter(|p| (p.shown)(v)) {
+                    li {
+                        @if p.path == here {
+                            a href=(p.path) aria-current="page" { (t!(p.key, locale = lang)) }
+                        } @else {
+                            a href=(p.path) { (t!(p.key, locale = lang)) }
+                        }
+                    }
+                }
+                @if v.demo {
+                    li {
+                        @if here == "/demo/outbox" {
+                            a href="/demo/outbox" aria-current="page" { (t!("ui.shell.outbox", locale = lang)) }
+                        } @else {
+                            a href="/demo/outbox" { (t!("ui.shell.outbox", locale = lang)) }
+                        }
+                    }
+                }
+            }
+        }
+        form.sign-out method="post" action="/auth/logout" {
+            span { (t!("ui.shell.signed_in_as", locale = lang, name = v.current.user.name)) " " }
+            (v.csrf())
+            button type="submit" { (t!("ui.shell.sign_out", locale = lang)) }
+        }
+    };
+    document(lang, status, title, header, body)
+}
+
+/// A page for someone not signed in (the demo's sample sign-in): the same frame, no
+/// navigation.
+pub fn signed_out(lang: &str, status: StatusCode, title: &str, body: Markup) -> HttpResponse {
+    document(lang, status, title, html! {}, body)
+}
+
+fn document(
+    lang: &str,
+    status: StatusCode,
+    title: &str,
+    header: Markup,
+    body: Markup,
+) -> HttpResponse {
     let markup = html! {
         (DOCTYPE)
         html lang=(lang) {
@@ -107,26 +152,7 @@ pub fn page(
             }
             body {
                 a.skip href="#main" { (t!("ui.shell.skip", locale = lang)) }
-                header.site {
-                    nav aria-label=(t!("ui.shell.nav_label", locale = lang)) {
-                        ul {
-                            @for p in PLACES.iter().filter(|p| (p.shown)(v)) {
-                                li {
-                                    @if p.path == here {
-                                        a href=(p.path) aria-current="page" { (t!(p.key, locale = lang)) }
-                                    } @else {
-                                        a href=(p.path) { (t!(p.key, locale = lang)) }
-                                    }
-                                }
-                            }
-                        }
-                    }
-                    form.sign-out method="post" action="/auth/logout" {
-                        span { (t!("ui.shell.signed_in_as", locale = lang, name = v.current.user.name)) " " }
-                        (v.csrf())
-                        button type="submit" { (t!("ui.shell.sign_out", locale = lang)) }
-                    }
-                }
+                header.site { (header) }
                 main #main {
                     h1 { (title) }
                     (body)
