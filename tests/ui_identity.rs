@@ -37,6 +37,48 @@ mod signed_in {
     on_both_backends! {
         builder = TestApp::builder().oidc(OidcProvider::shared());
 
+        async fn scim_status_lists_the_latest_requests_with_their_outcome_failed_first(app) {
+            let scim = app.scim();
+            let user = json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+                "userName": "kenji@contoso.example", "active": true, "displayName": "Kenji"});
+            let (status, _) = scim.send_json(reqwest::Method::POST, "/Users", user.clone()).await;
+            assert_eq!(status, 201);
+            let (status, _) = scim.send_json(reqwest::Method::POST, "/Users", user).await;
+            assert_eq!(status, 409, "the same userName again");
+            let (status, _) = scim.get("/Users?filter=userName%20eq").await;
+            assert_eq!(status, 400);
+            let (status, _) = scim.get("/Users?count=5").await;
+            assert_eq!(status, 200);
+            // (The helper read the discovery documents first, with no token: they need none.)
+            // A refused token: logged, but once a minute however many come.
+            for _ in 0..3 {
+                let res = reqwest::Client::new().get(app.url("/scim/v2/Users")).bearer_auth("rota_scim_nope").send().await.unwrap();
+                assert_eq!(res.status(), 401);
+            }
+
+            let alice = Browser::new(&app);
+            alice.sign_in("alice@contoso.example").await;
+            // The log is written after each answer, without holding it up: wait for it.
+            let mut page = alice.get("/identity").await;
+            for _ in 0..100 {
+                if page.body.contains(" of them failed") && page.body.contains(">401<") { break; }
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                page = alice.get("/identity").await;
+            }
+            assert_eq!(page.status, 200);
+            let table = between(&page.body, "<table class=\"scim-requests\">", "</table>");
+            let rows: Vec<&str> = table.split("<tr>").skip(2).filter(|r| !r.contains("/scim/v2/Schemas") && !r.contains("/scim/v2/ResourceTypes")).collect();
+            assert!(table.contains("3 of them failed"), "{table}");
+            assert_eq!(rows.len(), 5, "{table}");
+            // Failed first (newest first among them), then the ones that worked.
+            assert!(rows[0].contains(">401<") && rows[0].contains("(token refused)"), "{}", rows[0]);
+            assert!(rows[1].contains(">400<") && rows[1].contains("invalidFilter") && rows[1].contains("GET /scim/v2/Users?filter=userName%20eq"), "{}", rows[1]);
+            assert!(rows[1].contains("<td>entra</td>"), "{}", rows[1]);
+            assert!(rows[2].contains(">409<") && rows[2].contains("uniqueness"), "{}", rows[2]);
+            assert!(rows[3].contains(">200<") && rows[4].contains(">201<"), "{table}");
+            assert!(rows[4].contains("POST /scim/v2/Users"), "{}", rows[4]);
+        }
+
         async fn an_admin_makes_a_scim_token_sees_its_use_and_revokes_it(app) {
             let alice = Browser::new(&app);
             assert_eq!(alice.sign_in("alice@contoso.example").await.status, 200);

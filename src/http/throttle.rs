@@ -61,6 +61,8 @@ pub struct Throttle {
     pub events_rate: Rate,
     /// Password checks (argon2, a core each for tens of milliseconds) running at once.
     pub verifications: tokio::sync::Semaphore,
+    /// When a SCIM request refused for its token was last logged (unix seconds).
+    scim_refusal_logged: std::sync::atomic::AtomicI64,
 }
 
 impl Default for Throttle {
@@ -72,6 +74,7 @@ impl Default for Throttle {
             refusals: Keyed::default(),
             logins: Keyed::default(),
             events: Keyed::default(),
+            scim_refusal_logged: std::sync::atomic::AtomicI64::new(i64::MIN),
             events_rate: events_rate(crate::config::DEFAULT_EVENTS_PER_MINUTE),
             verifications: tokio::sync::Semaphore::new(cores),
         }
@@ -85,6 +88,19 @@ impl Throttle {
             events_rate: events_rate(per_minute),
             ..Default::default()
         }
+    }
+
+    /// Whether a SCIM request refused for its token is the first this instance saw this
+    /// minute: only that one goes to the SCIM request log (anyone can send them).
+    pub fn log_scim_refusal(&self, now: DateTime<Utc>) -> bool {
+        use std::sync::atomic::Ordering;
+        let now = now.timestamp();
+        let last = self.scim_refusal_logged.load(Ordering::Relaxed);
+        last.checked_add(60).is_none_or(|next| now >= next)
+            && self
+                .scim_refusal_logged
+                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
     }
 
     /// May a break-glass attempt for this (case-folded) name from this address go ahead?

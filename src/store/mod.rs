@@ -21,6 +21,7 @@ pub mod processing;
 pub mod schedules;
 pub mod schema;
 pub mod scim;
+pub mod scim_requests;
 pub mod seats;
 pub mod services;
 pub mod sessions;

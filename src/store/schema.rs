@@ -673,7 +673,22 @@ diesel::joinable!(subscriptions -> users (user_id));
 diesel::joinable!(chat_posts -> chat_channels (channel_id));
 diesel::joinable!(chat_posts -> incidents (incident_id));
 
+diesel::table! {
+    scim_requests (id) {
+        id -> Text,
+        at -> Timestamp,
+        token_id -> Nullable<Text>,
+        method -> Text,
+        path -> Text,
+        status -> Integer,
+        scim_type -> Nullable<Text>,
+        detail -> Nullable<Text>,
+        request_id -> Nullable<Text>,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
+    scim_requests,
     users,
     contact_methods,
     notification_rules,

@@ -28,6 +28,7 @@ pub use crate::domain::scim_resource::{ERROR_SCHEMA, LIST_SCHEMA};
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::scope("/scim/v2")
+            .wrap(actix_web::middleware::from_fn(log_request))
             .app_data(
                 web::JsonConfig::default()
                     .limit(MAX_BODY_BYTES)
@@ -238,8 +239,81 @@ impl ResponseError for ScimError {
         if let Some(secs) = self.error.retry_after() {
             res.insert_header((header::RETRY_AFTER, secs));
         }
-        res.content_type(SCIM_JSON).body(json_text(&body))
+        let mut response = res.content_type(SCIM_JSON).body(json_text(&body));
+        response.extensions_mut().insert(Failure {
+            scim_type: self.scim_type.map(ScimType::as_str),
+            detail: self.error.message(),
+        });
+        response
     }
+}
+
+/// Why a SCIM request failed, left on its response for the request log (`log_request`).
+#[derive(Clone)]
+struct Failure {
+    scim_type: Option<&'static str>,
+    detail: String,
+}
+
+/// The SCIM token a request was made with, left on the request for the request log.
+#[derive(Clone)]
+struct TokenUsed(TokenId);
+
+/// Logs every SCIM request with its outcome (`store::scim_requests`), after the answer is
+/// made and without holding it up: the write is spawned, and a failure to write is only
+/// logged.
+async fn log_request(
+    req: actix_web::dev::ServiceRequest,
+    next: actix_web::middleware::Next<impl actix_web::body::MessageBody>,
+) -> Result<actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>, actix_web::Error> {
+    use actix_web::HttpMessage;
+    let method = req.method().to_string();
+    let path = req
+        .uri()
+        .path_and_query()
+        .map_or_else(|| req.path().to_owned(), |pq| pq.as_str().to_owned());
+    let state = req.app_data::<web::Data<crate::http::AppState>>().cloned();
+    let request_id = req
+        .extensions()
+        .get::<crate::http::observe::RequestId>()
+        .map(|r| r.0.clone());
+    let res = next.call(req).await?;
+    if res.status() == StatusCode::UNAUTHORIZED
+        && let Some(state) = &state
+        && !state.throttle.log_scim_refusal(state.clock.now())
+    {
+        return Ok(res);
+    }
+    if let Some(state) = state {
+        let failure = res.response().extensions().get::<Failure>().cloned();
+        let row = crate::store::scim_requests::ScimRequest {
+            id: uuid::Uuid::now_v7().to_string(),
+            at: crate::clock::stored(state.clock.now()),
+            token_id: res
+                .request()
+                .extensions()
+                .get::<TokenUsed>()
+                .map(|t| t.0.clone()),
+            method,
+            path,
+            status: i32::from(res.status().as_u16()),
+            scim_type: failure
+                .as_ref()
+                .and_then(|f| f.scim_type.map(str::to_owned)),
+            detail: failure.map(|f| f.detail),
+            request_id,
+        };
+        actix_web::rt::spawn(async move {
+            if let Err(e) = state
+                .db
+                .run(move |conn| crate::store::scim_requests::record(conn, row))
+                .await
+            {
+                tracing::warn!(error = %e, "could not log a SCIM request");
+            }
+        });
+    }
+    Ok(res)
 }
 
 /// A resource in a response: SCIM media type, its version as ETag, and for a creation the
@@ -390,8 +464,13 @@ impl FromRequest for ScimCaller {
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let presented = Presented::read(req);
+        let req = req.clone();
         Box::pin(async move {
             let token = authenticate(&presented, TokenKind::Scim).await?;
+            {
+                use actix_web::HttpMessage;
+                req.extensions_mut().insert(TokenUsed(token.id.clone()));
+            }
             Ok(ScimCaller {
                 token_id: token.id,
                 token_name: token.name,

@@ -1,6 +1,6 @@
 //! `/identity`: for identity admins (owners, admins: `ReadAudit`). SCIM status (the latest
-//! changes SCIM tokens made, from the audit trail: Rota records no request log, and a refused
-//! SCIM request changes nothing, so it is not there), API and SCIM tokens with their last use,
+//! SCIM requests with their outcome, failed ones first, from `store::scim_requests`; then the
+//! changes SCIM tokens made, from the audit trail), API and SCIM tokens with their last use,
 //! made (the secret shown once, on the answer to the form) and revoked by `store::tokens` as
 //! `rota token` does, each asked of the policies (`ManageTokens`: admins make no owner
 //! token); `/identity/sign-in` checks the sign-in configuration against the provider now
@@ -18,6 +18,7 @@ use crate::error::AppError;
 use crate::http::AppState;
 use crate::http::sign_in::provider::CheckName;
 use crate::store::audit::{self, AuditEvent, AuditQuery};
+use crate::store::scim_requests::{self, ScimRequest};
 use crate::store::tokens::{self, Holder, Token};
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -36,6 +37,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 
 /// SCIM changes shown on the overview.
 const SCIM_SHOWN: i64 = 20;
+/// SCIM requests shown on the overview.
+const REQUESTS_SHOWN: i64 = 50;
 /// Audit records per page.
 const AUDIT_PAGE: i64 = 50;
 
@@ -73,11 +76,15 @@ async fn show(state: &AppState, v: &Visitor, outcome: Outcome) -> PageResult {
         actor_type: Some(ActorKind::ScimToken),
         ..AuditQuery::default()
     };
-    let (scim, tokens) = state
+    let (requests, scim, tokens) = state
         .db
         .run(move |conn| {
             let (scim, _) = audit::list(conn, &scim_query, SCIM_SHOWN, None)?;
-            Ok((scim, tokens::list(conn)?))
+            Ok((
+                scim_requests::latest(conn, REQUESTS_SHOWN)?,
+                scim,
+                tokens::list(conn)?,
+            ))
         })
         .await?;
     let status = if outcome.refused.is_empty() {
@@ -98,6 +105,9 @@ async fn show(state: &AppState, v: &Visitor, outcome: Outcome) -> PageResult {
             }
         }
         h2 #scim { (t!("ui.identity.scim", locale = lang)) }
+        p.muted { (t!("ui.identity.requests_source", locale = lang, days = scim_requests::KEPT_DAYS)) }
+        (requests_table(v, &requests, &tokens))
+        h3 { (t!("ui.identity.changes", locale = lang)) }
         p.muted { (t!("ui.identity.scim_source", locale = lang)) }
         (scim_table(v, &scim))
         h2 #tokens { (t!("ui.identity.tokens", locale = lang)) }
@@ -107,6 +117,48 @@ async fn show(state: &AppState, v: &Visitor, outcome: Outcome) -> PageResult {
     };
     let title = t!("ui.identity.title", locale = lang);
     Ok(shell::page(v, status, "/identity", &title, body))
+}
+
+/// The latest SCIM requests with their outcome, failed ones first.
+fn requests_table(v: &Visitor, rows: &[ScimRequest], tokens: &[Token]) -> Markup {
+    let lang = v.lang;
+    let token_name = |r: &ScimRequest| match &r.token_id {
+        Some(id) => tokens
+            .iter()
+            .find(|t| &t.id == id)
+            .map_or_else(|| id.0.clone(), |t| t.name.clone()),
+        None if r.status == 401 => t!("ui.identity.token_refused", locale = lang).into_owned(),
+        None => "—".to_owned(),
+    };
+    html! {
+        @if rows.is_empty() {
+            p { (t!("ui.identity.requests_none", locale = lang)) }
+        } @else {
+            div.table-wrap { table.scim-requests {
+                caption { (t!("ui.identity.requests_caption", locale = lang,
+                    count = rows.len(), failed = rows.iter().filter(|r| r.failed()).count())) }
+                thead { tr {
+                    th scope="col" { (t!("ui.identity.when", locale = lang)) }
+                    th scope="col" { (t!("ui.identity.token", locale = lang)) }
+                    th scope="col" { (t!("ui.identity.request", locale = lang)) }
+                    th scope="col" { (t!("ui.identity.outcome", locale = lang)) }
+                } }
+                tbody { @for r in rows { tr {
+                    td { (v.time(r.at)) }
+                    td { (token_name(r)) }
+                    td { code { (r.method) " " (r.path) } }
+                    td {
+                        @if r.failed() {
+                            span.badge.triggered { (r.status) }
+                            " " (r.scim_type.as_deref().unwrap_or("")) " " (r.detail.as_deref().unwrap_or(""))
+                        } @else {
+                            span.badge.resolved { (r.status) }
+                        }
+                    }
+                } } }
+            } }
+        }
+    }
 }
 
 fn scim_table(v: &Visitor, rows: &[AuditEvent]) -> Markup {
