@@ -362,3 +362,186 @@ mod absent {
         }
     }
 }
+
+/// Every page a person can reach by following links from home, then every form on them sent
+/// back with hostile values, on the demo's month-old database: nothing answers 5xx, and every
+/// answer to a person is a page (HTML), never JSON or an empty body.
+#[actix_web::test]
+async fn every_reachable_page_and_form_survives_hostile_input_on_a_used_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let demo = Demo::start(dir.path());
+    let mut forms_sent = 0;
+    let mut pages_seen = 0;
+    for person in ["Marcus Webb", "Lena Fischer", "Hannah Scott"] {
+        let visitor = demo.visitor("en");
+        visitor.sign_in_as(person).await;
+        let (pages, forms) = crawl(&visitor, 250).await;
+        pages_seen += pages;
+        for form in forms {
+            forms_sent += 1;
+            let visible = form.fields.iter().any(|(_, _, hidden)| !hidden);
+            if visible {
+                // Control characters, a long text and a number where words go, in every field a
+                // person types into; the hidden ones (ids, the CSRF token) as the page gave them.
+                for hostile in [
+                    "\u{1}\u{7f}bad\u{0}",
+                    &"x".repeat(20_000),
+                    "-99999999999999999999",
+                ] {
+                    let fields: Vec<(String, String)> = form
+                        .fields
+                        .iter()
+                        .map(|(n, v, hidden)| {
+                            (
+                                n.clone(),
+                                if *hidden {
+                                    v.clone()
+                                } else {
+                                    hostile.to_owned()
+                                },
+                            )
+                        })
+                        .collect();
+                    let res = visitor
+                        .http
+                        .post(format!("{}{}", demo.base, form.action))
+                        .header("Origin", &demo.base)
+                        .form(&fields)
+                        .send()
+                        .await
+                        .unwrap();
+                    assert_answer_is_a_page(
+                        &format!("{person}: POST {} with hostile values", form.action),
+                        res,
+                    )
+                    .await;
+                }
+            }
+            // Over the size limit: refused before anything is read.
+            let huge = format!("csrf_token=x&text={}", "a".repeat(1_100_000));
+            let res = visitor
+                .http
+                .post(format!("{}{}", demo.base, form.action))
+                .header("Origin", &demo.base)
+                .header("Content-Type", "application/x-www-form-urlencoded")
+                .body(huge)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(
+                res.status().as_u16(),
+                413,
+                "{person}: POST {} over the limit",
+                form.action
+            );
+            assert_answer_is_a_page(
+                &format!("{person}: POST {} over the limit", form.action),
+                res,
+            )
+            .await;
+        }
+    }
+    eprintln!("crawled {pages_seen} pages and sent {forms_sent} forms");
+    assert!(pages_seen >= 60, "only {pages_seen} pages reached");
+    assert!(forms_sent >= 20, "only {forms_sent} forms found");
+}
+
+async fn assert_answer_is_a_page(what: &str, res: reqwest::Response) {
+    let status = res.status().as_u16();
+    let kind = res
+        .headers()
+        .get("Content-Type")
+        .map(|c| c.to_str().unwrap().to_owned())
+        .unwrap_or_default();
+    let body = res.text().await.unwrap();
+    assert!(status < 500, "{what}: {status} {body}");
+    if !(300..400).contains(&status) {
+        assert!(
+            kind.starts_with("text/html"),
+            "{what}: {status} {kind} {body}"
+        );
+        assert!(body.contains("<h1"), "{what}: {status} {body}");
+    }
+}
+
+/// A form found on a page: where it posts, and its fields (name, value, hidden?).
+#[derive(Debug)]
+struct Form {
+    action: String,
+    fields: Vec<(String, String, bool)>,
+}
+
+/// Follows same-site links breadth first from home (up to `limit` pages), checking each page;
+/// returns how many pages were seen and one of each form (by action path) found.
+async fn crawl(visitor: &Visitor, limit: usize) -> (usize, Vec<Form>) {
+    use scraper::{Html, Selector};
+    let links = Selector::parse("a[href]").unwrap();
+    let form_sel = Selector::parse("form[method=post]").unwrap();
+    let field_sel = Selector::parse("input[name], select[name], textarea[name]").unwrap();
+    let mut queue = std::collections::VecDeque::from(["/".to_owned()]);
+    let mut seen = std::collections::HashSet::new();
+    let mut forms: Vec<Form> = Vec::new();
+    let mut pages = 0;
+    while let Some(path) = queue.pop_front() {
+        if pages >= limit || !seen.insert(path.clone()) {
+            continue;
+        }
+        let res = visitor
+            .http
+            .get(format!("{}{path}", visitor.base))
+            .send()
+            .await
+            .unwrap();
+        let status = res.status().as_u16();
+        let kind = res
+            .headers()
+            .get("Content-Type")
+            .map(|c| c.to_str().unwrap().to_owned())
+            .unwrap_or_default();
+        let body = res.text().await.unwrap();
+        assert!(status < 500, "GET {path}: {status} {body}");
+        pages += 1;
+        if !kind.starts_with("text/html") {
+            continue;
+        }
+        let doc = Html::parse_document(&body);
+        for a in doc.select(&links) {
+            let href = a.value().attr("href").unwrap_or_default();
+            // This site's pages only: no API documents, feeds or sign-out.
+            if href.starts_with('/')
+                && !href.starts_with("//")
+                && !href.starts_with("/api/")
+                && !href.starts_with("/auth/")
+                && !href.starts_with("/calendar/")
+            {
+                let href = href.split('#').next().unwrap().to_owned();
+                if !seen.contains(&href) {
+                    queue.push_back(href);
+                }
+            }
+        }
+        for f in doc.select(&form_sel) {
+            let action = f.value().attr("action").unwrap_or(&path).to_owned();
+            if action.starts_with("/auth/")
+                || action.starts_with("/demo/sign-in")
+                || forms.iter().any(|k| k.action == action)
+            {
+                continue;
+            }
+            let fields = f
+                .select(&field_sel)
+                .map(|i| {
+                    let e = i.value();
+                    let hidden = e.attr("type") == Some("hidden");
+                    (
+                        e.attr("name").unwrap().to_owned(),
+                        e.attr("value").unwrap_or_default().to_owned(),
+                        hidden,
+                    )
+                })
+                .collect();
+            forms.push(Form { action, fields });
+        }
+    }
+    (pages, forms)
+}

@@ -109,6 +109,32 @@ async fn to_docs() -> HttpResponse {
         .finish()
 }
 
+/// The largest form a page posts (a note, a status update, a layer's people); the roster
+/// import is a multipart upload with its own limit.
+pub const MAX_FORM_BYTES: usize = 256 * 1024;
+
+/// How the pages' forms are read: up to `MAX_FORM_BYTES`, and a form that cannot be read is
+/// an error page (413 when too large, 400 when malformed), as every page's errors are.
+fn form_config() -> web::FormConfig {
+    web::FormConfig::default()
+        .limit(MAX_FORM_BYTES)
+        .error_handler(|e, _| {
+            use actix_web::error::UrlencodedError as U;
+            let error = match e {
+                U::Overflow { .. } => {
+                    crate::error::AppError::new(crate::error::ErrorKind::PayloadTooLarge {
+                        limit: MAX_FORM_BYTES,
+                    })
+                }
+                other => {
+                    crate::error::AppError::invalid("form", format!("could not be read: {other}"))
+                }
+            };
+            let page = page::error_response(&error);
+            actix_web::error::InternalError::from_response(error, page).into()
+        })
+}
+
 /// Builds the server on an already-bound listener (tests bind port 0 and read the port).
 /// Requests that are in flight finish on SIGTERM/SIGINT, up to `shutdown_timeout`.
 pub fn server(
@@ -120,6 +146,7 @@ pub fn server(
         App::new()
             .app_data(state.clone())
             .app_data(web::PayloadConfig::new(MAX_BODY_BYTES))
+            .app_data(form_config())
             .wrap(actix_web::middleware::from_fn(edge::edge))
             .wrap(actix_web::middleware::from_fn(observe::observe))
             .configure(routes)
