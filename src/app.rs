@@ -189,17 +189,17 @@ fn wire(
             "no Twilio account is configured (ROTA_TWILIO_ACCOUNT_SID): phone notifications wait in the outbox until one is"
         );
     }
+    let chat_hosts = std::sync::Arc::new(config.chat_hosts.clone());
     let notifications = NotificationJob {
         db: db.clone(),
         clock: clock.clone(),
         mailer: mailer.clone(),
         voice: voice.clone(),
-        webhooks: crate::notify::webhook::Webhooks::default(),
+        webhooks: crate::notify::webhook::Webhooks::new(chat_hosts.clone()),
         public_url: config.public_url.clone(),
         gate: Gate::new(Job::NotificationDelivery, metrics.skipped_passes()),
         wakeup: notification_wakeup.clone(),
     };
-    let chat_hosts = std::sync::Arc::new(config.chat_hosts.clone());
     let chat = crate::jobs::chat::ChatJob::new(
         db.clone(),
         clock.clone(),

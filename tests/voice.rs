@@ -380,8 +380,80 @@ async fn a_storm_makes_a_few_bundled_messages_not_fifty(db: TestDatabase) {
     assert_eq!(status_of(&app, &ids[0]).await, "triggered");
 }
 
-async fn webhooks_are_signed_with_the_secret_shown_once(db: TestDatabase) {
+/// A webhook contact method to `url`, with a rule that uses it at once: its signing secret.
+async fn webhook_method(app: &TestApp, user: &str, url: &str) -> String {
+    let (status, body) = app
+        .post(
+            &format!("/api/v2/users/{user}/contact_methods"),
+            json!({"contact_method": {"type": "webhook_contact_method", "label": "Bridge", "address": url}}),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let cm = body["contact_method"]["id"].as_str().unwrap().to_owned();
+    let (status, rule) = app
+        .post(
+            &format!("/api/v2/users/{user}/notification_rules"),
+            json!({"notification_rule": {"type": "assignment_notification_rule", "urgency": "high",
+                "start_delay_in_minutes": 0, "contact_method": {"id": cm, "type": "webhook_contact_method"}}}),
+        )
+        .await;
+    assert_eq!(status, 201, "{rule}");
+    body["contact_method"]["secret"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+/// A person's webhook may point anywhere public, but not into the service's own network: a
+/// loopback receiver gets nothing unless the operator added its host, and the notification is
+/// given up (not retried) saying why.
+async fn a_webhook_to_a_private_address_is_refused_unless_its_host_was_added(db: TestDatabase) {
     let (app, _fake) = voice_app(db).await;
+    let s = setup(&app).await;
+    let receiver = support::webhook::Receiver::start();
+    webhook_method(&app, &s.ada, receiver.url()).await;
+    let localhost = receiver.url().replace("127.0.0.1", "localhost");
+    webhook_method(&app, &s.ada, &localhost).await;
+    let id = trigger(&app, &s.key, "hook").await;
+    let report = app.app.notifications.run_once().await.unwrap();
+    assert_eq!(
+        (report.sent, report.failed, report.retrying),
+        (1, 2, 0),
+        "the call goes, the two webhooks are given up: {report:?}"
+    );
+    assert!(
+        receiver.received().is_empty(),
+        "nothing reached the loopback receiver"
+    );
+    let mut conn = app.db.get().unwrap();
+    let sent =
+        rota::store::notifications::of_incident(&mut conn, &rota::domain::ids::IncidentId(id))
+            .unwrap();
+    let hooks: Vec<_> = sent
+        .iter()
+        .filter(|n| n.channel == rota::domain::contact::ContactKind::Webhook)
+        .collect();
+    assert_eq!(hooks.len(), 2);
+    for n in hooks {
+        assert_eq!(n.status, rota::domain::notification::Status::Failed);
+        assert!(
+            n.last_error
+                .as_deref()
+                .unwrap_or_default()
+                .contains("private, loopback or link-local"),
+            "{n:?}"
+        );
+    }
+}
+
+async fn webhooks_are_signed_with_the_secret_shown_once(db: TestDatabase) {
+    let fake = TwilioFake::start();
+    // The receiver listens on 127.0.0.1: added, as an operator would add an internal host.
+    let app = TestApp::builder()
+        .twilio(fake.config())
+        .chat_hosts(&["127.0.0.1"])
+        .start(db)
+        .await;
     let s = setup(&app).await;
     let receiver = support::webhook::Receiver::start();
     let (status, body) = app
@@ -442,4 +514,5 @@ both!(
     a_national_number_fails_for_good_and_twilio_down_is_retried,
     a_storm_makes_a_few_bundled_messages_not_fifty,
     webhooks_are_signed_with_the_secret_shown_once,
+    a_webhook_to_a_private_address_is_refused_unless_its_host_was_added,
 );

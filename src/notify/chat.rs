@@ -117,7 +117,7 @@ async fn send(
 }
 
 /// The resolver's refusal behind a failed request, if that is what failed.
-fn refusal_in(e: &reqwest::Error) -> Option<Refusal> {
+pub(crate) fn refusal_in(e: &reqwest::Error) -> Option<Refusal> {
     let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(e);
     while let Some(c) = cause {
         if let Some(r) = c.downcast_ref::<Refusal>() {
