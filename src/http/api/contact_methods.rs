@@ -200,6 +200,15 @@ pub(crate) fn person(caller: &ApiCaller, raw: String) -> AppResult<UserId> {
     })
 }
 
+/// The person and the contact method a `…/contact_methods/{contact_method_id}` path names.
+fn method_path(
+    caller: &ApiCaller,
+    path: web::Path<(String, String)>,
+) -> AppResult<(UserId, ContactMethodId)> {
+    let (user, method) = path.into_inner();
+    Ok((person(caller, user)?, ContactMethodId(method)))
+}
+
 /// The check a use case runs on the person as stored: themselves, or an owner or admin.
 pub(crate) fn may_manage(caller: &ApiCaller) -> impl FnOnce(&User) -> AppResult<()> + '_ {
     move |user| {
@@ -423,9 +432,7 @@ pub async fn show(
     caller: ApiCaller,
     path: web::Path<(String, String)>,
 ) -> ApiResult<HttpResponse> {
-    let (user, method) = path.into_inner();
-    let user = person(&caller, user)?;
-    let method = ContactMethodId(method);
+    let (user, method) = method_path(&caller, path)?;
     let method = state
         .db
         .run(move |conn| cases::show(conn, &user, &method, may_manage(&caller)))
@@ -448,9 +455,7 @@ pub async fn update(
     path: web::Path<(String, String)>,
     body: web::Json<ContactMethodRequest>,
 ) -> ApiResult<HttpResponse> {
-    let (user, method) = path.into_inner();
-    let user = person(&caller, user)?;
-    let method = ContactMethodId(method);
+    let (user, method) = method_path(&caller, path)?;
     let draft = draft(body.into_inner().contact_method)?;
     let ctx = caller.audit();
     let method = state
@@ -473,9 +478,7 @@ pub async fn remove(
     caller: ApiCaller,
     path: web::Path<(String, String)>,
 ) -> ApiResult<HttpResponse> {
-    let (user, method) = path.into_inner();
-    let user = person(&caller, user)?;
-    let method = ContactMethodId(method);
+    let (user, method) = method_path(&caller, path)?;
     let ctx = caller.audit();
     state
         .db
@@ -500,9 +503,7 @@ pub async fn test(
     caller: ApiCaller,
     path: web::Path<(String, String)>,
 ) -> ApiResult<HttpResponse> {
-    let (user, method) = path.into_inner();
-    let user = person(&caller, user)?;
-    let method = ContactMethodId(method);
+    let (user, method) = method_path(&caller, path)?;
     let ctx = caller.audit();
     let (test, method) = state
         .db
