@@ -298,6 +298,19 @@ async fn phone_and_webhook_tests_go_out_through_the_dispatcher(db: TestDatabase)
     assert_eq!(fake.calls().len(), 1);
     let (_, incidents) = app.get("/api/v2/incidents?date_range=all").await;
     assert_eq!(incidents["incidents"], json!([]), "{incidents}");
+
+    // A minute on, the same button pressed eight times at once: one test, seven 429s (the
+    // limit is read from the stored tests under a lock on the method, not from memory).
+    app.clock.advance(Duration::seconds(61));
+    let path = format!("/api/v2/users/me/contact_methods/{phone}/test");
+    let presses = (0..8).map(|_| ada_api.post(&path, json!({})));
+    let mut statuses: Vec<u16> = futures_util::future::join_all(presses)
+        .await
+        .into_iter()
+        .map(|(status, _)| status)
+        .collect();
+    statuses.sort();
+    assert_eq!(statuses, [202, 429, 429, 429, 429, 429, 429, 429]);
 }
 
 #[actix_web::test]
