@@ -57,6 +57,8 @@ pub enum Action {
     ChangeOwnShift,
     /// See and change a person's contact methods and notification rules.
     ManageContactMethods,
+    /// See, make and revoke a person's personal API tokens (which act as them).
+    ManagePersonalTokens,
     /// Acknowledge, resolve, reassign or escalate an incident, or add a note: full users.
     RespondToIncident,
     /// Subscribe oneself to status updates (an incident's, a service's, a team's).
@@ -82,7 +84,7 @@ enum Target {
 
 impl Action {
     /// In declaration order: `decide` finds an action's compiled policies at its index.
-    pub const ALL: [Action; 25] = [
+    pub const ALL: [Action; 26] = [
         Action::ReadDirectory,
         Action::CreateUser,
         Action::UpdateUser,
@@ -103,6 +105,7 @@ impl Action {
         Action::ManageService,
         Action::ChangeOwnShift,
         Action::ManageContactMethods,
+        Action::ManagePersonalTokens,
         Action::RespondToIncident,
         Action::Subscribe,
         Action::SubscribeOthers,
@@ -133,6 +136,7 @@ impl Action {
             Action::ManageService => "ManageService",
             Action::ChangeOwnShift => "ChangeOwnShift",
             Action::ManageContactMethods => "ManageContactMethods",
+            Action::ManagePersonalTokens => "ManagePersonalTokens",
             Action::RespondToIncident => "RespondToIncident",
             Action::Subscribe => "Subscribe",
             Action::SubscribeOthers => "SubscribeOthers",
@@ -160,7 +164,8 @@ impl Action {
             | Action::DeleteUser
             | Action::ReadSessions
             | Action::RevokeSessions
-            | Action::ManageContactMethods => Target::User,
+            | Action::ManageContactMethods
+            | Action::ManagePersonalTokens => Target::User,
             Action::UpdateTeam | Action::DeleteTeam | Action::ManageTeamMembers => Target::Team,
             Action::ManageSchedule | Action::ChangeOwnShift => Target::Schedule,
             Action::ManageEscalationPolicy => Target::EscalationPolicy,

@@ -113,7 +113,13 @@ enum TokenCommand {
     /// List tokens (never their secrets).
     List,
     /// Revoke the live token with this name.
-    Revoke { name: String },
+    Revoke {
+        name: String,
+        /// A personal token of this user (by user name): personal tokens are named by the
+        /// people who hold them, so two people's may share a name.
+        #[arg(long)]
+        user: Option<String>,
+    },
 }
 
 /// Why a command failed, and how the process should exit.
@@ -236,9 +242,8 @@ fn run(cli: Cli) -> Result<(), Failure> {
                     user,
                 } => create_token(&mut conn, &kind, &name, role.as_deref(), user.as_deref()),
                 TokenCommand::List => list_tokens(&mut conn),
-                TokenCommand::Revoke { name } => {
-                    tokens::revoke_audited(&mut conn, &cli_audit(), &name)
-                        .map_err(|e| Failure::Usage(e.message()))?;
+                TokenCommand::Revoke { name, user } => {
+                    revoke_token(&mut conn, &name, user.as_deref())?;
                     eprintln!("Revoked token '{name}'.");
                     Ok(())
                 }
@@ -346,6 +351,33 @@ fn cli_audit() -> AuditContext {
         request_id: None,
         at: SystemClock.now(),
     }
+}
+
+fn revoke_token(
+    conn: &mut store::DbConnection,
+    name: &str,
+    user: Option<&str>,
+) -> Result<(), Failure> {
+    let refused = |e: crate::error::AppError| Failure::Usage(e.message());
+    let Some(user_name) = user else {
+        return tokens::revoke_audited(conn, &cli_audit(), tokens::Which::Named(name))
+            .map_err(refused);
+    };
+    let holder = users::find_by_user_name(conn, user_name)?.ok_or_else(|| {
+        Failure::Usage(format!("--user names {user_name}, who is not a user here"))
+    })?;
+    let token = tokens::personal_of(conn, &holder.id)?
+        .into_iter()
+        .find(|t| t.name == name.trim())
+        .ok_or_else(|| {
+            Failure::Usage(format!("{user_name} holds no live token called '{name}'"))
+        })?;
+    tokens::revoke_audited(
+        conn,
+        &cli_audit(),
+        tokens::Which::Personal(&holder.id, &token.id),
+    )
+    .map_err(refused)
 }
 
 fn create_token(

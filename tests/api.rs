@@ -83,7 +83,7 @@ on_both_backends! {
             request_id: None,
             at: chrono::Utc::now(),
         };
-        rota::store::tokens::revoke_audited(&mut app.db.get().unwrap(), &ctx, "temp").unwrap();
+        rota::store::tokens::revoke_audited(&mut app.db.get().unwrap(), &ctx, rota::store::tokens::Which::Named("temp")).unwrap();
         let (status, _) = send(app.http.get(app.url("/api/v2/users")).header("Authorization", format!("Bearer {temp}"))).await;
         assert_eq!(status, 401);
     }

@@ -953,6 +953,41 @@ fn owner_break_glass_turns_password_sign_in_on_and_off_for_owners_only() {
     );
     assert_eq!(unknown.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&unknown.stderr).contains("ghost@example.com"));
+
+    // A personal token's name is its holder's own: a service token may share it, and then
+    // revoking by the name alone is refused until the person is named.
+    let service = run(
+        dir.path(),
+        &[],
+        &[
+            "token", "create", "--kind", "api", "--name", "rob's", "--role", "observer",
+        ],
+    );
+    assert!(
+        service.status.success(),
+        "{}",
+        String::from_utf8_lossy(&service.stderr)
+    );
+    let ambiguous = run(dir.path(), &[], &["token", "revoke", "rob's"]);
+    assert_eq!(ambiguous.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&ambiguous.stderr).contains("name the person"));
+    for args in [
+        &["token", "revoke", "rob's", "--user", "rob@example.com"][..],
+        &["token", "revoke", "rob's"][..],
+    ] {
+        let revoked = run(dir.path(), &[], args);
+        assert!(
+            revoked.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&revoked.stderr)
+        );
+    }
+    let none = run(
+        dir.path(),
+        &[],
+        &["token", "revoke", "rob's", "--user", "rob@example.com"],
+    );
+    assert_eq!(none.status.code(), Some(2));
 }
 
 #[test]

@@ -103,6 +103,10 @@ fn migrations_match_schema(database: TestDatabase) {
         .select(rota::store::calendar::CalendarFeed::as_select())
         .load(&mut *conn)
         .unwrap();
+    contact_tests::table
+        .select(rota::store::contact_tests::ContactTest::as_select())
+        .load(&mut *conn)
+        .unwrap();
 }
 
 /// Runs migrations up to (not including) the one whose name contains `name`.

@@ -40,6 +40,7 @@ id_type!(
     TeamId,
     TokenId,
     ContactMethodId,
+    ContactTestId,
     NotificationRuleId,
     AuditEventId,
     SessionId,

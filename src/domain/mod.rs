@@ -23,6 +23,7 @@ pub mod caseless;
 pub mod chat;
 pub mod chat_hosts;
 pub mod contact;
+pub mod contact_test;
 pub mod escalation;
 pub mod events;
 pub mod handoff;

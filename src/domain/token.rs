@@ -44,6 +44,18 @@ pub fn hash_secret(secret: &str) -> String {
     hex::encode(Sha256::digest(secret.as_bytes()))
 }
 
+/// A token's name: trimmed, 1 to 100 characters, none of them control or bidi characters.
+pub fn name(raw: &str) -> Result<String, String> {
+    let name = raw.trim();
+    if name.is_empty()
+        || name.chars().count() > 100
+        || name.chars().any(crate::domain::text::is_unprintable)
+    {
+        return Err("must be 1 to 100 printable characters".into());
+    }
+    Ok(name.to_owned())
+}
+
 /// A short, non-secret reminder of which token this is, shown in listings and audit records.
 pub fn hint(secret: &str) -> String {
     let tail: String = secret

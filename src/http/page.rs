@@ -76,6 +76,7 @@ pub fn error_response(e: &AppError) -> HttpResponse {
         | ErrorKind::InvalidFilter(_)
         | ErrorKind::InvalidSort(_) => "That did not work",
         ErrorKind::TooManyRequests { .. } => "Too many attempts",
+        ErrorKind::PayloadTooLarge { .. } => "Too much sent",
         ErrorKind::NotFound { .. } => "Page not found",
         ErrorKind::Unauthorized(_) => "Not signed in",
         ErrorKind::Forbidden(_) => "Not allowed",

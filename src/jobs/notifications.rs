@@ -7,10 +7,12 @@
 //! each incident's timeline: sent; failed and tried again with backoff (`domain::retry`);
 //! or failed for good, when the person's next rule still fires on its own. A trigger wakes
 //! it (`Wakeup`); otherwise it looks every second, which is also how retries and held
-//! notifications fall due.
+//! notifications fall due. Each pass first sends the phone and webhook tests people asked
+//! for (`store::contact_tests`: no incident, so no guard and no storm control).
 
 use crate::clock::SharedClock;
 use crate::domain::contact::{self, ContactKind};
+use crate::domain::contact_test;
 use crate::domain::handoff::language;
 use crate::domain::ids::{EmailId, IncidentId};
 use crate::domain::incident::{Channel, LogKind};
@@ -23,6 +25,7 @@ use crate::notify::Failure;
 use crate::notify::email::Mailer;
 use crate::notify::voice::{self, Voice};
 use crate::notify::webhook::Webhooks;
+use crate::store::contact_tests::{self as tests, ContactTest};
 use crate::store::emails::Email;
 use crate::store::incidents::{self, Incident};
 use crate::store::notifications::{self as outbox, Notification, SendGuard};
@@ -62,6 +65,8 @@ pub struct Report {
     pub held: usize,
     /// Messages that carried the sent ones (fewer when bundled).
     pub messages: usize,
+    /// Test calls and webhook tests sent (`store::contact_tests`).
+    pub tested: usize,
 }
 
 /// The dispatcher's parts.
@@ -106,6 +111,7 @@ impl NotificationJob {
         if !self.db.run(move |c| gate.admits(c)).await? {
             return Ok(report);
         }
+        report.tested = self.send_tests().await?;
         let channels = self.channels();
         loop {
             let now = crate::clock::stored(self.clock.now());
@@ -185,6 +191,136 @@ impl NotificationJob {
                 return Ok(report);
             }
         }
+    }
+}
+
+impl NotificationJob {
+    /// Sends the due phone and webhook tests (e-mail tests go through the e-mail outbox);
+    /// how many went out.
+    async fn send_tests(&self) -> AppResult<usize> {
+        let channels: Vec<ContactKind> = self
+            .channels()
+            .into_iter()
+            .filter(|c| *c != ContactKind::Email)
+            .collect();
+        let now = crate::clock::stored(self.clock.now());
+        let claimed = self
+            .db
+            .run(move |c| store::write(c, |tx| tests::claim_due(tx, now, BATCH, LEASE, &channels)))
+            .await?;
+        let mut sent = 0;
+        for test in claimed {
+            let job = self.clone();
+            let handle = tokio::runtime::Handle::current();
+            let at = self.clock.now();
+            match self
+                .db
+                .run(move |c| send_test(c, &handle, &job, at, test))
+                .await
+            {
+                Ok(true) => sent += 1,
+                Ok(false) => {}
+                Err(e) => {
+                    tracing::error!(error = %e, "could not send a test notification; trying again when its claim ends")
+                }
+            }
+        }
+        Ok(sent)
+    }
+}
+
+/// Calls or POSTs one test (`domain::contact_test`) and records the outcome on its row:
+/// sent, tried again with backoff, or given up. `true`: it went out.
+fn send_test(
+    conn: &mut DbConnection,
+    handle: &tokio::runtime::Handle,
+    job: &NotificationJob,
+    at: DateTime<Utc>,
+    test: ContactTest,
+) -> AppResult<bool> {
+    let now = crate::clock::stored(at);
+    let person =
+        schedules::people(conn, std::slice::from_ref(&test.user_id))?.remove(&test.user_id);
+    let method =
+        crate::store::contact_methods::find(conn, &test.user_id, &test.contact_method_id).ok();
+    let sent = match (&person, &method) {
+        (Some(person), Some(method)) => {
+            let words = contact_test::Words {
+                lang: language(person.locale.as_deref()),
+                name: &person.name,
+                label: &method.label,
+            };
+            match test.channel {
+                ContactKind::Phone => test_call(handle, job, &test, &words),
+                ContactKind::Webhook => {
+                    let key = action_links::webhook_key(conn, now)?;
+                    let secret = notification::webhook_secret(&key, &method.id);
+                    let body = contact_test::webhook_body(
+                        test.id.as_str(),
+                        method.id.as_str(),
+                        test.user_id.as_str(),
+                        at,
+                    );
+                    let body = serde_json::to_vec(&body)
+                        .map_err(|e| AppError::internal(format!("webhook body: {e}")))?;
+                    match handle.block_on(job.webhooks.post(&test.address, body, &secret)) {
+                        Ok(()) => Sent::Accepted(None),
+                        Err(e) => Sent::Refused(e),
+                    }
+                }
+                ContactKind::Email => Sent::Refused(Failure::permanent(
+                    "an e-mail test is delivered by the e-mail outbox",
+                )),
+            }
+        }
+        _ => Sent::Refused(Failure::permanent(
+            "the contact method or its person is gone",
+        )),
+    };
+    match sent {
+        Sent::Accepted(reference) => {
+            store::write(conn, |tx| {
+                tests::mark_sent(tx, &test.id, now, reference.as_deref())
+            })?;
+            Ok(true)
+        }
+        Sent::Refused(e) => {
+            let retry_at = e
+                .retryable
+                .then(|| retry::next_attempt(test.attempts + 1, at))
+                .flatten()
+                .map(crate::clock::stored);
+            store::write(conn, |tx| {
+                tests::mark_failed(tx, &test.id, &e.reason, retry_at, now)
+            })?;
+            Ok(false)
+        }
+    }
+}
+
+/// A call that says it is a test and hangs up (nothing to gather: no incident).
+fn test_call(
+    handle: &tokio::runtime::Handle,
+    job: &NotificationJob,
+    test: &ContactTest,
+    words: &contact_test::Words<'_>,
+) -> Sent {
+    let Some(voice) = &job.voice else {
+        return Sent::Refused(Failure::temporary("no Twilio account is configured"));
+    };
+    let to = match contact::phone(&test.address) {
+        Ok(to) => to,
+        Err(e) => return Sent::Refused(Failure::permanent(e)),
+    };
+    let twiml = voice::say(words.lang, &contact_test::call(words));
+    let status = format!(
+        "{}/twilio/voice/{}/status",
+        job.public_url.trim_end_matches('/'),
+        test.id
+    );
+    match handle.block_on(voice.call(&to, &twiml, &status)) {
+        Ok(sid) => Sent::Accepted(Some(sid)),
+        Err(e) => Sent::Refused(e),
     }
 }
 

@@ -198,7 +198,7 @@ text_column! {
     seat_policy::Licence: "a licence" in ["users.licence", "seats.wanted", "licences.id"];
     seats::Pin: "a pin (a licence or none)" in ["seats.pinned"];
     token::TokenKind: "a token kind" in ["tokens.kind"];
-    user::ContactKind: "a contact kind" in ["contact_methods.kind", "notifications.channel"];
+    user::ContactKind: "a contact kind" in ["contact_methods.kind", "notifications.channel", "contact_tests.channel"];
     user::ProvisionedBy: "a provisioner" in ["users.provisioned_by"];
     user::UserNameSource: "a user name source" in ["users.user_name_source"];
     audit::ActorKind: "an actor kind" in ["audit_events.actor_type"];

@@ -11,6 +11,7 @@ pub mod caseless;
 pub mod chat;
 pub mod column;
 pub mod contact_methods;
+pub mod contact_tests;
 pub mod emails;
 pub mod escalation;
 pub mod handoffs;

@@ -66,6 +66,25 @@ diesel::table! {
 }
 
 diesel::table! {
+    contact_tests (id) {
+        id -> Text,
+        user_id -> Text,
+        contact_method_id -> Text,
+        channel -> Text,
+        address -> Text,
+        email_id -> Nullable<Text>,
+        created_at -> Timestamp,
+        next_attempt_at -> Timestamp,
+        attempts -> Integer,
+        claimed_until -> Nullable<Timestamp>,
+        sent_at -> Nullable<Timestamp>,
+        failed_at -> Nullable<Timestamp>,
+        last_error -> Nullable<Text>,
+        provider_ref -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
     contact_methods (id) {
         id -> Text,
         user_id -> Text,
@@ -639,6 +658,7 @@ diesel::table! {
 diesel::joinable!(seats -> users (user_id));
 diesel::joinable!(contact_methods -> users (user_id));
 diesel::joinable!(notification_rules -> contact_methods (contact_method_id));
+diesel::joinable!(contact_tests -> contact_methods (contact_method_id));
 diesel::joinable!(sessions -> users (user_id));
 diesel::joinable!(break_glass_accounts -> users (user_id));
 diesel::joinable!(team_members -> teams (team_id));
@@ -691,6 +711,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     scim_requests,
     users,
     contact_methods,
+    contact_tests,
     notification_rules,
     teams,
     team_members,

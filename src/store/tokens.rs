@@ -6,7 +6,7 @@ use super::schema::tokens;
 use crate::domain::ids::{TokenId, UserId};
 use crate::domain::role::Role;
 use crate::domain::token::{self, SECRET_BYTES, TokenKind};
-use crate::error::{AppError, AppResult, OptionExt};
+use crate::error::{AppError, AppResult, OptionExt, ResultExt};
 use crate::store::audit::{self, AuditContext, Target};
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
@@ -77,16 +77,57 @@ pub fn live_count(conn: &mut DbConnection) -> AppResult<i64> {
         .get_result(conn)?)
 }
 
-/// Revokes the live token called `name`; returns it as it was.
-pub fn revoke(conn: &mut DbConnection, name: &str, now: NaiveDateTime) -> AppResult<Token> {
-    let token = tokens::table
-        .filter(tokens::name.eq(name))
+/// A person's live personal tokens, oldest first.
+pub fn personal_of(conn: &mut DbConnection, user: &UserId) -> AppResult<Vec<Token>> {
+    tokens::table
+        .filter(tokens::user_id.eq(user))
+        .filter(tokens::revoked_at.is_null())
+        .order((tokens::created_at.asc(), tokens::id.asc()))
+        .select(Token::as_select())
+        .load(conn)
+        .map_err(super::column::read_from("tokens"))
+}
+
+/// Which live token to revoke.
+#[derive(Debug, Clone, Copy)]
+pub enum Which<'a> {
+    /// The one live token with this name (`rota token revoke NAME`). Personal tokens are
+    /// named by the people who hold them, so a name can be several people's: refused then.
+    Named(&'a str),
+    /// The live token with this id.
+    Id(&'a TokenId),
+    /// One of this person's own live personal tokens; anyone else's is not found.
+    Personal(&'a UserId, &'a TokenId),
+}
+
+/// Revokes the live token `which` names; returns it as it was.
+pub fn revoke(conn: &mut DbConnection, which: Which<'_>, now: NaiveDateTime) -> AppResult<Token> {
+    let live = tokens::table
         .filter(tokens::revoked_at.is_null())
         .select(Token::as_select())
-        .first(conn)
-        .optional()
-        .map_err(super::column::read_from("tokens"))?
-        .not_found("live token", name)?;
+        .into_boxed();
+    let (found, shown) = match which {
+        Which::Named(name) => (live.filter(tokens::name.eq(name)), name),
+        Which::Id(id) => (live.filter(tokens::id.eq(id)), id.as_str()),
+        Which::Personal(user, id) => (
+            live.filter(tokens::id.eq(id))
+                .filter(tokens::user_id.eq(user)),
+            id.as_str(),
+        ),
+    };
+    let mut found: Vec<Token> = found
+        .limit(2)
+        .load(conn)
+        .map_err(super::column::read_from("tokens"))?;
+    if found.len() > 1 {
+        return Err(AppError::conflict(
+            "name",
+            format!(
+                "several live tokens are called '{shown}' (personal tokens are named by the people who hold them): name the person too"
+            ),
+        ));
+    }
+    let token = found.pop().not_found("live token", shown)?;
     diesel::update(tokens::table.find(&token.id))
         .set(tokens::revoked_at.eq(now))
         .execute(conn)?;
@@ -140,20 +181,25 @@ pub fn issue(
     name: &str,
     holder: Holder,
 ) -> AppResult<String> {
-    let name = name.trim();
-    if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
-        return Err(AppError::invalid(
-            "name",
-            "must be 1 to 100 printable characters",
-        ));
-    }
+    super::write(conn, |tx| issue_in(tx, ctx, kind, name, holder)).map(|(_, secret)| secret)
+}
+
+/// `issue` inside the caller's transaction: the token as stored, and its secret.
+pub fn issue_in(
+    tx: &mut DbConnection,
+    ctx: &AuditContext,
+    kind: TokenKind,
+    name: &str,
+    holder: Holder,
+) -> AppResult<(Token, String)> {
+    let name = token::name(name).invalid_field("name")?;
     let mut random = [0u8; SECRET_BYTES];
     rand::fill(&mut random);
     let secret = token::format_secret(kind, &random);
     let token = Token {
         id: TokenId::generate(),
         kind,
-        name: name.into(),
+        name,
         role: match &holder {
             Holder::Role(role) => *role,
             Holder::User(_) => None,
@@ -168,31 +214,41 @@ pub fn issue(
             Holder::User(id) => Some(id),
         },
     };
-    super::write(conn, |tx| {
-        insert(tx, &token)?;
-        audit::record(
-            tx,
-            ctx,
-            "create",
-            token.target(),
-            None::<&()>,
-            Some(&token.view()),
-        )
-    })?;
-    Ok(secret)
+    insert(tx, &token)?;
+    audit::record(
+        tx,
+        ctx,
+        "create",
+        token.target(),
+        None::<&()>,
+        Some(&token.view()),
+    )?;
+    Ok((token, secret))
 }
 
-/// Revokes the live token called `name`, audited.
-pub fn revoke_audited(conn: &mut DbConnection, ctx: &AuditContext, name: &str) -> AppResult<()> {
-    super::write(conn, |tx| {
-        let token = revoke(tx, name, crate::clock::stored(ctx.at))?;
-        audit::record(
-            tx,
-            ctx,
-            "revoke",
-            token.target(),
-            Some(&token.view()),
-            None::<&()>,
-        )
-    })
+/// Revokes the live token `which` names, audited.
+pub fn revoke_audited(
+    conn: &mut DbConnection,
+    ctx: &AuditContext,
+    which: Which<'_>,
+) -> AppResult<()> {
+    super::write(conn, |tx| revoke_audited_in(tx, ctx, which).map(|_| ()))
+}
+
+/// `revoke_audited` inside the caller's transaction; the token as it was.
+pub fn revoke_audited_in(
+    tx: &mut DbConnection,
+    ctx: &AuditContext,
+    which: Which<'_>,
+) -> AppResult<Token> {
+    let token = revoke(tx, which, crate::clock::stored(ctx.at))?;
+    audit::record(
+        tx,
+        ctx,
+        "revoke",
+        token.target(),
+        Some(&token.view()),
+        None::<&()>,
+    )?;
+    Ok(token)
 }

@@ -332,6 +332,19 @@ pub fn insert(conn: &mut DbConnection, user: &User) -> AppResult<()> {
 /// Look-ups by id filter deleted rows here rather than in SQL: with `deleted_at IS NULL` in
 /// the query, PostgreSQL's generic plans may AND the primary key with a whole partial index
 /// (those of userName and Entra identity are `WHERE deleted_at IS NULL`).
+/// Holds the person's row until the transaction ends (PostgreSQL; SQLite's writer lock
+/// already orders writers), so a count of what they hold stays true until the commit.
+pub fn lock(conn: &mut DbConnection, id: &UserId) -> AppResult<()> {
+    if let DbConnection::Postgres(c) = conn {
+        users::table
+            .find(id)
+            .select(users::id)
+            .for_no_key_update()
+            .load::<UserId>(c)?;
+    }
+    Ok(())
+}
+
 pub fn find(conn: &mut DbConnection, id: &UserId) -> AppResult<User> {
     users::table
         .find(id)

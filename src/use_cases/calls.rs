@@ -4,9 +4,11 @@
 
 use super::incidents::{self, Agent};
 use crate::domain::handoff::language;
+use crate::domain::ids::ContactTestId;
 use crate::domain::incident::{self as rules, Change, Channel, LogKind};
 use crate::domain::notification::{KeyOutcome, masked};
 use crate::error::{AppError, AppResult};
+use crate::store::contact_tests;
 use crate::store::incidents as incident_store;
 use crate::store::incidents::LoadedIncident;
 use crate::store::notifications::{self as outbox, Notification};
@@ -101,6 +103,13 @@ pub fn call_ended(
     call_status: &str,
     at: DateTime<Utc>,
 ) -> AppResult<()> {
+    if outbox::find(conn, notification)?.is_none()
+        && let Some(test) = contact_tests::find(conn, &ContactTestId(notification.to_owned()))?
+        && test.provider_ref.as_deref() == Some(call_sid)
+    {
+        // A test call (`store::contact_tests`) is on no incident's timeline.
+        return Ok(());
+    }
     let carried = carried(conn, notification, call_sid)?;
     let user = carried[0].user_id.clone();
     let name = schedules::people(conn, std::slice::from_ref(&user))?

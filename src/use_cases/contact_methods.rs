@@ -2,13 +2,18 @@
 //! own transaction with its audit event. The caller's rights are a `check` closure that sees
 //! the person as stored (REST's `caller.may`). Contact methods that follow the directory
 //! (SCIM, sign-in, the user's e-mail) are changed there, not here: SCIM would undo it.
+//! Any method, those included, can be sent a test notification (`test`), which changes
+//! nothing about it.
 
 use crate::domain::contact::{ContactKind, ContactSource};
-use crate::domain::ids::{ContactMethodId, NotificationRuleId, UserId};
+use crate::domain::contact_test;
+use crate::domain::ids::{ContactMethodId, ContactTestId, NotificationRuleId, UserId};
 use crate::domain::service::Urgency;
 use crate::error::{AppError, AppResult};
 use crate::store::audit::{self, AuditContext, Target};
 use crate::store::contact_methods::{self as store, ContactMethod, NotificationRule};
+use crate::store::contact_tests::{self as tests, ContactTest};
+use crate::store::emails::{self, NewEmail};
 use crate::store::users::{self, User};
 use crate::store::{self as db, DbConnection};
 use serde::Serialize;
@@ -53,8 +58,8 @@ struct Removed<'a> {
     notification_rules: &'a [NotificationRule],
 }
 
-/// The person, checked by the caller's `check`.
-fn person(
+/// The person, checked by the caller's `check` (also what `tokens` asks first).
+pub(super) fn person(
     tx: &mut DbConnection,
     user: &UserId,
     check: impl FnOnce(&User) -> AppResult<()>,
@@ -202,6 +207,74 @@ pub fn delete(
             None::<&()>,
         )?;
         Ok(())
+    })
+}
+
+/// Queues a test notification to one of the person's contact methods (directory-made ones
+/// too: a test changes nothing) through its channel's real delivery: an e-mail in the e-mail
+/// outbox, a call or a signed webhook POST in `contact_tests` for the notification
+/// dispatcher. At most one per method a minute, decided from the stored tests while the
+/// method's row is locked, so it holds across instances: else `TooManyRequests` with the
+/// wait. Poke the e-mail delivery or the dispatcher after the commit, by the test's channel.
+pub fn test(
+    conn: &mut DbConnection,
+    ctx: &AuditContext,
+    user: &UserId,
+    id: &ContactMethodId,
+    check: impl FnOnce(&User) -> AppResult<()>,
+) -> AppResult<(ContactTest, ContactMethod)> {
+    db::write(conn, |tx| {
+        let person = person(tx, user, check)?;
+        let method = store::find(tx, user, id)?;
+        tests::lock_method(tx, id)?;
+        let now = crate::clock::stored(ctx.at);
+        if let Some(wait) = contact_test::wait(tests::last_of(tx, id)?, now) {
+            return Err(AppError::too_many(
+                format!(
+                    "this contact method was sent a test less than {} seconds ago; try again then",
+                    contact_test::COOLDOWN_SECONDS
+                ),
+                wait,
+            ));
+        }
+        let email_id = match method.kind {
+            ContactKind::Email => {
+                let words = contact_test::Words {
+                    lang: crate::domain::handoff::language(person.locale.as_deref()),
+                    name: &person.name,
+                    label: &method.label,
+                };
+                let (subject, body) = contact_test::email(&words, &method.address);
+                let mail = NewEmail {
+                    to: method.address.clone(),
+                    subject,
+                    body,
+                    reason: "contact_test",
+                    list_unsubscribe: None,
+                };
+                emails::enqueue(tx, &[mail], ctx.at)?.into_iter().next()
+            }
+            ContactKind::Phone | ContactKind::Webhook => None,
+        };
+        let test = ContactTest {
+            id: ContactTestId::generate(),
+            user_id: user.clone(),
+            contact_method_id: method.id.clone(),
+            channel: method.kind,
+            address: method.address.clone(),
+            email_id,
+            created_at: now,
+            next_attempt_at: now,
+            attempts: 0,
+            claimed_until: None,
+            sent_at: None,
+            failed_at: None,
+            last_error: None,
+            provider_ref: None,
+        };
+        tests::insert(tx, &test)?;
+        audit::record(tx, ctx, "test", target(&method), None::<&()>, Some(&test))?;
+        Ok((test, method))
     })
 }
 

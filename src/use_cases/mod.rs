@@ -27,6 +27,7 @@ pub mod services;
 pub mod status_updates;
 pub mod summary;
 pub mod teams;
+pub mod tokens;
 pub mod users;
 
 use crate::domain::ids::UserId;

@@ -73,6 +73,17 @@ impl ApiCaller {
         }
     }
 
+    /// Whether the caller is a person signed in with a session (not a token).
+    pub fn has_session(&self) -> bool {
+        matches!(
+            &self.principal,
+            Principal::User {
+                session: Some(_),
+                ..
+            }
+        )
+    }
+
     fn as_principal(&self) -> authz::Principal {
         authz::Principal {
             id: match &self.principal {

@@ -3,6 +3,7 @@
 //! checked by kind (`domain::contact`): phone numbers become E.164 (from either PagerDuty's
 //! split form or a `+` number), webhooks are https. Reading someone's addresses is managing
 //! them (`ManageContactMethods`): a phone number is not directory information.
+//! `…/contact_methods/{id}/test` (a Rota extension) queues a test notification.
 
 use super::{ApiCaller, ApiResult, Links, Params, Reference, resource};
 use crate::authz::{Action, Resource};
@@ -12,6 +13,7 @@ use crate::domain::service::Urgency;
 use crate::error::{AppError, AppResult, ResultExt};
 use crate::http::AppState;
 use crate::store::contact_methods::{ContactMethod, NotificationRule};
+use crate::store::contact_tests::ContactTest;
 use crate::store::users::User;
 use crate::use_cases::contact_methods::{self as cases, Draft, RuleDraft};
 use actix_web::{HttpResponse, web};
@@ -31,6 +33,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route(web::get().to(show))
             .route(web::put().to(update))
             .route(web::delete().to(remove)),
+    )
+    .service(
+        resource("/users/{id}/contact_methods/{contact_method_id}/test")
+            .route(web::post().to(test)),
     )
     .service(
         resource("/users/{id}/notification_rules")
@@ -107,6 +113,28 @@ pub struct ContactMethodList {
     pub contact_methods: Vec<ContactMethodObject>,
 }
 
+/// A test notification just queued.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ContactMethodTestObject {
+    pub id: String,
+    /// The contact method tested.
+    pub contact_method: Reference,
+    /// Where the test goes, as stored.
+    pub address: String,
+    /// `queued`: in the e-mail outbox (e-mail) or the notification dispatcher's (phone,
+    /// webhook), which send it within seconds, retrying as they retry pages.
+    #[schema(example = "queued")]
+    pub status: &'static str,
+    pub created_at: DateTime<Utc>,
+    /// The earliest time this contact method may be tested again.
+    pub next_test_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ContactMethodTestResponse {
+    pub contact_method_test: ContactMethodTestObject,
+}
+
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct ContactMethodRef {
     pub id: Option<String>,
@@ -160,7 +188,7 @@ pub struct NotificationRuleList {
 }
 
 /// The person a path names: an id, or `me` for the caller.
-fn person(caller: &ApiCaller, raw: String) -> AppResult<UserId> {
+pub(crate) fn person(caller: &ApiCaller, raw: String) -> AppResult<UserId> {
     if raw != "me" {
         return Ok(UserId(raw));
     }
@@ -170,6 +198,15 @@ fn person(caller: &ApiCaller, raw: String) -> AppResult<UserId> {
             "is me, but a service token is nobody: name the user by id, or use a personal token",
         )
     })
+}
+
+/// The person and the contact method a `…/contact_methods/{contact_method_id}` path names.
+fn method_path(
+    caller: &ApiCaller,
+    path: web::Path<(String, String)>,
+) -> AppResult<(UserId, ContactMethodId)> {
+    let (user, method) = path.into_inner();
+    Ok((person(caller, user)?, ContactMethodId(method)))
 }
 
 /// The check a use case runs on the person as stored: themselves, or an owner or admin.
@@ -211,6 +248,39 @@ fn render(base: &str, m: &ContactMethod) -> ContactMethodObject {
     }
 }
 
+fn method_reference(links: &Links<'_>, m: &ContactMethod) -> Reference {
+    Reference {
+        html_url: None,
+        ..links.reference(
+            &methods_of(&m.user_id),
+            m.kind.pd_reference_type(),
+            m.id.as_str(),
+            &m.label,
+        )
+    }
+}
+
+fn render_test(base: &str, t: &ContactTest, m: &ContactMethod) -> ContactMethodTestObject {
+    ContactMethodTestObject {
+        id: t.id.to_string(),
+        contact_method: method_reference(&Links(base), m),
+        address: t.address.clone(),
+        status: "queued",
+        created_at: t.created_at.and_utc(),
+        next_test_at: t.created_at.and_utc()
+            + chrono::Duration::seconds(crate::domain::contact_test::COOLDOWN_SECONDS),
+    }
+}
+
+/// Wakes what sends a test just queued (after its commit): the e-mail delivery or the
+/// notification dispatcher.
+pub(crate) fn wake(state: &AppState, test: &ContactTest) {
+    match test.channel {
+        ContactKind::Email => state.email_delivery.poke(),
+        ContactKind::Phone | ContactKind::Webhook => state.notifications.poke(),
+    }
+}
+
 fn render_rule(base: &str, r: &NotificationRule, m: &ContactMethod) -> NotificationRuleObject {
     let links = Links(base);
     NotificationRuleObject {
@@ -225,15 +295,7 @@ fn render_rule(base: &str, r: &NotificationRule, m: &ContactMethod) -> Notificat
         self_url: links.api(&rules_of(&r.user_id), r.id.as_str()),
         html_url: None,
         start_delay_in_minutes: r.start_delay_in_minutes,
-        contact_method: Reference {
-            html_url: None,
-            ..links.reference(
-                &methods_of(&m.user_id),
-                m.kind.pd_reference_type(),
-                m.id.as_str(),
-                &m.label,
-            )
-        },
+        contact_method: method_reference(&links, m),
         urgency: r.urgency,
         created_at: r.created_at.and_utc(),
         updated_at: r.updated_at.and_utc(),
@@ -285,7 +347,7 @@ fn urgency(raw: &str, field: &str) -> AppResult<Urgency> {
     Urgency::parse(raw).ok_or_else(|| AppError::invalid(field, format!("is '{raw}': high or low")))
 }
 
-fn rule_draft(fields: NotificationRuleFields) -> AppResult<RuleDraft> {
+pub(crate) fn rule_draft(fields: NotificationRuleFields) -> AppResult<RuleDraft> {
     if let Some(kind) = fields.kind.as_deref()
         && kind != contact::RULE_TYPE
     {
@@ -370,9 +432,7 @@ pub async fn show(
     caller: ApiCaller,
     path: web::Path<(String, String)>,
 ) -> ApiResult<HttpResponse> {
-    let (user, method) = path.into_inner();
-    let user = person(&caller, user)?;
-    let method = ContactMethodId(method);
+    let (user, method) = method_path(&caller, path)?;
     let method = state
         .db
         .run(move |conn| cases::show(conn, &user, &method, may_manage(&caller)))
@@ -395,9 +455,7 @@ pub async fn update(
     path: web::Path<(String, String)>,
     body: web::Json<ContactMethodRequest>,
 ) -> ApiResult<HttpResponse> {
-    let (user, method) = path.into_inner();
-    let user = person(&caller, user)?;
-    let method = ContactMethodId(method);
+    let (user, method) = method_path(&caller, path)?;
     let draft = draft(body.into_inner().contact_method)?;
     let ctx = caller.audit();
     let method = state
@@ -420,15 +478,41 @@ pub async fn remove(
     caller: ApiCaller,
     path: web::Path<(String, String)>,
 ) -> ApiResult<HttpResponse> {
-    let (user, method) = path.into_inner();
-    let user = person(&caller, user)?;
-    let method = ContactMethodId(method);
+    let (user, method) = method_path(&caller, path)?;
     let ctx = caller.audit();
     state
         .db
         .run(move |conn| cases::delete(conn, &ctx, &user, &method, may_manage(&caller)))
         .await?;
     Ok(HttpResponse::NoContent().finish())
+}
+
+/// Send a test notification to a contact method
+///
+/// A Rota extension. Queues a test through the method's real delivery: an e-mail through
+/// the e-mail outbox, a call through Twilio (it says it is a test and hangs up), or a signed
+/// POST of a `pagey.ping` event to a webhook. No incident is opened and nothing about the
+/// method changes, so directory-made methods can be tested too. At most one test per method
+/// a minute: 429 with `Retry-After` until then. The person themselves, owners and admins.
+#[utoipa::path(post, path = "/api/v2/users/{id}/contact_methods/{contact_method_id}/test", tag = "Users",
+    params(("id" = String, Path), ("contact_method_id" = String, Path)),
+    responses((status = 202, body = ContactMethodTestResponse), (status = 400, body = super::ErrorBody), (status = 403, body = super::ErrorBody), (status = 404, body = super::ErrorBody),
+        (status = 429, body = super::ErrorBody, description = "This method was tested less than a minute ago; Retry-After says when")), security(("api_token" = [])))]
+pub async fn test(
+    state: web::Data<AppState>,
+    caller: ApiCaller,
+    path: web::Path<(String, String)>,
+) -> ApiResult<HttpResponse> {
+    let (user, method) = method_path(&caller, path)?;
+    let ctx = caller.audit();
+    let (test, method) = state
+        .db
+        .run(move |conn| cases::test(conn, &ctx, &user, &method, may_manage(&caller)))
+        .await?;
+    wake(&state, &test);
+    Ok(HttpResponse::Accepted().json(ContactMethodTestResponse {
+        contact_method_test: render_test(&state.public_url, &test, &method),
+    }))
 }
 
 /// List a user's notification rules

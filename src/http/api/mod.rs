@@ -20,6 +20,7 @@ pub mod schedules;
 pub mod services;
 pub mod status_updates;
 pub mod teams;
+pub mod tokens;
 pub mod users;
 
 pub use caller::ApiCaller;
@@ -58,6 +59,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .configure(postmortems::routes)
             .configure(analytics::routes)
             .configure(calendar::routes)
+            .configure(tokens::routes)
             .default_service(web::to(unknown_route)),
     );
 }

@@ -12,7 +12,7 @@ use utoipa_swagger_ui::SwaggerUi;
         super::users::list, super::users::create, super::users::show, super::users::update, super::users::remove,
         super::users::me, super::users::list_sessions, super::users::revoke_sessions, super::users::revoke_session,
         super::contact_methods::list, super::contact_methods::create, super::contact_methods::show,
-        super::contact_methods::update, super::contact_methods::remove,
+        super::contact_methods::update, super::contact_methods::remove, super::contact_methods::test,
         super::contact_methods::list_rules, super::contact_methods::create_rule, super::contact_methods::show_rule,
         super::contact_methods::update_rule, super::contact_methods::remove_rule,
         super::teams::list, super::teams::create, super::teams::show, super::teams::update, super::teams::remove,
@@ -46,6 +46,7 @@ use utoipa_swagger_ui::SwaggerUi;
         super::oncalls::list, super::oncalls::mine, super::oncalls::notifications, super::oncalls::set_notifications,
         super::calendar::create_mine, super::calendar::delete_mine,
         super::calendar::create_for_schedule, super::calendar::delete_for_schedule,
+        super::tokens::list, super::tokens::create, super::tokens::revoke,
     ),
     modifiers(&Security),
     tags((name = "Users"), (name = "Teams"), (name = "Audit"), (name = "Licenses"), (name = "Schedules"), (name = "Escalation Policies"), (name = "Services"), (name = "Incidents"), (name = "Analytics"), (name = "Events API v2"), (name = "Twilio callbacks"), (name = "On-Calls"), (name = "Calendar"))

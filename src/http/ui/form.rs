@@ -2,7 +2,9 @@
 //! error beside it (and a summary at the top), never a 5xx. The use case's `AppError::Invalid`
 //! names the field (`override.start`); `Refused::from` keeps it for the field that matches.
 
+use super::PageError;
 use crate::error::{AppError, ErrorKind};
+use actix_web::web;
 use maud::{Markup, html};
 use std::collections::HashMap;
 
@@ -114,4 +116,22 @@ pub fn text_area(id: &str, label: &str, value: &str, refused: &Refused) -> Marku
             (refused.under(id))
         }
     }
+}
+
+/// The most a page's form body may hold: text fields, never files (`upload` reads those).
+pub const FORM_BYTES: usize = 16 * 1024;
+
+/// How pages read form bodies: one that cannot be read (too large, not a form, a field of
+/// the wrong shape) is an error page in words (413, 400), never actix's plain text.
+pub fn config() -> web::FormConfig {
+    web::FormConfig::default()
+        .limit(FORM_BYTES)
+        .error_handler(|e, _| {
+            use actix_web::error::UrlencodedError as U;
+            let refused = match e {
+                U::Overflow { limit, .. } => AppError::new(ErrorKind::PayloadTooLarge { limit }),
+                other => AppError::invalid("form", format!("could not be read: {other}")),
+            };
+            PageError::App(refused).into()
+        })
 }

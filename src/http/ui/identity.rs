@@ -366,7 +366,7 @@ async fn revoke_token(
             .run(move |conn| {
                 Ok(tokens::list(conn)?
                     .into_iter()
-                    .find(|t| t.name == name && t.revoked_at.is_none()))
+                    .find(|t| t.name == name && t.revoked_at.is_none() && t.user_id.is_none()))
             })
             .await?
     };
@@ -375,7 +375,7 @@ async fn revoke_token(
     let ctx = v.caller.audit();
     state
         .db
-        .run(move |conn| tokens::revoke_audited(conn, &ctx, &name))
+        .run(move |conn| tokens::revoke_audited(conn, &ctx, tokens::Which::Id(&token.id)))
         .await?;
     Ok(HttpResponse::SeeOther()
         .insert_header(("Location", "/identity#tokens"))

@@ -1,25 +1,36 @@
-//! My profile (`/profile`): the visitor's contact methods (directory-made ones read-only),
-//! hand-off notifications, language and time zone, and their calendar link. Each form calls
-//! what the REST endpoint under `/api/v2/users/{id}/…` calls, with the same check
-//! (`api::contact_methods::may_manage`, `api::users::change`, `use_cases::calendar::issue`,
+//! My profile (`/profile`): the visitor's contact methods (directory-made ones read-only,
+//! each with a button that sends a test), notification rules by urgency, hand-off
+//! notifications, language and time zone, their calendar link, and their personal API
+//! tokens. Each form calls what the REST endpoint under `/api/v2/users/{id}/…` calls, with
+//! the same check (`api::contact_methods::may_manage`, `api::tokens::may_manage`,
+//! `api::users::change`, `use_cases::calendar::issue`,
 //! `use_cases::oncalls::set_notification_settings`); a refused form is shown again with what
-//! was typed.
+//! was typed. Form bodies are read with `form::config` (an oversized one is a 413 page).
 
 use super::form::{Refused, text_field};
 use super::{PageResult, Visitor, shell};
 use crate::authz::{Action, Resource};
 use crate::domain::calendar;
-use crate::domain::contact::{ContactKind, ContactSource};
+use crate::domain::contact::{self, ContactKind, ContactSource};
 use crate::domain::handoff::{HandoffSetting, MAX_REMINDER_HOURS, Settings};
-use crate::domain::ids::{ContactMethodId, UserId};
-use crate::error::AppError;
+use crate::domain::ids::{ContactMethodId, NotificationRuleId, TokenId, UserId};
+use crate::domain::service::Urgency;
+use crate::error::{AppError, AppResult, ErrorKind};
 use crate::http::AppState;
-use crate::http::api::contact_methods::{ContactMethodFields, draft, may_manage};
+use crate::http::api::caller::ApiCaller;
+use crate::http::api::contact_methods::{
+    ContactMethodFields, ContactMethodRef, NotificationRuleFields, draft, may_manage, rule_draft,
+};
+use crate::http::api::tokens as token_api;
 use crate::http::api::users::UserChanges;
+use crate::store::DbConnection;
+use crate::store::audit::AuditContext;
 use crate::store::calendar::Owner;
-use crate::store::contact_methods::ContactMethod;
+use crate::store::contact_methods::{ContactMethod, NotificationRule};
+use crate::store::tokens::Token;
 use crate::use_cases::calendar as feeds;
 use crate::use_cases::contact_methods as cases;
+use crate::use_cases::tokens as personal_tokens;
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use maud::{Markup, html};
@@ -27,15 +38,25 @@ use rust_i18n::t;
 use serde::Deserialize;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::resource("/profile").route(web::get().to(show)))
-        .service(web::resource("/profile/contact_methods").route(web::post().to(add_method)))
-        .service(
-            web::resource("/profile/contact_methods/{id}/delete")
-                .route(web::post().to(delete_method)),
-        )
-        .service(web::resource("/profile/settings").route(web::post().to(settings)))
-        .service(web::resource("/profile/handoff").route(web::post().to(handoff)))
-        .service(web::resource("/profile/calendar").route(web::post().to(regenerate)));
+    cfg.service(
+        web::scope("/profile")
+            .app_data(super::form::config())
+            .service(web::resource("").route(web::get().to(show)))
+            .service(web::resource("/contact_methods").route(web::post().to(add_method)))
+            .service(
+                web::resource("/contact_methods/{id}/delete").route(web::post().to(delete_method)),
+            )
+            .service(web::resource("/contact_methods/{id}/test").route(web::post().to(test_method)))
+            .service(web::resource("/notification_rules").route(web::post().to(add_rule)))
+            .service(
+                web::resource("/notification_rules/{id}/delete").route(web::post().to(delete_rule)),
+            )
+            .service(web::resource("/tokens").route(web::post().to(make_token)))
+            .service(web::resource("/tokens/{id}/revoke").route(web::post().to(revoke_token)))
+            .service(web::resource("/settings").route(web::post().to(settings)))
+            .service(web::resource("/handoff").route(web::post().to(handoff)))
+            .service(web::resource("/calendar").route(web::post().to(regenerate))),
+    );
 }
 
 #[derive(Deserialize, Default)]
@@ -72,6 +93,24 @@ struct HandoffForm {
     reminder_hours: String,
 }
 
+#[derive(Deserialize, Default)]
+struct RuleForm {
+    csrf_token: Option<String>,
+    #[serde(default)]
+    rule_method: String,
+    #[serde(default)]
+    delay: String,
+    #[serde(default)]
+    urgency: String,
+}
+
+#[derive(Deserialize)]
+struct TokenForm {
+    csrf_token: Option<String>,
+    #[serde(default)]
+    token_name: String,
+}
+
 #[derive(Deserialize)]
 struct ShowQuery {
     done: Option<String>,
@@ -86,8 +125,14 @@ struct Extra {
     /// Which form `refused` belongs to.
     refused_form: Option<&'static str>,
     notice: Option<String>,
-    /// A secret to show once (a new calendar URL, a webhook's signing secret).
+    /// A secret to show once (a new calendar URL, a webhook's signing secret, a token).
     once: Option<(String, String)>,
+    /// The notification rule form as typed.
+    rule: RuleForm,
+    /// The token form's name as typed.
+    token_name: String,
+    /// Why a contact method's test was not sent, shown beside it.
+    test_refused: Option<(ContactMethodId, String)>,
 }
 
 fn me(v: &Visitor) -> PageResult<UserId> {
@@ -115,6 +160,9 @@ async fn show(
     let notice = match query.done.as_deref() {
         Some("saved") => Some(t!("ui.profile.saved", locale = v.lang).to_string()),
         Some("deleted") => Some(t!("ui.profile.deleted", locale = v.lang).to_string()),
+        Some("rule_added") => Some(t!("ui.profile.rule_added", locale = v.lang).to_string()),
+        Some("rule_deleted") => Some(t!("ui.profile.rule_deleted", locale = v.lang).to_string()),
+        Some("token_revoked") => Some(t!("ui.profile.token_revoked", locale = v.lang).to_string()),
         _ => None,
     };
     render(
@@ -138,12 +186,13 @@ async fn render(
 ) -> PageResult<HttpResponse> {
     let me = me(v)?;
     let caller = v.caller.clone();
-    let (methods, handoff) = state
+    let (methods, rules, handoff, tokens) = state
         .db
         .run(move |conn| {
-            let methods = cases::list(conn, &me, may_manage(&caller))?;
+            let (rules, methods) = cases::rules(conn, &me, None, may_manage(&caller))?;
             let handoff = crate::use_cases::oncalls::notification_settings(conn, &me)?;
-            Ok((methods, handoff))
+            let tokens = personal_tokens::list(conn, &me, token_api::may_manage(&caller))?;
+            Ok((methods, rules, handoff, tokens))
         })
         .await?;
     let lang = v.lang;
@@ -163,7 +212,8 @@ async fn render(
                 p { code { (secret) } }
             }
         }
-        (methods_section(v, &methods, &extra.add, refused_for("add")))
+        (methods_section(v, &methods, &extra, refused_for("add")))
+        (rules_section(v, &rules, &methods, &extra.rule, refused_for("rule")))
         (handoff_section(v, handoff))
         (settings_section(v, refused_for("settings")))
         h2 { (t!("ui.profile.calendar", locale = lang)) }
@@ -172,6 +222,7 @@ async fn render(
             (v.csrf())
             button type="submit" { (t!("ui.profile.regenerate", locale = lang)) }
         }
+        (tokens_section(v, &tokens, &extra.token_name, refused_for("token")))
     };
     let title = t!("ui.profile.title", locale = lang).to_string();
     Ok(shell::page(v, status, "/profile", &title, body))
@@ -180,10 +231,11 @@ async fn render(
 fn methods_section(
     v: &Visitor,
     methods: &[ContactMethod],
-    add: &MethodForm,
+    extra: &Extra,
     refused: &Refused,
 ) -> Markup {
     let lang = v.lang;
+    let add = &extra.add;
     html! {
         h2 { (t!("ui.profile.contact_methods", locale = lang)) }
         div.table-wrap {
@@ -202,6 +254,17 @@ fn methods_section(
                             td { (m.label) }
                             td { (m.address) }
                             td {
+                                form.inline method="post" action=(format!("/profile/contact_methods/{}/test", m.id)) {
+                                    (v.csrf())
+                                    button.secondary type="submit" {
+                                        (t!("ui.profile.test", locale = lang))
+                                        span.visually-hidden { " " (m.label) }
+                                    }
+                                }
+                                @if let Some((id, why)) = &extra.test_refused {
+                                    @if *id == m.id { p.field-error role="alert" { (why) } }
+                                }
+                                " "
                                 @if m.source == ContactSource::Scim {
                                     span.muted { (t!("ui.profile.from_directory", locale = lang)) }
                                 } @else {
@@ -236,6 +299,152 @@ fn methods_section(
             (text_field("address", &t!("ui.profile.address", locale = lang), "text", &add.address, refused))
             p.muted { (t!("ui.profile.address_help", locale = lang)) }
             div { button type="submit" { (t!("ui.profile.add", locale = lang)) } }
+        }
+    }
+}
+
+/// "At once" or "After 5 min".
+fn after(minutes: i32, lang: &str) -> String {
+    if minutes == 0 {
+        t!("ui.profile.at_once", locale = lang).into_owned()
+    } else {
+        t!("ui.profile.after_minutes", locale = lang, minutes = minutes).into_owned()
+    }
+}
+
+fn rules_section(
+    v: &Visitor,
+    rules: &[NotificationRule],
+    methods: &[ContactMethod],
+    typed: &RuleForm,
+    refused: &Refused,
+) -> Markup {
+    let lang = v.lang;
+    let label_of = |r: &NotificationRule| {
+        methods
+            .iter()
+            .find(|m| m.id == r.contact_method_id)
+            .map(|m| format!("{} ({})", m.label, kind_name(m.kind, lang)))
+            .unwrap_or_default()
+    };
+    let urgency = if typed.urgency.is_empty() {
+        "high"
+    } else {
+        typed.urgency.as_str()
+    };
+    let delay = if typed.delay.is_empty() && refused.is_empty() {
+        "0"
+    } else {
+        typed.delay.as_str()
+    };
+    html! {
+        h2 { (t!("ui.profile.rules", locale = lang)) }
+        p { (t!("ui.profile.rules_about", locale = lang)) }
+        @for (level, heading, none) in [
+            (Urgency::High, "ui.profile.rules_high", "ui.profile.rules_high_none"),
+            (Urgency::Low, "ui.profile.rules_low", "ui.profile.rules_low_none"),
+        ] {
+            h3 { (t!(heading, locale = lang)) }
+            @let mine: Vec<&NotificationRule> = rules.iter().filter(|r| r.urgency == level).collect();
+            @if mine.is_empty() {
+                p.muted { (t!(none, locale = lang)) }
+            } @else {
+                div.table-wrap { table {
+                    caption { (t!(heading, locale = lang)) }
+                    thead { tr {
+                        th scope="col" { (t!("ui.profile.when", locale = lang)) }
+                        th scope="col" { (t!("ui.profile.through", locale = lang)) }
+                        th scope="col" { (t!("ui.profile.actions", locale = lang)) }
+                    } }
+                    tbody { @for r in mine { tr {
+                        td { (after(r.start_delay_in_minutes, lang)) }
+                        td { (label_of(r)) }
+                        td {
+                            form.inline method="post" action=(format!("/profile/notification_rules/{}/delete", r.id)) {
+                                (v.csrf())
+                                button.secondary type="submit" {
+                                    (t!("ui.profile.delete", locale = lang))
+                                    span.visually-hidden { " " (after(r.start_delay_in_minutes, lang)) " " (label_of(r)) }
+                                }
+                            }
+                        }
+                    } } }
+                } }
+            }
+        }
+        h3 { (t!("ui.profile.add_rule", locale = lang)) }
+        (refused.summary(lang))
+        form.stack method="post" action="/profile/notification_rules" {
+            (v.csrf())
+            div {
+                label for="rule_method" { (t!("ui.profile.through", locale = lang)) }
+                select id="rule_method" name="rule_method" aria-invalid=[refused.invalid("rule_method")]
+                    aria-describedby=[refused.fields.contains_key("rule_method").then_some("rule_method-error")] {
+                    @for m in methods {
+                        option value=(m.id) selected[typed.rule_method == m.id.as_str()] {
+                            (m.label) " (" (kind_name(m.kind, lang)) ")"
+                        }
+                    }
+                }
+                (refused.under("rule_method"))
+            }
+            (text_field("delay", &t!("ui.profile.delay", locale = lang, max = contact::MAX_START_DELAY_MINUTES), "number", delay, refused))
+            div {
+                label for="urgency" { (t!("ui.profile.urgency", locale = lang)) }
+                select id="urgency" name="urgency" aria-invalid=[refused.invalid("urgency")]
+                    aria-describedby=[refused.fields.contains_key("urgency").then_some("urgency-error")] {
+                    option value="high" selected[urgency == "high"] { (t!("ui.profile.urgency_high", locale = lang)) }
+                    option value="low" selected[urgency == "low"] { (t!("ui.profile.urgency_low", locale = lang)) }
+                }
+                (refused.under("urgency"))
+            }
+            div { button type="submit" { (t!("ui.profile.add", locale = lang)) } }
+        }
+    }
+}
+
+fn tokens_section(v: &Visitor, tokens: &[Token], typed: &str, refused: &Refused) -> Markup {
+    let lang = v.lang;
+    html! {
+        h2 { (t!("ui.profile.tokens", locale = lang)) }
+        p { (t!("ui.profile.tokens_about", locale = lang)) }
+        @if tokens.is_empty() {
+            p.muted { (t!("ui.profile.tokens_none", locale = lang)) }
+        } @else {
+            div.table-wrap { table {
+                caption { (t!("ui.profile.tokens", locale = lang)) }
+                thead { tr {
+                    th scope="col" { (t!("ui.profile.token_name", locale = lang)) }
+                    th scope="col" { (t!("ui.profile.created", locale = lang)) }
+                    th scope="col" { (t!("ui.profile.last_used", locale = lang)) }
+                    th scope="col" { (t!("ui.profile.actions", locale = lang)) }
+                } }
+                tbody { @for tok in tokens { tr {
+                    th scope="row" { (tok.name) " " code { (tok.hint) } }
+                    td { (v.time(tok.created_at)) }
+                    td { @match tok.last_used_at {
+                        Some(at) => { (v.time(at)) }
+                        None => { (t!("ui.profile.never", locale = lang)) }
+                    } }
+                    td {
+                        form.inline method="post" action=(format!("/profile/tokens/{}/revoke", tok.id)) {
+                            (v.csrf())
+                            button.secondary type="submit" {
+                                (t!("ui.profile.revoke", locale = lang))
+                                span.visually-hidden { " " (tok.name) }
+                            }
+                        }
+                    }
+                } } }
+            } }
+        }
+        h3 { (t!("ui.profile.make_token", locale = lang)) }
+        (refused.summary(lang))
+        form.stack method="post" action="/profile/tokens" {
+            (v.csrf())
+            (text_field("token_name", &t!("ui.profile.token_name", locale = lang), "text", typed, refused))
+            p.muted { (t!("ui.profile.token_help", locale = lang, max = personal_tokens::MAX_PERSONAL_TOKENS)) }
+            div { button type="submit" { (t!("ui.profile.make", locale = lang)) } }
         }
     }
 }
@@ -363,16 +572,234 @@ async fn delete_method(
     id: web::Path<String>,
     sent: web::Form<CsrfOnly>,
 ) -> PageResult {
+    let id = ContactMethodId(id.into_inner());
+    act_on(
+        &req,
+        &state,
+        &sent,
+        "deleted",
+        move |conn, ctx, me, caller| cases::delete(conn, ctx, me, &id, may_manage(caller)),
+    )
+    .await
+}
+
+/// A button's post about one of the visitor's things: `act` runs the use case as the
+/// visitor, then the page is shown again with the notice `done`.
+async fn act_on(
+    req: &HttpRequest,
+    state: &AppState,
+    sent: &CsrfOnly,
+    done: &str,
+    act: impl FnOnce(&mut DbConnection, &AuditContext, &UserId, &ApiCaller) -> AppResult<()>
+    + Send
+    + 'static,
+) -> PageResult {
+    let v = Visitor::posting(req, state, sent.csrf_token.as_deref()).await?;
+    let me = me(&v)?;
+    let caller = v.caller.clone();
+    let ctx = v.caller.audit();
+    state
+        .db
+        .run(move |conn| act(conn, &ctx, &me, &caller))
+        .await?;
+    Ok(saved(done))
+}
+
+/// Sends a test to one of the visitor's contact methods (`use_cases::contact_methods::test`,
+/// what `POST …/contact_methods/{id}/test` calls); within a minute of the last, the page
+/// says so beside the method (429).
+async fn test_method(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+    sent: web::Form<CsrfOnly>,
+) -> PageResult {
     let v = Visitor::posting(&req, &state, sent.csrf_token.as_deref()).await?;
     let me = me(&v)?;
     let caller = v.caller.clone();
     let ctx = v.caller.audit();
     let id = ContactMethodId(id.into_inner());
-    state
+    let method = id.clone();
+    let tested = state
         .db
-        .run(move |conn| cases::delete(conn, &ctx, &me, &id, may_manage(&caller)))
-        .await?;
-    Ok(saved("deleted"))
+        .run(move |conn| cases::test(conn, &ctx, &me, &method, may_manage(&caller)))
+        .await;
+    let lang = v.lang;
+    match tested {
+        Ok((test, method)) => {
+            crate::http::api::contact_methods::wake(&state, &test);
+            let notice = t!(
+                "ui.profile.test_queued",
+                locale = lang,
+                label = method.label,
+                address = test.address
+            );
+            let extra = Extra {
+                notice: Some(notice.into_owned()),
+                ..Extra::default()
+            };
+            render(&state, &v, extra, StatusCode::OK).await
+        }
+        Err(e) => {
+            let ErrorKind::TooManyRequests {
+                retry_after_secs, ..
+            } = e.kind
+            else {
+                return Err(e.into());
+            };
+            let why = t!(
+                "ui.profile.test_wait",
+                locale = lang,
+                seconds = retry_after_secs
+            );
+            let extra = Extra {
+                test_refused: Some((id, why.into_owned())),
+                ..Extra::default()
+            };
+            let mut page = render(&state, &v, extra, StatusCode::TOO_MANY_REQUESTS).await?;
+            page.headers_mut().insert(
+                actix_web::http::header::RETRY_AFTER,
+                actix_web::http::header::HeaderValue::from(retry_after_secs),
+            );
+            Ok(page)
+        }
+    }
+}
+
+/// Adds a notification rule (`use_cases::contact_methods::create_rule`, what
+/// `POST …/notification_rules` calls); a refusal is shown beside its field, keeping what was
+/// typed, a delay that is no number included.
+async fn add_rule(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    sent: web::Form<RuleForm>,
+) -> PageResult {
+    let v = Visitor::posting(&req, &state, sent.csrf_token.as_deref()).await?;
+    let sent = sent.into_inner();
+    let me = me(&v)?;
+    let refused = match sent.delay.trim().parse::<i64>() {
+        Err(_) => Refused::field(
+            "delay",
+            t!(
+                "ui.profile.delay_number",
+                locale = v.lang,
+                max = contact::MAX_START_DELAY_MINUTES
+            ),
+        ),
+        Ok(minutes) => {
+            let fields = NotificationRuleFields {
+                kind: None,
+                start_delay_in_minutes: Some(minutes),
+                contact_method: Some(ContactMethodRef {
+                    id: Some(sent.rule_method.clone()),
+                    kind: None,
+                }),
+                urgency: Some(sent.urgency.clone()),
+            };
+            let caller = v.caller.clone();
+            let ctx = v.caller.audit();
+            let made = match rule_draft(fields) {
+                Ok(d) => state
+                    .db
+                    .run(move |conn| cases::create_rule(conn, &ctx, &me, d, may_manage(&caller)))
+                    .await
+                    .map(|_| ()),
+                Err(e) => Err(e),
+            };
+            match made {
+                Ok(()) => return Ok(saved("rule_added")),
+                Err(e) => Refused::from(
+                    e,
+                    &[
+                        ("notification_rule.contact_method", "rule_method"),
+                        ("notification_rule.start_delay_in_minutes", "delay"),
+                        ("notification_rule.urgency", "urgency"),
+                    ],
+                )?,
+            }
+        }
+    };
+    let extra = Extra {
+        rule: sent,
+        refused,
+        refused_form: Some("rule"),
+        ..Extra::default()
+    };
+    render(&state, &v, extra, StatusCode::UNPROCESSABLE_ENTITY).await
+}
+
+async fn delete_rule(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+    sent: web::Form<CsrfOnly>,
+) -> PageResult {
+    let id = NotificationRuleId(id.into_inner());
+    act_on(
+        &req,
+        &state,
+        &sent,
+        "rule_deleted",
+        move |conn, ctx, me, caller| cases::delete_rule(conn, ctx, me, &id, may_manage(caller)),
+    )
+    .await
+}
+
+/// Makes a personal API token (`use_cases::tokens::create`, what `POST
+/// /api/v2/users/me/tokens` calls) and shows its secret once.
+async fn make_token(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    sent: web::Form<TokenForm>,
+) -> PageResult {
+    let v = Visitor::posting(&req, &state, sent.csrf_token.as_deref()).await?;
+    let name = sent.into_inner().token_name;
+    let me = me(&v)?;
+    let caller = v.caller.clone();
+    let ctx = v.caller.audit();
+    let typed = name.clone();
+    let made = state
+        .db
+        .run(move |conn| {
+            personal_tokens::create(conn, &ctx, &me, &typed, token_api::may_make(&caller))
+        })
+        .await;
+    let extra = match made {
+        Ok((token, secret)) => {
+            let what = t!("ui.profile.token_once", locale = v.lang, name = token.name);
+            let extra = Extra {
+                once: Some((what.into_owned(), secret)),
+                ..Extra::default()
+            };
+            return render(&state, &v, extra, StatusCode::OK).await;
+        }
+        Err(e) => Extra {
+            refused: Refused::from(e, &[("token", "token_name")])?,
+            refused_form: Some("token"),
+            token_name: name,
+            ..Extra::default()
+        },
+    };
+    render(&state, &v, extra, StatusCode::UNPROCESSABLE_ENTITY).await
+}
+
+async fn revoke_token(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+    sent: web::Form<CsrfOnly>,
+) -> PageResult {
+    let id = TokenId(id.into_inner());
+    act_on(
+        &req,
+        &state,
+        &sent,
+        "token_revoked",
+        move |conn, ctx, me, caller| {
+            personal_tokens::revoke(conn, ctx, me, &id, token_api::may_manage(caller)).map(|_| ())
+        },
+    )
+    .await
 }
 
 async fn settings(
