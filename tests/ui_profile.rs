@@ -238,7 +238,12 @@ mod tests_of_contact_methods {
 /// incident), and a `pagey.ping` POST signed with the method's secret.
 async fn phone_and_webhook_tests_go_out_through_the_dispatcher(db: TestDatabase) {
     let fake = support::twilio::TwilioFake::start();
-    let app = TestApp::builder().twilio(fake.config()).start(db).await;
+    // The receiver is on 127.0.0.1: added, as webhooks to private addresses must be.
+    let app = TestApp::builder()
+        .twilio(fake.config())
+        .chat_hosts(&["127.0.0.1"])
+        .start(db)
+        .await;
     let receiver = support::webhook::Receiver::start();
     let ada = app.user("Ada Lovelace", "ada@example.com").await;
     let token = app.personal_token(&ada);

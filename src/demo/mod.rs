@@ -107,8 +107,12 @@ pub async fn seed(app: &App, clock: &TravellingClock, base: &str) -> AppResult<D
         at: clock.now(),
         ..ctx
     };
-    tokens::revoke_audited(&mut conn, &ctx, "demo-admin")?;
-    tokens::revoke_audited(&mut conn, &ctx, "demo-entra-provisioning")?;
+    tokens::revoke_audited(&mut conn, &ctx, tokens::Which::Named("demo-admin"))?;
+    tokens::revoke_audited(
+        &mut conn,
+        &ctx,
+        tokens::Which::Named("demo-entra-provisioning"),
+    )?;
     let mut personas = Vec::new();
     for (login, kind) in organisation::PERSONAS {
         if let Some(user) = users::find_by_user_name(&mut conn, login)? {
