@@ -72,6 +72,22 @@ pub fn repo_policies() -> Policies {
         .clone()
 }
 
+/// The repository's policies with one more file, `deployment.cedar`, holding `cedar`.
+fn policies_with(cedar: &str) -> Policies {
+    let dir = tempfile::tempdir().expect("policy dir");
+    for entry in std::fs::read_dir(policy_dir()).expect("read policies/") {
+        let path = entry.expect("policies/ entry").path();
+        if path
+            .extension()
+            .is_some_and(|x| x == "cedar" || x == "cedarschema")
+        {
+            std::fs::copy(&path, dir.path().join(path.file_name().unwrap())).expect("copy policy");
+        }
+    }
+    std::fs::write(dir.path().join("deployment.cedar"), cedar).expect("write policy");
+    Policies::load(dir.path()).unwrap_or_else(|e| panic!("{e}"))
+}
+
 /// A database made for one test and dropped after it.
 pub enum TestDatabase {
     Sqlite {
@@ -174,6 +190,8 @@ pub struct TestAppBuilder {
     events_per_minute: Option<u32>,
     twilio: Option<rota::config::TwilioConfig>,
     chat_hosts: Vec<String>,
+    /// One more `.cedar` file beside the repository's policies.
+    policy: Option<String>,
 }
 
 enum Oidc {
@@ -194,6 +212,13 @@ impl TestAppBuilder {
     /// applied at start-up as `rota serve` applies them.
     pub fn caps(mut self, full: Option<i64>, stakeholder: Option<i64>) -> Self {
         self.caps = SeatCaps { full, stakeholder };
+        self
+    }
+
+    /// The repository's policies and one more file with this Cedar text (a deployment's own
+    /// rule, such as a `forbid`), loaded and validated as `rota serve` loads a policy folder.
+    pub fn policy(mut self, cedar: impl Into<String>) -> Self {
+        self.policy = Some(cedar.into());
         self
     }
 
@@ -287,9 +312,13 @@ impl TestAppBuilder {
             .seat_policy
             .as_deref()
             .unwrap_or(include_str!("../../policies/seats.toml"));
+        let policies = match &self.policy {
+            None => repo_policies(),
+            Some(cedar) => policies_with(cedar),
+        };
         let app = rota::app::assemble(
             &config,
-            repo_policies(),
+            policies,
             SeatPolicy::parse(seat_policy).expect("seat policy"),
             clock.clone(),
         )
