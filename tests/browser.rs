@@ -51,6 +51,17 @@ async fn paged_incident_on(app: &TestApp, service: &str, user: &str, summary: &s
         .to_owned()
 }
 
+/// Alice (an admin) signed in to `window`; Ana, Ben and Cleo; and "Payments", a daily
+/// rotation of Ana and Ben: (schedule id, [Ana's, Ben's, Cleo's ids]).
+async fn managed_by_alice(app: &TestApp, window: &Window) -> (String, [String; 3]) {
+    window.sign_in("alice@contoso.example").await;
+    let ana = app.user("Ana Ito", "ana@example.com").await;
+    let ben = app.user("Ben Ueda", "ben@example.com").await;
+    let cleo = app.user("Cleo Sato", "cleo@example.com").await;
+    let (schedule, _) = daily_schedule(app, "Payments", "Payments policy", &[&ana, &ben]).await;
+    (schedule, [ana, ben, cleo])
+}
+
 /// `at` as the API takes it.
 fn written(at: DateTime<Utc>) -> String {
     at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
@@ -79,15 +90,7 @@ async fn daily_schedule(
         .await;
     assert_eq!(status, 201, "{body}");
     let schedule = body["schedule"]["id"].as_str().unwrap().to_owned();
-    let (status, body) = app
-        .post(
-            "/api/v2/escalation_policies",
-            json!({"escalation_policy": {"name": policy, "escalation_rules": [
-                {"escalation_delay_in_minutes": 10, "targets": [{"id": schedule, "type": "schedule_reference"}]}]}}),
-        )
-        .await;
-    assert_eq!(status, 201, "{body}");
-    let policy = body["escalation_policy"]["id"].as_str().unwrap().to_owned();
+    let policy = app.schedule_policy(policy, &schedule).await;
     (schedule, policy)
 }
 
@@ -238,8 +241,13 @@ async fn tour(app: &TestApp, language: Language) {
     );
 }
 
-/// Names a Japanese page may show in Latin letters: people's, and the product's.
-const NOT_ENGLISH: &[&str] = &["Alice Example", "Ana Ito", "Rota"];
+/// Names a Japanese page may show in Latin letters: people's, and products'.
+const NOT_ENGLISH: &[&str] = &[
+    "Alice Example",
+    "Ana Ito",
+    "Rota",
+    "Prometheus Alertmanager",
+];
 
 /// Runs of two or more English words in `text` (a Japanese page's), once the names of
 /// `NOT_ENGLISH` and addresses are taken out: words a page forgot to translate. Japanese, digits and
@@ -454,11 +462,7 @@ mod pages {
 
         async fn a_manager_previews_a_layer_edit_that_saves_nothing_until_saved(app) {
             let Some(window) = Window::open(&app).await else { return };
-            window.sign_in("alice@contoso.example").await;
-            let ana = app.user("Ana Ito", "ana@example.com").await;
-            let ben = app.user("Ben Ueda", "ben@example.com").await;
-            let cleo = app.user("Cleo Sato", "cleo@example.com").await;
-            let (schedule, _) = daily_schedule(&app, "Payments", "Payments policy", &[&ana, &ben]).await;
+            let (schedule, [ana, ben, cleo]) = managed_by_alice(&app, &window).await;
 
             window.visit(&format!("/schedules/{schedule}")).await;
             let before = window.rows("table.final-schedule").await;
@@ -498,11 +502,7 @@ mod pages {
 
         async fn a_roster_with_a_bad_row_names_the_row_and_imports_the_rest(app) {
             let Some(window) = Window::open(&app).await else { return };
-            window.sign_in("alice@contoso.example").await;
-            let ana = app.user("Ana Ito", "ana@example.com").await;
-            let ben = app.user("Ben Ueda", "ben@example.com").await;
-            let cleo = app.user("Cleo Sato", "cleo@example.com").await;
-            let (schedule, _) = daily_schedule(&app, "Payments", "Payments policy", &[&ana, &ben]).await;
+            let (schedule, [_, ben, cleo]) = managed_by_alice(&app, &window).await;
             let day = rota::clock::Clock::now(&*app.clock).duration_trunc(Duration::days(1)).unwrap();
             let at = |d: i64| written(day + Duration::days(d));
             let file = tempfile::Builder::new().suffix(".csv").tempfile().unwrap();

@@ -378,18 +378,22 @@ impl Window {
         }
     }
 
-    /// The page's words written for people: every text outside code (`pre`, `code`, `kbd`,
-    /// `samp`, scripts and styles), a line per text node, hidden ones (a closed `details`)
+    /// The words the page writes for people in its own language (`<html lang>`): every text
+    /// outside code (`pre`, `code`, `kbd`, `samp`, scripts and styles) and outside elements
+    /// marked as another language, a line per text node, hidden ones (a closed `details`)
     /// included.
     pub async fn prose(&self) -> String {
         self.read(
             r#"(() => {
                  if (!document.body) return null;
+                 const own = (document.documentElement.lang || '').split('-')[0];
                  const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
                  const out = [];
                  for (let n = walker.nextNode(); n; n = walker.nextNode()) {
                    const words = n.nodeValue.trim();
-                   if (words && !n.parentElement.closest('pre, code, kbd, samp, script, style')) out.push(words);
+                   const tagged = n.parentElement.closest('[lang]');
+                   const lang = tagged ? tagged.lang.split('-')[0] : own;
+                   if (words && lang === own && !n.parentElement.closest('pre, code, kbd, samp, script, style')) out.push(words);
                  }
                  return out.join('\n');
                })()"#,

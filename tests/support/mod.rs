@@ -558,6 +558,20 @@ impl TestApp {
         self.service_with_key(&policy, name).await.1
     }
 
+    /// An escalation policy `name` whose one level (10 minutes) pages whoever is on call on
+    /// `schedule`; its id.
+    pub async fn schedule_policy(&self, name: &str, schedule: &str) -> String {
+        let (status, body) = self
+            .post(
+                "/api/v2/escalation_policies",
+                serde_json::json!({"escalation_policy": {"name": name, "escalation_rules": [
+                    {"escalation_delay_in_minutes": 10, "targets": [{"id": schedule, "type": "schedule_reference"}]}]}}),
+            )
+            .await;
+        assert_eq!(status, 201, "{body}");
+        body["escalation_policy"]["id"].as_str().unwrap().to_owned()
+    }
+
     /// A service on `policy` with an Events API v2 integration: its id and routing key.
     pub async fn service_with_key(&self, policy: &str, name: &str) -> (String, String) {
         let (status, body) = self

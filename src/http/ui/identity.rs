@@ -164,8 +164,8 @@ fn token_table(v: &Visitor, all: &[Token]) -> Markup {
                 } }
                 tbody { @for tok in shown { tr {
                     th scope="row" { (tok.name) }
-                    td { (tok.kind.as_str()) }
-                    td { (tok.role.map_or("—", Role::as_str)) }
+                    td { code { (tok.kind.as_str()) } }
+                    td { @match tok.role { Some(r) => code { (r.as_str()) }, None => "—" } }
                     td { code { (tok.hint) } }
                     td { (v.time(tok.created_at)) }
                     td.last-used { (never_or(v, tok.last_used_at)) }
@@ -362,7 +362,8 @@ async fn sign_in_check(req: HttpRequest, state: web::Data<AppState>) -> PageResu
                                 @if c.passed { span.badge.resolved { (t!("ui.identity.passed", locale = lang)) } }
                                 @else { span.badge.triggered { (t!("ui.identity.failed", locale = lang)) } }
                             }
-                            td { (c.detail) }
+                            // What the provider answered, in English (as the log has it).
+                            td { span lang="en" { (c.detail) } }
                         }
                     } }
                 } }
@@ -623,9 +624,9 @@ fn audit_body(
                                 Some(id) => a href=(filter_link(f, &[("actor_id", id)])) { (e.actor_name) },
                                 None => (e.actor_name),
                             }
-                            br; span.muted { (e.actor_type.as_str()) }
+                            br; code.muted { (e.actor_type.as_str()) }
                         }
-                        td.action { a href=(filter_link(f, &[("action", &e.action)])) { (e.action) } }
+                        td.action { a href=(filter_link(f, &[("action", &e.action)])) { code { (e.action) } } }
                         td {
                             (resource_link(e))
                             " "
@@ -633,7 +634,7 @@ fn audit_body(
                                 (t!("ui.identity.its_records", locale = lang))
                             }
                         }
-                        td { (changed_fields(before.as_ref(), after.as_ref()).iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", ")) }
+                        td { code { (changed_fields(before.as_ref(), after.as_ref()).iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", ")) } }
                     }
                 } }
             } }
