@@ -16,7 +16,7 @@ use crate::domain::schedule::local_time;
 use crate::domain::token::TokenKind;
 use crate::error::AppError;
 use crate::http::AppState;
-use crate::http::sign_in::provider::CheckName;
+use crate::http::sign_in::provider::{CheckName, Finding};
 use crate::store::audit::{self, AuditEvent, AuditQuery};
 use crate::store::tokens::{self, Holder, Token};
 use actix_web::http::StatusCode;
@@ -362,8 +362,7 @@ async fn sign_in_check(req: HttpRequest, state: web::Data<AppState>) -> PageResu
                                 @if c.passed { span.badge.resolved { (t!("ui.identity.passed", locale = lang)) } }
                                 @else { span.badge.triggered { (t!("ui.identity.failed", locale = lang)) } }
                             }
-                            // What the provider answered, in English (as the log has it).
-                            td { span lang="en" { (c.detail) } }
+                            td { (finding(&c.finding, lang)) }
                         }
                     } }
                 } }
@@ -372,6 +371,44 @@ async fn sign_in_check(req: HttpRequest, state: web::Data<AppState>) -> PageResu
     };
     let title = t!("ui.identity.check_title", locale = lang);
     Ok(shell::ok(&v, "/identity", &title, body))
+}
+
+/// What a check found, in the visitor's words; the HTTP client's own error is English.
+fn finding(f: &Finding, lang: &str) -> Markup {
+    let error = |e: &str| html! { " " span lang="en" { (e) } };
+    match f {
+        Finding::IssuerNotUrl { issuer, error: e } => html! {
+            (t!("ui.identity.found_issuer_not_url", locale = lang, issuer = issuer)) (error(e))
+        },
+        Finding::DiscoveryUnread { url, error: e } => html! {
+            (t!("ui.identity.found_discovery_unread", locale = lang, url = url)) (error(e))
+        },
+        Finding::Discovered {
+            issuer,
+            authorization,
+        } => {
+            html! { (t!("ui.identity.found_discovered", locale = lang, issuer = issuer, authorization = authorization)) }
+        }
+        Finding::Keys { count, from } => {
+            html! { (t!("ui.identity.found_keys", locale = lang, count = count, from = from)) }
+        }
+        Finding::KeysNotFetched => {
+            html! { (t!("ui.identity.found_keys_not_fetched", locale = lang)) }
+        }
+        Finding::Redirect { uri } => {
+            html! { (t!("ui.identity.found_redirect", locale = lang, uri = uri)) }
+        }
+        Finding::RedirectNotHttps { uri } => {
+            html! { (t!("ui.identity.found_redirect_not_https", locale = lang, uri = uri)) }
+        }
+        Finding::NoTenant => html! { (t!("ui.identity.found_no_tenant", locale = lang)) },
+        Finding::TenantNotAllowed { named, allowed } => html! {
+            (t!("ui.identity.found_tenant_not_allowed", locale = lang, named = named, allowed = allowed))
+        },
+        Finding::TenantsAllowed { allowed } => {
+            html! { (t!("ui.identity.found_tenants_allowed", locale = lang, allowed = allowed)) }
+        }
+    }
 }
 
 fn check_name(name: CheckName, lang: &str) -> String {
@@ -626,7 +663,7 @@ fn audit_body(
                             }
                             br; code.muted { (e.actor_type.as_str()) }
                         }
-                        td.action { a href=(filter_link(f, &[("action", &e.action)])) { code { (e.action) } } }
+                        td.action { code { a href=(filter_link(f, &[("action", &e.action)])) { (e.action) } } }
                         td {
                             (resource_link(e))
                             " "
