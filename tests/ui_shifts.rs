@@ -42,14 +42,8 @@ async fn daily(app: &TestApp, name: &str, users: &[&str]) -> (String, chrono::Da
         .await;
     assert_eq!(status, 201, "{body}");
     let schedule = body["schedule"]["id"].as_str().unwrap().to_owned();
-    let (status, body) = app
-        .post(
-            "/api/v2/escalation_policies",
-            json!({"escalation_policy": {"name": format!("{name} policy"), "escalation_rules": [
-                {"escalation_delay_in_minutes": 10, "targets": [{"id": schedule, "type": "schedule_reference"}]}]}}),
-        )
+    app.schedule_policy(&format!("{name} policy"), &schedule)
         .await;
-    assert_eq!(status, 201, "{body}");
     (schedule, start)
 }
 

@@ -378,6 +378,30 @@ impl Window {
         }
     }
 
+    /// The words the page writes for people in its own language (`<html lang>`): every text
+    /// outside code (`pre`, `code`, `kbd`, `samp`, scripts and styles) and outside elements
+    /// marked as another language, a line per text node, hidden ones (a closed `details`)
+    /// included.
+    pub async fn prose(&self) -> String {
+        self.read(
+            r#"(() => {
+                 if (!document.body) return null;
+                 const own = (document.documentElement.lang || '').split('-')[0];
+                 const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+                 const out = [];
+                 for (let n = walker.nextNode(); n; n = walker.nextNode()) {
+                   const words = n.nodeValue.trim();
+                   const tagged = n.parentElement.closest('[lang]');
+                   const lang = tagged ? tagged.lang.split('-')[0] : own;
+                   if (words && lang === own && !n.parentElement.closest('pre, code, kbd, samp, script, style')) out.push(words);
+                 }
+                 return out.join('\n');
+               })()"#,
+            "prose",
+        )
+        .await
+    }
+
     /// Whether the page's visible text contains `words`.
     pub async fn shows(&self, words: &str) -> bool {
         self.text().await.contains(words)
@@ -465,25 +489,45 @@ impl Window {
         .await
     }
 
-    /// Clicks the button whose words are `words`.
+    /// Clicks the button whose words are `words` and waits for the page it leads to.
     pub async fn click_button(&self, words: &str) {
-        self.button(words)
-            .await
-            .click()
-            .await
-            .unwrap_or_else(|e| panic!("could not click {words:?}: {e}"));
+        let button = self.button(words).await;
+        self.follow(button, &format!("button {words:?}")).await;
     }
 
-    /// Clicks the link whose words are `words`.
+    /// Clicks the link whose words are `words` and waits for the page it leads to.
     pub async fn click_link(&self, words: &str) {
-        self.find(
-            By::XPath(format!("//a[normalize-space(.)={}]", xpath_literal(words))),
-            &format!("link {words:?}"),
+        let link = self
+            .find(
+                By::XPath(format!("//a[normalize-space(.)={}]", xpath_literal(words))),
+                &format!("link {words:?}"),
+            )
+            .await;
+        self.follow(link, &format!("link {words:?}")).await;
+    }
+
+    /// Clicks `element` (`what`, in failures), which leads to another page, and waits until
+    /// that page has replaced this one: reading the page straight after a click could still
+    /// read the old one.
+    pub async fn follow(&self, element: WebElement, what: &str) {
+        self.driver
+            .execute("window.__rotaLeaving = true;", Vec::new())
+            .await
+            .unwrap_or_else(|e| panic!("could not mark the page before clicking {what}: {e}"));
+        element
+            .click()
+            .await
+            .unwrap_or_else(|e| panic!("could not click {what}: {e}"));
+        self.wait_for_next_page(what).await;
+    }
+
+    /// Waits until the page marked by `__rotaLeaving` has been replaced and the new one loaded.
+    async fn wait_for_next_page(&self, what: &str) {
+        self.read(
+            "(window.__rotaLeaving === undefined && document.readyState === 'complete') ? 'loaded' : null",
+            &format!("page after {what}"),
         )
-        .await
-        .click()
-        .await
-        .unwrap_or_else(|e| panic!("could not click {words:?}: {e}"));
+        .await;
     }
 
     /// The form field labelled `label` (`<label for>` or a field inside its label).
@@ -508,6 +552,102 @@ impl Window {
             .send_keys(value)
             .await
             .unwrap_or_else(|e| panic!("could not type into {label:?}: {e}"));
+    }
+
+    /// Attaches the file at `path` to the file field labelled `label`.
+    pub async fn attach(&self, label: &str, path: &Path) {
+        self.field(label)
+            .await
+            .send_keys(path.to_string_lossy())
+            .await
+            .unwrap_or_else(|e| panic!("could not attach {path:?} to {label:?}: {e}"));
+    }
+
+    /// How many elements the CSS `selector` finds on the page now shown.
+    pub async fn count(&self, selector: &str) -> usize {
+        let expression = format!(
+            "String(document.querySelectorAll({}).length)",
+            json!(selector)
+        );
+        let n = self.read(&expression, selector).await;
+        n.parse()
+            .unwrap_or_else(|_| panic!("counting {selector} gave {n:?}"))
+    }
+
+    /// The visible text of each element the CSS `selector` finds, in document order.
+    pub async fn texts(&self, selector: &str) -> Vec<String> {
+        let expression = format!(
+            "JSON.stringify(Array.from(document.querySelectorAll({})).map(e => e.innerText === undefined ? e.textContent : e.innerText))",
+            json!(selector)
+        );
+        serde_json::from_str(&self.read(&expression, selector).await).expect("a list of texts")
+    }
+
+    /// The cells (`th` and `td`, as text) of each body row of the first table `selector` finds.
+    pub async fn rows(&self, selector: &str) -> Vec<Vec<String>> {
+        let expression = format!(
+            "(t => t ? JSON.stringify(Array.from(t.tBodies).flatMap(b => Array.from(b.rows)).map(r => Array.from(r.cells).map(c => c.innerText.trim()))) : null)(document.querySelector({}))",
+            json!(selector)
+        );
+        serde_json::from_str(&self.read(&expression, &format!("table {selector}")).await)
+            .expect("a list of rows")
+    }
+
+    /// The `href` of each element the CSS `selector` finds, as written in the page.
+    pub async fn hrefs(&self, selector: &str) -> Vec<String> {
+        let expression = format!(
+            "JSON.stringify(Array.from(document.querySelectorAll({})).map(a => a.getAttribute('href')))",
+            json!(selector)
+        );
+        serde_json::from_str(&self.read(&expression, selector).await).expect("a list of links")
+    }
+
+    /// The HTTP status the page now shown was answered with (Navigation Timing).
+    pub async fn status(&self) -> u16 {
+        let status = self
+            .read(
+                "(e => e && e.responseStatus ? String(e.responseStatus) : null)(performance.getEntriesByType('navigation')[0])",
+                "HTTP status",
+            )
+            .await;
+        status.parse().expect("a status code")
+    }
+
+    /// The CSRF token the page's forms carry (every page has one, in its sign-out form).
+    pub async fn csrf(&self) -> String {
+        self.read(
+            "(i => i ? i.value : null)(document.querySelector('input[name=csrf_token]'))",
+            "CSRF token",
+        )
+        .await
+    }
+
+    /// Posts a form the page never offered: one made on the page now shown with `fields`,
+    /// sent to `action` as a person's browser would send it (same origin, the session's
+    /// cookie); waits for the answer to be shown.
+    pub async fn submit_form(&self, action: &str, fields: &[(&str, &str)]) {
+        let fields: Vec<Value> = fields.iter().map(|(n, v)| json!([n, v])).collect();
+        self.driver
+            .execute(
+                r#"window.__rotaLeaving = true;
+                   const form = document.createElement('form');
+                   form.method = 'post';
+                   form.action = arguments[0];
+                   for (const [name, value] of arguments[1]) {
+                     const input = document.createElement('input');
+                     input.type = 'hidden';
+                     input.name = name;
+                     input.value = value;
+                     form.appendChild(input);
+                   }
+                   document.body.appendChild(form);
+                   form.submit();"#,
+                vec![json!(action), Value::Array(fields)],
+            )
+            .await
+            .unwrap_or_else(|e| panic!("could not post a form to {action}: {e}"));
+        self.wait_for_next_page(&format!("the form posted to {action}"))
+            .await;
     }
 
     /// Runs axe-core on the page now shown (`page` names it in failures) and returns every

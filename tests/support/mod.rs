@@ -85,6 +85,22 @@ pub fn repo_policies() -> Policies {
         .clone()
 }
 
+/// The repository's policies with one more file, `deployment.cedar`, holding `cedar`.
+fn policies_with(cedar: &str) -> Policies {
+    let dir = tempfile::tempdir().expect("policy dir");
+    for entry in std::fs::read_dir(policy_dir()).expect("read policies/") {
+        let path = entry.expect("policies/ entry").path();
+        if path
+            .extension()
+            .is_some_and(|x| x == "cedar" || x == "cedarschema")
+        {
+            std::fs::copy(&path, dir.path().join(path.file_name().unwrap())).expect("copy policy");
+        }
+    }
+    std::fs::write(dir.path().join("deployment.cedar"), cedar).expect("write policy");
+    Policies::load(dir.path()).unwrap_or_else(|e| panic!("{e}"))
+}
+
 /// A database made for one test and dropped after it.
 pub enum TestDatabase {
     Sqlite {
@@ -187,6 +203,8 @@ pub struct TestAppBuilder {
     events_per_minute: Option<u32>,
     twilio: Option<rota::config::TwilioConfig>,
     chat_hosts: Vec<String>,
+    /// One more `.cedar` file beside the repository's policies.
+    policy: Option<String>,
 }
 
 enum Oidc {
@@ -207,6 +225,13 @@ impl TestAppBuilder {
     /// applied at start-up as `rota serve` applies them.
     pub fn caps(mut self, full: Option<i64>, stakeholder: Option<i64>) -> Self {
         self.caps = SeatCaps { full, stakeholder };
+        self
+    }
+
+    /// The repository's policies and one more file with this Cedar text (a deployment's own
+    /// rule, such as a `forbid`), loaded and validated as `rota serve` loads a policy folder.
+    pub fn policy(mut self, cedar: impl Into<String>) -> Self {
+        self.policy = Some(cedar.into());
         self
     }
 
@@ -300,9 +325,13 @@ impl TestAppBuilder {
             .seat_policy
             .as_deref()
             .unwrap_or(include_str!("../../policies/seats.toml"));
+        let policies = match &self.policy {
+            None => repo_policies(),
+            Some(cedar) => policies_with(cedar),
+        };
         let app = rota::app::assemble(
             &config,
-            repo_policies(),
+            policies,
             SeatPolicy::parse(seat_policy).expect("seat policy"),
             clock.clone(),
         )
@@ -540,6 +569,20 @@ impl TestApp {
         assert_eq!(status, 201, "{body}");
         let policy = body["escalation_policy"]["id"].as_str().unwrap().to_owned();
         self.service_with_key(&policy, name).await.1
+    }
+
+    /// An escalation policy `name` whose one level (10 minutes) pages whoever is on call on
+    /// `schedule`; its id.
+    pub async fn schedule_policy(&self, name: &str, schedule: &str) -> String {
+        let (status, body) = self
+            .post(
+                "/api/v2/escalation_policies",
+                serde_json::json!({"escalation_policy": {"name": name, "escalation_rules": [
+                    {"escalation_delay_in_minutes": 10, "targets": [{"id": schedule, "type": "schedule_reference"}]}]}}),
+            )
+            .await;
+        assert_eq!(status, 201, "{body}");
+        body["escalation_policy"]["id"].as_str().unwrap().to_owned()
     }
 
     /// A service on `policy` with an Events API v2 integration: its id and routing key.

@@ -456,28 +456,6 @@ async fn home(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
     page::layout(StatusCode::OK, "Rota", &body)
 }
 
-/// "role X, full seat" (HTML): the role a person acts with, given the seat they hold.
-pub(crate) fn seat_line(policy: &SeatPolicy, user: &crate::store::sessions::SessionUser) -> String {
-    let role = Some(user.role);
-    let held = user.licence;
-    match (role.and_then(|r| policy.effective_role(r, held)), held) {
-        (Some(acting), Some(l)) if Some(acting) != role => format!(
-            "role <strong>{}</strong> on a {} seat (read-only) while you wait for a full one",
-            acting.as_str(),
-            l.as_str()
-        ),
-        (Some(acting), Some(l)) => {
-            format!(
-                "role <strong>{}</strong>, {} seat",
-                acting.as_str(),
-                l.as_str()
-            )
-        }
-        _ => "with no seat yet: every licence is in use, and you are in the queue for the next one"
-            .to_string(),
-    }
-}
-
 /// A sign-in form's token against login CSRF (double submit: the same random value in the form
 /// and in a sealed cookie), for a visitor who has no session yet: the value and its cookie.
 pub(crate) fn form_token(state: &AppState) -> (String, actix_web::cookie::Cookie<'static>) {

@@ -300,12 +300,53 @@ impl CheckName {
     }
 }
 
-/// One check's outcome, with the reason (what was found, or why it failed).
+/// One check's outcome, with what was found (or why it failed).
 #[derive(Debug, Clone)]
 pub struct Check {
     pub name: CheckName,
     pub passed: bool,
-    pub detail: String,
+    pub finding: Finding,
+}
+
+/// What a check found, for a page to say in its reader's words. `error` is the HTTP
+/// client's own message (English).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Finding {
+    IssuerNotUrl {
+        issuer: String,
+        error: String,
+    },
+    DiscoveryUnread {
+        url: String,
+        error: String,
+    },
+    Discovered {
+        issuer: String,
+        authorization: String,
+    },
+    Keys {
+        count: usize,
+        from: String,
+    },
+    /// The keys were not fetched: the discovery document that names them was not read.
+    KeysNotFetched,
+    /// A redirect URI the provider accepts, to register as the app's web redirect URI.
+    Redirect {
+        uri: String,
+    },
+    /// Entra accepts http only for localhost.
+    RedirectNotHttps {
+        uri: String,
+    },
+    /// No tenant is configured (`ROTA_ENTRA_TENANT_ID`): nobody can sign in.
+    NoTenant,
+    TenantNotAllowed {
+        named: String,
+        allowed: String,
+    },
+    TenantsAllowed {
+        allowed: String,
+    },
 }
 
 impl Provider {
@@ -313,25 +354,22 @@ impl Provider {
     /// afresh (the cache sign-in uses is left alone). An unreachable provider is a failed
     /// check, never an error.
     pub async fn check(&self) -> Vec<Check> {
-        let check = |name, passed, detail: String| Check {
+        let check = |name, passed, finding| Check {
             name,
             passed,
-            detail,
+            finding,
         };
         let mut out = Vec::with_capacity(4);
         let discovered = match IssuerUrl::new(self.config.issuer.clone()) {
-            Err(e) => Err(format!(
-                "the issuer URL {} is not a URL: {e}",
-                self.config.issuer
-            )),
+            Err(e) => Err(Finding::IssuerNotUrl {
+                issuer: self.config.issuer.clone(),
+                error: e.to_string(),
+            }),
             Ok(issuer) => ProviderMetadataWithLogout::discover_async(issuer, &self.http)
                 .await
-                .map_err(|e| {
-                    format!(
-                        "could not read {}/.well-known/openid-configuration: {}",
-                        self.config.issuer,
-                        error_chain(&e)
-                    )
+                .map_err(|e| Finding::DiscoveryUnread {
+                    url: format!("{}/.well-known/openid-configuration", self.config.issuer),
+                    error: error_chain(&e),
                 }),
         };
         match discovered {
@@ -339,26 +377,24 @@ impl Provider {
                 out.push(check(
                     CheckName::Issuer,
                     true,
-                    format!(
-                        "{} answered its discovery document (authorization endpoint {})",
-                        metadata.issuer().as_str(),
-                        metadata.authorization_endpoint().as_str()
-                    ),
+                    Finding::Discovered {
+                        issuer: metadata.issuer().as_str().to_owned(),
+                        authorization: metadata.authorization_endpoint().as_str().to_owned(),
+                    },
                 ));
                 let keys = metadata.jwks().keys().len();
                 out.push(check(
                     CheckName::Keys,
                     keys > 0,
-                    format!("{keys} signing keys from {}", metadata.jwks_uri().as_str()),
+                    Finding::Keys {
+                        count: keys,
+                        from: metadata.jwks_uri().as_str().to_owned(),
+                    },
                 ));
             }
-            Err(reason) => {
-                out.push(check(CheckName::Issuer, false, reason));
-                out.push(check(
-                    CheckName::Keys,
-                    false,
-                    "not fetched: the discovery document, which names them, was not read".into(),
-                ));
+            Err(finding) => {
+                out.push(check(CheckName::Issuer, false, finding));
+                out.push(check(CheckName::Keys, false, Finding::KeysNotFetched));
             }
         }
         let redirect = self.redirect_uri.url();
@@ -371,9 +407,13 @@ impl Provider {
             CheckName::RedirectUri,
             redirect.scheme() == "https" || loopback,
             if redirect.scheme() == "https" || loopback {
-                format!("{redirect} (register it as the app's web redirect URI)")
+                Finding::Redirect {
+                    uri: redirect.to_string(),
+                }
             } else {
-                format!("{redirect} is not https: Entra accepts http only for localhost")
+                Finding::RedirectNotHttps {
+                    uri: redirect.to_string(),
+                }
             },
         ));
         out.push(tenant_check(&self.config.issuer, &self.config.tenants));
@@ -389,24 +429,18 @@ fn tenant_check(issuer: &str, tenants: &[String]) -> Check {
             .find(|s| uuid::Uuid::parse_str(s).is_ok())
             .map(str::to_owned)
     });
-    let (passed, detail) = match (tenants.first(), named) {
-        (None, _) => (
-            false,
-            "no tenant is configured (ROTA_ENTRA_TENANT_ID): nobody can sign in".to_string(),
-        ),
-        (Some(_), Some(t)) if !tenants.iter().any(|x| x.eq_ignore_ascii_case(&t)) => (
-            false,
-            format!(
-                "the issuer names tenant {t}, which is not among the allowed tenants ({})",
-                tenants.join(", ")
-            ),
-        ),
-        (Some(_), _) => (true, format!("allowed tenants: {}", tenants.join(", "))),
+    let allowed = tenants.join(", ");
+    let (passed, finding) = match (tenants.first(), named) {
+        (None, _) => (false, Finding::NoTenant),
+        (Some(_), Some(named)) if !tenants.iter().any(|x| x.eq_ignore_ascii_case(&named)) => {
+            (false, Finding::TenantNotAllowed { named, allowed })
+        }
+        (Some(_), _) => (true, Finding::TenantsAllowed { allowed }),
     };
     Check {
         name: CheckName::Tenant,
         passed,
-        detail,
+        finding,
     }
 }
 

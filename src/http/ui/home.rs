@@ -7,13 +7,15 @@ use super::incidents::incident_table;
 use super::{PageResult, Visitor, shell};
 use crate::domain::incident::Status;
 use crate::domain::paging::PageRequest;
+use crate::domain::seat_policy::{Licence, SeatPolicy};
 use crate::http::AppState;
 use crate::http::api::incidents::{self as api_incidents, Names};
 use crate::store::incidents::{self as incident_store, Filter, LoadedIncident, SortKey};
+use crate::store::sessions::SessionUser;
 use crate::store::teams;
 use crate::use_cases::oncalls::{self, Query, Row};
 use actix_web::{HttpRequest, HttpResponse};
-use maud::{PreEscaped, html};
+use maud::{Markup, PreEscaped, html};
 use rust_i18n::t;
 
 /// Open incidents listed in each of the home page's tables.
@@ -21,6 +23,44 @@ const INCIDENTS_SHOWN: i64 = 20;
 
 /// How far ahead the next shift is looked for (as My On-Call Shifts).
 const AHEAD_DAYS: i64 = 90;
+
+/// "Signed in as **Ann** (ann@…), role **user**, full seat.": who they are, the role they act
+/// with and the seat they hold (or that they wait for one). The catalogue's sentence is filled
+/// with escaped markup, so a name never becomes HTML.
+fn signed_in_line(policy: &SeatPolicy, user: &SessionUser, lang: &str) -> Markup {
+    let role = user.role;
+    let held = user.licence;
+    let strong = |words: &str| html! { strong { (words) } }.into_string();
+    let licence = |l: Licence| match l {
+        Licence::Full => t!("ui.home.licence_full", locale = lang),
+        Licence::Stakeholder => t!("ui.home.licence_stakeholder", locale = lang),
+    };
+    let seat = match (policy.effective_role(role, held), held) {
+        (Some(acting), Some(l)) if acting != role => t!(
+            "ui.home.seat_waiting",
+            locale = lang,
+            role = strong(acting.as_str()),
+            licence = licence(l)
+        ),
+        (Some(acting), Some(l)) => t!(
+            "ui.home.seat",
+            locale = lang,
+            role = strong(acting.as_str()),
+            licence = licence(l)
+        ),
+        _ => t!("ui.home.no_seat", locale = lang),
+    };
+    PreEscaped(
+        t!(
+            "ui.home.signed_in",
+            locale = lang,
+            name = strong(&user.name),
+            login = html! { (user.user_name) }.into_string(),
+            seat = seat
+        )
+        .into_owned(),
+    )
+}
 
 /// The home page of the signed-in `req` (the sign-in module answers `/` for everyone else).
 pub async fn page(req: &HttpRequest, state: &AppState) -> PageResult<HttpResponse> {
@@ -95,9 +135,8 @@ pub async fn page(req: &HttpRequest, state: &AppState) -> PageResult<HttpRespons
         .await?;
     let shown = |t: jiff::Timestamp| v.time(crate::clock::stored_instant(t));
     let policy = |r: &Row| policies.get(&r.policy).cloned().unwrap_or_default();
-    let seat = crate::http::sign_in::seat_line(&state.sign_in.seat_policy, &v.current.user);
     let body = html! {
-        p { "Signed in as " strong { (v.current.user.name) } " (" (v.current.user.user_name) "), " (PreEscaped(seat)) "." }
+        p { (signed_in_line(&state.sign_in.seat_policy, &v.current.user, lang)) }
         div.cards {
             section.card aria-labelledby="now" {
                 h2 #now { (t!("ui.home.on_call_now", locale = lang)) }

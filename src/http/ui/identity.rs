@@ -16,7 +16,7 @@ use crate::domain::schedule::local_time;
 use crate::domain::token::TokenKind;
 use crate::error::AppError;
 use crate::http::AppState;
-use crate::http::sign_in::provider::CheckName;
+use crate::http::sign_in::provider::{CheckName, Finding};
 use crate::store::audit::{self, AuditEvent, AuditQuery};
 use crate::store::scim_requests::{self, ScimRequest};
 use crate::store::tokens::{self, Holder, Token};
@@ -216,8 +216,8 @@ fn token_table(v: &Visitor, all: &[Token]) -> Markup {
                 } }
                 tbody { @for tok in shown { tr {
                     th scope="row" { (tok.name) }
-                    td { (tok.kind.as_str()) }
-                    td { (tok.role.map_or("—", Role::as_str)) }
+                    td { code { (tok.kind.as_str()) } }
+                    td { @match tok.role { Some(r) => code { (r.as_str()) }, None => "—" } }
                     td { code { (tok.hint) } }
                     td { (v.time(tok.created_at)) }
                     td.last-used { (never_or(v, tok.last_used_at)) }
@@ -414,7 +414,7 @@ async fn sign_in_check(req: HttpRequest, state: web::Data<AppState>) -> PageResu
                                 @if c.passed { span.badge.resolved { (t!("ui.identity.passed", locale = lang)) } }
                                 @else { span.badge.triggered { (t!("ui.identity.failed", locale = lang)) } }
                             }
-                            td { (c.detail) }
+                            td { (finding(&c.finding, lang)) }
                         }
                     } }
                 } }
@@ -423,6 +423,44 @@ async fn sign_in_check(req: HttpRequest, state: web::Data<AppState>) -> PageResu
     };
     let title = t!("ui.identity.check_title", locale = lang);
     Ok(shell::ok(&v, "/identity", &title, body))
+}
+
+/// What a check found, in the visitor's words; the HTTP client's own error is English.
+fn finding(f: &Finding, lang: &str) -> Markup {
+    let error = |e: &str| html! { " " span lang="en" { (e) } };
+    match f {
+        Finding::IssuerNotUrl { issuer, error: e } => html! {
+            (t!("ui.identity.found_issuer_not_url", locale = lang, issuer = issuer)) (error(e))
+        },
+        Finding::DiscoveryUnread { url, error: e } => html! {
+            (t!("ui.identity.found_discovery_unread", locale = lang, url = url)) (error(e))
+        },
+        Finding::Discovered {
+            issuer,
+            authorization,
+        } => {
+            html! { (t!("ui.identity.found_discovered", locale = lang, issuer = issuer, authorization = authorization)) }
+        }
+        Finding::Keys { count, from } => {
+            html! { (t!("ui.identity.found_keys", locale = lang, count = count, from = from)) }
+        }
+        Finding::KeysNotFetched => {
+            html! { (t!("ui.identity.found_keys_not_fetched", locale = lang)) }
+        }
+        Finding::Redirect { uri } => {
+            html! { (t!("ui.identity.found_redirect", locale = lang, uri = uri)) }
+        }
+        Finding::RedirectNotHttps { uri } => {
+            html! { (t!("ui.identity.found_redirect_not_https", locale = lang, uri = uri)) }
+        }
+        Finding::NoTenant => html! { (t!("ui.identity.found_no_tenant", locale = lang)) },
+        Finding::TenantNotAllowed { named, allowed } => html! {
+            (t!("ui.identity.found_tenant_not_allowed", locale = lang, named = named, allowed = allowed))
+        },
+        Finding::TenantsAllowed { allowed } => {
+            html! { (t!("ui.identity.found_tenants_allowed", locale = lang, allowed = allowed)) }
+        }
+    }
 }
 
 fn check_name(name: CheckName, lang: &str) -> String {
@@ -675,9 +713,9 @@ fn audit_body(
                                 Some(id) => a href=(filter_link(f, &[("actor_id", id)])) { (e.actor_name) },
                                 None => (e.actor_name),
                             }
-                            br; span.muted { (e.actor_type.as_str()) }
+                            br; code.muted { (e.actor_type.as_str()) }
                         }
-                        td.action { a href=(filter_link(f, &[("action", &e.action)])) { (e.action) } }
+                        td.action { code { a href=(filter_link(f, &[("action", &e.action)])) { (e.action) } } }
                         td {
                             (resource_link(e))
                             " "
@@ -685,7 +723,7 @@ fn audit_body(
                                 (t!("ui.identity.its_records", locale = lang))
                             }
                         }
-                        td { (changed_fields(before.as_ref(), after.as_ref()).iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", ")) }
+                        td { code { (changed_fields(before.as_ref(), after.as_ref()).iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", ")) } }
                     }
                 } }
             } }

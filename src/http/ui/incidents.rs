@@ -13,7 +13,7 @@ use super::{PageResult, Visitor, shell};
 use crate::authz::{Action, Resource};
 use crate::domain::action_link::Act;
 use crate::domain::ids::{IncidentId, UserId};
-use crate::domain::incident::{self as rules, Channel, Status};
+use crate::domain::incident::{self as rules, AgentKind, Channel, Details, LogKind, Status};
 use crate::domain::paging::PageRequest;
 use crate::domain::service::Urgency;
 use crate::domain::subscription::Target;
@@ -22,7 +22,8 @@ use crate::http::AppState;
 use crate::http::act::{confirmation, done, nothing_to_do};
 use crate::http::api::incidents::{self as api_incidents, Names, acting};
 use crate::http::api::params::Params;
-use crate::store::incidents::{self as incident_store, Incident, LoadedIncident};
+use crate::store::DbConnection;
+use crate::store::incidents::{self as incident_store, Incident, LoadedIncident, LogEntry};
 use crate::store::{services, teams, users};
 use crate::use_cases::incidents::{self as cases, Agent};
 use crate::use_cases::status_updates;
@@ -31,6 +32,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use maud::{Markup, html};
 use rust_i18n::t;
 use serde::Deserialize;
+use std::collections::HashMap;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/incidents", web::get().to(list))
@@ -412,6 +414,7 @@ async fn incident_page(
                 want_total: true,
             };
             let log = incident_store::log_entries(conn, Some(&id), None, None, &page)?;
+            let people = named_in(conn, &log.rows)?;
             let similar = related.search(conn, &id, SIMILAR_SHOWN)?;
             let levels = finals
                 .policies(
@@ -432,6 +435,7 @@ async fn incident_page(
                 notes,
                 updates,
                 log,
+                people,
                 similar,
                 levels,
                 subscribed,
@@ -444,6 +448,7 @@ async fn incident_page(
         notes,
         updates,
         log,
+        people,
         similar,
         levels,
         subscribed,
@@ -590,7 +595,7 @@ async fn incident_page(
             }
             ol.timeline {
                 @for e in &log.rows {
-                    li { (v.time(e.created_at)) " — " (e.summary) }
+                    li { (v.time(e.created_at)) " — " (timeline_line(e, &people, lang)) }
                 }
             }
         }
@@ -604,13 +609,116 @@ async fn incident_page(
     Ok(shell::page(v, status, "/incidents", &title, body))
 }
 
+/// The names of everyone the entries reach or skip, by id.
+fn named_in(conn: &mut DbConnection, entries: &[LogEntry]) -> AppResult<HashMap<UserId, String>> {
+    let mut ids: Vec<UserId> = entries
+        .iter()
+        .filter_map(|e| e.details.as_ref())
+        .flat_map(|d| match &d.0 {
+            Details::Reached { users, .. } => users.clone(),
+            Details::Skipped { user, .. } => vec![user.clone()],
+            _ => Vec::new(),
+        })
+        .collect();
+    ids.sort();
+    ids.dedup();
+    Ok(users::find_many(conn, &ids)?
+        .into_iter()
+        .map(|u| (u.id, u.name))
+        .collect())
+}
+
+/// A timeline entry in the visitor's words, made from its kind and details (the stored
+/// `summary` is the REST API's English sentence). Free text an entry carries in English (why
+/// a person was skipped, how a notification went) is marked `lang="en"`.
+fn timeline_line(e: &LogEntry, people: &HashMap<UserId, String>, lang: &str) -> Markup {
+    let english = |text: &str| html! { span lang="en" { (text) } };
+    let agent = e.agent_name.as_str();
+    let who = |users: &[UserId]| {
+        if users.is_empty() {
+            t!("ui.incidents.log_nobody", locale = lang).into_owned()
+        } else {
+            users
+                .iter()
+                .map(|u| people.get(u).cloned().unwrap_or_else(|| u.to_string()))
+                .collect::<Vec<_>>()
+                .join(", ")
+        }
+    };
+    let line = match (e.kind, e.details.as_ref().map(|d| &d.0)) {
+        (LogKind::Trigger, Some(Details::Alert { summary, first, .. })) => {
+            let key = if *first {
+                "ui.incidents.log_triggered"
+            } else {
+                "ui.incidents.log_alert_added"
+            };
+            t!(key, locale = lang, summary = summary)
+        }
+        (LogKind::Assign, Some(Details::Reached { users, .. }))
+            if matches!(e.agent_kind, AgentKind::User | AgentKind::ApiToken) =>
+        {
+            t!(
+                "ui.incidents.log_reassigned",
+                locale = lang,
+                who = who(users),
+                agent = agent
+            )
+        }
+        (LogKind::Assign, Some(Details::Reached { level, users })) => t!(
+            "ui.incidents.log_assigned",
+            locale = lang,
+            who = who(users),
+            level = level
+        ),
+        (LogKind::Escalate, Some(Details::Reached { level, users })) => t!(
+            "ui.incidents.log_escalated",
+            locale = lang,
+            who = who(users),
+            level = level
+        ),
+        (LogKind::Acknowledge, _) => t!(
+            "ui.incidents.log_acknowledged",
+            locale = lang,
+            agent = agent
+        ),
+        (LogKind::Resolve, _) => t!("ui.incidents.log_resolved", locale = lang, agent = agent),
+        (LogKind::Annotate, Some(Details::Note { .. })) => {
+            t!("ui.incidents.log_note", locale = lang, agent = agent)
+        }
+        (LogKind::Annotate, Some(Details::StatusUpdate { .. })) => {
+            t!(
+                "ui.incidents.log_status_update",
+                locale = lang,
+                agent = agent
+            )
+        }
+        (LogKind::RepeatEscalationPath, _) => t!("ui.incidents.log_repeated", locale = lang),
+        (LogKind::ExhaustEscalationPath, _) => t!("ui.incidents.log_exhausted", locale = lang),
+        (LogKind::Skip, Some(Details::Skipped { user, reason })) => {
+            let skipped = t!(
+                "ui.incidents.log_skipped",
+                locale = lang,
+                who = who(std::slice::from_ref(user))
+            );
+            return html! { (skipped) " " (english(reason)) };
+        }
+        (LogKind::Notify, _) => {
+            return html! { (t!("ui.incidents.log_notified", locale = lang)) " " (english(&e.summary)) };
+        }
+        _ => return english(&e.summary),
+    };
+    html! { (line) }
+}
+
 /// What the incident page reads, in one trip to the database.
 struct Shown {
     i: LoadedIncident,
     names: Names,
     notes: Vec<crate::store::incidents::Note>,
     updates: Vec<crate::store::status_updates::StatusUpdate>,
-    log: crate::store::Page<crate::store::incidents::LogEntry>,
+    log: crate::store::Page<LogEntry>,
+    /// The names of the people the timeline's entries reach or skip.
+    people: HashMap<UserId, String>,
     similar: crate::use_cases::related::Found,
     levels: usize,
     subscribed: bool,

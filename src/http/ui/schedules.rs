@@ -26,7 +26,7 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use jiff::tz::TimeZone;
 use jiff::{SignedDuration, Timestamp};
-use maud::{Markup, html};
+use maud::{Markup, PreEscaped, html};
 use rust_i18n::t;
 use serde::Deserialize;
 use std::collections::HashMap;
@@ -465,7 +465,10 @@ async fn schedule_page(
                 div { button type="submit" { (t!("ui.schedules.add_override", locale = lang)) } }
             }
             h2 #roster { (t!("ui.schedules.roster", locale = lang)) }
-            p { (t!("ui.schedules.roster_help", locale = lang)) }
+            // The header and the JSON shape are code, in every language.
+            p { (PreEscaped(t!("ui.schedules.roster_help", locale = lang,
+                header = html! { code { "user,start,end" } }.into_string(),
+                json = html! { code { r#"{"rows": [...]}"# } }.into_string()))) }
             pre { "user,start,end\nana@example.com,2026-06-01T09:00:00+09:00,2026-06-02T09:00:00+09:00" }
             form.stack method="post" action=(format!("{path}/roster")) enctype="multipart/form-data" {
                 (v.csrf())

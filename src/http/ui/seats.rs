@@ -400,7 +400,8 @@ fn held_table(v: &Visitor, rows: &[Allocation], manages: bool, typed: &Typed) ->
                 tr {
                     th scope="row" { (a.name) br; span.muted { (a.user_name) } }
                     td { @if let Some(l) = a.licence { (licence_name(l, lang)) } }
-                    td { (a.reason.as_deref().unwrap_or("")) }
+                    // The seat engine's reason, in the English the API gives it.
+                    td { @if let Some(r) = &a.reason { span lang="en" { (r) } } }
                     td { (pin_name(a.pinned, lang)) }
                     @if manages { td {
                         form.inline method="post" action=(format!("/seats/people/{}/pin", a.user_id.as_str())) {

@@ -11,81 +11,75 @@ use actix_web::http::StatusCode;
 use maud::{DOCTYPE, Markup, html};
 use rust_i18n::t;
 
-/// One place in the navigation: its path, its words' key, and who sees it.
+/// One place in the navigation: its path, its words' key, and the action its page asks of
+/// the policies on the account (none: every signed-in person's own page). A link is shown
+/// exactly when its page would open, so this must be the page's own check.
 struct Place {
     path: &'static str,
     key: &'static str,
-    shown: fn(&Visitor) -> bool,
-}
-
-fn everyone(_: &Visitor) -> bool {
-    true
-}
-
-fn reads_on_call(v: &Visitor) -> bool {
-    v.caller.allows(Action::ReadOnCall, &Resource::Account)
-}
-
-fn reads_licences(v: &Visitor) -> bool {
-    v.caller.allows(Action::ReadLicences, &Resource::Account)
-}
-
-fn reads_audit(v: &Visitor) -> bool {
-    v.caller.allows(Action::ReadAudit, &Resource::Account)
+    needs: Option<Action>,
 }
 
 const PLACES: &[Place] = &[
     Place {
         path: "/",
         key: "ui.shell.home",
-        shown: everyone,
+        needs: None,
     },
     Place {
         path: "/shifts",
         key: "ui.shell.shifts",
-        shown: everyone,
+        needs: Some(Action::ReadOnCall),
     },
     Place {
         path: "/incidents",
         key: "ui.shell.incidents",
-        shown: everyone,
+        needs: Some(Action::ReadOnCall),
     },
+    // Teams and their members are the directory (`teams::reads`, as `/api/v2/teams`).
     Place {
         path: "/teams",
         key: "ui.shell.teams",
-        shown: reads_on_call,
+        needs: Some(Action::ReadDirectory),
     },
     Place {
         path: "/schedules",
         key: "ui.shell.schedules",
-        shown: reads_on_call,
+        needs: Some(Action::ReadOnCall),
     },
     Place {
         path: "/escalation_policies",
         key: "ui.shell.escalation_policies",
-        shown: reads_on_call,
+        needs: Some(Action::ReadOnCall),
     },
     Place {
         path: "/services",
         key: "ui.shell.services",
-        shown: reads_on_call,
+        needs: Some(Action::ReadOnCall),
     },
     Place {
         path: "/seats",
         key: "ui.shell.seats",
-        shown: reads_licences,
+        needs: Some(Action::ReadLicences),
     },
     Place {
         path: "/identity",
         key: "ui.shell.identity",
-        shown: reads_audit,
+        needs: Some(Action::ReadAudit),
     },
     Place {
         path: "/profile",
         key: "ui.shell.profile",
-        shown: everyone,
+        needs: None,
     },
 ];
+
+impl Place {
+    fn shown(&self, v: &Visitor) -> bool {
+        self.needs
+            .is_none_or(|action| v.caller.allows(action, &Resource::Account))
+    }
+}
 
 /// A whole page for `v`: `title` is its `<h1>` too; `here` the navigation path it belongs to.
 pub fn page(
@@ -99,7 +93,7 @@ pub fn page(
     let header = html! {
         nav aria-label=(t!("ui.shell.nav_label", locale = lang)) {
             ul {
-                @for p in PLACES.iter().filter(|p| (p.shown)(v)) {
+                @for p in PLACES.iter().filter(|p| p.shown(v)) {
                     li {
                         @if p.path == here {
                             a href=(p.path) aria-current="page" { (t!(p.key, locale = lang)) }
